@@ -1,0 +1,78 @@
+"""The small interface every backend implements, so runs, analysis and reports are one code path.
+
+A backend owns one Deployment of one shutdown order at a time. It reports everything that happens
+to pods and endpoints as ``TimelineEvent``s through the ``emit`` callback it is given, stamped with
+the time the backend observed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.records import TimelineEvent
+
+EventSink = Callable[[TimelineEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploySpec:
+    """What to run: one shutdown order of the app, N replicas, and its termination settings."""
+
+    order: str  # naive | close-first | prestop | graceful | graceful-quiet (see harness.orders)
+    replicas: int = 3
+    # Environment for the app (SHUTDOWN_ORDER, SHUTDOWN_DELAY, DRAIN_TIMEOUT, ...).
+    env: dict[str, str] = field(default_factory=dict)
+    prestop_sleep_s: float = 0.0  # 0 means no preStop hook
+    grace_period_s: float = 30.0  # terminationGracePeriodSeconds, counted from the delete
+    readiness_path: str = "/readyz"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the load generator sends traffic: the Service as clients reach it."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    name: str
+    ready: bool
+    terminating: bool
+
+
+class Backend(Protocol):
+    """One Deployment at a time: deploy, observe, delete, restart, tear down."""
+
+    name: str  # "embedded", "kind", "kube"
+
+    async def deploy(self, spec: DeploySpec, emit: EventSink) -> Target:
+        """Create the Deployment and Service and return once every replica is ready."""
+        ...
+
+    async def list_pods(self) -> list[PodInfo]:
+        """The Deployment's pods, including terminating ones."""
+        ...
+
+    async def delete_pod(self, name: str, grace_period_s: float | None = None) -> None:
+        """Start a pod's deletion, as `kubectl delete pod` does, and return without waiting."""
+        ...
+
+    async def rolling_restart(self, max_surge: str = "25%", max_unavailable: str = "25%") -> None:
+        """Replace every pod, as `kubectl rollout restart` does, and return when it is complete."""
+        ...
+
+    async def wait_settled(self, timeout_s: float) -> None:
+        """Wait until terminating pods are gone and all replicas are ready again."""
+        ...
+
+    async def teardown(self) -> None:
+        """Remove everything deploy created; safe to call more than once and after a failure."""
+        ...
