@@ -211,7 +211,8 @@ def validate(s: Scenario) -> None:
     if g.max_failure_rate is not None and not 0 <= g.max_failure_rate <= 1:
         problems.append("gate.max_failure_rate: must be between 0 and 1")
     if problems:
-        raise ScenarioError(problems[0] + (f" (and {len(problems) - 1} more)" if problems[1:] else ""))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ScenarioError(problems[0] + more)
 
 
 def _positive(problems: list[str], key: str, value: float) -> None:

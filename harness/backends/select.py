@@ -1,0 +1,61 @@
+"""Choosing a backend: an explicit name, or `auto` (a given context, else kind, else embedded)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.backends.base import Backend
+from harness.errors import HarnessError
+from harness.scenario import Scenario
+
+BACKENDS = ("auto", "embedded", "local", "kind", "kube")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    name: str  # embedded | kind | kube | local
+    why: str
+
+
+def choose_backend(requested: str, scenario: Scenario) -> Choice:
+    """Resolves `auto`; explicit names are taken as given (they fail later with a clear reason)."""
+    if requested not in BACKENDS:
+        raise HarnessError(f"unknown backend {requested!r} (choose from {', '.join(BACKENDS)})")
+    if requested != "auto":
+        return Choice(requested, "asked for on the command line")
+    if scenario.kube.context:
+        return Choice("kube", f"kubeconfig context {scenario.kube.context!r} was given")
+    docker_ok, reason = _docker_and_kind_usable()
+    if docker_ok:
+        return Choice("kind", "Docker and kind are usable here")
+    return Choice("embedded", f"no kubeconfig context given and {reason}")
+
+
+def _docker_and_kind_usable() -> tuple[bool, str]:
+    if shutil.which("kind") is None:
+        return False, "no `kind` on PATH"
+    if shutil.which("docker") is None:
+        return False, "no `docker` on PATH"
+    try:
+        probe = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False, "`docker info` did not answer"
+    if probe.returncode != 0:
+        return False, "no Docker engine is running (`docker info` failed)"
+    return True, ""
+
+
+def make_backend(choice: Choice, scenario: Scenario, run_dir: Path) -> Backend:
+    if choice.name == "embedded":
+        from harness.backends.embedded import EmbeddedBackend
+
+        return EmbeddedBackend.from_scenario(scenario, log_dir=run_dir / "logs")
+    raise HarnessError(f"backend {choice.name!r} is not available yet")

@@ -1,0 +1,213 @@
+"""`harness`: argument parsing only; the work happens in harness.run, harness.report, harness.gate.
+
+Exit codes: 0 ok, 1 a gate did not hold, 2 bad usage or unreadable input, 3 the run failed,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.console import Console
+from harness.errors import HarnessError
+from harness.records import ERROR_CLASSES
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"drainlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run every shutdown order under traffic and pod deletions")
+    run.add_argument("--backend", default="auto", help="auto | embedded | local | kind | kube")
+    run.add_argument("--scenario", type=Path, help="scenario YAML (default: built-in defaults)")
+    run.add_argument("--orders", help="comma-separated orders to run, e.g. naive,graceful")
+    run.add_argument("--duration", type=float, help="seconds of traffic per order")
+    run.add_argument("--users", type=int, help="concurrent simulated users")
+    run.add_argument("--replicas", type=int, help="pods per order")
+    run.add_argument("--seed", type=int, help="seed for chaos and traffic (repeatable runs)")
+    run.add_argument("--deletions", type=int, help="how many chaos actions per order")
+    run.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="open a new connection per request instead of keep-alive",
+    )
+    run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go")
+    run.add_argument("--context", help="kubeconfig context (kube backend)")
+    run.add_argument("--allow-context", help="allow this non-kind context (kube backend)")
+    run.add_argument("--namespace", help="namespace for the kube/kind backends")
+    run.add_argument("--gate", metavar="ORDER", help="after the run, gate on this order")
+    _add_limits(run)
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    report = sub.add_parser("report", help="regenerate report.html from a run folder")
+    report.add_argument("run_dir", type=Path)
+
+    gate = sub.add_parser("gate", help="exit 1 when an order broke a limit")
+    gate.add_argument("target", type=Path, help="a run folder or its summary.json")
+    gate.add_argument("--order", default="graceful")
+    _add_limits(gate)
+    gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
+
+    check = sub.add_parser("validate", help="validate a scenario file and print it in full")
+    check.add_argument("scenario", type=Path)
+    return parser
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-failed", type=int, help="failed requests allowed (default 0)")
+    parser.add_argument("--max-failure-rate", type=float, help="failure rate allowed, 0..1")
+    parser.add_argument(
+        "--classes",
+        help=f"count only these error classes (comma-separated: {','.join(ERROR_CLASSES)})",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(quiet=getattr(args, "quiet", False))
+    try:
+        if args.command == "run":
+            return _cmd_run(args, console)
+        if args.command == "report":
+            return _cmd_report(args, console)
+        if args.command == "gate":
+            return _cmd_gate(args)
+        return _cmd_validate(args)
+    except HarnessError as exc:
+        console.done()
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if args.command != "run" else _run_error_code(exc)
+    except KeyboardInterrupt:
+        console.done()
+        print("harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run_error_code(exc: HarnessError) -> int:
+    from harness.errors import ScenarioError
+
+    return EXIT_USAGE if isinstance(exc, ScenarioError) else EXIT_RUN
+
+
+def _limits(args: argparse.Namespace, order: str) -> Any:
+    from harness.gate import GateLimits
+    from harness.scenario import Gate
+
+    defaults = Gate()
+    classes = None
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        unknown = [c for c in classes if c not in ERROR_CLASSES]
+        if unknown:
+            raise HarnessError(
+                f"--classes: unknown class {unknown[0]!r} (known: {', '.join(ERROR_CLASSES)})"
+            )
+    return GateLimits(
+        order=order,
+        max_failed=args.max_failed if args.max_failed is not None else defaults.max_failed,
+        max_failure_rate=args.max_failure_rate,
+        classes=classes,
+    )
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from harness.backends.select import choose_backend
+    from harness.run import install_signal_handlers, run_experiment
+    from harness.scenario import load_scenario
+    from harness.table import comparison_table
+
+    overrides: dict[str, Any] = {}
+    for flag, key in (
+        ("orders", "orders"),
+        ("duration", "duration_s"),
+        ("users", "traffic.users"),
+        ("replicas", "replicas"),
+        ("seed", "seed"),
+        ("deletions", "chaos.count"),
+        ("context", "kube.context"),
+        ("allow_context", "kube.allow_context"),
+        ("namespace", "kube.namespace"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    if args.new_connections:
+        overrides["traffic.keepalive"] = False
+    scenario = load_scenario(args.scenario, overrides)
+    limits = None
+    if args.gate:
+        from harness.orders import ORDERS
+
+        if args.gate not in ORDERS:
+            raise HarnessError(f"--gate: unknown order {args.gate!r}")
+        if args.gate not in scenario.orders:
+            raise HarnessError(f"--gate: order {args.gate!r} is not among the orders run")
+        limits = _limits(args, args.gate)
+    choice = choose_backend(args.backend, scenario)
+
+    async def go() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        install_signal_handlers(task, console)
+        return await run_experiment(scenario, choice, args.out, console, limits)
+
+    result = asyncio.run(go())
+    print(comparison_table(result.summary))
+    print(f"\nreport: {result.run_dir / 'report.html'}")
+    if result.partial:
+        print("the run was interrupted: the report is partial")
+        return EXIT_INTERRUPTED
+    if result.gate is not None:
+        print(result.gate.line)
+        return EXIT_OK if result.gate.ok else EXIT_GATE
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from harness.report.html import write_report
+
+    path = write_report(args.run_dir)
+    print(path)
+    return EXIT_OK
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from harness.gate import evaluate, load_summary
+    from harness.report.junit import write_junit
+
+    summary = load_summary(args.target)
+    limits = _limits(args, args.order)
+    result = evaluate(summary, limits)
+    if args.junit:
+        write_junit(summary, limits, args.junit)
+    print(result.line)
+    return EXIT_OK if result.ok else EXIT_GATE
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    print(yaml.safe_dump(scenario.to_dict(), sort_keys=False), end="")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The side-by-side comparison of orders printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CLASS_COLUMNS = (
+    ("refused", "connection_refused"),
+    ("reset", "connection_reset"),
+    ("disconn", "remote_disconnected"),
+    ("timeout", "timeout"),
+    ("5xx", "http_5xx"),
+)
+
+
+def comparison_table(summary: dict[str, Any]) -> str:
+    headers = ["order", "requests", "failed", "rate", *[c for c, _ in _CLASS_COLUMNS]]
+    headers += ["p50 ms", "p99 ms", "prop p99 ms", "deletions"]
+    rows = [headers]
+    for order, data in summary.get("orders", {}).items():
+        by_class = data.get("failures_by_class", {})
+        latency = data.get("latency_ms", {})
+        rows.append(
+            [
+                order,
+                str(data.get("requests", 0)),
+                str(data.get("failed", 0)),
+                f"{data.get('failure_rate', 0.0) * 100:.3f}%",
+                *[str(by_class.get(key, 0)) for _, key in _CLASS_COLUMNS],
+                _num(latency.get("p50")),
+                _num(latency.get("p99")),
+                _num(data.get("propagation_ms", {}).get("p99")),
+                str(data.get("deletions", 0)),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
