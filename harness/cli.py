@@ -14,7 +14,7 @@ from typing import Any
 
 from harness import __version__
 from harness.console import Console
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.records import ERROR_CLASSES
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -99,13 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_error_code(exc: HarnessError) -> int:
-    from harness.errors import ScenarioError
-
-    return EXIT_USAGE if isinstance(exc, ScenarioError) else EXIT_RUN
+    return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_RUN
 
 
 def _limits(args: argparse.Namespace, order: str) -> Any:
-    from harness.gate import GateLimits
     from harness.scenario import Gate
 
     defaults = Gate()
@@ -114,9 +111,11 @@ def _limits(args: argparse.Namespace, order: str) -> Any:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]
         unknown = [c for c in classes if c not in ERROR_CLASSES]
         if unknown:
-            raise HarnessError(
+            raise UsageError(
                 f"--classes: unknown class {unknown[0]!r} (known: {', '.join(ERROR_CLASSES)})"
             )
+    from harness.gate import GateLimits
+
     return GateLimits(
         order=order,
         max_failed=args.max_failed if args.max_failed is not None else defaults.max_failed,
@@ -127,7 +126,6 @@ def _limits(args: argparse.Namespace, order: str) -> Any:
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.backends.select import choose_backend
-    from harness.run import install_signal_handlers, run_experiment
     from harness.scenario import load_scenario
     from harness.table import comparison_table
 
@@ -154,11 +152,12 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         from harness.orders import ORDERS
 
         if args.gate not in ORDERS:
-            raise HarnessError(f"--gate: unknown order {args.gate!r}")
+            raise UsageError(f"--gate: unknown order {args.gate!r}")
         if args.gate not in scenario.orders:
-            raise HarnessError(f"--gate: order {args.gate!r} is not among the orders run")
+            raise UsageError(f"--gate: order {args.gate!r} is not among the orders run")
         limits = _limits(args, args.gate)
     choice = choose_backend(args.backend, scenario)
+    from harness.run import install_signal_handlers, run_experiment
 
     async def go() -> Any:
         task = asyncio.current_task()

@@ -5,7 +5,11 @@ class HarnessError(Exception):
     """A problem the user can act on (bad input, missing tool, refused context)."""
 
 
-class ScenarioError(HarnessError):
+class UsageError(HarnessError):
+    """Bad input on the command line or in a file: exit code 2."""
+
+
+class ScenarioError(UsageError):
     """A scenario file or option that does not validate."""
 
 

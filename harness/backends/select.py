@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Backend
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.scenario import Scenario
 
 BACKENDS = ("auto", "embedded", "local", "kind", "kube")
@@ -23,7 +23,7 @@ class Choice:
 def choose_backend(requested: str, scenario: Scenario) -> Choice:
     """Resolves `auto`; explicit names are taken as given (they fail later with a clear reason)."""
     if requested not in BACKENDS:
-        raise HarnessError(f"unknown backend {requested!r} (choose from {', '.join(BACKENDS)})")
+        raise UsageError(f"unknown backend {requested!r} (choose from {', '.join(BACKENDS)})")
     if requested != "auto":
         return Choice(requested, "asked for on the command line")
     if scenario.kube.context:

@@ -1,0 +1,67 @@
+"""User mistakes end in one line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert text in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["run", "--orders", "naive,bogus"], "unknown order 'bogus'"),
+        (["run", "--duration", "-5"], "duration_s: must be > 0"),
+        (["run", "--users", "0"], "traffic.users: must be > 0"),
+        (["run", "--duration", "4"], "actions fall at or after the end of the run"),
+        (["run", "--deletions", "-1"], "chaos.count: must be >= 0"),
+        (["run", "--backend", "nomad"], "unknown backend 'nomad'"),
+        (["run", "--scenario", "/nonexistent/s.yaml"], "cannot read scenario"),
+        (["run", "--gate", "graceful", "--orders", "naive"], "not among the orders run"),
+        (["run", "--gate", "graceful", "--classes", "bogus"], "unknown class 'bogus'"),
+        (["run", "--duration", "abc"], "invalid float value"),
+        (["frobnicate"], "invalid choice"),
+        (["validate", "/nonexistent.yaml"], "cannot read scenario"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], text: str) -> None:
+    assert_one_line_error(harness(*args), 2, text)
+
+
+def test_bad_scenario_key_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("traffic:\n  users: 5\n  spawnrate: 3\n")
+    assert_one_line_error(harness("run", "--scenario", str(bad)), 2, "traffic.spawnrate")
+
+
+def test_validate_prints_the_full_scenario(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("orders: [graceful]\ntraffic:\n  users: 3\n")
+    proc = harness("validate", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert "orders:\n- graceful" in proc.stdout
+    assert "users: 3" in proc.stdout
+    assert "propagation_min_s: 0.5" in proc.stdout
