@@ -50,3 +50,10 @@ bench: $(STAMP)
 
 clean:
 	find $(OUT) -mindepth 1 -maxdepth 1 ! -name .gitignore ! -name README.md -exec rm -rf {} +
+
+# The local real Kubernetes (v1.20 built from Debian's packages; needs root). See cluster-local/README.md.
+cluster-local:
+	@bash cluster-local/up.sh
+
+cluster-local-down:
+	@bash cluster-local/down.sh

@@ -61,6 +61,9 @@ PRESTOP_ENDED = "prestop_ended"
 SIGTERM_SENT = "sigterm_sent"
 EXITED = "exited"  # detail: {"code": int}
 KILLED = "killed"  # SIGKILL when the grace period ran out
+# A Kubernetes Event about a pod (kube backends): detail {"reason": "Killing" | "Unhealthy" |
+# "FailedPreStopHook" | ..., "message": str, ...}.
+KUBE_EVENT = "kube_event"
 # Endpoints: the controller's view, then the proxy's (the embedded proxy only).
 ENDPOINT_ADDED = "endpoint_added"
 ENDPOINT_REMOVED = "endpoint_removed"

@@ -46,6 +46,7 @@ class PodInfo:
     name: str
     ready: bool
     terminating: bool
+    created: float | None = None  # unix seconds; chaos orders pods by it for `pod: <index>`
 
 
 class Backend(Protocol):

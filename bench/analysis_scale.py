@@ -1,0 +1,172 @@
+"""How long the analysis takes, and how much memory, for 100 k / 1 M / 5 M records.
+
+    python -m bench.analysis_scale                          # 100 k and 1 M records
+    python -m bench.analysis_scale 5000000 --modes file     # any counts, some entry points
+
+Each count is measured in a fresh process (peak RSS is per process), for two entry points:
+``file`` streams records-<order>.jsonl (analyse_order_file: parsing included); ``list``
+analyses a list of RequestRecord already in memory (analyse_order: parsing not included, but the
+list itself counts towards the peak, about 300 bytes a record). Wall and CPU seconds are both
+printed: on a shared machine wall time includes other processes' turns. The synthetic run:
+3 replicas at 1000 requests/s, a deletion every 10 s with its full event sequence, 0.5 % of
+requests failed. Also printed: a pure-Python reference loop, so figures from machines of
+different speed can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.analysis import analyse_order, analyse_order_file
+from harness.records import (
+    DELETE_REQUESTED,
+    ENDPOINT_ADDED,
+    ENDPOINT_REMOVED,
+    ERROR_CLASSES,
+    EXITED,
+    POD_READY,
+    REMOVAL_APPLIED,
+    SIGTERM_SENT,
+    RequestRecord,
+    TimelineEvent,
+)
+
+ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.analysis_scale` resolves
+T0 = 1_764_012_600.0
+RATE = 1000.0  # requests per second
+DELETE_EVERY_S = 10.0
+FAIL_SHARE = 0.005
+
+
+def synthetic_timeline(duration_s: float) -> list[TimelineEvent]:
+    events = [TimelineEvent(T0, ENDPOINT_ADDED, f"p-{i}") for i in range(3)]
+    t, next_pod = T0 + 3.0, 3
+    while t < T0 + duration_s:
+        victim = f"p-{next_pod - 3}"
+        events += [
+            TimelineEvent(t, DELETE_REQUESTED, victim, {"grace_period_s": 30.0}),
+            TimelineEvent(t + 0.01, SIGTERM_SENT, victim),
+            TimelineEvent(t + 0.06, ENDPOINT_REMOVED, victim),
+            TimelineEvent(t + 0.9, REMOVAL_APPLIED, victim),
+            TimelineEvent(t + 1.2, EXITED, victim, {"code": 0}),
+            TimelineEvent(t + 2.5, POD_READY, f"p-{next_pod}", {"replaces": victim}),
+            TimelineEvent(t + 2.5, ENDPOINT_ADDED, f"p-{next_pod}"),
+        ]
+        t, next_pod = t + DELETE_EVERY_S, next_pod + 1
+    return events
+
+
+def synthetic_record(rng: random.Random, i: int) -> RequestRecord:
+    start = T0 + i / RATE
+    latency = rng.expovariate(1 / 20.0) if i % 4 else rng.uniform(100.0, 600.0)
+    failed = rng.random() < FAIL_SHARE
+    pod_index = int((start - T0 - 3.0) // DELETE_EVERY_S) + rng.randrange(3)
+    return RequestRecord(
+        start=start,
+        end=start + latency / 1000.0,
+        latency_ms=latency,
+        name="/work?ms=300" if i % 4 == 0 else "/",
+        status=0 if failed else 200,
+        bytes=0 if failed else 12,
+        pod=None if failed else f"p-{max(pod_index, 0)}",
+        error=rng.choice(ERROR_CLASSES) if failed else None,
+        message="ConnectionRefusedError(111)" if failed else None,
+    )
+
+
+def write_records(path: Path, count: int) -> None:
+    rng = random.Random(1)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            r = synthetic_record(rng, i)
+            # The JsonlWriter's format (asdict order, compact), written without its per-line flush.
+            out.write(
+                f'{{"start":{r.start!r},"end":{r.end!r},"latency_ms":{r.latency_ms!r},'
+                f'"name":"{r.name}","status":{r.status},"bytes":{r.bytes},'
+                f'"pod":{_json_str(r.pod)},"error":{_json_str(r.error)},'
+                f'"message":{_json_str(r.message)}}}\n'
+            )
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
+def reference_loop_s() -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+def child(mode: str, count: int, path: Path) -> None:
+    """Runs one measurement; prints wall s, CPU s, peak RSS MiB, RSS MiB before the records."""
+    timeline = synthetic_timeline(count / RATE)
+    window = (T0, T0 + count / RATE)
+    base_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    records: list[RequestRecord] = []
+    if mode == "list":
+        rng = random.Random(1)
+        records = [synthetic_record(rng, i) for i in range(count)]  # not part of the timing
+    wall, cpu = time.perf_counter(), time.process_time()
+    if mode == "file":
+        result = analyse_order_file("bench", path, timeline, window)
+    else:
+        result = analyse_order("bench", records, timeline, window)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert result.summary["requests"] == count
+    print(f"{wall:.2f} {cpu:.2f} {peak_mib:.0f} {base_mib:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("counts", nargs="*", type=int, default=[100_000, 1_000_000])
+    parser.add_argument("--modes", default="file,list", help="file, list or both (file,list)")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("MODE", "COUNT", "PATH"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        mode, count, path = args.child
+        child(mode, int(count), Path(path))
+        return
+    print(f"reference loop (10 M additions): {reference_loop_s():.2f} s")
+    header = ("records", "mode", "wall s", "CPU s", "peak MiB", "MiB before records")
+    print("{:>10} {:>5} {:>7} {:>7} {:>9} {:>19}".format(*header))
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in args.counts:
+            path = Path(tmp) / f"records-{count}.jsonl"
+            if "file" in modes:
+                write_records(path, count)
+            for mode in modes:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.analysis_scale",
+                        "--child",
+                        mode,
+                        str(count),
+                        str(path),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    cwd=ROOT,
+                    text=True,
+                ).stdout.split()
+                print("{:>10} {:>5} {:>7} {:>7} {:>9} {:>19}".format(count, mode, *out))
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

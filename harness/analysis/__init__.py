@@ -1,0 +1,38 @@
+"""Analysis: records and timeline in, the numbers of summary.json v1 out. Pure functions.
+
+Modules, one job each: ``index`` (the timeline sorted and indexed once), ``endpoints`` (the
+endpoint set over time), ``deletions`` (each deletion's observed moments and window), ``phases``
+(attribution of a failure to a deletion and a phase), ``scan`` (the one pass over records),
+``pipeline`` (those steps in order), ``fastread`` (streaming records from JSONL), ``stats``
+(nearest-rank percentiles), ``propagation``, ``recommend``, ``pods`` (per-pod lifecycle rows,
+durations, findings) and ``summary`` (the summary.json blocks).
+"""
+
+from harness.analysis.phases import DELETION_PHASES, PHASES
+from harness.analysis.pods import lifecycle_report, pod_lifecycles
+from harness.analysis.recommend import PropagationSample, recommend
+from harness.analysis.stats import percentile
+from harness.analysis.summary import (
+    OrderAnalysis,
+    analyse_order,
+    analyse_order_file,
+    build_order_summary,
+    build_summary,
+    summary_of_orders,
+)
+
+__all__ = [
+    "DELETION_PHASES",
+    "PHASES",
+    "OrderAnalysis",
+    "PropagationSample",
+    "analyse_order",
+    "analyse_order_file",
+    "build_order_summary",
+    "build_summary",
+    "lifecycle_report",
+    "percentile",
+    "pod_lifecycles",
+    "recommend",
+    "summary_of_orders",
+]

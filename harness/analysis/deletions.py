@@ -1,0 +1,121 @@
+"""Deletions: each pod's delete call and the observed moments that bound its phases.
+
+A deletion is the first ``delete_requested`` event of a pod. A later delete of the same pod (a
+rolling restart reaching a pod that chaos already deleted) does not start a second shutdown, so it
+is not a second deletion. Pod names are assumed not to be reused within one order's run, which
+holds for the generated names of a Deployment's pods.
+
+Every moment is an observed event or None; nothing is estimated. What a missing moment does to
+the phases is decided in ``phases.py``; what it does to the window is decided here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.analysis.endpoints import CONTROLLER, PROXY, removal_in_effect
+from harness.analysis.index import TimelineIndex
+from harness.records import (
+    APP_EVENT_PREFIX,
+    DELETE_REQUESTED,
+    ENDPOINT_REMOVED,
+    EXITED,
+    KILLED,
+    REMOVAL_APPLIED,
+    SIGTERM_SENT,
+)
+
+# How long after the pod is gone from routing and from the process table a failure may still be
+# blamed on its deletion: clients see a refused or reset connection a little after the fact.
+WINDOW_TAIL_S = 2.0
+
+APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
+APP_LISTENER_CLOSED = APP_EVENT_PREFIX + "listener_closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    pod: str
+    requested: float  # D: the delete call
+    grace_period_s: float | None  # from the delete_requested detail, when given
+    sigterm: float | None  # S: first sigterm_sent at/after D, else the app's own app_sigterm
+    removal: float | None  # R: when routing to the pod stopped (proxy view, else controller view)
+    endpoint_removed: float | None  # first endpoint_removed at/after D (controller)
+    removal_applied: float | None  # first removal_applied at/after D (proxy, embedded only)
+    gone: float | None  # X: the earlier of the first exited and the first killed at/after D
+    listener_closed: float | None  # first app_listener_closed at/after D
+    window_end: float  # E: the window is [D, E], both ends included
+    window_open: bool  # True when R or X was not observed, so E is the end of the run
+
+    @property
+    def propagation_ms(self) -> float | None:
+        """Delete call → new connections stop reaching the pod, as far as it was observed."""
+        moment = self.removal_applied if self.removal_applied is not None else self.endpoint_removed
+        return ms_between(self.requested, moment)
+
+    @property
+    def propagation_to(self) -> str | None:
+        if self.removal_applied is not None:
+            return REMOVAL_APPLIED
+        if self.endpoint_removed is not None:
+            return ENDPOINT_REMOVED
+        return None
+
+
+def ms_between(start: float, end: float | None) -> float | None:
+    # Rounded to the microsecond: float unix seconds carry no more than that, and it keeps
+    # 0.1 s from printing as 100.00000000000001 ms.
+    return None if end is None else round((end - start) * 1000.0, 3)
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion]:
+    """Every pod's deletion, by delete time. ``run_end`` closes windows whose pod was never seen
+    leaving routing or exiting (the run ended first); without it such windows never close.
+    """
+    open_end = math.inf if run_end is None else run_end
+    found: list[Deletion] = []
+    for pod in index.pods:
+        requested = index.first(pod, DELETE_REQUESTED)
+        if requested is None:
+            continue
+        sigterm = index.first_at_or_after(pod, SIGTERM_SENT, requested)
+        if sigterm is None:
+            # The kubelet's own moment is not visible on real clusters; the app logging that it
+            # received SIGTERM is an observation that it had been sent by then.
+            sigterm = index.first_at_or_after(pod, APP_SIGTERM, requested)
+        own = index.by_pod[pod]
+        removal = removal_in_effect(own, requested, PROXY)
+        if removal is None:
+            removal = removal_in_effect(own, requested, CONTROLLER)
+        exited = index.first_at_or_after(pod, EXITED, requested)
+        killed = index.first_at_or_after(pod, KILLED, requested)
+        gone = min((t for t in (exited, killed) if t is not None), default=None)
+        if removal is not None and gone is not None:
+            window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
+        else:
+            window_end, window_open = open_end, True
+        grace = index.first_detail[(pod, DELETE_REQUESTED)].get("grace_period_s")
+        found.append(
+            Deletion(
+                pod=pod,
+                requested=requested,
+                grace_period_s=_seconds(grace),
+                sigterm=sigterm,
+                removal=removal,
+                endpoint_removed=index.first_at_or_after(pod, ENDPOINT_REMOVED, requested),
+                removal_applied=index.first_at_or_after(pod, REMOVAL_APPLIED, requested),
+                gone=gone,
+                listener_closed=index.first_at_or_after(pod, APP_LISTENER_CLOSED, requested),
+                window_end=window_end,
+                window_open=window_open,
+            )
+        )
+    found.sort(key=lambda d: d.requested)
+    return found

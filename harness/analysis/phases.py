@@ -1,0 +1,109 @@
+"""Which deletion a failure belongs to, and in which phase of it (docs/summary-v1.md, "Phases")."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from harness.analysis.deletions import Deletion
+from harness.analysis.endpoints import NoReadyIntervals
+
+BEFORE_SIGTERM = "before_sigterm"
+PROPAGATING = "propagating"
+DRAINING = "draining"
+AFTER_EXIT = "after_exit"
+NO_READY_REPLICA = "no_ready_replica"
+UNATTRIBUTED = "unattributed"
+
+PHASES: tuple[str, ...] = (
+    BEFORE_SIGTERM,
+    PROPAGATING,
+    DRAINING,
+    AFTER_EXIT,
+    NO_READY_REPLICA,
+    UNATTRIBUTED,
+)
+# The phases a failure inside a deletion's window can have (per_deletion[].by_phase).
+DELETION_PHASES: tuple[str, ...] = PHASES[:-1]
+
+
+def phase_in(deletion: Deletion, t: float) -> str:
+    """The phase of a failure at ``t`` inside ``deletion``'s window, endpoints being known ready.
+
+    The first rule that holds wins, so overlapping table rows resolve in this order:
+    the process being gone beats everything (it was gone whatever else was pending); before
+    SIGTERM beats a removal that came first (with a preStop sleep, R < S is the normal case);
+    and a missing moment never ends a phase: no S → before_sigterm until X, no R → propagating
+    until X, no X → after_exit never applies.
+    """
+    if deletion.gone is not None and t >= deletion.gone:
+        return AFTER_EXIT
+    if deletion.sigterm is None or t < deletion.sigterm:
+        return BEFORE_SIGTERM
+    if deletion.removal is None or t < deletion.removal:
+        return PROPAGATING
+    return DRAINING
+
+
+class Attributor:
+    """Answers "which deletion, which phase" for a failure in O(log deletions)."""
+
+    def __init__(self, deletions: Sequence[Deletion], no_ready: NoReadyIntervals) -> None:
+        self.deletions = list(deletions)
+        self.no_ready = no_ready
+        # A pod is deleted once (see deletions.py), so its own deletion is a dict lookup.
+        self.by_pod = {d.pod: i for i, d in enumerate(self.deletions)}
+        self.segment_starts, self.segment_owner = _latest_covering(self.deletions)
+
+    def deletion_at(self, t: float, pod: str | None) -> int | None:
+        """Index of the deletion a failure at ``t`` from ``pod`` belongs to, or None."""
+        if pod is not None:
+            own = self.by_pod.get(pod)
+            if own is not None:
+                d = self.deletions[own]
+                if d.requested <= t <= d.window_end:
+                    return own
+        i = bisect_right(self.segment_starts, t) - 1
+        return self.segment_owner[i] if i >= 0 else None
+
+    def attribute(self, t: float, pod: str | None) -> tuple[str, int | None]:
+        """(phase, deletion index or None) for a failure that ended at ``t``."""
+        owner = self.deletion_at(t, pod)
+        if self.no_ready.holds(t):
+            return NO_READY_REPLICA, owner
+        if owner is None:
+            return UNATTRIBUTED, None
+        return phase_in(self.deletions[owner], t), owner
+
+
+def _latest_covering(deletions: Sequence[Deletion]) -> tuple[list[float], list[int | None]]:
+    """Splits time into segments that each have one answer to "the most recent deletion whose
+    window holds t", so a lookup is one bisect instead of a scan over all deletions.
+
+    Windows are closed [D, E]; using the next float after E as an exclusive end makes every
+    segment half-open without changing which times are inside.
+    """
+    ends = [math.nextafter(d.window_end, math.inf) for d in deletions]
+    bounds = sorted({d.requested for d in deletions} | {e for e in ends if e != math.inf})
+    order = sorted(range(len(deletions)), key=lambda i: deletions[i].requested)
+    heap: list[tuple[float, int, int]] = []  # (-D, -index, index): the latest delete on top
+    starts: list[float] = []
+    owners: list[int | None] = []
+    next_in = 0
+    for bound in bounds:
+        while next_in < len(order) and deletions[order[next_in]].requested <= bound:
+            i = order[next_in]
+            heapq.heappush(heap, (-deletions[i].requested, -i, i))
+            next_in += 1
+        # Windows that ended stay in the heap until they reach the top; time only moves forward,
+        # so once ended they are ended for every later segment too.
+        while heap and ends[heap[0][2]] <= bound:
+            heapq.heappop(heap)
+        owner = heap[0][2] if heap else None
+        if owners and owners[-1] == owner:
+            continue
+        starts.append(bound)
+        owners.append(owner)
+    return starts, owners

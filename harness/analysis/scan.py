@@ -1,0 +1,111 @@
+"""The one pass over the records: counts, failure attribution and the latency samples.
+
+Records arrive as ``Row`` tuples (end, latency_ms, pod, error) so that a list of RequestRecord
+and a JSONL file streamed line by line (``fastread.py``) share this loop; nothing but the
+successful requests' latencies (8 bytes each) and a few counters is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from harness.analysis.deletions import Deletion
+from harness.analysis.phases import DELETION_PHASES, PHASES, Attributor
+from harness.records import ERROR_CLASSES, RequestRecord
+
+Row = tuple[float, float, str | None, str | None]  # end, latency_ms, pod, error
+
+# Successful requests ending this long before a delete call count as "around" it: a request
+# that was in flight when the delete happened is the one that would be slowed down.
+AROUND_LEAD_S = 1.0
+
+
+@dataclass(slots=True)
+class RecordScan:
+    requests: int
+    failed: int
+    by_class: dict[str, int]  # every ERROR_CLASSES key; an unknown class is counted as "other"
+    by_phase: dict[str, int]  # every PHASES key
+    per_deletion: list[dict[str, int]]  # per deletion (same order): DELETION_PHASES -> count
+    after_listener_closed: list[int]  # per deletion: its failures at/after app_listener_closed
+    latencies: array[float]  # latency_ms of every successful request
+    around: array[float]  # latency_ms of the successful requests around a deletion
+    last_served: dict[str, float]  # pod -> end of the last successful response it sent
+
+
+def rows_of(records: Iterable[RequestRecord]) -> Iterator[Row]:
+    for r in records:
+        yield r.end, r.latency_ms, r.pod, r.error
+
+
+def around_intervals(deletions: Sequence[Deletion]) -> tuple[list[float], list[float]]:
+    """The union of [D - 1 s, E] over all deletions, as sorted disjoint closed intervals."""
+    spans = sorted((d.requested - AROUND_LEAD_S, d.window_end) for d in deletions)
+    starts: list[float] = []
+    ends: list[float] = []
+    for start, end in spans:
+        if end < start:
+            continue
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
+    deletions = attributor.deletions
+    by_class = dict.fromkeys(ERROR_CLASSES, 0)
+    by_phase = dict.fromkeys(PHASES, 0)
+    per_deletion = [dict.fromkeys(DELETION_PHASES, 0) for _ in deletions]
+    after_closed = [0] * len(deletions)
+    closed_at = [d.listener_closed for d in deletions]
+    latencies: array[float] = array("d")
+    around: array[float] = array("d")
+    last_served: dict[str, float] = {}
+    a_starts, a_ends = around_intervals(deletions)
+    # Local names: this loop runs once per record, millions of times.
+    add_latency = latencies.append
+    add_around = around.append
+    last_get = last_served.get
+    attribute = attributor.attribute
+    failed = 0
+    no_last = -math.inf
+    for end, latency_ms, pod, error in rows:
+        if error is None:
+            add_latency(latency_ms)
+            if a_starts:
+                i = bisect_right(a_starts, end) - 1
+                if i >= 0 and end <= a_ends[i]:
+                    add_around(latency_ms)
+            if pod is not None and end > last_get(pod, no_last):
+                last_served[pod] = end
+            continue
+        failed += 1
+        if error in by_class:
+            by_class[error] += 1
+        else:
+            by_class["other"] += 1
+        phase, owner = attribute(end, pod)
+        by_phase[phase] += 1
+        if owner is not None:
+            per_deletion[owner][phase] += 1
+            closed = closed_at[owner]
+            if closed is not None and end >= closed:
+                after_closed[owner] += 1
+    return RecordScan(
+        requests=len(latencies) + failed,
+        failed=failed,
+        by_class=by_class,
+        by_phase=by_phase,
+        per_deletion=per_deletion,
+        after_listener_closed=after_closed,
+        latencies=latencies,
+        around=around,
+        last_served=last_served,
+    )

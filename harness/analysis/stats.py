@@ -1,0 +1,54 @@
+"""Percentiles by the nearest-rank method.
+
+The p-th percentile of n sorted samples is the sample at rank ceil(p/100 * n) (1-based): the
+smallest sample with at least p % of all samples at or below it. It is always a value that was
+actually measured (no interpolation between two requests), and with few samples p99 is the
+maximum, which is the cautious reading for a recommendation. No samples: None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    rank = math.ceil(p / 100.0 * n)
+    return sorted_values[min(max(rank, 1), n) - 1]
+
+
+def finite_sorted(values: Sequence[float]) -> list[float]:
+    """The samples, sorted, without NaN or infinities (a garbled record must not poison a p99)."""
+    # One C-speed sum tells whether any sample is not finite; filtering in Python costs more
+    # than the sort itself at a million samples, so it only runs when needed.
+    if math.isfinite(sum(values)):
+        return sorted(values)
+    return sorted(v for v in values if math.isfinite(v))
+
+
+def latency_block(values: Sequence[float], why_empty: str) -> dict[str, Any]:
+    """p50/p95/p99/max and the sample count; without samples the numbers are None and
+    ``reason`` is ``why_empty`` (summary.json puts a reason beside every null)."""
+    ordered = finite_sorted(values)
+    return {
+        "p50": percentile(ordered, 50),
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
+        "max": ordered[-1] if ordered else None,
+        "samples": len(ordered),
+        "reason": None if ordered else why_empty,
+    }
+
+
+def p50_p99_block(values: Sequence[float], why_empty: str) -> dict[str, Any]:
+    ordered = finite_sorted(values)
+    return {
+        "p50": percentile(ordered, 50),
+        "p99": percentile(ordered, 99),
+        "samples": len(ordered),
+        "reason": None if ordered else why_empty,
+    }

@@ -1,0 +1,146 @@
+"""summary.json v1 (docs/summary-v1.md): the per-order block and the recommendation.
+
+The orchestrator adds what the analysis cannot know (partial, backend, scenario, versions,
+times). Entry points, all pure and all one pass over the records:
+
+- ``build_summary({order: (records, timeline, window)})``: the whole analysis part of the file;
+- ``analyse_order`` / ``analyse_order_file``: one order's block and its pods-<order>.jsonl rows
+  (the file variant streams the JSONL and keeps no record in memory), then
+  ``summary_of_orders`` pools the orders' blocks into the same result as ``build_summary``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.analysis.deletions import Deletion
+from harness.analysis.fastread import iter_record_rows
+from harness.analysis.pipeline import analyse_rows
+from harness.analysis.pods import lifecycle_rows
+from harness.analysis.propagation import propagation_block
+from harness.analysis.recommend import PropagationSample, recommend
+from harness.analysis.scan import RecordScan, Row, rows_of
+from harness.analysis.stats import latency_block
+from harness.records import RequestRecord, TimelineEvent
+
+SCHEMA_VERSION = 1
+
+# The run's observation window for one order (load started, load stopped), unix seconds.
+Window = tuple[float, float]
+OrderInput = tuple[Iterable[RequestRecord], Iterable[TimelineEvent], Window]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAnalysis:
+    summary: dict[str, Any]  # orders.<order> of summary.json
+    pods: list[dict[str, Any]]  # the rows of pods-<order>.jsonl
+
+
+def build_summary(per_order: Mapping[str, OrderInput]) -> dict[str, Any]:
+    """schema_version, orders and the recommendation, from each order's (records, timeline,
+    window)."""
+    return summary_of_orders(
+        {order: build_order_summary(order, *inputs) for order, inputs in per_order.items()}
+    )
+
+
+def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """schema_version, orders and the recommendation, which pools every order's deletions (their
+    ``per_deletion[].propagation_ms``)."""
+    samples = [
+        PropagationSample(d["propagation_ms"], d["propagation_to"])
+        for summary in order_summaries.values()
+        for d in summary["per_deletion"]
+        if d["propagation_ms"] is not None
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "orders": {order: dict(summary) for order, summary in order_summaries.items()},
+        "recommendation": recommend(samples),
+    }
+
+
+def build_order_summary(
+    order: str,
+    records: Iterable[RequestRecord],
+    timeline: Iterable[TimelineEvent],
+    window: Window,
+) -> dict[str, Any]:
+    return analyse_order(order, records, timeline, window).summary
+
+
+def analyse_order(
+    order: str,
+    records: Iterable[RequestRecord],
+    timeline: Iterable[TimelineEvent],
+    window: Window,
+) -> OrderAnalysis:
+    """One order's summary block and pod rows, in one pass over ``records`` (any iterable: a
+    generator is never turned into a list)."""
+    return _analyse(order, rows_of(records), timeline, window)
+
+
+def analyse_order_file(
+    order: str,
+    records_path: Path,
+    timeline: Iterable[TimelineEvent],
+    window: Window,
+) -> OrderAnalysis:
+    """As ``analyse_order``, streaming records-<order>.jsonl: memory does not grow with the
+    number of records beyond 8 bytes per successful request (its latency)."""
+    return _analyse(order, iter_record_rows(records_path), timeline, window)
+
+
+def _analyse(
+    order: str, rows: Iterable[Row], timeline: Iterable[TimelineEvent], window: Window
+) -> OrderAnalysis:
+    start, end = window
+    index, deletions, scan = analyse_rows(rows, timeline, end)
+    summary = {
+        "requests": scan.requests,
+        "failed": scan.failed,
+        "failure_rate": scan.failed / scan.requests if scan.requests else None,
+        "failures_by_class": scan.by_class,
+        "failures_by_phase": scan.by_phase,
+        "deletions": len(deletions),
+        "per_deletion": _per_deletion(deletions, scan),
+        "latency_ms": latency_block(scan.latencies, "no request succeeded"),
+        "latency_ms_around_deletions": latency_block(
+            scan.around,
+            "no deletion" if not deletions else "no request succeeded around a deletion",
+        ),
+        "propagation_ms": propagation_block(deletions, scan.last_served),
+        "window": {"start": start, "end": end},
+        "files": {
+            "records": f"records-{order}.jsonl",
+            "timeline": f"timeline-{order}.jsonl",
+            "pods": f"pods-{order}.jsonl",
+        },
+    }
+    pods = lifecycle_rows(
+        index, order, scan.last_served, deletions, scan.per_deletion, scan.after_listener_closed
+    )
+    return OrderAnalysis(summary=summary, pods=pods)
+
+
+def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[str, Any]]:
+    return [
+        {
+            "pod": d.pod,
+            "ts": d.requested,
+            "failed": sum(by_phase.values()),
+            "by_phase": by_phase,
+            "sigterm": d.sigterm,
+            "removal": d.removal,
+            "exit": d.gone,
+            "window_end": d.window_end if math.isfinite(d.window_end) else None,
+            "window_open": d.window_open,
+            "propagation_ms": d.propagation_ms,
+            "propagation_to": d.propagation_to,
+        }
+        for d, by_phase in zip(deletions, scan.per_deletion, strict=True)
+    ]

@@ -1,0 +1,112 @@
+"""Connecting to a kubeconfig context, and the raw-JSON calls the backend makes.
+
+The backend reads API objects as plain JSON dicts (``_preload_content=False``), not the client's
+models: the same code then reads every version of every object (v1.20's
+``discovery.k8s.io/v1beta1`` EndpointSlices have no model in current clients) and nothing is
+lost in conversion. Calls are blocking; the backend runs them in threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes import config as _config
+from kubernetes.config.config_exception import ConfigException
+
+from harness.errors import BackendError
+
+# The config loader has no type hints; typed as Any here, once.
+config: Any = _config
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    api: Any  # kubernetes.client.ApiClient
+    context: str
+    server: str
+
+
+def list_contexts(kubeconfig: Path | None) -> tuple[list[str], str | None]:
+    """The kubeconfig's contexts and its current one (None: ``KUBECONFIG`` or ~/.kube/config)."""
+    where = str(kubeconfig) if kubeconfig is not None else None
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=where)
+    except (ConfigException, OSError) as exc:
+        shown = where or "KUBECONFIG / ~/.kube/config"
+        raise BackendError(f"kube: cannot read kubeconfig {shown}: {_first_line(exc)}") from None
+    names = [str(c.get("name")) for c in contexts or [] if c.get("name")]
+    current_name = str(current.get("name")) if current and current.get("name") else None
+    return names, current_name
+
+
+def connect(kubeconfig: Path | None, context: str | None) -> Connection:
+    """An API client for ``context`` (None: the kubeconfig's current context).
+
+    A context that does not exist is a one-line error listing the ones that do. urllib3's own
+    retries are off: retry.py is the one place that retries, and it logs each retry.
+    """
+    names, current = list_contexts(kubeconfig)
+    wanted = context or current
+    if wanted is None:
+        raise BackendError(
+            "kube: no context given and the kubeconfig has no current context; "
+            f"available: {', '.join(names) or 'none'}"
+        )
+    if wanted not in names:
+        available = ", ".join(names) or "none"
+        raise BackendError(f"kube: no context {wanted!r} in the kubeconfig; available: {available}")
+    configuration = client.Configuration()
+    configuration.retries = 0
+    try:
+        api = config.new_client_from_config(
+            config_file=str(kubeconfig) if kubeconfig is not None else None,
+            context=wanted,
+            persist_config=False,
+            client_configuration=configuration,
+        )
+    except (ConfigException, OSError, ValueError) as exc:
+        raise BackendError(f"kube: cannot use context {wanted!r}: {_first_line(exc)}") from None
+    return Connection(api=api, context=wanted, server=str(api.configuration.host))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+REQUEST_TIMEOUT_S = 30.0  # one plain call; watches and log streams set their own
+
+
+def raw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Calls a generated API method and returns the response body as a JSON dict."""
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT_S)
+    response = fn(*args, _preload_content=False, **kwargs)
+    try:
+        data = response.data
+    finally:
+        response.release_conn()
+    loaded = json.loads(data) if data else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def served_group_versions(api: Any) -> set[str]:
+    """Every ``group/version`` (and ``v1`` for the core group) the server serves."""
+    served = {"v1"}
+    body = raw(client.ApisApi(api).get_api_versions)
+    for group in body.get("groups") or []:
+        for version in group.get("versions") or []:
+            if version.get("groupVersion"):
+                served.add(str(version["groupVersion"]))
+    return served
+
+
+def server_minor(api: Any) -> int | None:
+    """The server's Kubernetes minor version (20 for v1.20.2), None if it does not say."""
+    body = raw(client.VersionApi(api).get_code)
+    digits = "".join(ch for ch in str(body.get("minor") or "") if ch.isdigit())
+    return int(digits) if digits else None

@@ -1,0 +1,194 @@
+"""The Kubernetes objects of one order, built from its DeploySpec: Namespace, Deployment, Service.
+
+These are the same objects as ``manifests/overlays/<order>`` renders with kustomize (the test
+``tests/test_kube_objects.py`` compares both for every order), written as plain API dicts so
+they go to the API server as they are, on any cluster version.
+
+Every object carries the harness's labels; the harness selects on all of them, and refuses to
+touch anything that lacks them (see :func:`owned`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.backends.base import DeploySpec
+
+APP_NAME = "drainlab-sample"
+MANAGED_BY = "drainlab"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_ORDER = "drainlab.dev/order"
+CONTAINER = "app"
+APP_PORT = 8080
+SERVICE_PORT = 80
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+
+# One fixed nodePort per order, so kind's extraPortMappings can reach it (manifests/kind-config.yaml
+# maps exactly these). An order not listed gets a nodePort chosen by the API server.
+NODE_PORTS: dict[str, int] = {
+    "naive": 30081,
+    "close-first": 30082,
+    "prestop": 30083,
+    "graceful": 30084,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """What the objects of one order are called, and the labels that select them."""
+
+    namespace: str
+    deployment: str
+    service: str
+    labels: dict[str, str]  # on every object and pod of this order
+
+    @property
+    def selector(self) -> str:
+        """The label selector (``k=v,k=v``) used on every list, watch and delete."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+
+
+def names_for(order: str, namespace: str) -> Names:
+    name = f"{APP_NAME}-{order}"
+    labels = {LABEL_NAME: APP_NAME, LABEL_MANAGED_BY: MANAGED_BY, LABEL_ORDER: order}
+    return Names(namespace=namespace, deployment=name, service=name, labels=labels)
+
+
+def namespace_labels() -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def owned(obj: Mapping[str, Any], names: Names) -> bool:
+    """True when ``obj`` is in the harness's namespace and carries every one of its labels."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if meta.get("namespace") != names.namespace:
+        return False
+    return all(labels.get(k) == v for k, v in names.labels.items())
+
+
+def namespace_object(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": namespace_labels()},
+    }
+
+
+def grace_seconds(grace_period_s: float) -> int:
+    """terminationGracePeriodSeconds is whole seconds: round up, so the app never gets less."""
+    return max(1, math.ceil(grace_period_s))
+
+
+def _seconds_arg(value: float) -> str:
+    return f"{value:g}"
+
+
+def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "PORT", "value": str(APP_PORT)},
+    ]
+    env += [{"name": k, "value": v} for k, v in spec.env.items() if k not in ("POD_NAME", "PORT")]
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        # Images are loaded into the nodes (kind load, ctr import); a registry is never asked.
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {
+            "httpGet": {"path": spec.readiness_path, "port": "http"},
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "successThreshold": 1,
+            "failureThreshold": 1,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "successThreshold": 1,
+            "failureThreshold": 3,
+        },
+    }
+    if spec.prestop_sleep_s > 0:
+        # exec, never httpGet: on v1.20 an httpGet path "/x" is sent as "//x" and the hook's 404
+        # is ignored, so the hook silently does nothing.
+        container["lifecycle"] = {
+            "preStop": {"exec": {"command": ["sleep", _seconds_arg(spec.prestop_sleep_s)]}}
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": names.deployment,
+            "namespace": names.namespace,
+            "labels": dict(names.labels),
+        },
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": dict(names.labels)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "template": {
+                "metadata": {"labels": dict(names.labels)},
+                "spec": {
+                    "terminationGracePeriodSeconds": grace_seconds(spec.grace_period_s),
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def service_object(order: str, names: Names) -> dict[str, Any]:
+    port: dict[str, Any] = {
+        "name": "http",
+        "protocol": "TCP",
+        "port": SERVICE_PORT,
+        "targetPort": "http",
+    }
+    if order in NODE_PORTS:
+        port["nodePort"] = NODE_PORTS[order]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": names.service,
+            "namespace": names.namespace,
+            "labels": dict(names.labels),
+        },
+        "spec": {"type": "NodePort", "selector": dict(names.labels), "ports": [port]},
+    }
+
+
+def restart_patch(now_iso: str, max_surge: str, max_unavailable: str) -> dict[str, Any]:
+    """A strategic-merge patch that restarts every pod, as ``kubectl rollout restart`` does.
+
+    Changing a pod-template annotation makes a new ReplicaSet; the rollout limits come along.
+    """
+    return {
+        "spec": {
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": _int_or_percent(max_surge),
+                    "maxUnavailable": _int_or_percent(max_unavailable),
+                },
+            },
+            "template": {"metadata": {"annotations": {RESTARTED_AT: now_iso}}},
+        }
+    }
+
+
+def _int_or_percent(value: str) -> int | str:
+    # IntOrString: "25%" stays a string, "1" must be sent as the integer 1.
+    text = str(value).strip()
+    return text if text.endswith("%") else int(text)

@@ -1,0 +1,97 @@
+"""Is the Deployment rolled out, are its pods settled, and is a pod stuck? Pure checks.
+
+Rolled out is what ``kubectl rollout status`` waits for: the controller has seen the latest
+spec (``observedGeneration``), every replica runs the latest template (``updatedReplicas``), no
+old replica is left (``replicas``) and all are available. Settled adds: no pod of the order is
+terminating and every pod is Ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Waiting reasons that will not fix themselves within a run: fail at once, with the reason.
+STUCK_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+_IMAGE_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"})
+
+
+def rollout_state(deployment: Mapping[str, Any]) -> tuple[bool, str]:
+    """(rolled out, a short account like ``2 of 3 updated, 1 available``)."""
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    meta = deployment.get("metadata") or {}
+    replicas = spec.get("replicas")
+    want = int(replicas) if replicas is not None else 1
+    generation = int(meta.get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    done = (
+        observed >= generation
+        and updated == want
+        and total == want
+        and available == want
+        and ready == want
+    )
+    account = (
+        f"{updated} of {want} updated, {ready} ready, {available} available, {total} in all"
+        + ("" if observed >= generation else ", spec change not yet seen by the controller")
+    )
+    return done, account
+
+
+def is_ready(pod: Mapping[str, Any]) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def is_terminating(pod: Mapping[str, Any]) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def settled_state(pods: Sequence[Mapping[str, Any]], replicas: int) -> tuple[bool, str]:
+    """(settled, account): exactly ``replicas`` pods, none terminating, all Ready."""
+    terminating = sum(1 for p in pods if is_terminating(p))
+    live = [p for p in pods if not is_terminating(p)]
+    ready = sum(1 for p in live if is_ready(p))
+    done = terminating == 0 and len(live) == replicas and ready == replicas
+    return done, f"{ready} of {replicas} ready, {len(live)} running, {terminating} terminating"
+
+
+def stuck_reason(pod: Mapping[str, Any], image: str) -> str | None:
+    """A one-line reason when a pod cannot start and will not on its own, else None."""
+    name = (pod.get("metadata") or {}).get("name", "?")
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason not in STUCK_REASONS:
+            continue
+        message = " ".join(str(waiting.get("message") or "").split())[:200]
+        text = f"pod {name}: {reason}" + (f": {message}" if message else "")
+        if reason in _IMAGE_REASONS:
+            text += (
+                f" (is {image} loaded into the cluster's nodes? kind: `kind load docker-image "
+                f"{image} --name <cluster>`; the local cluster imports it itself)"
+            )
+        if reason == "CrashLoopBackOff":
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            if last:
+                text += f" (last exit code {last.get('exitCode')}, {last.get('reason')})"
+        return text
+    return None

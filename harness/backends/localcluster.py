@@ -1,0 +1,169 @@
+"""The local real Kubernetes: a single-node v1.20 cluster built here from Debian's packages.
+
+A thin typed layer over the scripts in ``cluster-local/`` (they do the work; see its README):
+
+- :func:`ensure_up` brings the cluster up, or checks that it is up (re-importing the sample app's
+  image if ``sample-app/app.py`` changed), and returns where to reach it. The first run on a fresh
+  machine installs packages and builds Kubernetes, which takes minutes: pass ``progress`` to see
+  the scripts' lines as they come.
+- :func:`teardown` stops everything the cluster started and removes its state (the build cache
+  stays).
+- :func:`status` says whether it is up.
+
+Clients reach Services at ``127.0.0.1:<nodePort>`` and the API with the kubeconfig's context.
+Every failure is a :class:`BackendError` with one line saying why (not Linux, not root, no
+network to the Debian mirror, a component that did not start...); :func:`unsupported_reason`
+tells, without raising, whether this machine cannot run it at all (not Linux, not root).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import BackendError
+
+Progress = Callable[[str], None]
+
+# cluster-local/ sits next to harness/ in a checkout (the package is installed editable).
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "cluster-local"
+NODE_HOST = "127.0.0.1"
+
+_PREFIX = "drainlab-local: "
+_ERROR = _PREFIX + "error: "
+_READY = _PREFIX + "ready: "
+_FIELD = re.compile(r"(\w+)=(\S+)")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCluster:
+    """Where the running local cluster is reached."""
+
+    kubeconfig: Path
+    context: str
+    node_host: str  # where NodePort Services answer: http://{node_host}:{nodePort}
+    kubernetes_version: str  # e.g. "v1.20.2"
+    node_name: str
+    started: bool  # True when this ensure_up() brought it up (it was not already running)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalClusterStatus:
+    state: Literal["up", "down", "degraded"]
+    lines: tuple[str, ...]  # one per component, as cluster-local/status.sh prints them
+    cluster: LocalCluster | None  # set when state == "up"
+
+
+def unsupported_reason() -> str | None:
+    """Why this machine cannot run the local cluster at all, or None if it can try."""
+    if platform.system() != "Linux":
+        return f"the local cluster needs Linux (this is {platform.system()})"
+    if os.geteuid() != 0:
+        return "the local cluster needs root (it runs a kubelet, containerd and iptables)"
+    return None
+
+
+def _check_can_run() -> None:
+    reason = unsupported_reason()
+    if reason is not None:
+        raise BackendError(reason)
+    if not (SCRIPTS_DIR / "up.sh").is_file():
+        raise BackendError(f"cluster-local scripts not found at {SCRIPTS_DIR} (use a checkout)")
+    if shutil.which("bash") is None:
+        raise BackendError("the local cluster scripts need bash, which is not on PATH")
+
+
+def ensure_up(progress: Progress | None = None) -> LocalCluster:
+    """Bring the local cluster up if it is not up and healthy; return where to reach it.
+
+    Idempotent: when it is already up this only re-imports the sample app image if app.py
+    changed. After a crash it cleans the leftovers and starts fresh. Raises BackendError.
+    """
+    lines = _run("up.sh", progress)
+    cluster = _parse_ready(lines)
+    if cluster is None:
+        raise BackendError("local cluster: up.sh finished without its ready line")
+    return cluster
+
+
+def teardown(progress: Progress | None = None) -> None:
+    """Stop every process the local cluster started and remove its state; keep the caches."""
+    _run("down.sh", progress)
+
+
+def status() -> LocalClusterStatus:
+    """Whether the local cluster is up, down, or partly running."""
+    _check_can_run()
+    proc = subprocess.run(
+        ["bash", str(SCRIPTS_DIR / "status.sh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    lines = tuple(proc.stdout.splitlines())
+    if proc.returncode == 0:
+        return LocalClusterStatus("up", lines, _parse_ready(lines))
+    if proc.returncode == 3:
+        return LocalClusterStatus("down", lines, None)
+    if proc.returncode == 1:
+        return LocalClusterStatus("degraded", lines, None)
+    raise BackendError(_error_line(lines, "status.sh", proc.returncode))
+
+
+def _run(script: str, progress: Progress | None) -> list[str]:
+    """Run one script, streaming its lines to ``progress``; BackendError with its error line."""
+    _check_can_run()
+    lines: list[str] = []
+    with subprocess.Popen(
+        ["bash", str(SCRIPTS_DIR / script)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            lines.append(line)
+            if progress is not None:
+                progress(line)
+        code = proc.wait()
+    if code != 0:
+        raise BackendError(_error_line(lines, script, code))
+    return lines
+
+
+def _error_line(lines: list[str] | tuple[str, ...], script: str, code: int) -> str:
+    # The first error line is the cause; the scripts that called the failing one may add theirs.
+    for line in lines:
+        if line.startswith(_ERROR):
+            return "local cluster: " + line.removeprefix(_ERROR)
+    tail = next((line for line in reversed(lines) if line.strip()), "no output")
+    return f"local cluster: {script} failed (exit {code}): {tail.strip()}"
+
+
+def _parse_ready(lines: list[str] | tuple[str, ...]) -> LocalCluster | None:
+    for line in reversed(lines):
+        if line.startswith(_READY):
+            fields = dict(_FIELD.findall(line.removeprefix(_READY)))
+            try:
+                return LocalCluster(
+                    kubeconfig=Path(fields["kubeconfig"]),
+                    context=fields["context"],
+                    node_host=fields.get("host", NODE_HOST),
+                    kubernetes_version=fields["version"],
+                    node_name=fields["node"],
+                    started=fields.get("started") == "1",
+                )
+            except KeyError as e:
+                raise BackendError(f"local cluster: ready line lacks {e.args[0]}: {line}") from e
+    return None

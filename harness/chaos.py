@@ -1,0 +1,132 @@
+"""Chaos as data: a schedule of actions played against any Backend, seeded so a run repeats.
+
+The plan is pure (``due_times``, ``pick_targets``); ``play_chaos`` is the only part that waits,
+calls the backend and writes the timeline. Every action is one CHAOS_ACTION event
+``{"action", "targets"}`` and one ``ChaosOutcome`` in the returned journal, also when it found
+nothing to act on or the backend refused (then ``error`` says why and the run goes on).
+
+Targets are picked among pods that are not already terminating, ordered by creation (then name),
+so the same seed, schedule and backend behaviour pick the same pods:
+
+- ``delete_random``: one pod, ``rng.choice``;
+- ``delete_named``: ``pod`` is an index into that list ("0" is the oldest) or a pod's name;
+- ``delete_all``: every pod;
+- ``rolling_restart``: every pod, replaced by the backend's rollout; the rollout runs in the
+  background so later actions keep their times, and play_chaos waits for it before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+
+from harness.backends.base import Backend, EventSink, PodInfo
+from harness.errors import HarnessError
+from harness.records import CHAOS_ACTION, TimelineEvent
+from harness.scenario import Chaos
+
+
+@dataclass
+class ChaosOutcome:
+    offset_s: float  # planned, from load start
+    ts: float  # unix seconds when the action was taken
+    action: str
+    targets: list[str] = field(default_factory=list)
+    error: str | None = None  # why the action did nothing or failed in part
+
+
+def due_times(offsets: list[float], t0: float) -> list[float]:
+    """Unix times at which the actions fire, in order."""
+    return [t0 + offset for offset in sorted(offsets)]
+
+
+def eligible(pods: list[PodInfo]) -> list[PodInfo]:
+    """Pods an action may pick: not terminating, oldest first (ties by name, for repeatability)."""
+    alive = [p for p in pods if not p.terminating]
+    return sorted(alive, key=lambda p: (p.created if p.created is not None else 0.0, p.name))
+
+
+def pick_targets(
+    action: str, pods: list[PodInfo], rng: random.Random, pod_ref: str | None = None
+) -> tuple[list[str], str | None]:
+    """The pods an action applies to, and why it applies to none (None when it has targets)."""
+    candidates = eligible(pods)
+    if not candidates:
+        return [], "no pod that is not already terminating"
+    if action == "delete_random":
+        return [rng.choice(candidates).name], None
+    if action in ("delete_all", "rolling_restart"):
+        return [p.name for p in candidates], None
+    if action == "delete_named":
+        ref = (pod_ref or "").strip()
+        if ref.isdigit():
+            index = int(ref)
+            if index >= len(candidates):
+                return [], f"no pod at index {index} ({len(candidates)} not terminating)"
+            return [candidates[index].name], None
+        if any(p.name == ref for p in candidates):
+            return [ref], None
+        return [], f"no pod named {ref!r} that is not already terminating"
+    raise ValueError(f"unknown chaos action {action!r}")
+
+
+async def play_chaos(
+    backend: Backend,
+    chaos: Chaos,
+    offsets: list[float],
+    rng: random.Random,
+    emit: EventSink,
+    t0: float,
+) -> list[ChaosOutcome]:
+    """Plays every action at ``t0 + offset``; returns the journal once all of them are done.
+
+    Cancelled, it cancels a rollout it started and returns nothing more (the timeline has it all).
+    """
+    journal: list[ChaosOutcome] = []
+    rollouts: list[tuple[ChaosOutcome, asyncio.Task[None]]] = []
+    try:
+        for offset, due in zip(sorted(offsets), due_times(offsets, t0), strict=True):
+            await asyncio.sleep(max(0.0, due - time.time()))
+            outcome = ChaosOutcome(offset, time.time(), chaos.action)
+            journal.append(outcome)
+            pods = await backend.list_pods()
+            outcome.targets, outcome.error = pick_targets(chaos.action, pods, rng, chaos.pod)
+            detail: dict[str, object] = {
+                "action": chaos.action,
+                "targets": list(outcome.targets),
+                "offset_s": offset,
+            }
+            if outcome.error is not None:
+                detail["error"] = outcome.error
+            emit(TimelineEvent(outcome.ts, CHAOS_ACTION, None, detail))
+            if not outcome.targets:
+                continue
+            if chaos.action == "rolling_restart":
+                task = asyncio.ensure_future(
+                    backend.rolling_restart(chaos.max_surge, chaos.max_unavailable)
+                )
+                rollouts.append((outcome, task))
+                continue
+            errors = []
+            for name in outcome.targets:
+                try:
+                    await backend.delete_pod(name, chaos.grace_period_s)
+                except HarnessError as exc:
+                    errors.append(f"{name}: {exc}")
+            outcome.error = "; ".join(errors) or None
+        for outcome, task in rollouts:
+            try:
+                await task
+            except HarnessError as exc:
+                outcome.error = str(exc)
+    finally:
+        for _, task in rollouts:
+            if not task.done():
+                task.cancel()
+            # Retrieve every rollout's end, so none is reported as an exception never looked at.
+            with contextlib.suppress(asyncio.CancelledError, HarnessError):
+                await task
+    return journal

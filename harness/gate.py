@@ -1,0 +1,426 @@
+"""The CI gate: does one shutdown order stay within its failure limits?
+
+``evaluate`` is pure: a summary (``docs/summary-v1.md``) and limits in, a verdict out, with one line
+that says which order broke which limit by how much. ``load_summary`` reads a run folder or a
+``summary.json`` and turns every way that can go wrong into a one-line ``HarnessError``.
+``gate_main`` is what ``harness gate`` runs: exit 0 when the gate holds, 1 when it does not, 2 for
+bad usage or a summary that cannot be read.
+
+Two rules beyond the user's limits, because a gate must never pass on evidence that is not there:
+an order that completed no request breaks the gate ("nothing was measured"), and so does a partial
+summary (the run was interrupted, so its numbers may stop short of the failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness import runfolder
+from harness.errors import HarnessError
+from harness.records import ERROR_CLASSES
+
+SCHEMA_VERSION = runfolder.SCHEMA_VERSION
+SUMMARY_NAME = runfolder.SUMMARY
+
+EXIT_OK = 0
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+
+
+class SummaryError(HarnessError):
+    """A summary.json that cannot be used."""
+
+
+class SummaryNotFoundError(SummaryError):
+    """No summary.json where the user pointed."""
+
+
+class SummaryInvalidError(SummaryError):
+    """A summary.json that is not valid JSON or lacks a field the gate needs."""
+
+
+class SummarySchemaError(SummaryError):
+    """A summary.json written to a schema version this harness does not read."""
+
+
+class OrderNotInSummaryError(SummaryError):
+    """The gated order did not run (or is misspelt)."""
+
+
+class GateUsageError(HarnessError):
+    """Limits that make no sense (negative, a rate above 1, an unknown error class)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateLimits:
+    order: str = "graceful"
+    max_failed: int | None = 0  # None: no limit on the count
+    max_failure_rate: float | None = None  # a fraction, 0.001 = 0.1 %
+    classes: Sequence[str] | None = None  # count only these error classes (None or empty: all)
+
+    def __post_init__(self) -> None:
+        # Kept as a tuple whatever the caller passed (a list from argparse or a scenario), so
+        # limits stay hashable and compare equal however they were built.
+        classes = tuple(self.classes) if self.classes else None
+        object.__setattr__(self, "classes", classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "max_failed": self.max_failed,
+            "max_failure_rate": self.max_failure_rate,
+            "classes": list(self.classes) if self.classes else None,
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> GateLimits:
+        """Limits from a scenario's ``gate`` section or a summary's; unknown keys are ignored."""
+        classes = data.get("classes")
+        if isinstance(classes, str):
+            classes = [c.strip() for c in classes.split(",") if c.strip()]
+        limits = cls(
+            order=str(data.get("order", "graceful")),
+            max_failed=_opt_int(data.get("max_failed", 0), "max_failed"),
+            max_failure_rate=_opt_float(data.get("max_failure_rate"), "max_failure_rate"),
+            classes=tuple(str(c) for c in classes) if classes else None,
+        )
+        check_limits(limits)
+        return limits
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_failed is not None:
+            parts.append(f"max_failed {self.max_failed}")
+        if self.max_failure_rate is not None:
+            parts.append(f"max_failure_rate {_pct(self.max_failure_rate)}")
+        if self.classes:
+            parts.append(f"classes {','.join(self.classes)}")
+        return ", ".join(parts) or "no limits"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One rule applied to one order: the JUnit writer turns each into a testcase."""
+
+    order: str
+    name: str  # max_failed | max_failure_rate | measured | complete
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    ok: bool
+    line: str  # the one line the CLI prints
+    order: str
+    failed: int  # failures counted under the limits' classes
+    requests: int
+    checks: tuple[LimitCheck, ...]
+    limits: GateLimits
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary's "gate" section: the limits (so the report can re-evaluate them), then
+        the verdict as it was when the run ended."""
+        return {
+            **self.limits.to_dict(),
+            "ok": self.ok,
+            "line": self.line,
+            "failed": self.failed,
+            "requests": self.requests,
+        }
+
+
+def check_limits(limits: GateLimits) -> None:
+    """Raises GateUsageError for limits no run could be measured against."""
+    if not limits.order:
+        raise GateUsageError("gate: name the order to gate on")
+    if limits.max_failed is not None and limits.max_failed < 0:
+        raise GateUsageError(f"gate: max_failed must be >= 0, got {limits.max_failed}")
+    rate = limits.max_failure_rate
+    if rate is not None and not 0 <= rate <= 1:
+        raise GateUsageError(f"gate: max_failure_rate is a fraction from 0 to 1, got {rate:g}")
+    unknown = [c for c in limits.classes or () if c not in ERROR_CLASSES]
+    if unknown:
+        raise GateUsageError(
+            f"gate: unknown error class {unknown[0]!r} (known: {', '.join(ERROR_CLASSES)})"
+        )
+
+
+def evaluate(summary: Mapping[str, Any], limits: GateLimits) -> GateResult:
+    """Applies ``limits`` to ``limits.order`` in ``summary``; raises only for unusable input."""
+    check_limits(limits)
+    return _evaluate_order(summary, limits.order, limits)
+
+
+def evaluate_all(summary: Mapping[str, Any], limits: GateLimits) -> dict[str, GateResult]:
+    """The same limits applied to every order in the summary (the gated one and the others)."""
+    check_limits(limits)
+    return {name: _evaluate_order(summary, name, limits) for name in summary_orders(summary)}
+
+
+def _evaluate_order(summary: Mapping[str, Any], order: str, limits: GateLimits) -> GateResult:
+    data = order_entry(summary, order)
+    requests = _int_field(data, "requests", order)
+    failed = _counted_failures(data, order, limits.classes)
+    rate = failed / requests if requests else 0.0
+    what = f"{','.join(limits.classes)} failures" if limits.classes else "failed"
+    checks: list[LimitCheck] = []
+    checks.append(
+        LimitCheck(
+            order,
+            "measured",
+            requests > 0,
+            f"{order}: {requests} requests completed"
+            if requests
+            else f"{order}: no request completed, so nothing was measured",
+        )
+    )
+    partial = bool(summary.get("partial"))
+    checks.append(
+        LimitCheck(
+            order,
+            "complete",
+            not partial,
+            f"{order}: the run was interrupted (summary.partial), its numbers may be incomplete"
+            if partial
+            else f"{order}: the run completed",
+        )
+    )
+    if limits.max_failed is not None:
+        over = failed - limits.max_failed
+        checks.append(
+            LimitCheck(
+                order,
+                "max_failed",
+                over <= 0,
+                f"{order}: {failed} {what} of {requests} requests > max_failed "
+                f"{limits.max_failed} (over by {over})"
+                if over > 0
+                else f"{order}: {failed} {what} of {requests} requests <= max_failed "
+                f"{limits.max_failed}",
+            )
+        )
+    if limits.max_failure_rate is not None:
+        over_rate = rate - limits.max_failure_rate
+        checks.append(
+            LimitCheck(
+                order,
+                "max_failure_rate",
+                over_rate <= 0,
+                f"{order}: failure rate {_pct(rate)} ({failed}/{requests}) > max_failure_rate "
+                f"{_pct(limits.max_failure_rate)} (over by {over_rate * 100:.3g} points)"
+                if over_rate > 0
+                else f"{order}: failure rate {_pct(rate)} ({failed}/{requests}) <= "
+                f"max_failure_rate {_pct(limits.max_failure_rate)}",
+            )
+        )
+    broken = [c for c in checks if not c.ok]
+    if broken:
+        line = "FAIL " + "; ".join(c.message for c in broken)
+    else:
+        line = f"ok {order}: {failed} {what} of {requests} requests ({limits.describe()})"
+    return GateResult(not broken, line, order, failed, requests, tuple(checks), limits)
+
+
+def _counted_failures(data: Mapping[str, Any], order: str, classes: Sequence[str] | None) -> int:
+    if classes is None:
+        return _int_field(data, "failed", order)
+    by_class = data.get("failures_by_class")
+    if not isinstance(by_class, dict):
+        raise SummaryInvalidError(f"summary: orders.{order}.failures_by_class is missing")
+    # A class the run never saw is absent or 0: either way nothing to count.
+    return sum(
+        _as_int(by_class.get(c, 0), f"orders.{order}.failures_by_class.{c}") for c in classes
+    )
+
+
+def order_entry(summary: Mapping[str, Any], order: str) -> Mapping[str, Any]:
+    orders = summary_orders(summary)
+    if order not in orders:
+        ran = ", ".join(orders) or "none"
+        raise OrderNotInSummaryError(f"order {order!r} is not in the summary (orders run: {ran})")
+    entry = orders[order]
+    if not isinstance(entry, dict):
+        raise SummaryInvalidError(f"summary: orders.{order} is not an object")
+    return entry
+
+
+def summary_orders(summary: Mapping[str, Any]) -> Mapping[str, Any]:
+    orders = summary.get("orders")
+    if not isinstance(orders, dict):
+        raise SummaryInvalidError("summary: 'orders' is missing or not an object")
+    return orders
+
+
+def summary_path(target: Path) -> Path:
+    """A run folder or a summary.json path, as the user may give either."""
+    return target / SUMMARY_NAME if target.is_dir() else target
+
+
+def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
+    """Reads and checks a summary; with ``order``, also checks that the order ran."""
+    path = summary_path(target)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where = f"{target} has no {SUMMARY_NAME}" if target.is_dir() else f"{path} does not exist"
+        raise SummaryNotFoundError(f"no summary: {where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SummaryInvalidError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SummaryInvalidError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise SummaryInvalidError(f"{path}: expected a JSON object at the top level")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SummarySchemaError(
+            f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}"
+        )
+    for name, entry in summary_orders(data).items():
+        if not isinstance(entry, dict):
+            raise SummaryInvalidError(f"{path}: orders.{name} is not an object")
+    if order is not None:
+        order_entry(data, order)
+    return data
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``harness gate``, for the CLI's subparser and for ``gate_main``."""
+    parser.add_argument(
+        "run", metavar="RUN_DIR_OR_SUMMARY", help="a run folder or its summary.json"
+    )
+    parser.add_argument("--order", default="graceful", help="the order to gate on (graceful)")
+    parser.add_argument(
+        "--max-failed",
+        type=_limit_int,
+        default=None,
+        metavar="N",
+        help="most failed requests allowed; 'none' for no count limit "
+        "(default 0, or none when --max-failure-rate is given)",
+    )
+    parser.add_argument(
+        "--max-failure-rate",
+        type=float,
+        default=None,
+        metavar="X",
+        help="highest failure rate allowed, as a fraction (0.001 = 0.1 %%)",
+    )
+    parser.add_argument(
+        "--classes",
+        default=None,
+        metavar="A,B",
+        help=f"count only these error classes ({', '.join(ERROR_CLASSES)})",
+    )
+    parser.add_argument(
+        "--junit", type=Path, default=None, metavar="PATH", help="also write JUnit XML here"
+    )
+
+
+def limits_from_args(args: argparse.Namespace) -> GateLimits:
+    max_failed = args.max_failed
+    if max_failed is None:
+        # A rate limit on its own would be pointless under the default max_failed of 0.
+        max_failed = None if args.max_failure_rate is not None else 0
+    elif max_failed == _NO_LIMIT:
+        max_failed = None
+    classes = (
+        tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+    )
+    limits = GateLimits(args.order, max_failed, args.max_failure_rate, classes or None)
+    check_limits(limits)
+    return limits
+
+
+def run_gate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``harness gate`` on parsed arguments; prints one line and returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        limits = limits_from_args(args)
+        summary = load_summary(Path(args.run))
+        if args.junit is not None:
+            # Written before evaluating, so CI shows a missing order as a failed testcase too.
+            from harness.report.junit import write_junit
+
+            write_junit(summary, limits, args.junit)
+        result = evaluate(summary, limits)
+    except HarnessError as exc:
+        print(f"harness gate: {exc}", file=err)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"harness gate: cannot write {args.junit}: {exc.strerror or exc}", file=err)
+        return EXIT_USAGE
+    print(result.line, file=out)
+    return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+def gate_main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Standalone entry point: parses ``argv`` (argparse's usage errors also exit 2)."""
+    parser = argparse.ArgumentParser(prog="harness gate", description=__doc__.split("\n")[0])
+    add_gate_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has already printed its usage line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return run_gate(args, out, err)
+
+
+_NO_LIMIT = -1
+
+
+def _limit_int(text: str) -> int:
+    if text.strip().lower() in ("none", "off"):
+        return _NO_LIMIT
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or 'none', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _int_field(data: Mapping[str, Any], key: str, order: str) -> int:
+    if key not in data:
+        raise SummaryInvalidError(f"summary: orders.{order}.{key} is missing")
+    return _as_int(data[key], f"orders.{order}.{key}")
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SummaryInvalidError(f"summary: {where} should be a whole number, got {value!r}")
+    return value
+
+
+def _opt_int(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GateUsageError(f"gate: {key} should be a whole number, got {value!r}")
+    return value
+
+
+def _opt_float(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GateUsageError(f"gate: {key} should be a number, got {value!r}")
+    return float(value)
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.3g}%"

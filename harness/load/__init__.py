@@ -1,0 +1,10 @@
+"""Traffic and recording: a locust subprocess that sends the scenario's traffic and appends one
+``RequestRecord`` per request to a JSONL file.
+
+- ``runner``: ``start_load`` / ``LoadRun`` (the asyncio API for the orchestrator).
+- ``locustfile``: what runs inside locust; ``config``: how settings reach it.
+- ``classify``: the error classes; ``recorder``: the record lines; ``progress``: live counts.
+
+Nothing is imported here: the locust (gevent) process imports this package too, and must not
+pull in the asyncio side.
+"""

@@ -1,0 +1,80 @@
+"""How a run's settings reach the locust process: environment variables, encoded and decoded here.
+
+Both sides import this module; it must stay free of locust, gevent and asyncio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.scenario import Traffic
+
+ENV_RECORDS = "DRAINLAB_RECORDS"  # path of the records JSONL
+ENV_STATUS = "DRAINLAB_STATUS"  # path of the lifecycle JSONL (started / stopping / stopped)
+ENV_TRAFFIC = "DRAINLAB_TRAFFIC"  # json of the Traffic dataclass
+ENV_SEED = "DRAINLAB_SEED"
+ENV_DURATION = "DRAINLAB_DURATION_S"
+ENV_RECORD = "DRAINLAB_RECORD"  # "0": no request listener (only for measuring its cost)
+ENV_CLIENT_RETRIES = "DRAINLAB_CLIENT_RETRIES"  # "1": keep geventhttpclient's silent retries
+
+ALL_ENV = (
+    ENV_RECORDS,
+    ENV_STATUS,
+    ENV_TRAFFIC,
+    ENV_SEED,
+    ENV_DURATION,
+    ENV_RECORD,
+    ENV_CLIENT_RETRIES,
+)
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    records_path: Path
+    status_path: Path
+    traffic: Traffic
+    seed: int
+    duration_s: float
+    record: bool = True
+    client_retries: bool = False
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            ENV_RECORDS: str(self.records_path),
+            ENV_STATUS: str(self.status_path),
+            ENV_TRAFFIC: json.dumps(dataclasses.asdict(self.traffic)),
+            ENV_SEED: str(self.seed),
+            ENV_DURATION: repr(self.duration_s),
+            ENV_RECORD: "1" if self.record else "0",
+            ENV_CLIENT_RETRIES: "1" if self.client_retries else "0",
+        }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LoadConfig:
+        """Decodes what ``to_env`` wrote; a missing or malformed variable is a ValueError that
+        names it (the locust log shows it, and the runner reports the log's tail)."""
+        missing = [name for name in (ENV_RECORDS, ENV_STATUS, ENV_TRAFFIC) if not env.get(name)]
+        if missing:
+            raise ValueError(f"drainlab locustfile: {', '.join(missing)} not set")
+        try:
+            traffic = Traffic(**json.loads(env[ENV_TRAFFIC]))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"drainlab locustfile: {ENV_TRAFFIC} is not a Traffic: {exc}") from exc
+        try:
+            seed = int(env.get(ENV_SEED, "1"))
+            duration_s = float(env.get(ENV_DURATION, "0"))
+        except ValueError as exc:
+            raise ValueError(f"drainlab locustfile: {exc}") from exc
+        return cls(
+            records_path=Path(env[ENV_RECORDS]),
+            status_path=Path(env[ENV_STATUS]),
+            traffic=traffic,
+            seed=seed,
+            duration_s=duration_s,
+            record=env.get(ENV_RECORD, "1") != "0",
+            client_retries=env.get(ENV_CLIENT_RETRIES, "0") == "1",
+        )

@@ -1,0 +1,190 @@
+"""drainlab's locustfile: the traffic mix, and a record line for every request.
+
+Runs inside the locust (gevent) process that ``harness.load.runner`` starts; it reads its settings
+from the environment (``harness.load.config``) and never touches asyncio.
+
+- Traffic: each user repeats one task that sends ``GET /`` or ``GET /work?ms=N`` (weights
+  ``fast_weight``/``slow_weight``, N uniform in [slow_ms_min, slow_ms_max]), then thinks for a
+  time uniform in [wait_min_s, wait_max_s]. All draws come from a per-user RNG seeded from
+  ``DRAINLAB_SEED`` and the user's number, so a seed gives the same sequence per user.
+- Connections: keep-alive by default, like real clients. ``keepalive: false`` sends
+  ``Connection: close``: the server closes after its answer, so the next request opens a new
+  TCP connection (tests/test_load_runner.py counts them on the server side).
+- Retries: geventhttpclient silently resends an idempotent request on a fresh connection when a
+  pooled connection closes before any response byte. That hides exactly the drop drainlab looks
+  for (a pod that exits with requests in flight), so it is switched off unless
+  ``DRAINLAB_CLIENT_RETRIES=1``.
+- Duration: a timer quits the runner ``DRAINLAB_DURATION_S`` after the test starts (locust's
+  ``--run-time`` only takes whole seconds). Users then finish the request they are in, within
+  ``--stop-timeout``; a request cut off after that is not recorded, only counted (``cut_off``).
+- Lifecycle lines (started / stopping / stopped) go to ``DRAINLAB_STATUS``; the runner waits for
+  "started" to know locust is really running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import geventhttpclient.client as ghc_client
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+from harness.load.classify import classify, describe
+from harness.load.config import LoadConfig
+from harness.load.recorder import LineFile, RecordFormatter
+
+logger = logging.getLogger("drainlab")
+
+CONFIG = LoadConfig.from_env(os.environ)
+TRAFFIC = CONFIG.traffic
+_TOTAL_WEIGHT = TRAFFIC.fast_weight + TRAFFIC.slow_weight
+_HEADERS = None if TRAFFIC.keepalive else {"Connection": "close"}
+_SERVED_BY = "X-Served-By"
+
+STATUS = LineFile(CONFIG.status_path)
+RECORDS = LineFile(CONFIG.records_path) if CONFIG.record else None
+_user_numbers = itertools.count()
+_cut_off = 0
+_stopping = False
+
+
+def _disable_client_retries() -> bool:
+    # A private function of geventhttpclient.client (2.x) decides whether to resend; if a new
+    # version renames it, say so in the status line rather than fail.
+    if not hasattr(ghc_client, "_may_retry_after_send_error"):
+        logger.warning("drainlab: cannot switch off geventhttpclient retries in this version")
+        return False
+    ghc_client._may_retry_after_send_error = lambda method: False
+    return True
+
+
+_RETRIES_OFF = False if CONFIG.client_retries else _disable_client_retries()
+
+
+class DrainlabUser(FastHttpUser):
+    network_timeout = TRAFFIC.timeout_s
+    connection_timeout = TRAFFIC.timeout_s
+    max_retries = 0
+    # One greenlet per user: a pool of one connection is all it can use, and keeps the
+    # connection count per user exact in keep-alive mode.
+    concurrency = 1
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.rng = random.Random(f"{CONFIG.seed}:{next(_user_numbers)}")
+
+    def wait_time(self) -> float:
+        return self.rng.uniform(TRAFFIC.wait_min_s, TRAFFIC.wait_max_s)
+
+    @task
+    def one_request(self) -> None:
+        global _cut_off
+        if _stopping:
+            # Locust kills a waiting user through a callback that can land after the user woke
+            # and sent its next request; ending here instead means no request starts after the
+            # stop, and ``cut_off`` counts only requests that really were in flight.
+            raise StopUser()
+        if self.rng.random() * _TOTAL_WEIGHT < TRAFFIC.fast_weight:
+            path = group = "/"
+        else:
+            path = f"/work?ms={self.rng.randint(TRAFFIC.slow_ms_min, TRAFFIC.slow_ms_max)}"
+            group = "/work"  # locust's own stats: one row, not one per ms value
+        try:
+            self.client.get(path, name=group, headers=_HEADERS, context={"path": path})
+        except gevent.GreenletExit:
+            _cut_off += 1  # killed mid-request by the end of the run: no outcome to record
+            raise
+
+
+def _request_listener(records: LineFile) -> Callable[..., None]:
+    # A closure over the open file: the hot path does no global lookups or None checks.
+    line = RecordFormatter().line
+    write = records.write_line
+
+    def on_request(
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any,
+        context: dict[str, Any],
+        exception: BaseException | None,
+        start_time: float,
+        **_: Any,
+    ) -> None:
+        status = response.status_code if response is not None else 0
+        headers = getattr(response, "headers", None)
+        pod = headers.get(_SERVED_BY) if headers is not None else None
+        message = None if exception is None else describe(exception)
+        error = classify(exception, status)
+        path = context.get("path", name)
+        write(line(start_time, response_time, path, status, response_length, pod, error, message))
+
+    return on_request
+
+
+def _listen(hook: Any, handler: Callable[..., None]) -> None:
+    # locust's EventHook is untyped; going through Any keeps mypy --strict quiet without ignores.
+    hook.add_listener(handler)
+
+
+if RECORDS is not None:
+    _listen(events.request, _request_listener(RECORDS))
+
+
+def _quit_after_duration(environment: Environment) -> None:
+    logger.info("drainlab: %.3g s of load done, stopping users", CONFIG.duration_s)
+    if environment.runner is not None:
+        environment.runner.quit()
+
+
+def _cpu_s() -> float:
+    # CPU seconds of this process: tells whether locust itself was the bottleneck (a generator
+    # near one core measures its own limit, not the service's), and what recording costs.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    STATUS.write_obj(
+        {
+            "event": "started",
+            "ts": time.time(),
+            "pid": os.getpid(),
+            "client_retries": not _RETRIES_OFF,
+            "cpu_s": _cpu_s(),
+        }
+    )
+    if CONFIG.duration_s > 0:
+        gevent.spawn_later(CONFIG.duration_s, _quit_after_duration, environment)
+
+
+def _on_test_stopping(**_: Any) -> None:
+    global _stopping
+    _stopping = True
+    STATUS.write_obj({"event": "stopping", "ts": time.time()})
+
+
+def _on_test_stop(**_: Any) -> None:
+    STATUS.write_obj(
+        {
+            "event": "stopped",
+            "ts": time.time(),
+            "cut_off": _cut_off,
+            "records": RECORDS.count if RECORDS is not None else None,
+            "cpu_s": _cpu_s(),
+        }
+    )
+
+
+_listen(events.test_start, _on_test_start)
+_listen(events.test_stopping, _on_test_stopping)
+_listen(events.test_stop, _on_test_stop)

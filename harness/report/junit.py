@@ -1,0 +1,141 @@
+"""JUnit XML for CI systems: one testcase per order and gate rule, so the verdict shows natively.
+
+Only the gated order can fail: the other orders get the same rules, but a rule they break is
+written as ``<skipped>`` with the numbers in its message. The comparison orders (naive,
+close-first) are expected to drop requests; a red test for them on every run would teach people
+to ignore the report.
+
+The layout follows the common JUnit schema (Ant/Jenkins): ``testsuites`` > ``testsuite`` (name,
+tests, failures, errors, skipped, time, timestamp, hostname, then ``properties`` first) >
+``testcase`` (classname, name, time) with at most one ``failure`` or ``skipped``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.gate import (
+    GateLimits,
+    GateResult,
+    LimitCheck,
+    evaluate_all,
+    summary_orders,
+)
+
+SUITE_NAME = "drainlab"
+
+
+def write_junit(summary: Mapping[str, Any], limits: GateLimits | None, path: Path) -> Path:
+    """Writes the JUnit XML for ``summary`` under ``limits`` to ``path`` and returns it.
+
+    Without limits (a run nobody gated) every order is checked against the default limits, for
+    information only: nothing fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree = ET.ElementTree(junit_element(summary, limits))
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def junit_element(summary: Mapping[str, Any], limits: GateLimits | None) -> ET.Element:
+    """The ``<testsuites>`` element, kept separate from writing so tests can inspect it."""
+    gated = limits.order if limits is not None else None
+    limits = limits if limits is not None else GateLimits()
+    results = evaluate_all(summary, limits)
+    cases: list[ET.Element] = []
+    for name, result in results.items():
+        cases.extend(_cases(result, gated=name == gated))
+    if gated is not None and gated not in results:
+        cases.append(_missing_order_case(summary, gated))
+
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    counts = {
+        "tests": str(len(cases)),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": str(skipped),
+        "time": _duration(summary),
+    }
+    root = ET.Element("testsuites", {"name": SUITE_NAME, **_without("skipped", counts)})
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": SUITE_NAME,
+            **counts,
+            "timestamp": str(summary.get("started") or ""),
+            "hostname": str(summary.get("backend") or "unknown"),
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    for key, value in _properties(summary, limits, gated):
+        ET.SubElement(properties, "property", {"name": key, "value": value})
+    suite.extend(cases)
+    return root
+
+
+def _cases(result: GateResult, *, gated: bool) -> list[ET.Element]:
+    return [_case(check, gated=gated) for check in result.checks]
+
+
+def _case(check: LimitCheck, *, gated: bool) -> ET.Element:
+    case = ET.Element(
+        "testcase", {"classname": f"{SUITE_NAME}.{check.order}", "name": check.name, "time": "0"}
+    )
+    if not check.ok and gated:
+        failure = ET.SubElement(case, "failure", {"message": check.message, "type": check.name})
+        failure.text = check.message
+    elif not check.ok:
+        ET.SubElement(
+            case,
+            "skipped",
+            {"message": f"not gated (informational): {check.message}", "type": check.name},
+        )
+    else:
+        ET.SubElement(case, "system-out").text = check.message
+    return case
+
+
+def _missing_order_case(summary: Mapping[str, Any], order: str) -> ET.Element:
+    ran = ", ".join(summary_orders(summary)) or "none"
+    message = f"order {order!r} is not in the summary (orders run: {ran})"
+    case = ET.Element(
+        "testcase", {"classname": f"{SUITE_NAME}.{order}", "name": "ran", "time": "0"}
+    )
+    ET.SubElement(case, "failure", {"message": message, "type": "ran"}).text = message
+    return case
+
+
+def _properties(
+    summary: Mapping[str, Any], limits: GateLimits, gated: str | None
+) -> list[tuple[str, str]]:
+    versions = summary.get("versions") or {}
+    return [
+        ("gate.order", gated or "none (informational only)"),
+        ("gate.limits", limits.describe()),
+        ("backend", str(summary.get("backend"))),
+        ("seed", str(summary.get("seed"))),
+        ("partial", str(bool(summary.get("partial"))).lower()),
+        ("drainlab", str(versions.get("drainlab")) if isinstance(versions, dict) else "None"),
+    ]
+
+
+def _duration(summary: Mapping[str, Any]) -> str:
+    """Seconds the run took, from its windows; JUnit wants a plain decimal."""
+    spans: list[float] = []
+    for entry in summary_orders(summary).values():
+        window = entry.get("window") if isinstance(entry, dict) else None
+        if isinstance(window, dict):
+            start, end = window.get("start"), window.get("end")
+            if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
+                spans.append(float(end) - float(start))
+    return f"{sum(spans):.3f}"
+
+
+def _without(key: str, data: dict[str, str]) -> dict[str, str]:
+    # The schema allows "skipped" on <testsuite> but not on <testsuites>.
+    return {k: v for k, v in data.items() if k != key}

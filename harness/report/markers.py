@@ -1,0 +1,68 @@
+"""The events worth a vertical line on the traffic chart, picked out of timeline-<order>.jsonl."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.records import (
+    APP_EVENT_PREFIX,
+    DELETE_REQUESTED,
+    ENDPOINT_REMOVED,
+    EXITED,
+    KILLED,
+    POD_READY,
+    SIGTERM_SENT,
+    TimelineEvent,
+)
+
+# Drawing order and legend order: the sequence a deletion goes through.
+MARKER_KINDS: tuple[str, ...] = (
+    "delete",
+    "SIGTERM",
+    "endpoint removed",
+    "exit",
+    "kill",
+    "replacement ready",
+)
+
+_DIRECT = {
+    DELETE_REQUESTED: "delete",
+    SIGTERM_SENT: "SIGTERM",
+    ENDPOINT_REMOVED: "endpoint removed",
+    EXITED: "exit",
+    KILLED: "kill",
+}
+_APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    kind: str  # one of MARKER_KINDS
+    t: float  # seconds from t0
+    pod: str | None
+
+
+def markers(events: Sequence[TimelineEvent], t0: float) -> list[Marker]:
+    """Markers in time order. A pod's SIGTERM comes from the backend's own event where there is
+    one, else from the app's log line (some backends only see the app's side)."""
+    sent_by_backend = {e.pod for e in events if e.kind == SIGTERM_SENT}
+    first_delete = min((e.ts for e in events if e.kind == DELETE_REQUESTED), default=None)
+    out: list[Marker] = []
+    for event in events:
+        kind = _DIRECT.get(event.kind)
+        if event.kind == _APP_SIGTERM and event.pod not in sent_by_backend:
+            kind = "SIGTERM"
+        elif event.kind == POD_READY and _is_replacement(event, first_delete):
+            kind = "replacement ready"
+        if kind is not None:
+            out.append(Marker(kind, event.ts - t0, event.pod))
+    return sorted(out, key=lambda m: m.t)
+
+
+def _is_replacement(event: TimelineEvent, first_delete: float | None) -> bool:
+    # The backend names the pod a replacement stands in for where it knows; otherwise any pod
+    # that became ready after the first delete was brought up to replace one.
+    if event.detail.get("replaces"):
+        return True
+    return first_delete is not None and event.ts > first_delete

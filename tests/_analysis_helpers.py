@@ -1,0 +1,38 @@
+"""Small builders for hand-made records and timelines in the analysis tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.records import RequestRecord, TimelineEvent
+
+
+def ev(ts: float, kind: str, pod: str | None = None, **detail: Any) -> TimelineEvent:
+    return TimelineEvent(ts=ts, kind=kind, pod=pod, detail=detail)
+
+
+def ok(end: float, latency_ms: float = 10.0, pod: str | None = "a") -> RequestRecord:
+    return RequestRecord(
+        start=end - latency_ms / 1000.0,
+        end=end,
+        latency_ms=latency_ms,
+        name="/",
+        status=200,
+        bytes=2,
+        pod=pod,
+        error=None,
+    )
+
+
+def fail(end: float, error: str = "connection_refused", pod: str | None = None) -> RequestRecord:
+    return RequestRecord(
+        start=end - 0.001,
+        end=end,
+        latency_ms=1.0,
+        name="/",
+        status=0 if pod is None else 503,
+        bytes=0,
+        pod=pod,
+        error=error,
+        message="boom",
+    )

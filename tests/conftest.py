@@ -1,0 +1,46 @@
+"""Shared pytest fixtures.
+
+``local_cluster``: the real single-node Kubernetes built on this machine (cluster-local/). It is
+brought up once per session, on first use, and torn down at the end if this session started it
+(set DRAINLAB_KEEP_CLUSTER=1 to leave it running). On a fresh machine the first bring-up installs
+packages and builds Kubernetes (about ten minutes on 2 cores): its progress lines are shown as
+they come. Machines that cannot run it at all (not Linux, not root) skip the tests that use it;
+anywhere else a failed bring-up is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from harness.backends import localcluster
+from harness.backends.localcluster import LocalCluster
+
+
+def _printer(config: pytest.Config) -> localcluster.Progress:
+    """Print lines past pytest's output capture, so a long first build shows its progress."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    def progress(line: str) -> None:
+        if capman is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        with capman.global_and_fixture_disabled():
+            print(line, file=sys.stderr, flush=True)
+
+    return progress
+
+
+@pytest.fixture(scope="session")
+def local_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+    reason = localcluster.unsupported_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    progress = _printer(request.config)
+    cluster = localcluster.ensure_up(progress)
+    yield cluster
+    if cluster.started and os.environ.get("DRAINLAB_KEEP_CLUSTER", "") in ("", "0"):
+        localcluster.teardown(progress)

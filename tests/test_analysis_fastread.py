@@ -1,0 +1,105 @@
+"""Streaming records from JSONL gives exactly what reading them as RequestRecord gives."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from _analysis_helpers import ev, fail, ok
+
+from harness.analysis import analyse_order, analyse_order_file, fastread
+from harness.analysis.fastread import iter_record_rows
+from harness.analysis.scan import rows_of
+from harness.records import (
+    DELETE_REQUESTED,
+    EXITED,
+    REMOVAL_APPLIED,
+    SIGTERM_SENT,
+    JsonlWriter,
+    RequestRecord,
+    read_records,
+)
+
+RECORDS = [ok(1000.0 + i * 0.125, latency_ms=float(i), pod=f"p-{i % 3}") for i in range(40)] + [
+    fail(1001.0),
+    fail(1001.5, "http_5xx", pod="p-1"),
+    fail(1002.0, "timeout"),
+    RequestRecord(1002.0, 1002.5, 500.0, "/", 0, 0, None, "connection_reset", 'said "no"\n'),
+]
+
+
+def write(path: Path, records: list[RequestRecord]) -> Path:
+    with JsonlWriter(path) as writer:
+        for r in records:
+            writer.write(r)
+    return path
+
+
+def test_jsonlwriter_output_takes_the_fast_path_and_matches(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", RECORDS)
+    block = path.read_bytes()
+    assert len(fastread._LINE.findall(block)) == len(RECORDS)  # every line matched
+    assert list(iter_record_rows(path)) == list(rows_of(read_records(path)))
+
+
+def test_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "r.jsonl", RECORDS)
+    monkeypatch.setattr(fastread, "BLOCK_BYTES", 300)  # about two lines a block
+    assert list(iter_record_rows(path)) == list(rows_of(RECORDS))
+
+
+def test_a_torn_last_line_is_skipped_like_iter_jsonl_does(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jsonl", RECORDS)
+    with path.open("a") as handle:
+        handle.write('{"start":1.0,"end":2.0,"latency_ms":3.0,"name":"/","sta')
+    assert list(iter_record_rows(path)) == list(rows_of(RECORDS))
+    assert list(iter_record_rows(path)) == list(rows_of(read_records(path)))
+
+
+def test_other_writers_formats_fall_back_to_json(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    lines = [
+        json.dumps(asdict(ok(1000.0, 1.5, pod="p-0"))),  # spaces after separators
+        json.dumps({"error": None, "pod": "p-\u00e9", "end": 1000.5, "latency_ms": 2.0}),
+        json.dumps(asdict(fail(1001.0, pod='we"ird'))),  # an escaped quote
+        "",
+        "not json",
+        json.dumps([1, 2]),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert list(iter_record_rows(path)) == [
+        (1000.0, 1.5, "p-0", None),
+        (1000.5, 2.0, "p-\u00e9", None),
+        (1001.0, 1.0, 'we"ird', "connection_refused"),
+    ]
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("")
+    assert list(iter_record_rows(path)) == []
+
+
+def test_analyse_order_file_equals_analyse_order(tmp_path: Path) -> None:
+    path = write(tmp_path / "records-naive.jsonl", RECORDS)
+    timeline = [
+        ev(1001.0, DELETE_REQUESTED, "p-1"),
+        ev(1001.2, SIGTERM_SENT, "p-1"),
+        ev(1001.75, REMOVAL_APPLIED, "p-1"),
+        ev(1002.25, EXITED, "p-1"),
+    ]
+    window = (1000.0, 1010.0)
+    from_file = analyse_order_file("naive", path, timeline, window)
+    in_memory = analyse_order("naive", RECORDS, timeline, window)
+    assert from_file == in_memory
+    assert from_file.summary["failed"] == 4
+    assert from_file.summary["failures_by_phase"] == {
+        "before_sigterm": 1,  # 1001.0
+        "propagating": 1,  # 1001.5
+        "draining": 1,  # 1002.0
+        "after_exit": 1,  # 1002.5
+        "no_ready_replica": 0,
+        "unattributed": 0,
+    }

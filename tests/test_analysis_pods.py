@@ -1,0 +1,215 @@
+"""Per-pod lifecycle rows, their durations and findings."""
+
+from __future__ import annotations
+
+import json
+
+from _analysis_helpers import ev, fail, ok
+
+from harness.analysis import analyse_order, lifecycle_report, pod_lifecycles
+from harness.analysis.pods import ROW_KEYS
+from harness.records import (
+    APP_EVENT_PREFIX,
+    CHAOS_ACTION,
+    DELETE_REQUESTED,
+    ENDPOINT_ADDED,
+    ENDPOINT_REMOVED,
+    EXITED,
+    KILLED,
+    POD_CONTAINER_STARTED,
+    POD_CREATED,
+    POD_NETWORK_READY,
+    POD_READY,
+    POD_SCHEDULED,
+    PRESTOP_ENDED,
+    PRESTOP_STARTED,
+    REMOVAL_APPLIED,
+    SIGTERM_SENT,
+)
+
+APP = APP_EVENT_PREFIX
+# Written out of order on purpose: rows follow the sorted timeline.
+TIMELINE = [
+    ev(1000.0, CHAOS_ACTION, None, action="delete_random", targets=["a"]),
+    ev(1000.0, DELETE_REQUESTED, "a", grace_period_s=30.0),
+    ev(990.0, POD_CREATED, "a"),
+    ev(990.5, POD_SCHEDULED, "a"),
+    ev(990.75, POD_NETWORK_READY, "a"),
+    ev(991.0, POD_CONTAINER_STARTED, "a"),
+    ev(992.0, POD_READY, "a"),
+    ev(992.5, POD_READY, "a"),  # a second pass of the probe: the first one counts
+    ev(992.25, ENDPOINT_ADDED, "a"),
+    ev(996.0, ENDPOINT_REMOVED, "a"),  # a readiness blip before the delete
+    ev(996.5, ENDPOINT_ADDED, "a"),
+    ev(1000.05, ENDPOINT_REMOVED, "a"),
+    ev(1001.0, REMOVAL_APPLIED, "a"),
+    ev(1000.0, PRESTOP_STARTED, "a"),
+    ev(1003.0, PRESTOP_ENDED, "a"),
+    ev(1003.0, SIGTERM_SENT, "a"),
+    ev(1003.0, APP + "sigterm", "a"),
+    ev(1003.01, APP + "readiness_failed", "a"),
+    ev(1003.02, APP + "listener_closed", "a"),
+    ev(1003.5, APP + "drained", "a"),
+    ev(1003.6, APP + "exit", "a"),
+    ev(1003.75, EXITED, "a", code=1),
+    # b: created later, replaces a, never deleted, never served.
+    ev(1000.5, POD_CREATED, "b"),
+    ev(1002.5, POD_READY, "b", replaces="a"),
+    ev(1002.75, ENDPOINT_ADDED, "b"),
+    # c: deleted, killed at the end of a 5 s grace period, never exits on its own.
+    ev(985.0, POD_CREATED, "c"),
+    ev(1010.0, DELETE_REQUESTED, "c", grace_period_s=5.0),
+    ev(1010.1, ENDPOINT_REMOVED, "c"),
+    ev(1010.1, SIGTERM_SENT, "c"),
+    ev(1015.0, KILLED, "c"),
+    # d: deleted as the run ended: nothing after the delete call.
+    ev(1020.0, DELETE_REQUESTED, "d"),
+]
+RECORDS = [
+    ok(1002.0, pod="a"),
+    ok(1003.01, pod="a"),  # a's last response
+    fail(1003.1, "connection_refused", pod="a"),  # after a stopped listening
+    fail(1003.02, "connection_reset", pod="a"),  # at the very moment it stopped listening
+    fail(1003.0, "connection_reset", pod="a"),  # before
+    ok(1011.0, pod="c"),
+    ok(1005.0, pod="b"),
+    ok(1006.0, pod="b"),
+]
+WINDOW = (990.0, 1030.0)
+
+
+def rows() -> list[dict[str, object]]:
+    return pod_lifecycles(TIMELINE, RECORDS, "prestop", WINDOW)
+
+
+def test_one_row_per_pod_in_order_of_first_appearance_with_every_key() -> None:
+    result = rows()
+    assert [r["pod"] for r in result] == ["c", "a", "b", "d"]
+    assert all(list(r) == list(ROW_KEYS) for r in result)
+    assert all(r["order"] == "prestop" for r in result)
+    json.dumps(result, allow_nan=False)
+
+
+def test_a_fully_observed_pod() -> None:
+    a = rows()[1]
+    assert a == {
+        "pod": "a",
+        "order": "prestop",
+        "created": 990.0,
+        "scheduled": 990.5,
+        "network_ready": 990.75,
+        "container_started": 991.0,
+        "ready": 992.0,
+        "endpoint_added": 992.25,
+        "delete_requested": 1000.0,
+        "endpoint_removed": 1000.05,  # the first after the delete, not the blip at 996
+        "removal_applied": 1001.0,
+        "prestop_started": 1000.0,
+        "prestop_ended": 1003.0,
+        "sigterm": 1003.0,
+        "readiness_failed": 1003.01,
+        "listener_closed": 1003.02,
+        "drained": 1003.5,
+        "exit": 1003.6,
+        "exited": 1003.75,
+        "killed": None,
+        "last_served": 1003.01,
+        "exit_code": 1,
+        "replaces": None,
+        "grace_period_s": 30.0,
+        "failed": 3,
+        "failed_after_listener_closed": 2,
+    }
+
+
+def test_steps_not_observed_are_none_never_guessed() -> None:
+    by_pod = {r["pod"]: r for r in rows()}
+    b, d = by_pod["b"], by_pod["d"]
+    assert (b["created"], b["ready"], b["replaces"], b["last_served"]) == (
+        1000.5,
+        1002.5,
+        "a",
+        1006.0,
+    )
+    assert b["scheduled"] is None and b["delete_requested"] is None and b["exited"] is None
+    assert (b["failed"], b["failed_after_listener_closed"]) == (0, 0)
+    assert d["delete_requested"] == 1020.0
+    observed = {"pod", "order", "delete_requested", "failed", "failed_after_listener_closed"}
+    assert all(d[k] is None for k in ROW_KEYS if k not in observed)
+
+
+def test_without_a_delete_the_last_removal_is_reported() -> None:
+    timeline = [
+        ev(990.0, ENDPOINT_ADDED, "e"),
+        ev(995.0, ENDPOINT_REMOVED, "e"),
+        ev(996.0, ENDPOINT_ADDED, "e"),
+        ev(997.0, ENDPOINT_REMOVED, "e"),
+    ]
+    (e,) = pod_lifecycles(timeline, [], "naive")
+    assert (e["endpoint_added"], e["endpoint_removed"]) == (990.0, 997.0)
+
+
+def test_analyse_order_gives_the_same_rows() -> None:
+    assert analyse_order("prestop", RECORDS, TIMELINE, WINDOW).pods == rows()
+
+
+def test_durations_median_and_max() -> None:
+    report = lifecycle_report(rows())
+    assert report["durations_ms"] == {
+        "create_to_ready": {"median": 2000.0, "max": 2000.0, "samples": 2},  # a 2000, b 2000
+        "ready_to_endpoint_added": {"median": 250.0, "max": 250.0, "samples": 2},
+        "delete_to_endpoint_removed": {"median": 75.0, "max": 100.0, "samples": 2},  # 50, 100
+        "delete_to_sigterm": {"median": 1550.0, "max": 3000.0, "samples": 2},  # 3000, 100
+        "sigterm_to_exit": {"median": 2825.0, "max": 4900.0, "samples": 2},  # 750, 4900 (killed)
+        "delete_to_last_served": {"median": 2005.0, "max": 3010.0, "samples": 2},  # 3010, 1000
+    }
+
+
+def test_durations_without_samples_are_none() -> None:
+    assert lifecycle_report([])["durations_ms"]["create_to_ready"] == {
+        "median": None,
+        "max": None,
+        "samples": 0,
+    }
+
+
+def test_findings_in_words() -> None:
+    findings = [(f["pod"], f["kind"], f["text"]) for f in lifecycle_report(rows())["findings"]]
+    assert findings == [
+        (
+            "c",
+            "killed",
+            "c was killed (SIGKILL) 5.0 s after its delete call: it did not exit within its "
+            "grace period of 5 s",
+        ),
+        ("a", "exit_code", "a exited with code 1, not 0"),
+        (
+            "a",
+            "failed_after_listener_closed",
+            "2 request(s) failed at a after it stopped listening: they were still routed to it",
+        ),
+        ("d", "no_exit", "d was deleted but no exit was observed before the run ended"),
+    ]
+
+
+def test_finding_listener_closed_before_routing_moved_on() -> None:
+    timeline = [
+        ev(1000.0, DELETE_REQUESTED, "n"),
+        ev(1000.0, SIGTERM_SENT, "n"),
+        ev(1000.01, APP + "listener_closed", "n"),
+        ev(1000.06, ENDPOINT_REMOVED, "n"),
+        ev(1000.9, REMOVAL_APPLIED, "n"),
+        ev(1000.02, EXITED, "n", code=0),
+    ]
+    records = [fail(1000.5, pod=None)]
+    report = lifecycle_report(pod_lifecycles(timeline, records, "naive", (990.0, 1010.0)))
+    assert [(f["kind"], f["text"]) for f in report["findings"]] == [
+        (
+            "closed_before_removal",
+            "n stopped listening 890 ms before the Service stopped sending it new connections",
+        ),
+        (
+            "failed_after_listener_closed",
+            "1 request(s) failed at n after it stopped listening: they were still routed to it",
+        ),
+    ]

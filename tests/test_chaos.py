@@ -1,0 +1,183 @@
+"""Chaos as data: the pure plan, and play_chaos against an in-memory backend."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
+from harness.chaos import ChaosOutcome, due_times, eligible, pick_targets, play_chaos
+from harness.errors import BackendError
+from harness.records import CHAOS_ACTION, TimelineEvent
+from harness.scenario import Chaos, Scenario
+
+
+def _pods(*names: str, terminating: tuple[str, ...] = ()) -> list[PodInfo]:
+    return [PodInfo(n, True, n in terminating, created=float(i)) for i, n in enumerate(names)]
+
+
+class FakeBackend:
+    """Pods in a list; a delete marks the pod terminating and adds a replacement at once."""
+
+    name = "fake"
+
+    def __init__(self, replicas: int = 3) -> None:
+        self.counter = 0
+        self.pods: list[PodInfo] = []
+        for _ in range(replicas):
+            self._add()
+        self.deleted: list[tuple[str, float | None]] = []
+        self.restarts: list[tuple[str, str]] = []
+
+    def _add(self) -> str:
+        self.counter += 1
+        name = f"p{self.counter}"
+        self.pods.append(PodInfo(name, True, False, created=float(self.counter)))
+        return name
+
+    async def deploy(self, spec: DeploySpec, emit: EventSink) -> Target:
+        return Target("127.0.0.1", 1)
+
+    async def list_pods(self) -> list[PodInfo]:
+        return list(reversed(self.pods))  # any order: chaos sorts by creation itself
+
+    async def delete_pod(self, name: str, grace_period_s: float | None = None) -> None:
+        if name == "p-broken":
+            raise BackendError("refused")
+        self.deleted.append((name, grace_period_s))
+        self.pods = [
+            PodInfo(p.name, p.ready, p.terminating or p.name == name, p.created) for p in self.pods
+        ]
+        self._add()
+
+    async def rolling_restart(self, max_surge: str = "25%", max_unavailable: str = "25%") -> None:
+        self.restarts.append((max_surge, max_unavailable))
+        await asyncio.sleep(0.05)
+        for pod in [p for p in self.pods if not p.terminating]:
+            await self.delete_pod(pod.name)
+
+    async def wait_settled(self, timeout_s: float) -> None:
+        return None
+
+    async def teardown(self) -> None:
+        return None
+
+
+def _play(
+    chaos: Chaos, offsets: list[float], seed: int = 5
+) -> tuple[list[ChaosOutcome], list[TimelineEvent], FakeBackend]:
+    backend = FakeBackend()
+    events: list[TimelineEvent] = []
+    outcomes = asyncio.run(
+        play_chaos(backend, chaos, offsets, random.Random(seed), events.append, time.time())
+    )
+    return outcomes, events, backend
+
+
+def test_due_times_are_sorted_offsets_from_t0() -> None:
+    assert due_times([2.0, 0.5, 1.0], 100.0) == [100.5, 101.0, 102.0]
+
+
+def test_only_pods_not_terminating_are_eligible_oldest_first() -> None:
+    pods = [
+        PodInfo("b", True, False, 2.0),
+        PodInfo("a", True, True, 0.0),
+        PodInfo("c", False, False, 1.0),
+    ]
+    assert [p.name for p in eligible(pods)] == ["c", "b"]
+
+
+def test_pick_targets_per_action() -> None:
+    pods = _pods("a", "b", "c", terminating=("b",))
+    rng = random.Random(1)
+    assert pick_targets("delete_all", pods, rng) == (["a", "c"], None)
+    assert pick_targets("rolling_restart", pods, rng) == (["a", "c"], None)
+    assert pick_targets("delete_named", pods, rng, "1") == (["c"], None)
+    assert pick_targets("delete_named", pods, rng, "c") == (["c"], None)
+    assert pick_targets("delete_named", pods, rng, "b")[0] == []  # terminating already
+    assert "index 5" in str(pick_targets("delete_named", pods, rng, "5")[1])
+    (target,), error = pick_targets("delete_random", pods, rng)
+    assert target in {"a", "c"} and error is None
+    assert pick_targets("delete_random", _pods("a", terminating=("a",)), rng)[0] == []
+    with pytest.raises(ValueError):
+        pick_targets("explode", pods, rng)
+
+
+def test_a_seeded_schedule_repeats_exactly() -> None:
+    chaos = Chaos(action="delete_random", grace_period_s=4.0)
+    offsets = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1]
+    first, _, backend = _play(chaos, offsets, seed=11)
+    again, _, _ = _play(chaos, offsets, seed=11)
+    other, _, _ = _play(chaos, offsets, seed=12)
+    picks = [o.targets for o in first]
+    assert picks == [o.targets for o in again]
+    assert picks != [o.targets for o in other]
+    assert all(grace == 4.0 for _, grace in backend.deleted)
+    assert [o.offset_s for o in first] == offsets
+
+
+def test_every_action_is_an_event_and_an_outcome() -> None:
+    outcomes, events, backend = _play(Chaos(action="delete_all"), [0.0, 0.05])
+    chaos_events = [e for e in events if e.kind == CHAOS_ACTION]
+    assert [e.detail["targets"] for e in chaos_events] == [o.targets for o in outcomes]
+    assert outcomes[0].targets == ["p1", "p2", "p3"]
+    assert outcomes[1].targets == ["p4", "p5", "p6"]  # the replacements, not the terminating
+    assert len(backend.deleted) == 6
+    assert all(e.detail["action"] == "delete_all" for e in chaos_events)
+    assert all(o.ts >= e.ts - 1e-6 for o, e in zip(outcomes, chaos_events, strict=True))
+
+
+def test_actions_fire_at_their_offsets() -> None:
+    t0 = time.time()
+    backend = FakeBackend()
+    outcomes = asyncio.run(
+        play_chaos(backend, Chaos(), [0.1, 0.3], random.Random(1), lambda e: None, t0)
+    )
+    for outcome in outcomes:
+        assert outcome.offset_s - 0.01 <= outcome.ts - t0 <= outcome.offset_s + 0.5
+
+
+def test_delete_named_by_index_and_name_and_nothing_to_do() -> None:
+    outcomes, events, _ = _play(Chaos(action="delete_named", pod="0"), [0.0, 0.01])
+    assert [o.targets for o in outcomes] == [["p1"], ["p2"]]  # index 0: the oldest left
+    outcomes, events, _ = _play(Chaos(action="delete_named", pod="p2"), [0.0, 0.01])
+    assert outcomes[0].targets == ["p2"]
+    assert outcomes[1].targets == [] and "p2" in str(outcomes[1].error)
+    assert events[1].detail["error"] == outcomes[1].error
+
+
+def test_a_backend_error_is_recorded_and_the_schedule_goes_on() -> None:
+    backend = FakeBackend()
+    backend.pods.append(PodInfo("p-broken", True, False, created=0.5))
+    outcomes = asyncio.run(
+        play_chaos(
+            backend,
+            Chaos(action="delete_named", pod="p-broken"),
+            [0.0],
+            random.Random(1),
+            lambda e: None,
+            time.time(),
+        )
+    )
+    assert outcomes[0].error == "p-broken: refused"
+
+
+def test_rolling_restart_runs_in_the_background_and_is_awaited() -> None:
+    outcomes, _, backend = _play(
+        Chaos(action="rolling_restart", max_surge="1", max_unavailable="0"), [0.0, 0.01]
+    )
+    assert backend.restarts == [("1", "0"), ("1", "0")]
+    assert outcomes[0].targets == ["p1", "p2", "p3"]
+    assert len(backend.deleted) >= 3
+
+
+def test_the_scenario_offsets_feed_play_chaos() -> None:
+    scenario = Scenario(duration_s=1.0)
+    scenario.chaos.start_after_s = 0.0
+    scenario.chaos.every_s = 0.05
+    scenario.chaos.count = 3
+    outcomes, _, _ = _play(scenario.chaos, scenario.chaos_offsets())
+    assert len(outcomes) == 3 and all(len(o.targets) == 1 for o in outcomes)

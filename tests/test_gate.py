@@ -1,0 +1,336 @@
+"""harness.gate: the pure verdict, the summary loader's errors, and every exit of ``gate_main``."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.gate import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_USAGE,
+    GateLimits,
+    GateUsageError,
+    OrderNotInSummaryError,
+    SummaryInvalidError,
+    SummaryNotFoundError,
+    SummarySchemaError,
+    evaluate,
+    gate_main,
+    load_summary,
+)
+
+
+def _order(requests: int, failed: int, **by_class: int) -> dict[str, Any]:
+    classes = {"connection_refused": 0, "connection_reset": 0, "timeout": 0, **by_class}
+    assert sum(classes.values()) == failed
+    return {
+        "requests": requests,
+        "failed": failed,
+        "failure_rate": failed / requests if requests else 0.0,
+        "failures_by_class": classes,
+    }
+
+
+SUMMARY: dict[str, Any] = {
+    "schema_version": 1,
+    "partial": False,
+    "orders": {
+        "naive": _order(5120, 8, connection_refused=6, timeout=2),
+        "graceful": _order(5000, 0),
+        "prestop": _order(4000, 3, timeout=3),
+    },
+}
+
+
+def summary(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(SUMMARY)
+    data.update(changes)
+    return data
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def test_holds_when_the_order_dropped_nothing() -> None:
+    result = evaluate(SUMMARY, GateLimits(order="graceful"))
+    assert result.ok
+    assert result.line == "ok graceful: 0 failed of 5000 requests (max_failed 0)"
+    assert (result.failed, result.requests) == (0, 5000)
+
+
+def test_breaks_max_failed_and_says_by_how_much() -> None:
+    result = evaluate(SUMMARY, GateLimits(order="naive", max_failed=5))
+    assert not result.ok
+    assert result.line == "FAIL naive: 8 failed of 5120 requests > max_failed 5 (over by 3)"
+    assert "\n" not in result.line
+
+
+def test_max_failure_rate_compares_the_fraction() -> None:
+    limits = GateLimits(order="naive", max_failed=None, max_failure_rate=0.001)
+    result = evaluate(SUMMARY, limits)
+    assert not result.ok
+    assert "failure rate 0.156% (8/5120) > max_failure_rate 0.1%" in result.line
+    assert "over by 0.0563 points" in result.line
+    assert evaluate(SUMMARY, GateLimits("naive", None, 0.002)).ok
+
+
+def test_both_limits_broken_are_both_named() -> None:
+    result = evaluate(SUMMARY, GateLimits("naive", max_failed=0, max_failure_rate=0.0001))
+    assert result.line.startswith("FAIL naive: 8 failed")
+    assert "; naive: failure rate" in result.line
+    assert [c.name for c in result.checks if not c.ok] == ["max_failed", "max_failure_rate"]
+
+
+def test_classes_count_only_those_errors() -> None:
+    only_timeouts = GateLimits("naive", max_failed=2, classes=("timeout",))
+    result = evaluate(SUMMARY, only_timeouts)
+    assert result.ok and result.failed == 2
+    assert (
+        result.line
+        == "ok naive: 2 timeout failures of 5120 requests (max_failed 2, classes timeout)"
+    )
+    refused = evaluate(SUMMARY, GateLimits("naive", 5, classes=("connection_refused", "timeout")))
+    assert not refused.ok and refused.failed == 8
+    # a class the summary does not list counts as zero
+    assert evaluate(SUMMARY, GateLimits("naive", 0, classes=("http_5xx",))).ok
+
+
+def test_an_order_that_completed_no_request_never_passes() -> None:
+    data = summary()
+    data["orders"]["graceful"] = _order(0, 0)
+    result = evaluate(data, GateLimits("graceful"))
+    assert not result.ok
+    assert "no request completed, so nothing was measured" in result.line
+
+
+def test_a_partial_run_never_passes() -> None:
+    result = evaluate(summary(partial=True), GateLimits("graceful"))
+    assert not result.ok
+    assert "interrupted" in result.line
+
+
+def test_no_limits_at_all_still_checks_the_evidence() -> None:
+    result = evaluate(SUMMARY, GateLimits("naive", max_failed=None))
+    assert result.ok
+    assert result.line.endswith("(no limits)")
+
+
+def test_order_not_in_summary() -> None:
+    with pytest.raises(
+        OrderNotInSummaryError, match=r"'close-first' is not in the summary .*naive"
+    ):
+        evaluate(SUMMARY, GateLimits("close-first"))
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (GateLimits("graceful", max_failed=-1), "max_failed must be >= 0"),
+        (GateLimits("graceful", max_failure_rate=1.5), "fraction from 0 to 1"),
+        (GateLimits("graceful", classes=("refused",)), "unknown error class 'refused'"),
+        (GateLimits(""), "name the order"),
+    ],
+)
+def test_nonsense_limits_are_usage_errors(limits: GateLimits, message: str) -> None:
+    with pytest.raises(GateUsageError, match=message):
+        evaluate(SUMMARY, limits)
+
+
+def test_a_summary_missing_counts_is_invalid_not_a_crash() -> None:
+    data = summary()
+    del data["orders"]["graceful"]["failed"]
+    with pytest.raises(SummaryInvalidError, match=r"orders.graceful.failed is missing"):
+        evaluate(data, GateLimits("graceful"))
+    data["orders"]["graceful"]["failed"] = "0"
+    with pytest.raises(SummaryInvalidError, match="whole number"):
+        evaluate(data, GateLimits("graceful"))
+
+
+def test_limits_from_a_scenario_or_summary_section() -> None:
+    limits = GateLimits.from_mapping(
+        {"order": "prestop", "max_failed": None, "max_failure_rate": 0.01, "classes": "timeout"}
+    )
+    assert limits == GateLimits("prestop", None, 0.01, ("timeout",))
+    assert GateLimits.from_mapping({}) == GateLimits()
+    with pytest.raises(GateUsageError):
+        GateLimits.from_mapping({"max_failed": "none"})
+
+
+# -- load_summary --------------------------------------------------------------------------------
+
+
+def write(path: Path, data: Any) -> Path:
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_loads_from_a_run_folder_or_the_file(tmp_path: Path) -> None:
+    write(tmp_path / "summary.json", SUMMARY)
+    assert load_summary(tmp_path) == SUMMARY
+    assert load_summary(tmp_path / "summary.json", order="graceful") == SUMMARY
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (None, SummaryNotFoundError, "has no summary.json"),
+        ("{not json", SummaryInvalidError, r"not valid JSON \(line 1, column 2"),
+        ("[1, 2]", SummaryInvalidError, "expected a JSON object"),
+        ({"orders": {}}, SummarySchemaError, "schema_version None, this harness reads version 1"),
+        ({"schema_version": 2, "orders": {}}, SummarySchemaError, "schema_version 2"),
+        ({"schema_version": 1}, SummaryInvalidError, "'orders' is missing"),
+        ({"schema_version": 1, "orders": {"naive": 3}}, SummaryInvalidError, "naive is not an"),
+    ],
+)
+def test_unusable_summaries_are_one_line_harness_errors(
+    tmp_path: Path, content: Any, error: type[Exception], message: str
+) -> None:
+    if content is not None:
+        write(tmp_path / "summary.json", content)
+    with pytest.raises(error, match=message) as caught:
+        load_summary(tmp_path)
+    assert isinstance(caught.value, HarnessError)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_file_path_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SummaryNotFoundError, match=r"nope\.json does not exist"):
+        load_summary(tmp_path / "nope.json")
+
+
+def test_load_checks_the_order_when_asked(tmp_path: Path) -> None:
+    write(tmp_path / "summary.json", SUMMARY)
+    with pytest.raises(OrderNotInSummaryError):
+        load_summary(tmp_path, order="graceful-quiet")
+
+
+# -- gate_main: every exit -----------------------------------------------------------------------
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = gate_main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    write(tmp_path / "summary.json", SUMMARY)
+    return tmp_path
+
+
+def test_exit_0_when_it_holds(run_dir: Path) -> None:
+    code, out, err = run(str(run_dir), "--order", "graceful")
+    assert (code, err) == (EXIT_OK, "")
+    assert out == "ok graceful: 0 failed of 5000 requests (max_failed 0)\n"
+
+
+def test_exit_1_with_one_line_when_it_breaks(run_dir: Path) -> None:
+    code, out, err = run(str(run_dir / "summary.json"), "--order", "naive")
+    assert code == EXIT_BROKEN
+    assert out.count("\n") == 1 and out.startswith("FAIL naive: 8 failed")
+    assert err == ""
+
+
+def test_rate_alone_drops_the_default_count_limit(run_dir: Path) -> None:
+    code, out, _ = run(str(run_dir), "--order", "naive", "--max-failure-rate", "0.002")
+    assert code == EXIT_OK, out
+    code, out, _ = run(str(run_dir), "--order", "naive", "--max-failure-rate", "0.001")
+    assert code == EXIT_BROKEN and "max_failure_rate" in out
+
+
+def test_max_failed_none_and_classes(run_dir: Path) -> None:
+    assert run(str(run_dir), "--order", "naive", "--max-failed", "none")[0] == EXIT_OK
+    code, out, _ = run(
+        str(run_dir), "--order", "naive", "--classes", "timeout", "--max-failed", "1"
+    )
+    assert code == EXIT_BROKEN and "2 timeout failures" in out and "over by 1" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--order", "graceful"], "required"),  # no run folder
+        (["RUN", "--max-failed", "-3"], "must be >= 0"),
+        (["RUN", "--max-failed", "many"], "whole number or 'none'"),
+        (["RUN", "--max-failure-rate", "2"], "fraction from 0 to 1"),
+        (["RUN", "--max-failure-rate", "lots"], "invalid float value"),
+        (["RUN", "--classes", "refused"], "unknown error class 'refused'"),
+        (["RUN", "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_exit_2_for_bad_usage(
+    run_dir: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(run_dir) if a == "RUN" else a for a in argv]
+    code, out, err = run(*argv)
+    assert code == EXIT_USAGE
+    assert message in err + capsys.readouterr().err  # argparse writes to sys.stderr itself
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no summary"),
+        ("{", "not valid JSON"),
+        ({"schema_version": 9, "orders": {}}, "schema_version 9"),
+        (SUMMARY, "'close-first' is not in the summary"),
+    ],
+)
+def test_exit_2_for_an_unreadable_summary(tmp_path: Path, content: Any, message: str) -> None:
+    if content is not None:
+        write(tmp_path / "summary.json", content)
+    code, out, err = run(str(tmp_path), "--order", "close-first")
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert err.startswith("harness gate: ") and message in err and err.count("\n") == 1
+
+
+def test_junit_is_written_beside_the_verdict(run_dir: Path) -> None:
+    junit = run_dir / "out" / "junit.xml"
+    code, _, _ = run(str(run_dir), "--order", "naive", "--junit", str(junit))
+    assert code == EXIT_BROKEN
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    assert [f.get("type") for f in failures] == ["max_failed"]
+
+
+def test_junit_records_a_missing_order_before_exit_2(run_dir: Path) -> None:
+    junit = run_dir / "junit.xml"
+    code, _, err = run(str(run_dir), "--order", "close-first", "--junit", str(junit))
+    assert code == EXIT_USAGE and "not in the summary" in err
+    case = ET.parse(junit).getroot().find(".//testcase[@classname='drainlab.close-first']")
+    assert case is not None and case.get("name") == "ran"
+    assert case.find("failure") is not None
+
+
+def test_unwritable_junit_is_exit_2(run_dir: Path) -> None:
+    (run_dir / "blocker").write_text("a file, not a folder")
+    code, _, err = run(str(run_dir), "--junit", str(run_dir / "blocker" / "junit.xml"))
+    assert code == EXIT_USAGE and "cannot write" in err
+
+
+def test_result_to_dict_is_the_summary_gate_section_and_round_trips() -> None:
+    limits = GateLimits("naive", max_failed=5, classes=["timeout", "connection_refused"])
+    assert limits.classes == ("timeout", "connection_refused")  # a list from argparse is fine
+    section = evaluate(SUMMARY, limits).to_dict()
+    assert section == {
+        "order": "naive",
+        "max_failed": 5,
+        "max_failure_rate": None,
+        "classes": ["timeout", "connection_refused"],
+        "ok": False,
+        "line": "FAIL naive: 8 timeout,connection_refused failures of 5120 requests > max_failed 5 "
+        "(over by 3)",
+        "failed": 8,
+        "requests": 5120,
+    }
+    assert GateLimits.from_mapping(json.loads(json.dumps(section))) == limits

@@ -1,0 +1,112 @@
+"""Which kubeconfig contexts the kube backend accepts, and the one-line refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.backends.kube.client import connect, list_contexts
+from harness.backends.kube.guard import evaluate, is_loopback
+from harness.errors import BackendError
+
+
+@pytest.mark.parametrize(
+    ("server", "local"),
+    [
+        ("https://127.0.0.1:6443", True),
+        ("https://127.0.0.2:443", True),
+        ("https://localhost:34567", True),
+        ("https://[::1]:6443", True),
+        ("127.0.0.1:6443", True),
+        ("https://10.0.0.1:6443", False),
+        ("https://prod.example.com", False),
+        ("https://localhost.example.com", False),
+    ],
+)
+def test_loopback(server: str, local: bool) -> None:
+    assert is_loopback(server) is local
+
+
+def test_kind_contexts_are_allowed_by_name() -> None:
+    verdict = evaluate("kind-drainlab", "https://127.0.0.1:40000", None)
+    assert verdict.allowed and "kind" in verdict.reason
+
+
+def test_the_local_cluster_is_allowed_only_on_this_machine() -> None:
+    assert evaluate("drainlab-local", "https://127.0.0.1:6443", None).allowed
+    far = evaluate("drainlab-local", "https://10.1.2.3:6443", None)
+    assert not far.allowed
+    assert "--allow-context drainlab-local" in far.reason
+
+
+def test_a_production_context_is_refused_with_how_to_allow_it() -> None:
+    verdict = evaluate("prod-eu", "https://api.prod.example.com", None)
+    assert not verdict.allowed
+    assert "prod-eu" in verdict.reason and "--allow-context prod-eu" in verdict.reason
+    assert "\n" not in verdict.reason
+
+
+def test_allow_context_names_exactly_one_context() -> None:
+    assert evaluate("prod-eu", "https://api.prod.example.com", "prod-eu").allowed
+    assert not evaluate("prod-us", "https://api.prod.example.com", "prod-eu").allowed
+
+
+def test_a_local_server_needs_kind_nodes() -> None:
+    first = evaluate("my-laptop", "https://127.0.0.1:6443", None)
+    assert not first.allowed and first.needs_nodes
+    kind_nodes = ["kind://docker/dev/dev-control-plane", "kind://docker/dev/dev-worker"]
+    assert evaluate("my-laptop", "https://127.0.0.1:6443", None, kind_nodes).allowed
+    mixed = [*kind_nodes, "aws:///eu-west-1a/i-0abc"]
+    assert not evaluate("my-laptop", "https://127.0.0.1:6443", None, mixed).allowed
+    assert not evaluate("my-laptop", "https://127.0.0.1:6443", None, []).allowed
+
+
+def test_a_remote_server_is_never_asked_for_nodes() -> None:
+    verdict = evaluate("staging", "https://10.0.0.1:6443", None)
+    assert not verdict.allowed and not verdict.needs_nodes
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+current-context: kind-drainlab
+clusters:
+- name: kind-drainlab
+  cluster: {server: "https://127.0.0.1:41234", insecure-skip-tls-verify: true}
+- name: prod
+  cluster: {server: "https://api.prod.example.com", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: not-a-real-token}
+contexts:
+- name: kind-drainlab
+  context: {cluster: kind-drainlab, user: u}
+- name: prod-eu
+  context: {cluster: prod, user: u}
+"""
+
+
+def test_contexts_are_read_from_the_kubeconfig(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    names, current = list_contexts(path)
+    assert names == ["kind-drainlab", "prod-eu"] and current == "kind-drainlab"
+    conn = connect(path, None)
+    assert conn.context == "kind-drainlab" and conn.server == "https://127.0.0.1:41234"
+
+
+def test_a_missing_context_lists_the_available_ones(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    with pytest.raises(BackendError) as err:
+        connect(path, "kind-nope")
+    message = str(err.value)
+    assert "kind-nope" in message and "kind-drainlab, prod-eu" in message
+    assert "\n" not in message
+
+
+def test_a_missing_kubeconfig_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(BackendError) as err:
+        list_contexts(tmp_path / "absent")
+    assert "cannot read kubeconfig" in str(err.value) and "\n" not in str(err.value)
