@@ -23,7 +23,7 @@ EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 (no usage dump)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -116,9 +116,12 @@ def _limits(args: argparse.Namespace, order: str) -> Any:
             )
     from harness.gate import GateLimits
 
+    max_failed = args.max_failed
+    if max_failed is None and args.max_failure_rate is None:
+        max_failed = defaults.max_failed  # no limit given at all: the default, zero failures
     return GateLimits(
         order=order,
-        max_failed=args.max_failed if args.max_failed is not None else defaults.max_failed,
+        max_failed=max_failed,
         max_failure_rate=args.max_failure_rate,
         classes=classes,
     )
@@ -127,7 +130,7 @@ def _limits(args: argparse.Namespace, order: str) -> Any:
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.backends.select import choose_backend
     from harness.scenario import load_scenario
-    from harness.table import comparison_table
+    from harness.table import comparison_table, lifecycle_table
 
     overrides: dict[str, Any] = {}
     for flag, key in (
@@ -167,6 +170,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     result = asyncio.run(go())
     print(comparison_table(result.summary))
+    print()
+    print(lifecycle_table(_lifecycle_reports(result.run_dir, result.summary)))
     print(f"\nreport: {result.run_dir / 'report.html'}")
     if result.partial:
         print("the run was interrupted: the report is partial")
@@ -175,6 +180,19 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         print(result.gate.line)
         return EXIT_OK if result.gate.ok else EXIT_GATE
     return EXIT_OK
+
+
+def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from harness.analysis.pods import lifecycle_report
+    from harness.records import iter_jsonl
+    from harness.runfolder import pods_name
+
+    reports = {}
+    for order in summary.get("orders", {}):
+        path = run_dir / pods_name(order)
+        rows = list(iter_jsonl(path)) if path.exists() else []
+        reports[order] = lifecycle_report(rows)
+    return reports
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.analysis.pods import pod_lifecycles
-from harness.analysis.summary import build_summary
+from harness.analysis import analyse_order_file, summary_of_orders
 from harness.backends.base import Backend
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
@@ -32,7 +31,6 @@ from harness.records import (
     LOAD_STOPPED,
     JsonlWriter,
     TimelineEvent,
-    read_records,
     read_timeline,
 )
 from harness.report.html import write_report
@@ -80,6 +78,9 @@ async def run_experiment(
             outcome = OrderRun(order)
             done.append(outcome)
             await _run_order(backend, scenario, outcome, run_dir, console)
+        close = getattr(backend, "close", None)  # kind: delete the cluster if it made one
+        if close is not None:
+            await close()
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.
         current = asyncio.current_task()
@@ -195,14 +196,16 @@ def _summarise(
     for outcome in done:
         records_path = run_dir / runfolder.records_name(outcome.order)
         timeline_path = run_dir / runfolder.timeline_name(outcome.order)
-        records = read_records(records_path) if records_path.exists() else []
+        if not records_path.exists():
+            records_path.touch()
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
-        window = outcome.window or _window_from(records, timeline)
-        per_order[outcome.order] = (records, timeline, window)
+        window = outcome.window or _window_from(timeline)
+        analysis = analyse_order_file(outcome.order, records_path, timeline, window)
+        per_order[outcome.order] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(outcome.order)) as pods:
-            for row in pod_lifecycles(timeline, records, outcome.order):
+            for row in analysis.pods:
                 pods.write(row)
-    summary = build_summary(per_order)
+    summary = summary_of_orders(per_order)
     summary.update(
         {
             "schema_version": runfolder.SCHEMA_VERSION,
@@ -219,8 +222,9 @@ def _summarise(
     return summary
 
 
-def _window_from(records: list[Any], timeline: list[TimelineEvent]) -> tuple[float, float]:
-    stamps = [r.start for r in records] + [r.end for r in records] + [e.ts for e in timeline]
+def _window_from(timeline: list[TimelineEvent]) -> tuple[float, float]:
+    """An interrupted order has no load window: take the span of what was observed."""
+    stamps = [e.ts for e in timeline]
     now = time.time()
     return (min(stamps, default=now), max(stamps, default=now))
 

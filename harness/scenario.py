@@ -137,7 +137,7 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    scenario = _build(Scenario, raw, "")
+    scenario: Scenario = _build(Scenario, raw, "")
     validate(scenario)
     return scenario
 

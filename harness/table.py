@@ -47,3 +47,24 @@ def comparison_table(summary: dict[str, Any]) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def lifecycle_table(reports: dict[str, dict[str, Any]]) -> str:
+    """Median / max of the pod lifecycle durations per order (from analysis.lifecycle_report)."""
+    names = list(next(iter(reports.values()), {}).get("durations_ms", {}))
+    headers = ["order", *[n.replace("_to_", "→").replace("_", " ") for n in names]]
+    rows = [headers]
+    for order, report in reports.items():
+        cells = [order]
+        for name in names:
+            stats = report["durations_ms"][name]
+            cells.append(f"{_num(stats['median'])}/{_num(stats['max'])}")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    lines = ["pod lifecycle, median/max ms"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -58,4 +59,21 @@ def make_backend(choice: Choice, scenario: Scenario, run_dir: Path) -> Backend:
         from harness.backends.embedded import EmbeddedBackend
 
         return EmbeddedBackend.from_scenario(scenario, log_dir=run_dir / "logs")
-    raise HarnessError(f"backend {choice.name!r} is not available yet")
+    if choice.name == "kube":
+        from harness.backends.kube.backend import KubeBackend
+
+        return KubeBackend.from_scenario(scenario, log_dir=run_dir / "logs")
+    if choice.name == "kind":
+        from harness.backends.kind import KindBackend
+
+        return KindBackend.from_scenario(scenario, log_dir=run_dir / "logs")
+    if choice.name == "local":
+        from harness.backends import localcluster
+        from harness.backends.kube.backend import KubeBackend
+
+        cluster = localcluster.ensure_up(progress=print)
+        kube = dataclasses.replace(
+            scenario.kube, context=cluster.context, node_host=cluster.node_host
+        )
+        return KubeBackend(kube, kubeconfig=cluster.kubeconfig, log_dir=run_dir / "logs")
+    raise HarnessError(f"backend {choice.name!r} is not available")

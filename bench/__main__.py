@@ -1,0 +1,15 @@
+"""`make bench`: the benchmarks that exist so far, one after another; each prints its figures."""
+
+import subprocess
+import sys
+
+BENCHMARKS = [
+    ["-m", "bench.analysis_scale", "100000", "1000000"],
+    ["-m", "harness.load.bench", "--users", "10", "--seconds", "10", "--rounds", "2"],
+]
+
+for args in BENCHMARKS:
+    print(f"\n$ python {' '.join(args)}", flush=True)
+    code = subprocess.call([sys.executable, *args])
+    if code != 0:
+        sys.exit(code)

@@ -1,0 +1,52 @@
+"""Shared checks for the end-to-end runs: what summary.json and pods-<order>.jsonl must show."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.records import iter_jsonl
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_harness(args: list[str], out: Path, timeout_s: float) -> tuple[Path, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--out", str(out), "--quiet", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir, json.loads((run_dir / "summary.json").read_text())
+
+
+def pods(run_dir: Path, order: str) -> list[dict[str, Any]]:
+    return list(iter_jsonl(run_dir / f"pods-{order}.jsonl"))
+
+
+def assert_lifecycle_order(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Deleted pods: delete <= SIGTERM <= exit; replacements: created <= ready <= endpoint added.
+
+    Returns how many deleted pods and replacements were checked, so callers can require some.
+    """
+    deleted = replaced = 0
+    for row in rows:
+        if row["delete_requested"] is not None and row["sigterm"] is not None:
+            gone = row["exited"] or row["killed"]
+            assert gone is not None, row
+            # API-derived times on real clusters are upper bounds with 1 s resolution.
+            assert row["delete_requested"] <= row["sigterm"] <= gone + 1.0, row
+            deleted += 1
+        if row.get("replaces") and row["ready"] is not None:
+            assert row["created"] <= row["ready"] + 1.0, row
+            if row["endpoint_added"] is not None:
+                assert row["ready"] <= row["endpoint_added"] + 1.0, row
+            replaced += 1
+    return deleted, replaced
