@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,31 @@ def test_validate_prints_the_full_scenario(tmp_path: Path) -> None:
     assert "orders:\n- graceful" in proc.stdout
     assert "users: 3" in proc.stdout
     assert "propagation_min_s: 0.5" in proc.stdout
+
+
+def test_unknown_kube_context_is_one_line(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: other, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--backend", "kube", "--context", "nope",
+         "--out", str(tmp_path / "out"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+    )  # fmt: skip
+    assert proc.returncode in (2, 3), proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("harness: error")]
+    assert len(errors) == 1 and "nope" in errors[0], proc.stderr
+    assert "other" in errors[0]  # names the contexts that do exist
+
+
+@pytest.mark.parametrize("command", ["report", "gate"])
+def test_unreadable_run_folder_is_one_line(tmp_path: Path, command: str) -> None:
+    assert_one_line_error(harness(command, str(tmp_path / "missing")), 2, "does not exist")
+    (tmp_path / "summary.json").write_text("{x")
+    assert_one_line_error(harness(command, str(tmp_path)), 2, "not valid JSON")
