@@ -33,16 +33,7 @@ def comparison_table(summary: dict[str, Any]) -> str:
                 str(data.get("deletions", 0)),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return _render(rows, rule=True)
 
 
 def _num(value: float | None) -> str:
@@ -60,11 +51,17 @@ def lifecycle_table(reports: dict[str, dict[str, Any]]) -> str:
             stats = report["durations_ms"][name]
             cells.append(f"{_num(stats['median'])}/{_num(stats['max'])}")
         rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    lines = ["pod lifecycle, median/max ms"]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
+    return "pod lifecycle, median/max ms\n" + _render(rows, rule=False)
+
+
+def _render(rows: list[list[str]], *, rule: bool) -> str:
+    """Columns padded to their widest cell: the first left-aligned, numbers right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells))
+        if rule and n == 0:
+            lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
