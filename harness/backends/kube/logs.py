@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.backends.kube.retry import DEFAULT_POLICY, RetryPolicy, describe, retry_wait, status_of
-from harness.backends.kube.watch import iter_lines
+from harness.backends.kube.watch import StreamThread, iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ WAITING_FOR_START_S = 60.0  # how long "container is waiting to start" answers a
 MAX_FAILURES = 20  # broken streams in a row before giving up on a container that still runs
 
 
-class LogFollower:
+class LogFollower(StreamThread):
+    join_s = 2.0
+
     def __init__(
         self,
         label: str,
@@ -43,25 +45,9 @@ class LogFollower:
         self._on_line = on_line
         self._still_running = still_running
         self._policy = policy
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._response: Any = None
         self.lines = 0
         self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"log-{label}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, join_s: float = 2.0) -> None:
-        self._stop.set()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            with contextlib.suppress(Exception):
-                response.shutdown()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(join_s)
+        super().__init__(f"log-{label}")
 
     def _run(self) -> None:
         try:

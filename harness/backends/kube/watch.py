@@ -55,7 +55,39 @@ class _Gone(Exception):
     """The watch's resourceVersion has expired: list again."""
 
 
-class Watcher:
+class StreamThread:
+    """A daemon thread that reads one HTTP stream; stop() shuts the stream so a blocked read ends.
+
+    Subclasses implement ``_run`` and keep the stream they are reading in ``self._response``
+    (under ``self._lock``) so that stop() can reach it.
+    """
+
+    join_s = 5.0  # how long stop() waits for the thread by default
+
+    def __init__(self, thread_name: str) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, join_s: float | None = None) -> None:
+        self._stop.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(self.join_s if join_s is None else join_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Watcher(StreamThread):
     def __init__(
         self,
         name: str,
@@ -69,27 +101,11 @@ class Watcher:
         self._on_sync = on_sync
         self._on_event = on_event
         self._policy = policy
-        self._stop = threading.Event()
-        self._response: Any = None
-        self._lock = threading.Lock()
         # The last resourceVersion seen: a dropped stream resumes from it (None: list again).
         self._version: str | None = None
         self.synced = threading.Event()  # set after the first list was delivered
         self.failed: str | None = None  # why the watch ended for good, if it did
-        self._thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, join_s: float = 5.0) -> None:
-        self._stop.set()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            with contextlib.suppress(Exception):
-                response.shutdown()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(join_s)
+        super().__init__(f"watch-{name}")
 
     # ----- the loop ----------------------------------------------------------------------------
 
