@@ -3,7 +3,8 @@
 The plan is pure (``due_times``, ``pick_targets``); ``play_chaos`` is the only part that waits,
 calls the backend and writes the timeline. Every action is one CHAOS_ACTION event
 ``{"action", "targets"}`` and one ``ChaosOutcome`` in the returned journal, also when it found
-nothing to act on or the backend refused (then ``error`` says why and the run goes on).
+nothing to act on or the backend refused (then ``error`` says why, a warning is logged and the
+run goes on). Only an API that keeps failing through every retry (``ApiUnavailable``) ends it.
 
 Targets are picked among pods that are not already terminating, ordered by creation (then name),
 so the same seed, schedule and backend behaviour pick the same pods:
@@ -19,14 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from dataclasses import dataclass, field
 
 from harness.backends.base import Backend, EventSink, PodInfo
-from harness.errors import HarnessError
+from harness.errors import ApiUnavailable, HarnessError
 from harness.records import CHAOS_ACTION, TimelineEvent
 from harness.scenario import Chaos
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,14 +118,20 @@ async def play_chaos(
             for name in outcome.targets:
                 try:
                     await backend.delete_pod(name, chaos.grace_period_s)
+                except ApiUnavailable:
+                    raise  # the API is gone for good: the run cannot go on
                 except HarnessError as exc:
                     errors.append(f"{name}: {exc}")
+                    log.warning("chaos: deleting pod %s failed: %s", name, exc)
             outcome.error = "; ".join(errors) or None
         for outcome, task in rollouts:
             try:
                 await task
+            except ApiUnavailable:
+                raise
             except HarnessError as exc:
                 outcome.error = str(exc)
+                log.warning("chaos: rolling restart failed: %s", exc)
     finally:
         for _, task in rollouts:
             if not task.done():

@@ -160,7 +160,10 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"--gate: order {args.gate!r} is not among the orders run")
         limits = _limits(args, args.gate)
     choice = choose_backend(args.backend, scenario)
+    from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
+
+    log_to_console(console)
 
     async def go() -> Any:
         task = asyncio.current_task()
@@ -196,9 +199,16 @@ def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from harness import journal
     from harness.report.html import write_report
+    from harness.runfolder import RUN_JOURNAL, SUMMARY
 
-    path = write_report(args.run_dir)
+    run_dir: Path = args.run_dir
+    if run_dir.is_dir() and not (run_dir / SUMMARY).exists() and (run_dir / RUN_JOURNAL).exists():
+        path = journal.recover(run_dir)
+        print(f"{run_dir}: the run ended without a summary; recovered it from its files (partial)")
+    else:
+        path = write_report(run_dir)
     print(path)
     return EXIT_OK
 

@@ -15,3 +15,7 @@ class ScenarioError(UsageError):
 
 class BackendError(HarnessError):
     """A backend that cannot be brought up, reached, or used safely."""
+
+
+class ApiUnavailable(BackendError):
+    """The cluster's API kept failing through every retry: the run cannot go on."""

@@ -1,8 +1,9 @@
 """A run: for each order deploy, drive traffic and chaos, tear down; then analyse and report.
 
-This is the journal of the whole experiment: everything that happens is on disk as it happens
-(records and timeline are flushed line by line), so an interrupted run still yields a partial
-summary and report from what was recorded.
+This is the journal of the whole experiment (journal.py): run.json when it starts, then
+everything that happens on disk as it happens (records and timeline are flushed line by line).
+An interrupted or failed run still writes a partial summary and report from what was recorded,
+and a killed one can be summarised later by ``harness report``.
 """
 
 from __future__ import annotations
@@ -17,24 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import runfolder
-from harness.analysis import analyse_order_file, summary_of_orders
+from harness import journal, runfolder
 from harness.backends.base import Backend
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
-from harness.gate import GateLimits, GateResult, evaluate
+from harness.errors import HarnessError
+from harness.gate import GateLimits, GateResult
 from harness.load.runner import start_load
+from harness.logsetup import run_log
 from harness.orders import deploy_spec
-from harness.records import (
-    LOAD_STARTED,
-    LOAD_STOPPED,
-    JsonlWriter,
-    TimelineEvent,
-    read_timeline,
-)
-from harness.report.html import write_report
-from harness.report.junit import write_junit
+from harness.records import LOAD_STARTED, LOAD_STOPPED, JsonlWriter, TimelineEvent
 from harness.scenario import Scenario
 
 
@@ -64,13 +58,29 @@ async def run_experiment(
     """Runs every order of the scenario, then writes summary.json, report.html and junit.xml.
 
     Cancelled (Ctrl-C, SIGTERM) it tears down what it started and still writes a partial report.
+    The harness's own log (retries, reconnects, warnings) goes to ``logs/harness.log``.
     """
     run_dir = runfolder.new_run_dir(out)
+    with run_log(run_dir / "logs"):
+        return await _experiment(scenario, choice, run_dir, console, gate_limits)
+
+
+async def _experiment(
+    scenario: Scenario,
+    choice: Choice,
+    run_dir: Path,
+    console: Console,
+    gate_limits: GateLimits | None,
+) -> RunResult:
     console.info(f"run folder: {run_dir}")
     console.info(f"backend: {choice.name} ({choice.why})")
-    started = runfolder.iso_now()
+    header = journal.run_header(
+        scenario.to_dict(), choice.name, choice.why, scenario.seed, runfolder.iso_now()
+    )
+    journal.write_header(run_dir, header)
     done: list[OrderRun] = []
     partial = False
+    failure: HarnessError | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
         for index, order in enumerate(scenario.orders, start=1):
@@ -88,14 +98,19 @@ async def run_experiment(
             current.uncancel()
         partial = True
         console.info("interrupted: stopped load and pods; writing a partial report")
-    summary = _summarise(scenario, choice, run_dir, done, started, partial)
-    gate = evaluate(summary, gate_limits) if gate_limits is not None else None
-    if gate is not None:
-        summary["gate"] = gate.to_dict()
-    runfolder.write_json_atomic(run_dir / runfolder.SUMMARY, summary)
-    write_junit(summary, gate_limits, run_dir / runfolder.JUNIT)
-    report = write_report(run_dir)
+    except HarnessError as exc:
+        # The order's teardown has run; keep what was measured, then end with the one line.
+        failure = exc
+        partial = True
+        console.info("the run failed: writing a partial report")
+    orders = [journal.OrderWindow(o.order, o.window) for o in done]
+    summary = journal.summarise(run_dir, header, orders, partial)
+    if failure is not None:
+        summary["error"] = str(failure)
+    report, gate = journal.write_outputs(run_dir, summary, None if failure else gate_limits)
     console.info(f"report: {report}")
+    if failure is not None:
+        raise failure
     return RunResult(run_dir, summary, partial, gate, done)
 
 
@@ -142,7 +157,9 @@ async def _run_order(
         waiting = asyncio.create_task(load.wait())
         planned = len(scenario.chaos_offsets())
         while not waiting.done():
-            await asyncio.wait({waiting}, timeout=1.0)
+            await asyncio.wait({waiting, chaos}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            if chaos.done() and not chaos.cancelled() and chaos.exception() is not None:
+                await chaos  # a chaos action failed for good: end the order now, not at the end
             stats = load.stats()
             elapsed = min(time.time() - t0, scenario.duration_s)
             console.progress(
@@ -182,51 +199,6 @@ async def _shielded(coro: Any) -> None:
     except asyncio.CancelledError:
         await task
         raise
-
-
-def _summarise(
-    scenario: Scenario,
-    choice: Choice,
-    run_dir: Path,
-    done: list[OrderRun],
-    started: str,
-    partial: bool,
-) -> dict[str, Any]:
-    per_order: dict[str, Any] = {}
-    for outcome in done:
-        records_path = run_dir / runfolder.records_name(outcome.order)
-        timeline_path = run_dir / runfolder.timeline_name(outcome.order)
-        if not records_path.exists():
-            records_path.touch()
-        timeline = read_timeline(timeline_path) if timeline_path.exists() else []
-        window = outcome.window or _window_from(timeline)
-        analysis = analyse_order_file(outcome.order, records_path, timeline, window)
-        per_order[outcome.order] = analysis.summary
-        with JsonlWriter(run_dir / runfolder.pods_name(outcome.order)) as pods:
-            for row in analysis.pods:
-                pods.write(row)
-    summary = summary_of_orders(per_order)
-    summary.update(
-        {
-            "schema_version": runfolder.SCHEMA_VERSION,
-            "partial": partial or any(o.window is None for o in done),
-            "backend": choice.name,
-            "backend_detail": {"why": choice.why},
-            "scenario": scenario.to_dict(),
-            "started": started,
-            "finished": runfolder.iso_now(),
-            "seed": scenario.seed,
-            "versions": runfolder.versions(),
-        }
-    )
-    return summary
-
-
-def _window_from(timeline: list[TimelineEvent]) -> tuple[float, float]:
-    """An interrupted order has no load window: take the span of what was observed."""
-    stamps = [e.ts for e in timeline]
-    now = time.time()
-    return (min(stamps, default=now), max(stamps, default=now))
 
 
 def install_signal_handlers(task: asyncio.Task[Any], console: Console) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import HarnessError
 
 SUMMARY = "summary.json"
+RUN_JOURNAL = "run.json"  # written when a run starts: what is needed to summarise it later
 REPORT = "report.html"
 JUNIT = "junit.xml"
 SCHEMA_VERSION = 1

@@ -78,6 +78,7 @@ class Kube:
     allow_context: str | None = None  # a context that is neither kind nor made by the harness
     node_host: str = "127.0.0.1"  # where NodePort Services are reached from this machine
     image: str = "drainlab/sample-app:0.1.0"
+    request_timeout_s: float = 30.0  # one API call; longer counts as a failure and is retried
 
 
 @dataclass
@@ -203,6 +204,7 @@ def validate(s: Scenario) -> None:
     _positive(problems, "embedded.readiness_timeout_s", e.readiness_timeout_s)
     _positive(problems, "embedded.readiness_failure_threshold", e.readiness_failure_threshold)
     _positive(problems, "embedded.readiness_success_threshold", e.readiness_success_threshold)
+    _positive(problems, "kube.request_timeout_s", s.kube.request_timeout_s)
     g = s.gate
     if g.order not in ORDERS:
         problems.append(f"gate.order: unknown order {g.order!r}")

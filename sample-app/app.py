@@ -141,8 +141,10 @@ class SampleApp:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.ready = True
-        # Set once the listener is closed: every response from then on says Connection: close.
-        self.draining = False
+        # Every response from then on says Connection: close, so keep-alive clients reconnect
+        # (through the Service, to another pod) instead of reusing a connection the drain will
+        # close under them. Graceful sets it at SIGTERM, the other orders when the listener closes.
+        self.say_close = False
         self.inflight = 0
         # Connections (aiohttp RequestHandlers) with a request in a handler right now; the drain
         # closes every other connection at once, these only after their response.
@@ -201,8 +203,7 @@ class SampleApp:
             if left > 0:
                 self._busy[protocol] = left
         response.headers["X-Served-By"] = self.s.pod
-        if self.draining:
-            # Tells a keep-alive client to reconnect (elsewhere) instead of reusing this connection.
+        if self.say_close:
             response.force_close()
         return response
 
@@ -285,6 +286,7 @@ class SampleApp:
             self._exit_now(EXIT_OK, forced=False)
         if self.s.order == "graceful":
             self.ready = False
+            self.say_close = True
             self.emit("readiness_failed")
             self._stage = "propagating"
         else:
@@ -320,7 +322,7 @@ class SampleApp:
             new_connections=self._new_connections,
         )
         self._stage = "draining"
-        self.draining = True
+        self.say_close = True
         open_connections = len(self._connections())
         idle_closed = self._close_connections()
         self.emit("drain_started", connections=open_connections, idle_closed=idle_closed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ ROOT = Path(__file__).parents[1]
 
 
 def run_harness(args: list[str], out: Path, timeout_s: float) -> tuple[Path, dict[str, Any]]:
+    """Runs `harness run` to its end; returns the run folder it made and its summary."""
+    before = set(out.iterdir()) if out.exists() else set()
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--out", str(out), "--quiet", *args],
         cwd=ROOT,
@@ -23,7 +26,7 @@ def run_harness(args: list[str], out: Path, timeout_s: float) -> tuple[Path, dic
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and p not in before]
     return run_dir, json.loads((run_dir / "summary.json").read_text())
 
 
@@ -51,3 +54,28 @@ def assert_lifecycle_order(rows: list[dict[str, Any]], slack_s: float = 0.0) -> 
                 assert row["ready"] <= row["endpoint_added"] + slack_s, row
             replaced += 1
     return deleted, replaced
+
+
+def start_harness(args: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`harness run` in the background, for tests that interrupt it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "--out", str(out), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_recording(
+    out: Path, order: str, proc: subprocess.Popen[str], min_bytes: int, timeout_s: float = 90
+) -> Path:
+    """The run folder, once ``order``'s records file holds ``min_bytes``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        records = list(out.glob(f"*/records-{order}.jsonl"))
+        if records and records[0].stat().st_size >= min_bytes:
+            return records[0].parent
+        time.sleep(0.2)
+    raise AssertionError(f"no {min_bytes} bytes of {order} records (harness exit {proc.poll()})")

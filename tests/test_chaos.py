@@ -10,7 +10,7 @@ import pytest
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.chaos import ChaosOutcome, due_times, eligible, pick_targets, play_chaos
-from harness.errors import BackendError
+from harness.errors import ApiUnavailable, BackendError
 from harness.records import CHAOS_ACTION, TimelineEvent
 from harness.scenario import Chaos, Scenario
 
@@ -47,6 +47,8 @@ class FakeBackend:
     async def delete_pod(self, name: str, grace_period_s: float | None = None) -> None:
         if name == "p-broken":
             raise BackendError("refused")
+        if name == "p-unreachable":
+            raise ApiUnavailable("kube API: delete pod p-unreachable failed after 5 attempts")
         self.deleted.append((name, grace_period_s))
         self.pods = [
             PodInfo(p.name, p.ready, p.terminating or p.name == name, p.created) for p in self.pods
@@ -163,6 +165,17 @@ def test_a_backend_error_is_recorded_and_the_schedule_goes_on() -> None:
         )
     )
     assert outcomes[0].error == "p-broken: refused"
+
+
+def test_an_api_that_keeps_failing_ends_the_schedule() -> None:
+    backend = FakeBackend()
+    backend.pods.append(PodInfo("p-unreachable", True, False, created=0.5))
+    chaos = Chaos(action="delete_named", pod="p-unreachable")
+    with pytest.raises(ApiUnavailable, match="after 5 attempts"):
+        asyncio.run(
+            play_chaos(backend, chaos, [0.0, 0.01], random.Random(1), lambda e: None, time.time())
+        )
+    assert backend.deleted == []
 
 
 def test_rolling_restart_runs_in_the_background_and_is_awaited() -> None:

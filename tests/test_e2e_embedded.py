@@ -12,7 +12,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ROOT, assert_lifecycle_order, pods, run_harness
+from e2e_helpers import (
+    ROOT,
+    assert_lifecycle_order,
+    pods,
+    run_harness,
+    start_harness,
+    wait_until_recording,
+)
 from test_embedded_support import processes_with
 
 pytestmark = pytest.mark.slow
@@ -53,20 +60,10 @@ def test_naive_drops_and_graceful_does_not(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_writes_a_partial_report(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     env = {**os.environ, "DRAINLAB_TEST_MARKER": marker}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "--backend", "embedded", "--orders",
-         "naive,graceful", "--duration", "30", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    run_dir = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until traffic is being recorded
-        records = list(tmp_path.glob("*/records-naive.jsonl"))
-        if records and records[0].stat().st_size > 2000:
-            run_dir = records[0].parent
-            break
-        time.sleep(0.2)
-    assert run_dir is not None, "the run never started recording"
+    proc = start_harness(
+        ["--backend", "embedded", "--orders", "naive,graceful", "--duration", "30"], tmp_path, env
+    )
+    run_dir = wait_until_recording(tmp_path, "naive", proc, min_bytes=2000)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
@@ -83,3 +80,62 @@ def test_ctrl_c_stops_cleanly_and_writes_a_partial_report(tmp_path: Path) -> Non
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_with(marker) == []
+
+
+def test_after_sigkill_the_records_are_readable_the_run_recoverable_and_the_next_run_clean(
+    tmp_path: Path,
+) -> None:
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "DRAINLAB_TEST_MARKER": marker}
+    out = tmp_path / "runs"
+    args = ["--backend", "embedded", "--orders", "naive,graceful", "--duration", "30", "--quiet"]
+    proc = start_harness([*args, "--deletions", "3"], out, env)
+    run_dir = wait_until_recording(out, "naive", proc, min_bytes=60_000)
+    proc.kill()  # SIGKILL: no handler runs, no teardown, no summary
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    # Nothing it started outlives it: pods and locust die with it (PR_SET_PDEATHSIG).
+    deadline = time.monotonic() + 15
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_with(marker) == []
+    assert not (run_dir / "summary.json").exists()
+
+    # Every line written is whole JSON, except at most a last line cut mid-write.
+    lines = (run_dir / "records-naive.jsonl").read_bytes().split(b"\n")
+    whole = [json.loads(line) for line in lines[:-1]]
+    assert len(whole) > 100
+    assert all(r["end"] >= r["start"] and "error" in r for r in whole)
+    for line in (run_dir / "timeline-naive.jsonl").read_bytes().splitlines()[:-1]:
+        json.loads(line)
+
+    report = subprocess.run(
+        [sys.executable, "-m", "harness", "report", str(run_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "recovered" in report.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["partial"] is True and "killed" in summary["recovered"]
+    assert summary["orders"]["naive"]["requests"] == len(whole) + _whole_tail(lines[-1])
+    assert "ended-by" in (run_dir / "report.html").read_text()
+
+    # The next run finds nothing in its way: same ports, same addresses, same out folder.
+    next_run, next_summary = run_harness(
+        ["--backend", "embedded", "--orders", "graceful", "--duration", "6", "--deletions", "1"],
+        out,
+        timeout_s=300,
+    )
+    assert next_run != run_dir
+    assert next_summary["partial"] is False
+    assert next_summary["orders"]["graceful"]["deletions"] == 1
+
+
+def _whole_tail(last: bytes) -> int:
+    """1 when the file's last line is complete JSON without its newline (a write cut at the end)."""
+    try:
+        json.loads(last)
+    except ValueError:
+        return 0
+    return 1 if last.strip() else 0

@@ -384,6 +384,8 @@ def test_graceful_keeps_serving_then_drains(start_app: Any) -> None:
 
     assert readiness_s <= 0.1, f"readiness failed {readiness_s * 1000:.0f} ms after SIGTERM"
     assert all(p.ok and p.headers["x-served-by"] == "graceful" for p in probes), probes
+    # From SIGTERM on every answer asks keep-alive clients to reconnect (through the Service).
+    assert all(p.headers.get("connection", "").lower() == "close" for p in probes), probes
     assert all(p.end < closed["ts"] for p in probes)
     during_delay = [r for r in fast if sent < r.start and r.end < closed["ts"]]
     assert len(during_delay) >= 3 and all(r.ok for r in during_delay), during_delay

@@ -12,22 +12,26 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 
-def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+Sorted = npt.NDArray[np.float64]
+
+
+def percentile(sorted_values: Sorted, p: float) -> float | None:
     n = len(sorted_values)
     if n == 0:
         return None
     rank = math.ceil(p / 100.0 * n)
-    return sorted_values[min(max(rank, 1), n) - 1]
+    return float(sorted_values[min(max(rank, 1), n) - 1])
 
 
-def finite_sorted(values: Sequence[float]) -> list[float]:
+def finite_sorted(values: Sequence[float]) -> Sorted:
     """The samples, sorted, without NaN or infinities (a garbled record must not poison a p99)."""
-    # One C-speed sum tells whether any sample is not finite; filtering in Python costs more
-    # than the sort itself at a million samples, so it only runs when needed.
-    if math.isfinite(sum(values)):
-        return sorted(values)
-    return sorted(v for v in values if math.isfinite(v))
+    # numpy sorts a million latencies about five times faster than sorted() on a list; an
+    # array('d') of samples is read without a copy.
+    samples = np.asarray(values, dtype=np.float64)
+    return np.sort(samples[np.isfinite(samples)])
 
 
 def latency_block(values: Sequence[float], why_empty: str) -> dict[str, Any]:
@@ -38,9 +42,9 @@ def latency_block(values: Sequence[float], why_empty: str) -> dict[str, Any]:
         "p50": percentile(ordered, 50),
         "p95": percentile(ordered, 95),
         "p99": percentile(ordered, 99),
-        "max": ordered[-1] if ordered else None,
+        "max": float(ordered[-1]) if len(ordered) else None,
         "samples": len(ordered),
-        "reason": None if ordered else why_empty,
+        "reason": None if len(ordered) else why_empty,
     }
 
 
@@ -50,5 +54,5 @@ def p50_p99_block(values: Sequence[float], why_empty: str) -> dict[str, Any]:
         "p50": percentile(ordered, 50),
         "p99": percentile(ordered, 99),
         "samples": len(ordered),
-        "reason": None if ordered else why_empty,
+        "reason": None if len(ordered) else why_empty,
     }

@@ -91,6 +91,7 @@ class RunInfo:
     scenario_json: str
     partial: bool
     facts: list[tuple[str, str]] = field(default_factory=list)
+    ended_by: str | None = None  # the error that ended the run, or how it was recovered
 
 
 def order_names(summary: Mapping[str, Any]) -> list[str]:
@@ -293,7 +294,16 @@ def run_info(summary: Mapping[str, Any]) -> RunInfo:
         scenario_json=json.dumps(summary.get("scenario"), indent=2, sort_keys=False),
         partial=bool(summary.get("partial")),
         facts=facts,
+        ended_by=_ended_by(summary),
     )
+
+
+def _ended_by(summary: Mapping[str, Any]) -> str | None:
+    if summary.get("error"):
+        return f"It ended with an error: {summary['error']}"
+    if summary.get("recovered"):
+        return f"It was recovered: {summary['recovered']}."
+    return None
 
 
 def order_blurb(name: str) -> str:

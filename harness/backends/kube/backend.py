@@ -64,6 +64,7 @@ from harness.backends.kube.session import Session
 from harness.backends.kube.stamps import parse_time
 from harness.backends.kube.watch import Watcher
 from harness.errors import BackendError
+from harness.orders import ORDERS
 from harness.records import DELETE_REQUESTED, TimelineEvent
 from harness.scenario import Kube, Scenario
 
@@ -112,6 +113,7 @@ class KubeBackend:
         self._endpoint_api: str | None = None
         self._minor: int | None = None
         self._session: Session | None = None
+        self._swept = False  # leftovers of an earlier run looked for (once, at the first deploy)
 
     @classmethod
     def from_scenario(
@@ -157,7 +159,7 @@ class KubeBackend:
         conn = connect(self._kubeconfig, self._kube.context)
         verdict = evaluate(conn.context, conn.server, self._kube.allow_context)
         if verdict.needs_nodes:
-            nodes = self._call("list nodes", functools.partial(raw, self._core(conn).list_node))
+            nodes = self._call("list nodes", self._raw(self._core(conn).list_node))
             ids = [str(((n.get("spec") or {}).get("providerID")) or "") for n in nodes["items"]]
             verdict = evaluate(conn.context, conn.server, self._kube.allow_context, ids)
         if not verdict.allowed:
@@ -207,6 +209,7 @@ class KubeBackend:
             raise retry.api_error(what, exc) from None
 
     def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        kwargs.setdefault("_request_timeout", self._kube.request_timeout_s)
         return functools.partial(raw, fn, *args, **kwargs)
 
     # ----- the Backend protocol ----------------------------------------------------------------
@@ -228,6 +231,9 @@ class KubeBackend:
             return Target(self._kube.node_host, NODE_PORTS.get(spec.order, 0))
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
+        if not self._swept:
+            await asyncio.to_thread(self._sweep_leftovers)
+            self._swept = True
         await asyncio.to_thread(self._existing, names)
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
         self._session = session
@@ -347,8 +353,11 @@ class KubeBackend:
 
     def _discover(self) -> tuple[str, int | None]:
         api_client = self._need_conn().api
-        served = self._call_any("API discovery", lambda: served_group_versions(api_client))
-        minor = self._call_any("server version", lambda: read_server_minor(api_client))
+        timeout_s = self._kube.request_timeout_s
+        served = self._call_any(
+            "API discovery", lambda: served_group_versions(api_client, timeout_s)
+        )
+        minor = self._call_any("server version", lambda: read_server_minor(api_client, timeout_s))
         api = choose_api(served)
         log.info("kube: endpoints from %s (server minor %s)", api, minor)
         return api, minor
@@ -570,13 +579,18 @@ class KubeBackend:
             return
         with session.lock:
             session.pods.harness_deleting(name)
-        started = time.time()  # the moment of the request: the deletion starts on its arrival
+        delete = self._raw(core.delete_namespaced_pod, name, names.namespace, body=body)
+        started = time.time()
+
+        def attempt() -> dict[str, Any]:
+            # The deletion starts when the attempt that succeeds arrives, not the first one:
+            # a retried call must not move the deletion earlier than it happened.
+            nonlocal started
+            started = time.time()
+            return dict(delete())
+
         try:
-            answer = self._call(
-                f"delete pod {name}",
-                self._raw(core.delete_namespaced_pod, name, names.namespace, body=body),
-                _404,
-            )
+            answer = self._call(f"delete pod {name}", attempt, _404)
         except BaseException:
             with session.lock:
                 session.pods.harness_delete_failed(name)
@@ -616,8 +630,30 @@ class KubeBackend:
 
     # ----- teardown steps (threads) ------------------------------------------------------------
 
-    def _delete_owned(self, kind: str, names: Names) -> None:
-        """Deletes the order's Deployment or Service if it is there and carries the labels."""
+    def _sweep_leftovers(self) -> None:
+        """Removes what a run that was killed (SIGKILL, a crash) left of any order, and waits
+        until its pods are gone: the new run must not see an old run's pods as its own."""
+        for order in ORDERS:
+            names = names_for(order, self._kube.namespace)
+            removed = [k for k in ("deployment", "service") if self._delete_owned(k, names)]
+            if not removed:
+                continue
+            log.warning(
+                "kube: removing what an earlier run left in namespace %s (%s of order %s); "
+                "it did not finish its teardown",
+                names.namespace,
+                " and ".join(removed),
+                order,
+            )
+            self._wait_sync(
+                f"the earlier run's {order} pods to go",
+                self._teardown_timeout_s,
+                functools.partial(self._no_pods_of, names),
+            )
+
+    def _delete_owned(self, kind: str, names: Names) -> bool:
+        """Deletes the order's Deployment or Service if it is there and carries the labels;
+        True when it asked for a deletion."""
         name = names.deployment if kind == "deployment" else names.service
         if kind == "deployment":
             apps = self._apps()
@@ -627,10 +663,10 @@ class KubeBackend:
             read, delete = core.read_namespaced_service, core.delete_namespaced_service
         existing = self._call(f"read {kind} {name}", self._raw(read, name, names.namespace), _404)
         if not existing:
-            return
+            return False
         if not owned(existing, names):
             log.warning("kube: %s %s lacks the harness's labels; left alone", kind, name)
-            return
+            return False
         uid = (existing.get("metadata") or {}).get("uid")
         body = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
         self._call(
@@ -638,10 +674,13 @@ class KubeBackend:
             self._raw(delete, name, names.namespace, body=body),
             frozenset({404, 409}),
         )
+        return True
 
     def _pods_gone(self) -> tuple[bool, str]:
-        session = self._need_session()
-        left = self._list_pods(session.names)
+        return self._no_pods_of(self._need_session().names)
+
+    def _no_pods_of(self, names: Names) -> tuple[bool, str]:
+        left = self._list_pods(names)
         return not left, f"{len(left)} pods left"
 
     def _delete_namespace(self, names: Names) -> None:

@@ -79,7 +79,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-REQUEST_TIMEOUT_S = 30.0  # one plain call; watches and log streams set their own
+REQUEST_TIMEOUT_S = 30.0  # one plain call (scenario kube.request_timeout_s); watches set their own
 
 
 def raw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -94,10 +94,10 @@ def raw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def served_group_versions(api: Any) -> set[str]:
+def served_group_versions(api: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> set[str]:
     """Every ``group/version`` (and ``v1`` for the core group) the server serves."""
     served = {"v1"}
-    body = raw(client.ApisApi(api).get_api_versions)
+    body = raw(client.ApisApi(api).get_api_versions, _request_timeout=timeout_s)
     for group in body.get("groups") or []:
         for version in group.get("versions") or []:
             if version.get("groupVersion"):
@@ -105,8 +105,8 @@ def served_group_versions(api: Any) -> set[str]:
     return served
 
 
-def server_minor(api: Any) -> int | None:
+def server_minor(api: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> int | None:
     """The server's Kubernetes minor version (20 for v1.20.2), None if it does not say."""
-    body = raw(client.VersionApi(api).get_code)
+    body = raw(client.VersionApi(api).get_code, _request_timeout=timeout_s)
     digits = "".join(ch for ch in str(body.get("minor") or "") if ch.isdigit())
     return int(digits) if digits else None

@@ -4,7 +4,7 @@ Retried: HTTP 429 and 5xx answers, and connection-level failures (refused, reset
 broken stream). Not retried: any other 4xx, which a retry cannot fix (the caller handles 404/409
 itself), and TLS verification failures. Backoff is exponential with jitter (0.2 s, 0.4 s, ...
 capped at 5 s), at most 5 attempts; a 429's ``Retry-After`` is honoured up to the cap. Every
-retry is logged; the last failure becomes a one-line :class:`BackendError`.
+retry is logged; the last failure becomes a one-line :class:`ApiUnavailable` (a BackendError).
 
 urllib3's own retries are turned off in client.py, so this is the only retry layer.
 """
@@ -30,7 +30,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from harness.errors import BackendError
+from harness.errors import ApiUnavailable, BackendError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,7 +133,7 @@ def call(
     except RetryError as err:
         last = err.last_attempt.exception()
         detail = describe(last) if last is not None else "unknown error"
-        raise BackendError(
+        raise ApiUnavailable(
             f"kube API: {what} failed after {policy.attempts} attempts: {detail}"
         ) from None
 

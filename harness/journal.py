@@ -1,0 +1,146 @@
+"""The run folder as a journal: what a run writes when it starts, and the summary made from the
+folder's files alone, at the end of a run or after a run that was killed.
+
+``run.json`` is written before anything is deployed: the scenario, the backend and the versions.
+Records and timelines are flushed line by line while the run goes. So whatever ends the process
+(SIGKILL, a crash, the machine going down), ``recover`` can still turn the folder into a summary
+and a report: the same analysis as at the end of a run, marked partial and recovered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import runfolder
+from harness.analysis import analyse_order_file, summary_of_orders
+from harness.errors import UsageError
+from harness.gate import GateLimits, GateResult, evaluate
+from harness.records import LOAD_STARTED, LOAD_STOPPED, JsonlWriter, TimelineEvent, read_timeline
+from harness.report.html import write_report
+from harness.report.junit import write_junit
+
+Window = tuple[float, float]
+RECOVERED = (
+    "the run ended without writing its summary (killed or crashed); "
+    "rebuilt from its records and timelines by `harness report`"
+)
+
+
+def run_header(
+    scenario: dict[str, Any], backend: str, why: str, seed: int, started: str
+) -> dict[str, Any]:
+    """What is known of a run before it starts; every summary.json carries these keys."""
+    return {
+        "schema_version": runfolder.SCHEMA_VERSION,
+        "backend": backend,
+        "backend_detail": {"why": why},
+        "scenario": scenario,
+        "started": started,
+        "seed": seed,
+        "versions": runfolder.versions(),
+    }
+
+
+def write_header(run_dir: Path, header: dict[str, Any]) -> None:
+    runfolder.write_json_atomic(run_dir / runfolder.RUN_JOURNAL, header)
+
+
+def read_header(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / runfolder.RUN_JOURNAL
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{run_dir}: neither {runfolder.SUMMARY} nor {runfolder.RUN_JOURNAL}: not a run folder"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
+        raise UsageError(f"{path}: not a run journal (no scenario)")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWindow:
+    order: str
+    window: Window | None  # when load ran; None: the order did not finish (taken from the files)
+
+
+def window_of(timeline: list[TimelineEvent]) -> Window:
+    """An order's load window from its timeline: load_started to load_stopped, and where either
+    is missing (an interrupted order) the span of what was observed."""
+    stamps = [e.ts for e in timeline]
+    if not stamps:
+        raise ValueError("an empty timeline has no window")
+    started = [e.ts for e in timeline if e.kind == LOAD_STARTED]
+    stopped = [e.ts for e in timeline if e.kind == LOAD_STOPPED]
+    return (started[0] if started else min(stamps), stopped[-1] if stopped else max(stamps))
+
+
+def summarise(
+    run_dir: Path, header: dict[str, Any], orders: list[OrderWindow], partial: bool
+) -> dict[str, Any]:
+    """Analyses each order from its files, writes pods-<order>.jsonl and returns the summary."""
+    per_order: dict[str, Any] = {}
+    for entry in orders:
+        records_path = run_dir / runfolder.records_name(entry.order)
+        timeline_path = run_dir / runfolder.timeline_name(entry.order)
+        if not records_path.exists():
+            records_path.touch()  # an order cut before load started: zero requests
+        timeline = read_timeline(timeline_path) if timeline_path.exists() else []
+        window = entry.window or (window_of(timeline) if timeline else _empty_window())
+        analysis = analyse_order_file(entry.order, records_path, timeline, window)
+        per_order[entry.order] = analysis.summary
+        with JsonlWriter(run_dir / runfolder.pods_name(entry.order)) as pods:
+            for row in analysis.pods:
+                pods.write(row)
+    summary = summary_of_orders(per_order)
+    summary.update(header)
+    summary["partial"] = partial or any(o.window is None for o in orders)
+    summary["finished"] = runfolder.iso_now()
+    return summary
+
+
+def _empty_window() -> Window:
+    now = time.time()
+    return (now, now)
+
+
+def write_outputs(
+    run_dir: Path, summary: dict[str, Any], gate_limits: GateLimits | None
+) -> tuple[Path, GateResult | None]:
+    """summary.json (with the gate's verdict), junit.xml and report.html; returns the report."""
+    gate = evaluate(summary, gate_limits) if gate_limits is not None else None
+    if gate is not None:
+        summary["gate"] = gate.to_dict()
+    runfolder.write_json_atomic(run_dir / runfolder.SUMMARY, summary)
+    write_junit(summary, gate_limits, run_dir / runfolder.JUNIT)
+    return write_report(run_dir), gate
+
+
+def recover(run_dir: Path) -> Path:
+    """Summary, junit and report of a run that ended without them, from run.json and its files."""
+    header = read_header(run_dir)
+    planned = [str(o) for o in header["scenario"].get("orders") or []]
+    ran = [
+        OrderWindow(order, _finished_window(run_dir, order))
+        for order in planned
+        if (run_dir / runfolder.records_name(order)).exists()
+        or (run_dir / runfolder.timeline_name(order)).exists()
+    ]
+    summary = summarise(run_dir, header, ran, partial=True)
+    summary["recovered"] = RECOVERED
+    report, _ = write_outputs(run_dir, summary, None)
+    return report
+
+
+def _finished_window(run_dir: Path, order: str) -> Window | None:
+    """The load window of an order that finished (both load events are in its timeline)."""
+    path = run_dir / runfolder.timeline_name(order)
+    timeline = read_timeline(path) if path.exists() else []
+    kinds = {e.kind for e in timeline}
+    return window_of(timeline) if {LOAD_STARTED, LOAD_STOPPED} <= kinds else None

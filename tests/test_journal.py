@@ -1,0 +1,128 @@
+"""The run journal: run.json at the start, and a summary rebuilt from a killed run's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import journal, runfolder
+from harness.cli import main
+from harness.errors import UsageError
+from harness.records import (
+    DELETE_REQUESTED,
+    EXITED,
+    LOAD_STARTED,
+    LOAD_STOPPED,
+    SIGTERM_SENT,
+    TimelineEvent,
+)
+from harness.scenario import Scenario
+
+T0 = 1_764_012_600.0
+
+
+def _event(ts: float, kind: str, pod: str | None = None) -> TimelineEvent:
+    return TimelineEvent(T0 + ts, kind, pod)
+
+
+def test_the_window_is_the_load_events_or_else_the_span_observed() -> None:
+    finished = [_event(0, LOAD_STARTED), _event(3, DELETE_REQUESTED, "p"), _event(9, LOAD_STOPPED)]
+    assert journal.window_of(finished) == (T0, T0 + 9)
+    cut = [_event(-2, "pod_ready", "p"), _event(0, LOAD_STARTED), _event(4, EXITED, "p")]
+    assert journal.window_of(cut) == (T0, T0 + 4)
+    before_load = [_event(1, "pod_ready", "p"), _event(2, "pod_ready", "q")]
+    assert journal.window_of(before_load) == (T0 + 1, T0 + 2)
+
+
+def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
+    """A folder as SIGKILL leaves it in the middle of its second order: no summary, no report."""
+    run_dir = tmp_path / "20261124-120000"
+    run_dir.mkdir()
+    scenario = Scenario(orders=["naive", "graceful", "prestop"])
+    header = journal.run_header(scenario.to_dict(), "embedded", "test", 1, "2026-11-24T12:00:00")
+    journal.write_header(run_dir, header)
+    lines = []
+    for i in range(records):
+        failed = i % 10 == 0
+        lines.append(
+            json.dumps(
+                {
+                    "start": T0 + i * 0.01,
+                    "end": T0 + i * 0.01 + 0.002,
+                    "latency_ms": 2.0,
+                    "name": "/",
+                    "status": 0 if failed else 200,
+                    "bytes": 0 if failed else 12,
+                    "pod": None if failed else "naive-0",
+                    "error": "connection_refused" if failed else None,
+                    "message": None,
+                },
+                separators=(",", ":"),
+            )
+        )
+    text = "\n".join(lines) + "\n" + ('{"start":1764012609.5,"end":17640' if torn_tail else "")
+    (run_dir / runfolder.records_name("naive")).write_text(text)
+    (run_dir / runfolder.timeline_name("naive")).write_text(
+        "\n".join(
+            json.dumps({"ts": e.ts, "kind": e.kind, "pod": e.pod, "detail": e.detail})
+            for e in [
+                _event(-1, "endpoint_added", "naive-0"),
+                _event(0, LOAD_STARTED),
+                _event(0.5, DELETE_REQUESTED, "naive-0"),
+                _event(0.51, SIGTERM_SENT, "naive-0"),
+                _event(0.52, EXITED, "naive-0"),
+                _event(records * 0.01, LOAD_STOPPED),
+            ]
+        )
+        + "\n"
+    )
+    # The second order was cut right after its load started.
+    (run_dir / runfolder.timeline_name("graceful")).write_text(
+        json.dumps({"ts": T0 + 100, "kind": LOAD_STARTED, "pod": None, "detail": {}}) + "\n"
+    )
+    return run_dir
+
+
+def test_a_killed_run_is_summarised_from_its_files(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=500, torn_tail=True)
+    report = journal.recover(run_dir)
+    assert report == run_dir / runfolder.REPORT and report.exists()
+    summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
+    assert summary["partial"] is True
+    assert summary["recovered"] == journal.RECOVERED
+    assert summary["backend"] == "embedded" and summary["seed"] == 1
+    assert list(summary["orders"]) == ["naive", "graceful"]  # prestop never started
+    naive = summary["orders"]["naive"]
+    assert naive["requests"] == 500  # the torn last line is skipped, every whole one counted
+    assert naive["failed"] == 50
+    assert naive["deletions"] == 1
+    assert summary["orders"]["graceful"]["requests"] == 0
+    assert (run_dir / runfolder.pods_name("naive")).exists()
+    assert (run_dir / runfolder.JUNIT).exists()
+
+
+def test_report_recovers_once_then_regenerates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = _killed_run(tmp_path, records=50, torn_tail=False)
+    assert main(["report", str(run_dir)]) == 0
+    assert "recovered it from its files" in capsys.readouterr().out
+    first = json.loads((run_dir / runfolder.SUMMARY).read_text())
+    assert main(["report", str(run_dir)]) == 0  # summary.json exists now: a plain regeneration
+    assert "recovered it" not in capsys.readouterr().out
+    assert json.loads((run_dir / runfolder.SUMMARY).read_text()) == first
+
+
+def test_a_folder_without_summary_or_journal_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("harness: error:") and "\n" not in err
+    with pytest.raises(UsageError, match="not a run folder"):
+        journal.read_header(tmp_path)
+    (tmp_path / runfolder.RUN_JOURNAL).write_text("{ not json")
+    with pytest.raises(UsageError, match="cannot read"):
+        journal.read_header(tmp_path)
