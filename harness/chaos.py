@@ -9,7 +9,7 @@ run goes on). Only an API that keeps failing through every retry (``ApiUnavailab
 Targets are picked among pods that are not already terminating, ordered by creation (then name),
 so the same seed, schedule and backend behaviour pick the same pods:
 
-- ``delete_random``: one pod, ``rng.choice``;
+- ``delete_random``: one pod, ``rng.choice`` among the ready ones (any, when none is ready);
 - ``delete_named``: ``pod`` is an index into that list ("0" is the oldest) or a pod's name;
 - ``delete_all``: every pod;
 - ``rolling_restart``: every pod, replaced by the backend's rollout; the rollout runs in the
@@ -61,7 +61,10 @@ def pick_targets(
     if not candidates:
         return [], "no pod that is not already terminating"
     if action == "delete_random":
-        return [rng.choice(candidates).name], None
+        # A serving pod when there is one: deleting a replacement that is still starting (it
+        # never had an endpoint) says nothing about shutdown, and short intervals would hit one.
+        serving = [p for p in candidates if p.ready]
+        return [rng.choice(serving or candidates).name], None
     if action in ("delete_all", "rolling_restart"):
         return [p.name for p in candidates], None
     if action == "delete_named":

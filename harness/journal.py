@@ -9,8 +9,12 @@ and a report: the same analysis as at the end of a run, marked partial and recov
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,37 @@ def read_header(run_dir: Path) -> dict[str, Any]:
     return data
 
 
+@contextlib.contextmanager
+def running(run_dir: Path) -> Iterator[None]:
+    """Marks the run folder as in use while the run goes on. The mark is a lock the kernel drops
+    when the process ends, however it ends, so a killed run never looks alive."""
+    path = run_dir / runfolder.RUN_LOCK
+    with path.open("w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The process of a run still going on in ``run_dir`` (0 if it cannot tell which); None when
+    no run holds the folder."""
+    try:
+        handle = (run_dir / runfolder.RUN_LOCK).open("r", encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else 0
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class OrderWindow:
     order: str
@@ -92,7 +127,7 @@ def summarise(
         if not records_path.exists():
             records_path.touch()  # an order cut before load started: zero requests
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
-        window = entry.window or (window_of(timeline) if timeline else _empty_window())
+        window = entry.window or _cut_short_window(timeline, records_path)
         analysis = analyse_order_file(entry.order, records_path, timeline, window)
         per_order[entry.order] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(entry.order)) as pods:
@@ -105,9 +140,28 @@ def summarise(
     return summary
 
 
-def _empty_window() -> Window:
-    now = time.time()
-    return (now, now)
+def _cut_short_window(timeline: list[TimelineEvent], records_path: Path) -> Window:
+    """The window of an order that did not finish: from its timeline, and on to its last record
+    (requests may have gone on after the last event; their failures must stay attributable)."""
+    last = last_record_end(records_path)
+    if not timeline:
+        now = time.time()
+        return (now, now) if last is None else (last, last)
+    start, end = window_of(timeline)
+    return (start, end if last is None else max(end, last))
+
+
+def last_record_end(path: Path, tail_bytes: int = 65536) -> float | None:
+    """The ``end`` of the file's last whole record, reading only its tail."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+        lines = handle.read().splitlines()
+    for line in reversed(lines):
+        try:
+            return float(json.loads(line)["end"])
+        except (ValueError, TypeError, KeyError):
+            continue  # a torn line, or the cut-off start of the tail
+    return None
 
 
 def write_outputs(
@@ -124,6 +178,12 @@ def write_outputs(
 
 def recover(run_dir: Path) -> Path:
     """Summary, junit and report of a run that ended without them, from run.json and its files."""
+    pid = running_pid(run_dir)
+    if pid is not None:
+        raise UsageError(
+            f"{run_dir}: the run is still going (pid {pid or '?'}); report it when it has ended"
+        )
+    (run_dir / runfolder.RUN_LOCK).unlink(missing_ok=True)  # left by a run that was killed
     header = read_header(run_dir)
     planned = [str(o) for o in header["scenario"].get("orders") or []]
     ran = [

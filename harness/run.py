@@ -61,7 +61,7 @@ async def run_experiment(
     The harness's own log (retries, reconnects, warnings) goes to ``logs/harness.log``.
     """
     run_dir = runfolder.new_run_dir(out)
-    with run_log(run_dir / "logs"):
+    with journal.running(run_dir), run_log(run_dir / "logs"):
         return await _experiment(scenario, choice, run_dir, console, gate_limits)
 
 
@@ -131,6 +131,7 @@ async def _run_order(
     )
     timeline = JsonlWriter(run_dir / runfolder.timeline_name(order))
     load = None
+    background: list[asyncio.Task[Any]] = []  # chaos and the wait for load: stopped on every exit
     try:
         console.progress(f"[{order}] deploying {spec.replicas} replicas, waiting until ready")
         target = await backend.deploy(spec, timeline.write)
@@ -155,6 +156,7 @@ async def _run_order(
             )
         )
         waiting = asyncio.create_task(load.wait())
+        background += [chaos, waiting]
         planned = len(scenario.chaos_offsets())
         while not waiting.done():
             await asyncio.wait({waiting, chaos}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
@@ -177,6 +179,9 @@ async def _run_order(
         stats = load.stats()
         console.info(f"[{order}] {stats.requests} requests, {stats.failed} failed")
     finally:
+        for task in background:
+            task.cancel()  # a no-op for those that finished
+        await asyncio.gather(*background, return_exceptions=True)
         if load is not None:
             await _shielded(load.stop())
         await _shielded(backend.teardown())

@@ -14,6 +14,7 @@ from harness.errors import HarnessError
 
 SUMMARY = "summary.json"
 RUN_JOURNAL = "run.json"  # written when a run starts: what is needed to summarise it later
+RUN_LOCK = ".running"  # locked by the run's process while it runs (journal.running)
 REPORT = "report.html"
 JUNIT = "junit.xml"
 SCHEMA_VERSION = 1

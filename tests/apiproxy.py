@@ -133,6 +133,10 @@ class FaultyApiProxy:
         try:
             loop.run_forever()
         finally:
+            pending = asyncio.all_tasks(loop)  # stalled answers, streams still open
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(self._session.close())
             loop.run_until_complete(runner.cleanup())
             loop.close()

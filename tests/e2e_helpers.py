@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from test_embedded_support import processes_with
+
 from harness.records import iter_jsonl
 
 ROOT = Path(__file__).parents[1]
@@ -79,3 +81,60 @@ def wait_until_recording(
             return records[0].parent
         time.sleep(0.2)
     raise AssertionError(f"no {min_bytes} bytes of {order} records (harness exit {proc.poll()})")
+
+
+def processes_left(marker: str, within_s: float) -> list[int]:
+    """Processes still carrying ``marker`` in their environment after up to ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return processes_with(marker)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (Linux /proc), whatever its environment."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (a zombie has ended: only its exit status is left)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+def whole_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of a JSONL file its writer may have been killed in the middle of.
+
+    Every line that ends in a newline must be a whole JSON object; only the text after the last
+    newline (a write cut short) may be torn. Returns the rows, and whether that text too is a
+    whole object (the analysis counts it then).
+    """
+    *lines, tail = path.read_bytes().split(b"\n")
+    rows = [json.loads(line) for line in lines]
+    assert all(isinstance(row, dict) for row in rows), path
+    try:
+        tail_whole = isinstance(json.loads(tail), dict)
+    except ValueError:
+        tail_whole = False
+    return rows, tail_whole

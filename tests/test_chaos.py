@@ -108,6 +108,14 @@ def test_pick_targets_per_action() -> None:
         pick_targets("explode", pods, rng)
 
 
+def test_delete_random_picks_a_serving_pod_over_one_still_starting() -> None:
+    pods = [PodInfo("old", True, False, 1.0), PodInfo("starting", False, False, 2.0)]
+    picked = {pick_targets("delete_random", pods, random.Random(seed))[0][0] for seed in range(20)}
+    assert picked == {"old"}
+    only_starting = [PodInfo("starting", False, False, 2.0)]
+    assert pick_targets("delete_random", only_starting, random.Random(1)) == (["starting"], None)
+
+
 def test_a_seeded_schedule_repeats_exactly() -> None:
     chaos = Chaos(action="delete_random", grace_period_s=4.0)
     offsets = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1]

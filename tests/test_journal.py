@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +130,58 @@ def test_a_folder_without_summary_or_journal_is_a_one_line_error(
     (tmp_path / runfolder.RUN_JOURNAL).write_text("{ not json")
     with pytest.raises(UsageError, match="cannot read"):
         journal.read_header(tmp_path)
+
+
+def test_a_cut_short_order_keeps_the_requests_after_its_last_event(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=20, torn_tail=False)
+    # graceful was cut after load_started (T0 + 100); its requests went on until T0 + 107.
+    (run_dir / runfolder.records_name("graceful")).write_text(
+        "".join(
+            json.dumps({"start": T0 + 100 + i, "end": T0 + 100.5 + i, "latency_ms": 500.0,
+                        "name": "/", "status": 200, "bytes": 2, "pod": "g-0", "error": None,
+                        "message": None}) + "\n"
+            for i in range(7)
+        )
+        + '{"start": 1764012707.9, "end": 17640'  # torn by the kill
+    )  # fmt: skip
+    assert journal.last_record_end(run_dir / runfolder.records_name("graceful")) == T0 + 106.5
+    journal.recover(run_dir)
+    summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
+    graceful = summary["orders"]["graceful"]
+    assert graceful["requests"] == 7
+    assert graceful["window"] == {"start": T0 + 100, "end": T0 + 106.5}
+
+
+def test_a_run_in_progress_is_not_recovered_under_its_feet(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=10, torn_tail=False)
+    with journal.running(run_dir):
+        assert journal.running_pid(run_dir) == os.getpid()
+        with pytest.raises(UsageError, match=f"still going \\(pid {os.getpid()}\\)"):
+            journal.recover(run_dir)
+    assert journal.running_pid(run_dir) is None
+    assert not (run_dir / runfolder.SUMMARY).exists()
+
+
+def test_the_mark_of_a_killed_run_does_not_keep_it_alive(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=10, torn_tail=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert journal.running_pid(run_dir) == holder.pid
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    assert (run_dir / runfolder.RUN_LOCK).exists()  # nothing could remove it
+    assert journal.running_pid(run_dir) is None  # but the kernel released the lock
+    journal.recover(run_dir)
+    assert not (run_dir / runfolder.RUN_LOCK).exists()
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from harness import journal
+with journal.running(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""

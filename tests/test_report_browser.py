@@ -92,7 +92,9 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and any later test calling asyncio.run() would fail until it is closed.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[BrowserContext]:
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         try:

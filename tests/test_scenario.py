@@ -45,6 +45,7 @@ def test_overrides_are_applied_and_typed() -> None:
         ("chaos:\n  action: delete_named\n", "chaos.pod: delete_named needs"),
         ("chaos:\n  max_surge: lots\n", "chaos.max_surge: expected an integer or a percentage"),
         ("app:\n  command: [my-app]\n", "app.command: must contain {port}"),
+        ("kube:\n  request_timeout_s: 0\n", "kube.request_timeout_s: must be > 0"),
     ],
 )
 def test_bad_scenarios_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
