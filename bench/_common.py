@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_APP = ROOT / "sample-app" / "app.py"
 HOST = "127.0.0.1"
 
-HELLO_APP = """
+# Two baselines: a bare hello-world, and one that answers what the sample app's `GET /` answers
+# (the same JSON body and X-Served-By header) without its middleware, so that the sample app's
+# ratio to it is the cost of the shutdown machinery alone.
+HELLO_APPS = {
+    "hello-world": """
 import sys
 from aiohttp import web
 async def hello(request):
@@ -21,7 +25,20 @@ async def hello(request):
 app = web.Application()
 app.router.add_get("/", hello)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
-"""
+""",
+    "hello-json": """
+import sys
+from aiohttp import web
+async def hello(request):
+    body = {"pod": "bench", "order": "graceful", "ready": True, "inflight": 1}
+    response = web.json_response(body)
+    response.headers["X-Served-By"] = "bench"
+    return response
+app = web.Application()
+app.router.add_get("/", hello)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+""",
+}
 
 
 def free_port() -> int:
@@ -38,8 +55,8 @@ def sample_app_cmd(order: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def hello_cmd(port: int) -> list[str]:
-    return [sys.executable, "-c", HELLO_APP, str(port)]
+def hello_cmd(port: int, name: str = "hello-world") -> list[str]:
+    return [sys.executable, "-c", HELLO_APPS[name], str(port)]
 
 
 async def start_server(

@@ -270,6 +270,8 @@ def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         where = f"{target} has no {SUMMARY_NAME}" if target.is_dir() else f"{path} does not exist"
+        if (path.parent / runfolder.RUN_JOURNAL).exists():
+            where += f" (the run ended without one: `harness report {path.parent}` rebuilds it)"
         raise SummaryNotFoundError(f"no summary: {where}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SummaryInvalidError(f"cannot read {path}: {exc}") from None

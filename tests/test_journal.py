@@ -185,3 +185,12 @@ with journal.running(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
 """
+
+
+def test_gating_a_killed_run_says_how_to_recover_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = _killed_run(tmp_path, records=10, torn_tail=False)
+    assert main(["gate", str(run_dir), "--order", "naive"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"`harness report {run_dir}` rebuilds it" in err
