@@ -102,7 +102,7 @@ def running_pid(run_dir: Path) -> int | None:
 @dataclass(frozen=True, slots=True)
 class OrderWindow:
     order: str
-    window: Window | None  # when load ran; None: the order did not finish (taken from the files)
+    window: Window | None  # when load ran; None: the run could not close it (read from the files)
 
 
 def window_of(timeline: list[TimelineEvent]) -> Window:
@@ -127,7 +127,7 @@ def summarise(
         if not records_path.exists():
             records_path.touch()  # an order cut before load started: zero requests
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
-        window = entry.window or _cut_short_window(timeline, records_path)
+        window = entry.window or _window_from_files(timeline, records_path)
         analysis = analyse_order_file(entry.order, records_path, timeline, window)
         per_order[entry.order] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(entry.order)) as pods:
@@ -140,9 +140,13 @@ def summarise(
     return summary
 
 
-def _cut_short_window(timeline: list[TimelineEvent], records_path: Path) -> Window:
-    """The window of an order that did not finish: from its timeline, and on to its last record
-    (requests may have gone on after the last event; their failures must stay attributable)."""
+def _window_from_files(timeline: list[TimelineEvent], records_path: Path) -> Window:
+    """The window of an order the run could not close itself. If its timeline has both load
+    events it finished: exactly those. If it was cut short: from its timeline, and on to its last
+    record (requests may have gone on after the last event; their failures must stay attributable).
+    """
+    if {LOAD_STARTED, LOAD_STOPPED} <= {e.kind for e in timeline}:
+        return window_of(timeline)
     last = last_record_end(records_path)
     if not timeline:
         now = time.time()
@@ -187,7 +191,7 @@ def recover(run_dir: Path) -> Path:
     header = read_header(run_dir)
     planned = [str(o) for o in header["scenario"].get("orders") or []]
     ran = [
-        OrderWindow(order, _finished_window(run_dir, order))
+        OrderWindow(order, None)
         for order in planned
         if (run_dir / runfolder.records_name(order)).exists()
         or (run_dir / runfolder.timeline_name(order)).exists()
@@ -196,11 +200,3 @@ def recover(run_dir: Path) -> Path:
     summary["recovered"] = RECOVERED
     report, _ = write_outputs(run_dir, summary, None)
     return report
-
-
-def _finished_window(run_dir: Path, order: str) -> Window | None:
-    """The load window of an order that finished (both load events are in its timeline)."""
-    path = run_dir / runfolder.timeline_name(order)
-    timeline = read_timeline(path) if path.exists() else []
-    kinds = {e.kind for e in timeline}
-    return window_of(timeline) if {LOAD_STARTED, LOAD_STOPPED} <= kinds else None
