@@ -90,6 +90,7 @@ kc() { "$DL_BIN/kubectl" --kubeconfig "$DL_KUBECONFIG" --context "$DL_CONTEXT" "
 
 # Start a long-running component detached from the caller (its own session, no inherited pipes:
 # a caller streaming our output must not wait on it), its log in $DL_LOGS, its pid in $DL_PIDS.
+# Returns once the program runs, or has failed to start (wait_for then says it exited).
 start_daemon() {
   local name="$1"; shift
   mkdir -p "$DL_LOGS" "$DL_PIDS"
@@ -99,7 +100,14 @@ start_daemon() {
   } >>"$DL_LOGS/$name.log"
   # 8>&- 9>&-: the lifecycle and build locks must not live on in the daemons.
   setsid "$@" </dev/null >>"$DL_LOGS/$name.log" 2>&1 8>&- 9>&- &
-  echo $! >"$DL_PIDS/$name.pid"
+  local pid=$! i
+  echo "$pid" >"$DL_PIDS/$name.pid"
+  # Until its exec is done, $! is still a forked shell, and pid_alive would take the start for an
+  # exit. Exec can take a while on a busy machine (the kubelet's did, in a clean-clone CI run).
+  for ((i = 0; i < 600; i++)); do
+    if pid_alive "$name" || ! running "$pid"; then break; fi
+    sleep 0.05
+  done
 }
 
 # Stop one recorded component: SIGTERM, then SIGKILL after a grace period. Only the pid we

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from aptget import apt_install
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -58,34 +57,11 @@ def _find_chromium() -> str | None:
     return None
 
 
-def _install_chromium() -> str:
-    """apt-get install chromium; returns why not, or "" when it worked."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not root, so apt-get cannot install it"
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Another apt-get (a colleague's test, unattended upgrades) may hold the lock for a while.
-    lock = ["-o", "DPkg::Lock::Timeout=300"]
-    for argv in (
-        ["apt-get", *lock, "update"],
-        ["apt-get", *lock, "install", "-y", "--no-install-recommends", "chromium"],
-    ):
-        try:
-            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{' '.join(argv)} failed: {exc}"
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            return f"{' '.join(argv)} exited {done.returncode}: {tail[0]}"
-    return ""
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     found = _find_chromium()
     if found is None:
-        why = _install_chromium()
+        why = apt_install("chromium")
         found = _find_chromium()
         if found is None:
             pytest.skip(f"chromium is not installed and could not be installed: {why}")

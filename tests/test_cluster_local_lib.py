@@ -1,0 +1,82 @@
+"""cluster-local/lib.sh's daemon helpers, on real processes, without a cluster.
+
+``start_daemon`` must not return before its program runs: until the exec is done the recorded
+pid is a forked shell, and ``wait_for`` would take that for the component having exited (seen
+in a clean-clone CI run: "kubelet exited while waiting for kubelet health" while the kubelet ran
+on). strace makes the exec slow on purpose, so the test meets that window every time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from aptget import apt_install
+
+LIB = Path(__file__).resolve().parent.parent / "cluster-local" / "lib.sh"
+EXEC_DELAY_US = 500_000
+
+# Prints how long start_daemon took, then whether the daemon counts as alive right after it.
+START_AND_PROBE = r"""
+source "$LIB"
+t0=$EPOCHREALTIME
+start_daemon "$NAME" "$PROGRAM" "${ARGS[@]}"
+echo "$t0 $EPOCHREALTIME"
+if pid_alive "$NAME"; then echo alive; else echo "not alive"; fi
+stop_daemon "$NAME" 2
+"""
+
+
+@pytest.fixture(scope="module")
+def strace() -> str:
+    found = shutil.which("strace")
+    if found is None:
+        why = apt_install("strace")
+        found = shutil.which("strace")
+        if found is None:
+            pytest.skip(f"strace is not installed and could not be installed: {why}")
+    return found
+
+
+def start_and_probe(
+    state: Path, name: str, program: str, args: list[str], prefix: tuple[str, ...] = ()
+) -> tuple[float, str]:
+    """Seconds start_daemon took, and "alive" or "not alive" right after it returned."""
+    env = {
+        **os.environ,
+        "DRAINLAB_STATE": str(state),
+        "LIB": str(LIB),
+        "NAME": name,
+        "PROGRAM": program,
+    }
+    script = f"ARGS=({' '.join(args)})\n{START_AND_PROBE}"
+    done = subprocess.run(
+        [*prefix, "bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    times, alive = done.stdout.splitlines()[-2:]
+    t0, t1 = (float(t) for t in times.split())
+    return t1 - t0, alive
+
+
+def test_a_daemon_whose_exec_is_slow_counts_as_alive_once_started(
+    tmp_path: Path, strace: str
+) -> None:
+    program = tmp_path / "slowprog"  # pid_alive checks the program's name
+    shutil.copy("/usr/bin/sleep", program)
+    slow_exec = (
+        strace, "-f", "-qq", "-o", "/dev/null", "-P", str(program),
+        "-e", "trace=execve", "-e", f"inject=execve:delay_enter={EXEC_DELAY_US}",
+    )  # fmt: skip
+    took_s, alive = start_and_probe(tmp_path / "state", "slowprog", str(program), ["30"], slow_exec)
+    assert alive == "alive"
+    assert took_s >= EXEC_DELAY_US / 1e6 * 0.9  # and the exec really was slow
+
+
+def test_a_daemon_that_cannot_start_is_not_waited_for(tmp_path: Path) -> None:
+    took_s, alive = start_and_probe(tmp_path / "state", "nothere", str(tmp_path / "nothere"), [])
+    assert took_s < 10  # the 30 s bound is for a slow exec, not a failed one
+    assert alive == "not alive"
