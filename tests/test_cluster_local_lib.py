@@ -19,11 +19,12 @@ from aptget import apt_install
 LIB = Path(__file__).resolve().parent.parent / "cluster-local" / "lib.sh"
 EXEC_DELAY_US = 500_000
 
-# Prints how long start_daemon took, then whether the daemon counts as alive right after it.
+# Starts "$@" as daemon $NAME; prints how long start_daemon took, then whether the daemon counts
+# as alive right after it.
 START_AND_PROBE = r"""
 source "$LIB"
 t0=$EPOCHREALTIME
-start_daemon "$NAME" "$PROGRAM" "${ARGS[@]}"
+start_daemon "$NAME" "$@"
 echo "$t0 $EPOCHREALTIME"
 if pid_alive "$NAME"; then echo alive; else echo "not alive"; fi
 stop_daemon "$NAME" 2
@@ -50,11 +51,13 @@ def start_and_probe(
         "DRAINLAB_STATE": str(state),
         "LIB": str(LIB),
         "NAME": name,
-        "PROGRAM": program,
     }
-    script = f"ARGS=({' '.join(args)})\n{START_AND_PROBE}"
     done = subprocess.run(
-        [*prefix, "bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+        [*prefix, "bash", "-c", START_AND_PROBE, "start-and-probe", program, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     times, alive = done.stdout.splitlines()[-2:]
