@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from harness import __version__
 from harness.console import Console
 from harness.errors import HarnessError, UsageError
+from harness.gate import GateLimits, check_limits
 from harness.records import ERROR_CLASSES
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gate = sub.add_parser("gate", help="exit 1 when an order broke a limit")
     gate.add_argument("target", type=Path, help="a run folder or its summary.json")
-    gate.add_argument("--order", default="graceful")
+    gate.add_argument("--order", help="the order to gate on (default: the run's gate.order)")
     _add_limits(gate)
     gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
 
@@ -79,6 +82,11 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _absolute_pythonpath()
+    for name in ("out", "scenario", "run_dir", "target", "junit"):
+        # Every path the user gives means what it meant in the folder they typed it in.
+        if getattr(args, name, None) is not None:
+            setattr(args, name, getattr(args, name).absolute())
     console = Console(quiet=getattr(args, "quiet", False))
     try:
         if args.command == "run":
@@ -102,29 +110,42 @@ def _run_error_code(exc: HarnessError) -> int:
     return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_RUN
 
 
-def _limits(args: argparse.Namespace, order: str) -> Any:
-    from harness.scenario import Gate
-
-    defaults = Gate()
-    classes = None
+def _limits(args: argparse.Namespace, base: GateLimits, order: str | None) -> GateLimits:
+    """The scenario's (or the run's) gate limits with the command line's flags on top; checked
+    here, so a nonsense limit is a usage error before anything runs."""
+    changes: dict[str, Any] = {}
+    if order is not None:
+        changes["order"] = order
+    if args.max_failed is not None:
+        changes["max_failed"] = args.max_failed
+    if args.max_failure_rate is not None:
+        changes["max_failure_rate"] = args.max_failure_rate
+        if args.max_failed is None:
+            changes["max_failed"] = None  # a rate given alone replaces the count limit
     if args.classes:
-        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-        unknown = [c for c in classes if c not in ERROR_CLASSES]
-        if unknown:
-            raise UsageError(
-                f"--classes: unknown class {unknown[0]!r} (known: {', '.join(ERROR_CLASSES)})"
-            )
-    from harness.gate import GateLimits
+        changes["classes"] = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    limits = dataclasses.replace(base, **changes)
+    check_limits(limits)
+    return limits
 
-    max_failed = args.max_failed
-    if max_failed is None and args.max_failure_rate is None:
-        max_failed = defaults.max_failed  # no limit given at all: the default, zero failures
-    return GateLimits(
-        order=order,
-        max_failed=max_failed,
-        max_failure_rate=args.max_failure_rate,
-        classes=classes,
-    )
+
+def shown(path: Path) -> str:
+    """A path as the user can paste it: relative to the current folder when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _absolute_pythonpath() -> None:
+    """Children run in other folders (locust in the run's logs/): a relative PYTHONPATH entry must
+    keep meaning what it meant here."""
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    absolute = [str(Path(e).absolute()) for e in entries if e]
+    if absolute:
+        os.environ["PYTHONPATH"] = os.pathsep.join(absolute)
+    else:
+        os.environ.pop("PYTHONPATH", None)
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -158,7 +179,9 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"--gate: unknown order {args.gate!r}")
         if args.gate not in scenario.orders:
             raise UsageError(f"--gate: order {args.gate!r} is not among the orders run")
-        limits = _limits(args, args.gate)
+        limits = _limits(args, scenario.gate, args.gate)
+    elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
+        raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate ORDER")
     choice = choose_backend(args.backend, scenario)
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
@@ -175,14 +198,16 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     print(comparison_table(result.summary))
     print()
     print(lifecycle_table(_lifecycle_reports(result.run_dir, result.summary)))
-    print(f"\nreport: {result.run_dir / 'report.html'}")
+    print()
+    code = EXIT_OK
     if result.partial:
         print("the run was interrupted: the report is partial")
-        return EXIT_INTERRUPTED
-    if result.gate is not None:
+        code = EXIT_INTERRUPTED
+    elif result.gate is not None:
         print(result.gate.line)
-        return EXIT_OK if result.gate.ok else EXIT_GATE
-    return EXIT_OK
+        code = EXIT_OK if result.gate.ok else EXIT_GATE
+    print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
+    return code
 
 
 def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -206,10 +231,10 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     run_dir: Path = args.run_dir
     if run_dir.is_dir() and not (run_dir / SUMMARY).exists() and (run_dir / RUN_JOURNAL).exists():
         path = journal.recover(run_dir)
-        print(f"{run_dir}: the run ended without a summary; recovered it from its files (partial)")
+        print(f"{shown(run_dir)}: no summary; rebuilt it from the run's files (partial, recovered)")
     else:
         path = write_report(run_dir)
-    print(path)
+    print(shown(path))
     return EXIT_OK
 
 
@@ -218,12 +243,23 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from harness.report.junit import write_junit
 
     summary = load_summary(args.target)
-    limits = _limits(args, args.order)
-    result = evaluate(summary, limits)
+    limits = _limits(args, _run_gate_limits(summary), args.order)
     if args.junit:
-        write_junit(summary, limits, args.junit)
+        # Written before evaluating, so CI shows a missing order as a failed testcase too.
+        try:
+            write_junit(summary, limits, args.junit)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.junit}: {exc.strerror or exc}") from None
+    result = evaluate(summary, limits)
     print(result.line)
     return EXIT_OK if result.ok else EXIT_GATE
+
+
+def _run_gate_limits(summary: dict[str, Any]) -> GateLimits:
+    """The gate the run's scenario declared; the defaults for a summary that carries none."""
+    scenario = summary.get("scenario")
+    section = scenario.get("gate") if isinstance(scenario, dict) else None
+    return GateLimits.from_mapping(section) if isinstance(section, dict) else GateLimits()
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -3,8 +3,7 @@
 ``evaluate`` is pure: a summary (``docs/summary-v1.md``) and limits in, a verdict out, with one line
 that says which order broke which limit by how much. ``load_summary`` reads a run folder or a
 ``summary.json`` and turns every way that can go wrong into a one-line ``HarnessError``.
-``gate_main`` is what ``harness gate`` runs: exit 0 when the gate holds, 1 when it does not, 2 for
-bad usage or a summary that cannot be read.
+The command line is ``harness gate`` and ``harness run --gate`` (harness/cli.py).
 
 Two rules beyond the user's limits, because a gate must never pass on evidence that is not there:
 an order that completed no request breaks the gate ("nothing was measured"), and so does a partial
@@ -13,24 +12,18 @@ summary (the run was interrupted, so its numbers may stop short of the failures)
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from harness import runfolder
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.records import ERROR_CLASSES
 
 SCHEMA_VERSION = runfolder.SCHEMA_VERSION
 SUMMARY_NAME = runfolder.SUMMARY
-
-EXIT_OK = 0
-EXIT_BROKEN = 1
-EXIT_USAGE = 2
 
 
 class SummaryError(HarnessError):
@@ -53,16 +46,20 @@ class OrderNotInSummaryError(SummaryError):
     """The gated order did not run (or is misspelt)."""
 
 
-class GateUsageError(HarnessError):
-    """Limits that make no sense (negative, a rate above 1, an unknown error class)."""
+class GateUsageError(UsageError):
+    """Limits that make no sense (negative, a rate above 1, an unknown error class): exit 2,
+    before anything runs."""
 
 
 @dataclass(frozen=True, slots=True)
 class GateLimits:
+    """The limits one order must stay within: the scenario's ``gate:`` section, overridden by
+    the command line's flags, and the summary's ``gate`` section."""
+
     order: str = "graceful"
     max_failed: int | None = 0  # None: no limit on the count
     max_failure_rate: float | None = None  # a fraction, 0.001 = 0.1 %
-    classes: Sequence[str] | None = None  # count only these error classes (None or empty: all)
+    classes: tuple[str, ...] | None = None  # count only these error classes (None or empty: all)
 
     def __post_init__(self) -> None:
         # Kept as a tuple whatever the caller passed (a list from argparse or a scenario), so
@@ -294,106 +291,6 @@ def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
     if order is not None:
         order_entry(data, order)
     return data
-
-
-def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``harness gate``, for the CLI's subparser and for ``gate_main``."""
-    parser.add_argument(
-        "run", metavar="RUN_DIR_OR_SUMMARY", help="a run folder or its summary.json"
-    )
-    parser.add_argument("--order", default="graceful", help="the order to gate on (graceful)")
-    parser.add_argument(
-        "--max-failed",
-        type=_limit_int,
-        default=None,
-        metavar="N",
-        help="most failed requests allowed; 'none' for no count limit "
-        "(default 0, or none when --max-failure-rate is given)",
-    )
-    parser.add_argument(
-        "--max-failure-rate",
-        type=float,
-        default=None,
-        metavar="X",
-        help="highest failure rate allowed, as a fraction (0.001 = 0.1 %%)",
-    )
-    parser.add_argument(
-        "--classes",
-        default=None,
-        metavar="A,B",
-        help=f"count only these error classes ({', '.join(ERROR_CLASSES)})",
-    )
-    parser.add_argument(
-        "--junit", type=Path, default=None, metavar="PATH", help="also write JUnit XML here"
-    )
-
-
-def limits_from_args(args: argparse.Namespace) -> GateLimits:
-    max_failed = args.max_failed
-    if max_failed is None:
-        # A rate limit on its own would be pointless under the default max_failed of 0.
-        max_failed = None if args.max_failure_rate is not None else 0
-    elif max_failed == _NO_LIMIT:
-        max_failed = None
-    classes = (
-        tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    )
-    limits = GateLimits(args.order, max_failed, args.max_failure_rate, classes or None)
-    check_limits(limits)
-    return limits
-
-
-def run_gate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``harness gate`` on parsed arguments; prints one line and returns the exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        limits = limits_from_args(args)
-        summary = load_summary(Path(args.run))
-        if args.junit is not None:
-            # Written before evaluating, so CI shows a missing order as a failed testcase too.
-            from harness.report.junit import write_junit
-
-            write_junit(summary, limits, args.junit)
-        result = evaluate(summary, limits)
-    except HarnessError as exc:
-        print(f"harness gate: {exc}", file=err)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"harness gate: cannot write {args.junit}: {exc.strerror or exc}", file=err)
-        return EXIT_USAGE
-    print(result.line, file=out)
-    return EXIT_OK if result.ok else EXIT_BROKEN
-
-
-def gate_main(
-    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
-    """Standalone entry point: parses ``argv`` (argparse's usage errors also exit 2)."""
-    parser = argparse.ArgumentParser(prog="harness gate", description=__doc__.split("\n")[0])
-    add_gate_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has already printed its usage line
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return run_gate(args, out, err)
-
-
-_NO_LIMIT = -1
-
-
-def _limit_int(text: str) -> int:
-    if text.strip().lower() in ("none", "off"):
-        return _NO_LIMIT
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number or 'none', got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _int_field(data: Mapping[str, Any], key: str, order: str) -> int:

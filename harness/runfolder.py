@@ -35,6 +35,7 @@ def pods_name(order: str) -> str:
 def new_run_dir(out: Path) -> Path:
     """A fresh folder named by UTC time; a suffix keeps two runs in the same second apart."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = out.absolute()  # every file of the run derives from this, and children change folder
     out.mkdir(parents=True, exist_ok=True)
     for n in range(100):
         candidate = out / (stamp if n == 0 else f"{stamp}-{n}")

@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from harness.errors import ScenarioError
+from harness.gate import GateLimits
 from harness.orders import DEFAULT_ORDERS, ORDERS
+from harness.records import ERROR_CLASSES
 
 CHAOS_ACTIONS = ("delete_random", "delete_named", "delete_all", "rolling_restart")
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
@@ -82,14 +84,6 @@ class Kube:
 
 
 @dataclass
-class Gate:
-    order: str = "graceful"
-    max_failed: int | None = 0
-    max_failure_rate: float | None = None
-    classes: list[str] | None = None  # only count these error classes (default: all)
-
-
-@dataclass
 class Scenario:
     orders: list[str] = field(default_factory=lambda: list(DEFAULT_ORDERS))
     replicas: int = 3
@@ -101,7 +95,7 @@ class Scenario:
     app: App = field(default_factory=App)
     embedded: Embedded = field(default_factory=Embedded)
     kube: Kube = field(default_factory=Kube)
-    gate: Gate = field(default_factory=Gate)
+    gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
 
     def chaos_offsets(self) -> list[float]:
         """Seconds from load start at which chaos actions fire."""
@@ -110,7 +104,9 @@ class Scenario:
         return [self.chaos.start_after_s + i * self.chaos.every_s for i in range(self.chaos.count)]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["gate"] = self.gate.to_dict()  # plain lists, for YAML and JSON
+        return data
 
 
 def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -139,8 +135,19 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
             node = node.setdefault(part, {})
         node[leaf] = value
     scenario: Scenario = _build(Scenario, raw, "")
+    if path is not None:
+        scenario.app.command = _program_beside(path, scenario.app.command)
     validate(scenario)
     return scenario
+
+
+def _program_beside(scenario_path: Path, command: list[str] | None) -> list[str] | None:
+    """A scenario's ``app.command`` program given as a relative path (``./server``,
+    ``bin/app``) means the file beside the scenario, wherever the harness is started from. A bare
+    name (``python3``) is looked up on PATH as usual, and arguments are the app's business."""
+    if not command or "/" not in command[0] or Path(command[0]).is_absolute():
+        return command
+    return [str(scenario_path.absolute().parent / command[0]), *command[1:]]
 
 
 def validate(s: Scenario) -> None:
@@ -212,6 +219,9 @@ def validate(s: Scenario) -> None:
         problems.append("gate.max_failed: must be >= 0")
     if g.max_failure_rate is not None and not 0 <= g.max_failure_rate <= 1:
         problems.append("gate.max_failure_rate: must be between 0 and 1")
+    unknown = [c for c in g.classes or () if c not in ERROR_CLASSES]
+    if unknown:
+        problems.append(f"gate.classes: unknown error class {unknown[0]!r}")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScenarioError(problems[0] + more)
@@ -253,12 +263,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, key)
-    if origin is list:
+    if origin in (list, tuple):
         if isinstance(value, str) and args[0] is str:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ScenarioError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+        items = [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
     if hint is bool:
         if isinstance(value, bool):
             return value

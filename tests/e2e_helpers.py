@@ -91,36 +91,52 @@ def processes_left(marker: str, within_s: float) -> list[int]:
     return processes_with(marker)
 
 
-def descendants(pid: int) -> set[int]:
+Identity = tuple[int, int]  # (pid, start time in clock ticks): a pid alone may be reused
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (field 3 onwards); None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def descendants(pid: int) -> set[Identity]:
     """Every live process below ``pid`` (Linux /proc), whatever its environment."""
-    parents: dict[int, int] = {}
+    parents: dict[Identity, int] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found: set[int] = set()
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[0] != "Z":
+            parents[(int(entry.name), int(fields[19]))] = int(fields[1])
+    found: set[Identity] = set()
     frontier = {pid}
     while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
+        new = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= new
+        frontier = {child_pid for child_pid, _ in new}
     return found
 
 
-def alive(pids: set[int]) -> set[int]:
-    """Those of ``pids`` that still run (a zombie has ended: only its exit status is left)."""
-    running = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            running.add(pid)
-    return running
+def survivors(processes: set[Identity], within_s: float) -> set[Identity]:
+    """Those of ``processes`` still running after up to ``within_s``.
+
+    A process killed a moment ago is not gone at once: while the kernel tears it down its
+    /proc/PID/environ is already empty (so it no longer shows a marker) but its state is still
+    R or D until it becomes a zombie. Such a process is waited for, not counted; only one that is
+    still there at the deadline, with the same start time (not a new process that got the same
+    pid), survived.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        running = set()
+        for pid, started in processes:
+            fields = _stat(pid)
+            if fields is not None and fields[0] not in ("Z", "X") and int(fields[19]) == started:
+                running.add((pid, started))
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.1)
 
 
 def whole_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:

@@ -1,7 +1,8 @@
-"""harness.gate: the pure verdict, the summary loader's errors, and every exit of ``gate_main``."""
+"""harness.gate: the pure verdict, the summary loader's errors, and every exit of `harness gate`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -11,11 +12,9 @@ from typing import Any
 
 import pytest
 
+from harness.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from harness.errors import HarnessError
 from harness.gate import (
-    EXIT_BROKEN,
-    EXIT_OK,
-    EXIT_USAGE,
     GateLimits,
     GateUsageError,
     OrderNotInSummaryError,
@@ -23,7 +22,6 @@ from harness.gate import (
     SummaryNotFoundError,
     SummarySchemaError,
     evaluate,
-    gate_main,
     load_summary,
 )
 
@@ -212,12 +210,17 @@ def test_load_checks_the_order_when_asked(tmp_path: Path) -> None:
         load_summary(tmp_path, order="graceful-quiet")
 
 
-# -- gate_main: every exit -----------------------------------------------------------------------
+# -- `harness gate`: every exit ------------------------------------------------------------------
 
 
 def run(*argv: str) -> tuple[int, str, str]:
+    """``harness gate ARGV`` in this process (argparse ends its usage errors with SystemExit)."""
     out, err = io.StringIO(), io.StringIO()
-    code = gate_main(list(argv), out, err)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["gate", *argv])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
     return code, out.getvalue(), err.getvalue()
 
 
@@ -235,7 +238,7 @@ def test_exit_0_when_it_holds(run_dir: Path) -> None:
 
 def test_exit_1_with_one_line_when_it_breaks(run_dir: Path) -> None:
     code, out, err = run(str(run_dir / "summary.json"), "--order", "naive")
-    assert code == EXIT_BROKEN
+    assert code == EXIT_GATE
     assert out.count("\n") == 1 and out.startswith("FAIL naive: 8 failed")
     assert err == ""
 
@@ -244,15 +247,28 @@ def test_rate_alone_drops_the_default_count_limit(run_dir: Path) -> None:
     code, out, _ = run(str(run_dir), "--order", "naive", "--max-failure-rate", "0.002")
     assert code == EXIT_OK, out
     code, out, _ = run(str(run_dir), "--order", "naive", "--max-failure-rate", "0.001")
-    assert code == EXIT_BROKEN and "max_failure_rate" in out
+    assert code == EXIT_GATE and "max_failure_rate" in out
 
 
-def test_max_failed_none_and_classes(run_dir: Path) -> None:
-    assert run(str(run_dir), "--order", "naive", "--max-failed", "none")[0] == EXIT_OK
+def test_classes_count_only_their_failures(run_dir: Path) -> None:
     code, out, _ = run(
         str(run_dir), "--order", "naive", "--classes", "timeout", "--max-failed", "1"
     )
-    assert code == EXIT_BROKEN and "2 timeout failures" in out and "over by 1" in out
+    assert code == EXIT_GATE and "2 timeout failures" in out and "over by 1" in out
+
+
+def test_without_flags_the_runs_own_gate_applies(tmp_path: Path) -> None:
+    """The limits the run's scenario declared, order included; flags override them one by one."""
+    write(
+        tmp_path / "summary.json",
+        summary(scenario={"gate": {"order": "naive", "max_failed": 8, "classes": None}}),
+    )
+    code, out, _ = run(str(tmp_path))
+    assert code == EXIT_OK and out.startswith("ok naive: 8 failed"), out
+    code, out, _ = run(str(tmp_path), "--max-failed", "7")
+    assert code == EXIT_GATE and "max_failed 7" in out
+    code, out, _ = run(str(tmp_path), "--order", "prestop")
+    assert code == EXIT_OK and out.startswith("ok prestop: 3 failed"), out
 
 
 @pytest.mark.parametrize(
@@ -260,20 +276,19 @@ def test_max_failed_none_and_classes(run_dir: Path) -> None:
     [
         (["--order", "graceful"], "required"),  # no run folder
         (["RUN", "--max-failed", "-3"], "must be >= 0"),
-        (["RUN", "--max-failed", "many"], "whole number or 'none'"),
+        (["RUN", "--max-failed", "many"], "invalid int value"),
+        (["RUN", "--max-failed", "none"], "invalid int value"),
         (["RUN", "--max-failure-rate", "2"], "fraction from 0 to 1"),
         (["RUN", "--max-failure-rate", "lots"], "invalid float value"),
         (["RUN", "--classes", "refused"], "unknown error class 'refused'"),
         (["RUN", "--bogus"], "unrecognized arguments"),
     ],
 )
-def test_exit_2_for_bad_usage(
-    run_dir: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_exit_2_for_bad_usage(run_dir: Path, argv: list[str], message: str) -> None:
     argv = [str(run_dir) if a == "RUN" else a for a in argv]
     code, out, err = run(*argv)
     assert code == EXIT_USAGE
-    assert message in err + capsys.readouterr().err  # argparse writes to sys.stderr itself
+    assert message in err and err.count("\n") == 1, err
     assert out == ""
 
 
@@ -292,13 +307,13 @@ def test_exit_2_for_an_unreadable_summary(tmp_path: Path, content: Any, message:
     code, out, err = run(str(tmp_path), "--order", "close-first")
     assert code == EXIT_USAGE
     assert out == ""
-    assert err.startswith("harness gate: ") and message in err and err.count("\n") == 1
+    assert err.startswith("harness: error: ") and message in err and err.count("\n") == 1
 
 
 def test_junit_is_written_beside_the_verdict(run_dir: Path) -> None:
     junit = run_dir / "out" / "junit.xml"
     code, _, _ = run(str(run_dir), "--order", "naive", "--junit", str(junit))
-    assert code == EXIT_BROKEN
+    assert code == EXIT_GATE
     failures = ET.parse(junit).getroot().findall(".//failure")
     assert [f.get("type") for f in failures] == ["max_failed"]
 
@@ -315,7 +330,7 @@ def test_junit_records_a_missing_order_before_exit_2(run_dir: Path) -> None:
 def test_unwritable_junit_is_exit_2(run_dir: Path) -> None:
     (run_dir / "blocker").write_text("a file, not a folder")
     code, _, err = run(str(run_dir), "--junit", str(run_dir / "blocker" / "junit.xml"))
-    assert code == EXIT_USAGE and "cannot write" in err
+    assert code == EXIT_USAGE and "cannot write" in err and err.count("\n") == 1
 
 
 def test_result_to_dict_is_the_summary_gate_section_and_round_trips() -> None:

@@ -112,7 +112,7 @@ def test_report_recovers_once_then_regenerates(
 ) -> None:
     run_dir = _killed_run(tmp_path, records=50, torn_tail=False)
     assert main(["report", str(run_dir)]) == 0
-    assert "recovered it from its files" in capsys.readouterr().out
+    assert "rebuilt it from the run's files" in capsys.readouterr().out
     first = json.loads((run_dir / runfolder.SUMMARY).read_text())
     assert main(["report", str(run_dir)]) == 0  # summary.json exists now: a plain regeneration
     assert "recovered it" not in capsys.readouterr().out

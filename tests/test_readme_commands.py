@@ -1,0 +1,192 @@
+"""The README's commands, run exactly as a new user types them, in a fresh clone of HEAD.
+
+A clone (not this checkout) so nothing of ours helps: no .venv, no reports/, only what git
+tracks. Paths are the ones the README shows, relative ones included, and some commands run from
+a folder other than the clone's root. `make test` itself is what CI runs (.ci/run); the local
+cluster's `make cluster-local` is run by tests/test_localcluster.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[1]
+WORKFLOW = ".github/workflows/chaos.yml"
+# The first `make` in a clone creates .venv and pip-installs drainlab: minutes on a cold cache.
+MAKE_TIMEOUT_S = 1200
+
+
+def _env() -> dict[str, str]:
+    """The user's environment, less what a `make test` around us would leak into a nested make
+    (MAKEFLAGS carries `ARGS=...` given to `make test`) or into Python."""
+    drop = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHONPATH", "VIRTUAL_ENV"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def sh(command: str, cwd: Path, timeout_s: float = MAKE_TIMEOUT_S, **env: str) -> Done:
+    """One command line, through bash as a user's terminal or a CI step runs it."""
+    proc = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env={**_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    return Done(command, proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass(frozen=True)
+class Done:
+    command: str
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:
+        return f"$ {self.command}\n(exit {self.code})\n{self.out[-3000:]}\n{self.err[-3000:]}"
+
+    @property
+    def last_line(self) -> str:
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("readme") / "drainlab"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(where)], check=True, timeout=120)
+    return where
+
+
+def report_of(done: Done, cwd: Path) -> Path:
+    """The report path `make chaos` printed last, as a path relative to where it ran."""
+    match = re.fullmatch(r"report: (\S+)", done.last_line)
+    assert match, f"the last line is not the report's path:\n{done}"
+    printed = Path(match.group(1))
+    assert not printed.is_absolute(), f"a path under the cwd is printed relative to it:\n{done}"
+    assert (cwd / printed).is_file(), done
+    return cwd / printed
+
+
+def summary_of(report: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((report.parent / "summary.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def default_run(clone: Path) -> Iterator[Path]:
+    """`make chaos`, no arguments: the README's first command."""
+    done = sh("make chaos", clone)
+    assert done.code == 0, done
+    yield report_of(done, clone).parent
+
+
+def test_make_chaos_as_written(default_run: Path, clone: Path) -> None:
+    assert default_run.parent == clone / "reports"
+    orders = summary_of(default_run / "report.html")["orders"]
+    assert list(orders) == ["naive", "close-first", "prestop", "graceful"]
+    assert orders["naive"]["failed"] > 0
+    assert orders["graceful"]["failed"] == 0
+    assert orders["graceful"]["requests"] > 100
+    # The records are where the README says, not under logs/ (locust runs in logs/).
+    assert (default_run / "records-naive.jsonl").stat().st_size > 0
+    assert not (default_run / "logs" / "reports").exists()
+
+
+def test_make_report_as_written(default_run: Path, clone: Path) -> None:
+    run = f"reports/{default_run.name}"
+    (default_run / "report.html").unlink()
+    done = sh(f"make report RUN={run}", clone)
+    assert done.code == 0, done
+    assert done.last_line == f"{run}/report.html", done
+    assert (default_run / "report.html").stat().st_size > 0
+
+
+def test_gate_report_and_validate_from_another_folder_with_relative_paths(
+    default_run: Path, clone: Path
+) -> None:
+    elsewhere = clone / "docs"  # any folder but the root: the paths are relative to it
+    run = f"../reports/{default_run.name}"
+    gate = sh(f"../.venv/bin/harness gate {run} --order graceful", elsewhere)
+    assert gate.code == 0 and gate.out.startswith("ok graceful: 0 failed"), gate
+    junit = sh(f"../.venv/bin/harness gate {run} --order naive --junit out/junit.xml", elsewhere)
+    assert junit.code == 1 and junit.out.startswith("FAIL naive"), junit
+    assert (elsewhere / "out" / "junit.xml").is_file()
+    report = sh(f"../.venv/bin/harness report {run}", elsewhere)
+    assert report.code == 0 and Path(report.last_line) == default_run / "report.html", report
+    validate = sh("../.venv/bin/harness validate ../harness/scenarios/default.yaml", elsewhere)
+    assert validate.code == 0 and "orders:" in validate.out, validate
+    again = sh(f"make -C .. report RUN=reports/{default_run.name}", elsewhere)
+    assert again.code == 0, again
+
+
+def test_relative_out_scenario_and_app_command_from_another_folder(clone: Path) -> None:
+    """`--out` and `--scenario` relative to the cwd; the app's program relative to the scenario."""
+    mine = clone / "mine"
+    mine.mkdir()
+    (mine / "app.sh").write_text(
+        '#!/bin/sh\nhere="$(dirname "$0")"\n'
+        'exec "$here/../.venv/bin/python" "$here/../sample-app/app.py" "$@"\n'
+    )
+    (mine / "app.sh").chmod(0o755)
+    (mine / "scenario.yaml").write_text(
+        "orders: [naive]\nduration_s: 6\nchaos: {count: 1}\n"
+        'app: {command: ["./app.sh", "--host", "{host}", "--port", "{port}"]}\n'
+    )
+    cwd = clone / "docs"
+    done = sh(
+        "../.venv/bin/harness run --backend embedded --scenario ../mine/scenario.yaml "
+        "--out runs-here --quiet",
+        cwd,
+        timeout_s=300,
+    )
+    assert done.code == 0, done
+    report = report_of(done, cwd)
+    assert report.parent.parent == cwd / "runs-here"
+    assert summary_of(report)["orders"]["naive"]["requests"] > 0
+
+
+def _workflow_steps() -> dict[str, str]:
+    workflow = yaml.safe_load((ROOT / WORKFLOW).read_text())
+    steps = workflow["jobs"]["chaos"]["steps"]
+    return {step["name"]: step["run"] for step in steps if "run" in step and "name" in step}
+
+
+def test_the_workflow_steps_with_embedded_standing_in_for_kind(
+    default_run: Path, clone: Path, tmp_path: Path
+) -> None:
+    """The example workflow's own `run:` lines, in order, with only `BACKEND=kind` replaced."""
+    steps = _workflow_steps()
+    chaos = steps["Chaos run"]
+    assert "BACKEND=kind" in chaos
+    assert sh(steps["Install drainlab"], clone).code == 0
+    done = sh(chaos.replace("BACKEND=kind", "BACKEND=embedded"), clone)
+    assert done.code == 0, done
+    run_dir = report_of(done, clone).parent
+    assert run_dir != default_run
+    assert summary_of(run_dir / "report.html")["gate"]["ok"] is True
+    step_summary = tmp_path / "step-summary.md"
+    verdict = sh(steps["Verdict in the job summary"], clone, GITHUB_STEP_SUMMARY=str(step_summary))
+    assert verdict.code == 0, verdict
+    text = step_summary.read_text()
+    assert "ok graceful: 0 failed" in text, text
+    assert f"reports/{run_dir.name}/report.html" in text, text
+
+
+def test_make_clean_as_written(clone: Path, default_run: Path) -> None:
+    assert sh("make clean", clone, timeout_s=60).code == 0
+    assert sorted(p.name for p in (clone / "reports").iterdir()) == ["README.md"]
