@@ -14,7 +14,7 @@ ARGS ?=
 help:
 	@echo "make chaos        run the default scenario on the best available backend (BACKEND=auto|embedded|kind|kube)"
 	@echo "make test         run the test suite (sets up .venv, chromium and the local cluster on first use)"
-	@echo "make lint         ruff + mypy"
+	@echo "make lint         ruff, mypy, shellcheck (make test runs it first)"
 	@echo "make report RUN=reports/<run>   regenerate a run's report"
 	@echo "make bench        benchmarks (print figures and ratios)"
 	@echo "make clean        remove run output"
@@ -30,16 +30,17 @@ venv: $(STAMP)
 chaos: $(STAMP)
 	$(VENV)/bin/harness run --backend $(BACKEND) $(if $(SCENARIO),--scenario $(SCENARIO)) --out $(OUT) $(ARGS)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest $(ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not cluster and not browser" $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check harness tests bench sample-app
-	$(VENV)/bin/ruff format --check harness tests bench sample-app
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy harness sample-app/app.py
+	$(VENV)/bin/shellcheck -x -P SCRIPTDIR cluster-local/*.sh .ci/run
 
 report: $(STAMP)
 	@test -n "$(RUN)" || { echo "usage: make report RUN=reports/<run folder>"; exit 2; }
@@ -48,8 +49,10 @@ report: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
 
+# Only run folders (they hold run.json) are removed, whatever OUT names.
 clean:
-	find $(OUT) -mindepth 1 -maxdepth 1 ! -name .gitignore ! -name README.md -exec rm -rf {} +
+	@test -n "$(OUT)" || { echo "make clean: OUT is empty"; exit 2; }
+	@test ! -d "$(OUT)" || find "$(OUT)" -mindepth 1 -maxdepth 1 -type d -exec test -f {}/run.json \; -print -exec rm -rf {} +
 
 # The local real Kubernetes (v1.20 built from Debian's packages; needs root). See cluster-local/README.md.
 cluster-local:

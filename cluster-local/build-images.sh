@@ -5,6 +5,7 @@
 # binary alone; the sample app's base is a Debian minbase rootfs with python3 and python3-aiohttp
 # (debootstrap from the same mirror apt uses). Both are cached in $DL_IMAGES and built once. The
 # app's own small top layer is made on every bring-up by import-images.sh, because the app changes.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -6,6 +6,7 @@
 # `go build -mod=vendor` fails ("updates to go.mod needed") and the apiserver needs the generated
 # OpenAPI code that `make` produces first. The binaries land in $DL_BIN and are never rebuilt
 # while they are there; the (large) build tree and Go cache are removed afterwards.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 
@@ -30,7 +31,7 @@ WORK="$DL_CACHE/build-kubernetes.tmp"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+cd "$WORK" || exit
 
 say "fetching the kubernetes source package (apt-get source kubernetes)"
 apt-get source -qq kubernetes >"$WORK/apt-source.log" 2>&1 || {
@@ -47,7 +48,7 @@ upstream="${upstream%%-*}"
 [[ "$upstream" == "$DL_K8S_VERSION" ]] || \
   die "Debian's kubernetes source is $upstream, these scripts expect $DL_K8S_VERSION (update DL_K8S_VERSION in lib.sh)"
 
-cd "$SRC"
+cd "$SRC" || exit
 # The tree's make expects to sit inside a GOPATH as k8s.io/kubernetes.
 mkdir -p .go/src/k8s.io
 ln -sfn ../../.. .go/src/k8s.io/kubernetes
@@ -57,7 +58,7 @@ export KUBE_GIT_VERSION="$DL_K8S_VERSION" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20 KUB
 WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kube-proxy cmd/kubelet cmd/kubectl"
 say "building $DL_K8S_VERSION ($WHAT) with the tree's make: several minutes on 2 cores; log in $DL_CACHE/build-kubernetes.log"
 start=$SECONDS
-cd "$SRC/.go/src/k8s.io/kubernetes"
+cd "$SRC/.go/src/k8s.io/kubernetes" || exit
 # nice: the machine's CPUs are shared; the build takes whatever is left.
 run_logged building "$DL_CACHE/build-kubernetes.log" nice -n 10 make WHAT="$WHAT" GOLDFLAGS="-s -w" || {
   tail -n 20 "$DL_CACHE/build-kubernetes.log" >&2

@@ -7,6 +7,7 @@
 # kills the pods' processes, removes kube-proxy's and the kubelet's iptables chains, the CNI
 # rules, our FORWARD guard, the mounts under our state dirs, the veths and the bridge, the
 # unreachable routes, restores the sysctls, and deletes the state dirs. $DL_CACHE is left alone.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 lifecycle_lock

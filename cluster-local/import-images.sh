@@ -4,6 +4,7 @@
 # repo's sample-app/app.py. The app changes over time, so its layer is rebuilt from the current
 # file on every bring-up; the image is tagged drainlab/sample-app:0.1.0 (what the harness uses) and
 # also drainlab/sample-app:app-<hash> (the exact content). Nothing is pulled from a registry.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -5,6 +5,7 @@
 # from Debian's own source package, and the runtime pieces (etcd, containerd, runc, CNI plugins,
 # iptables, conntrack) the control plane and node need. A deb-src entry is added because
 # build-kubernetes.sh fetches the source with `apt-get source kubernetes`.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -9,13 +9,15 @@ set -euo pipefail
 # Where this checkout's scripts and the sample app live.
 DL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DL_REPO="$(cd "$DL_DIR/.." && pwd)"
-DL_APP="${DRAINLAB_APP:-$DL_REPO/sample-app/app.py}"
+# Paths given in the environment may be relative to where the user typed the command; the
+# scripts change folder and start daemons elsewhere, so each is made absolute here, once.
+DL_APP="$(realpath -m -- "${DRAINLAB_APP:-$DL_REPO/sample-app/app.py}")"
 
 # The cache survives teardown (binaries, base images); the state dir does not.
-DL_CACHE="${DRAINLAB_CACHE:-/var/cache/drainlab}"
-DL_STATE="${DRAINLAB_STATE:-/var/lib/drainlab-local}"
+DL_CACHE="$(realpath -m -- "${DRAINLAB_CACHE:-/var/cache/drainlab}")"
+DL_STATE="$(realpath -m -- "${DRAINLAB_STATE:-/var/lib/drainlab-local}")"
 # Sockets and runtime state: short paths (unix socket paths are limited to 108 bytes).
-DL_RUN="${DRAINLAB_RUN:-/run/drainlab-local}"
+DL_RUN="$(realpath -m -- "${DRAINLAB_RUN:-/run/drainlab-local}")"
 
 DL_K8S_VERSION="v1.20.2"   # what Debian bookworm's `kubernetes` source package builds
 DL_BIN="$DL_CACHE/kubernetes-$DL_K8S_VERSION/bin"

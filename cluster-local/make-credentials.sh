@@ -6,13 +6,14 @@
 # anonymous callers). Users and components authenticate with one static admin token in the
 # system:masters group; authorisation is AlwaysAllow. The service-account RSA key pair is required
 # by v1.20's API server and used by the controller-manager to sign pod tokens.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 
 PKI="$DL_STATE/pki"
 mkdir -p "$PKI"
 chmod 0700 "$PKI"
-cd "$PKI"
+cd "$PKI" || exit
 
 if [[ ! -s ca.crt ]]; then
   say "making credentials in $PKI"

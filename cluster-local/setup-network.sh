@@ -10,6 +10,7 @@
 # - A FORWARD guard: nothing from the pod bridge is forwarded out of any other interface.
 # - The sysctls kube-proxy and the bridge need; their previous values are saved for teardown.
 # - The CNI config (bridge + host-local IPAM with its data in the state dir + portmap).
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -7,6 +7,7 @@
 #   "can't get final child's PID from pipe: EOF" when a bundle asks for a negative oom_score_adj
 #   (the pod sandbox asks for -998). The wrapper clamps it to 0 and execs runc.
 # - network namespaces are mounted under the state dir, the CNI config is ours.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -4,6 +4,7 @@
 # Everything listens on 127.0.0.1 only. v1.20 has no insecure port, so clients use TLS (our CA)
 # and the static admin token; authorisation is AlwaysAllow. Leader election is off (one node),
 # and the nodeipam controller is off because pod addresses come from the CNI's host-local range.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -7,6 +7,7 @@
 # cgroupfs without QoS cgroups, no eviction and no image GC: a test node, not a production one.
 # kube-proxy serves NodePorts on loopback only (clients use 127.0.0.1:<nodePort>) and leaves the
 # conntrack table size alone.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

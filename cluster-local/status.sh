@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Print the local cluster's state. Exit 0: up and healthy; 3: not running; 1: partly running.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 
@@ -18,7 +19,7 @@ if ((running == 0)); then
   exit 3
 fi
 if cluster_healthy; then
-  ready_line
+  ready_line ""  # not started by this call
   exit 0
 fi
 say "degraded: $running of ${#DL_COMPONENTS[@]} components running, or node not Ready (logs: $DL_LOGS)"

@@ -6,6 +6,7 @@
 # First run on a fresh machine installs packages, builds Kubernetes and the base image (minutes);
 # later runs use the cache ($DL_CACHE). The last line is machine-readable:
 #   drainlab-local: ready: kubeconfig=PATH context=NAME version=vX.Y.Z node=NAME host=127.0.0.1 started=1|0
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 

@@ -83,3 +83,23 @@ def test_a_daemon_that_cannot_start_is_not_waited_for(tmp_path: Path) -> None:
     took_s, alive = start_and_probe(tmp_path / "state", "nothere", str(tmp_path / "nothere"), [])
     assert took_s < 10  # the 30 s bound is for a slow exec, not a failed one
     assert alive == "not alive"
+
+
+def test_relative_state_and_cache_paths_mean_the_callers_folder(tmp_path: Path) -> None:
+    """The scripts start daemons in other folders: a relative DRAINLAB_* path is made absolute
+    against the folder the user typed the command in, once, in lib.sh."""
+    settings = {"DRAINLAB_STATE": "st", "DRAINLAB_CACHE": "../ca", "DRAINLAB_RUN": "r/un"}
+    done = subprocess.run(
+        ["bash", "-c", 'source "$LIB"; echo "$DL_STATE"; echo "$DL_CACHE"; echo "$DL_RUN"'],
+        cwd=tmp_path,
+        env={**os.environ, "LIB": str(LIB), **settings},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        str(tmp_path / "st"),
+        str(tmp_path.parent / "ca"),
+        str(tmp_path / "r" / "un"),
+    ]
