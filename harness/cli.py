@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("out", "scenario", "run_dir", "target", "junit"):
         # Every path the user gives means what it meant in the folder they typed it in.
         if getattr(args, name, None) is not None:
-            setattr(args, name, getattr(args, name).absolute())
+            setattr(args, name, Path(os.path.abspath(getattr(args, name))))  # `..` folded
     console = Console(quiet=getattr(args, "quiet", False))
     try:
         if args.command == "run":
@@ -141,7 +141,7 @@ def _absolute_pythonpath() -> None:
     """Children run in other folders (locust in the run's logs/): a relative PYTHONPATH entry must
     keep meaning what it meant here."""
     entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    absolute = [str(Path(e).absolute()) for e in entries if e]
+    absolute = [os.path.abspath(e) for e in entries if e]
     if absolute:
         os.environ["PYTHONPATH"] = os.pathsep.join(absolute)
     else:

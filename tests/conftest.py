@@ -34,6 +34,11 @@ def _printer(config: pytest.Config) -> localcluster.Progress:
     return progress
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``last`` run after all others (they take shared things down and up)."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 @pytest.fixture(scope="session")
 def local_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
     reason = localcluster.unsupported_reason()

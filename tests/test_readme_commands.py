@@ -2,8 +2,7 @@
 
 A clone (not this checkout) so nothing of ours helps: no .venv, no reports/, only what git
 tracks. Paths are the ones the README shows, relative ones included, and some commands run from
-a folder other than the clone's root. `make test` itself is what CI runs (.ci/run); the local
-cluster's `make cluster-local` is run by tests/test_localcluster.py.
+a folder other than the clone's root. `make test` itself is what CI runs (.ci/run).
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from harness.backends.localcluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +191,33 @@ def test_the_workflow_steps_with_embedded_standing_in_for_kind(
 def test_make_clean_as_written(clone: Path, default_run: Path) -> None:
     assert sh("make clean", clone, timeout_s=60).code == 0
     assert sorted(p.name for p in (clone / "reports").iterdir()) == ["README.md"]
+
+
+def test_make_lint_as_written(clone: Path, default_run: Path) -> None:
+    done = sh("make lint", clone)
+    assert done.code == 0, done
+
+
+def test_make_bench_as_written(clone: Path, default_run: Path) -> None:
+    """Every benchmark runs to its end and prints its figures (their values are bench/RESULTS.md's
+    business, not a test's)."""
+    done = sh("make bench", clone, timeout_s=1800)
+    assert done.code == 0, done
+    assert "ratio" in done.out, done
+
+
+@pytest.mark.cluster
+@pytest.mark.last
+def test_the_local_cluster_commands_as_written(local_cluster: LocalCluster, clone: Path) -> None:
+    """cluster-local/README.md's three commands, run as root from the clone's root: up (a no-op
+    when it is up), status, down, and up again for whoever comes after."""
+    up = sh("make cluster-local", clone)
+    assert up.code == 0 and "ready: kubeconfig=" in up.out, up
+    assert sh("cluster-local/status.sh", clone, timeout_s=60).code == 0
+    down = sh("make cluster-local-down", clone)
+    assert down.code == 0, down
+    status = sh("cluster-local/status.sh", clone, timeout_s=60)
+    assert status.code == 3 and "down" in status.out, status
+    again = sh("make cluster-local", clone)
+    assert again.code == 0 and "ready: kubeconfig=" in again.out, again
+    assert sh("cluster-local/status.sh", clone, timeout_s=60).code == 0
