@@ -18,12 +18,14 @@ from harness.gate import (
     EXIT_USAGE,
     GateLimits,
     GateUsageError,
+    evaluate,
+    gate_main,
+)
+from harness.summaryfile import (
     OrderNotInSummaryError,
     SummaryInvalidError,
     SummaryNotFoundError,
     SummarySchemaError,
-    evaluate,
-    gate_main,
     load_summary,
 )
 

@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from test_report_synthetic import make_run
 
-from harness.gate import GateLimits, SummaryNotFoundError, evaluate
+from harness.gate import GateLimits, evaluate
 from harness.report import write_report
-from harness.report.context import fmt_int, fmt_ms, fmt_pct, lookup, verdict
+from harness.report.formats import fmt_int, fmt_ms, fmt_pct
+from harness.report.outcome import outcome
 from harness.report.svg import inline_svg
+from harness.report.tables import lookup
+from harness.summaryfile import SummaryNotFoundError
 
 GATE = {"order": "graceful", "max_failed": 0, "max_failure_rate": None, "classes": None}
 
@@ -216,7 +219,7 @@ def test_inline_svg_prefixes_ids_and_drops_the_prolog() -> None:
 
 
 def test_verdict_without_orders() -> None:
-    assert verdict({"orders": {}}).headline == "No order ran: there is nothing to judge."
+    assert outcome({"orders": {}}).headline == "No order ran: there is nothing to judge."
 
 
 def test_lookup_returns_the_reason_beside_a_null() -> None:
