@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from harness.analysis.deletions import Deletion
-from harness.analysis.endpoints import NoReadyIntervals
+from harness.analysis.endpoint_history import NoReadyIntervals
 
 BEFORE_SIGTERM = "before_sigterm"
 PROPAGATING = "propagating"
