@@ -20,11 +20,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from harness import __version__, runfolder
+from harness.analysis.pods import MOMENT_KEYS
 from harness.records import ERROR_CLASSES
 from harness.report import context, tables
 from harness.report.charts import order_chart
 from harness.report.formats import fmt_ms, fmt_size
-from harness.report.lifecycle import STEP_KEYS, DurationStat, FindingGroup, lifecycle, ts
+from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
 from harness.report.markers import markers
 from harness.report.outcome import outcome
 from harness.report.rundata import FILE_KINDS, OrderData, load_order
@@ -164,7 +165,7 @@ def _xlim(data: OrderData, entry: Mapping[str, Any]) -> tuple[float, float]:
     highs += [e.ts - data.t0 for e in data.events]
     lows = [e.ts - data.t0 for e in data.events]
     for row in data.pods:
-        moments = [v - data.t0 for key in STEP_KEYS if (v := ts(row, key)) is not None]
+        moments = [v - data.t0 for key in MOMENT_KEYS if (v := ts(row, key)) is not None]
         highs += moments
         lows += moments
     if len(data.scan.ok_ends):
