@@ -232,6 +232,16 @@ def test_number_formats() -> None:
     assert fmt_int(1234567) == "1,234,567" and fmt_int(None) == "—"
     assert fmt_pct(0.0015625) == "0.156 %" and fmt_pct(0) == "0 %" and fmt_pct(2e-7) == "2.0e-05 %"
     assert fmt_ms(4.14) == "4.1 ms" and fmt_ms(1480.0) == "1,480 ms" and fmt_ms(None) == "—"
+    assert fmt_ms(-1480.0) == "-1,480 ms" and fmt_ms(-4.14) == "-4.1 ms"
+
+
+def test_milliseconds_are_written_one_way_on_the_page(page: str) -> None:
+    """The lifecycle durations use the same formatter as the tables: ms, never seconds."""
+    durations = page[page.index("<th>step</th>") :]
+    durations = durations[: durations.index("</table>")]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', durations)
+    timed = [c for c in cells if not c.isdigit()]
+    assert timed and all(c == "—" or c.endswith(" ms") for c in timed), timed
 
 
 @pytest.mark.slow
