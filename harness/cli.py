@@ -239,8 +239,9 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from harness.gate import evaluate, load_summary
+    from harness.gate import evaluate
     from harness.report.junit import write_junit
+    from harness.summaryfile import load_summary
 
     summary = load_summary(args.target)
     limits = _limits(args, _run_gate_limits(summary), args.order)

@@ -1,8 +1,8 @@
 """The CI gate: does one shutdown order stay within its failure limits?
 
 ``evaluate`` is pure: a summary (``docs/summary-v1.md``) and limits in, a verdict out, with one line
-that says which order broke which limit by how much. ``load_summary`` reads a run folder or a
-``summary.json`` and turns every way that can go wrong into a one-line ``HarnessError``.
+that says which order broke which limit by how much (the file itself is read by
+``harness.summaryfile``).
 The command line is ``harness gate`` and ``harness run --gate`` (harness/cli.py).
 
 Two rules beyond the user's limits, because a gate must never pass on evidence that is not there:
@@ -12,38 +12,13 @@ summary (the run was interrupted, so its numbers may stop short of the failures)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from harness import runfolder
-from harness.errors import HarnessError, UsageError
+from harness.errors import UsageError
 from harness.records import ERROR_CLASSES
-
-SCHEMA_VERSION = runfolder.SCHEMA_VERSION
-SUMMARY_NAME = runfolder.SUMMARY
-
-
-class SummaryError(HarnessError):
-    """A summary.json that cannot be used."""
-
-
-class SummaryNotFoundError(SummaryError):
-    """No summary.json where the user pointed."""
-
-
-class SummaryInvalidError(SummaryError):
-    """A summary.json that is not valid JSON or lacks a field the gate needs."""
-
-
-class SummarySchemaError(SummaryError):
-    """A summary.json written to a schema version this harness does not read."""
-
-
-class OrderNotInSummaryError(SummaryError):
-    """The gated order did not run (or is misspelt)."""
+from harness.summaryfile import SummaryInvalidError, order_entry, summary_orders
 
 
 class GateUsageError(UsageError):
@@ -235,62 +210,6 @@ def _counted_failures(data: Mapping[str, Any], order: str, classes: Sequence[str
     return sum(
         _as_int(by_class.get(c, 0), f"orders.{order}.failures_by_class.{c}") for c in classes
     )
-
-
-def order_entry(summary: Mapping[str, Any], order: str) -> Mapping[str, Any]:
-    orders = summary_orders(summary)
-    if order not in orders:
-        ran = ", ".join(orders) or "none"
-        raise OrderNotInSummaryError(f"order {order!r} is not in the summary (orders run: {ran})")
-    entry = orders[order]
-    if not isinstance(entry, dict):
-        raise SummaryInvalidError(f"summary: orders.{order} is not an object")
-    return entry
-
-
-def summary_orders(summary: Mapping[str, Any]) -> Mapping[str, Any]:
-    orders = summary.get("orders")
-    if not isinstance(orders, dict):
-        raise SummaryInvalidError("summary: 'orders' is missing or not an object")
-    return orders
-
-
-def summary_path(target: Path) -> Path:
-    """A run folder or a summary.json path, as the user may give either."""
-    return target / SUMMARY_NAME if target.is_dir() else target
-
-
-def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
-    """Reads and checks a summary; with ``order``, also checks that the order ran."""
-    path = summary_path(target)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        where = f"{target} has no {SUMMARY_NAME}" if target.is_dir() else f"{path} does not exist"
-        if (path.parent / runfolder.RUN_JOURNAL).exists():
-            where += f" (the run ended without one: `harness report {path.parent}` rebuilds it)"
-        raise SummaryNotFoundError(f"no summary: {where}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SummaryInvalidError(f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SummaryInvalidError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    if not isinstance(data, dict):
-        raise SummaryInvalidError(f"{path}: expected a JSON object at the top level")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise SummarySchemaError(
-            f"{path}: schema_version {version!r}, this harness reads version {SCHEMA_VERSION}"
-        )
-    for name, entry in summary_orders(data).items():
-        if not isinstance(entry, dict):
-            raise SummaryInvalidError(f"{path}: orders.{name} is not an object")
-    if order is not None:
-        order_entry(data, order)
-    return data
 
 
 def _int_field(data: Mapping[str, Any], key: str, order: str) -> int:

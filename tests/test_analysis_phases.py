@@ -8,7 +8,7 @@ from _analysis_helpers import ev, fail
 
 from harness.analysis import build_order_summary
 from harness.analysis.deletions import find_deletions
-from harness.analysis.endpoints import NoReadyIntervals
+from harness.analysis.endpoint_history import NoReadyIntervals
 from harness.analysis.index import index_timeline
 from harness.analysis.phases import Attributor
 from harness.records import (

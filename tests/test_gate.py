@@ -14,14 +14,12 @@ import pytest
 
 from harness.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from harness.errors import HarnessError
-from harness.gate import (
-    GateLimits,
-    GateUsageError,
+from harness.gate import GateLimits, GateUsageError, evaluate
+from harness.summaryfile import (
     OrderNotInSummaryError,
     SummaryInvalidError,
     SummaryNotFoundError,
     SummarySchemaError,
-    evaluate,
     load_summary,
 )
 

@@ -31,7 +31,8 @@ from test_report_synthetic import make_run
 
 from harness.gate import GateLimits, evaluate
 from harness.report import write_report
-from harness.report.context import fmt_int, lookup
+from harness.report.formats import fmt_int
+from harness.report.tables import lookup
 
 pytestmark = pytest.mark.browser
 

@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from test_report_synthetic import make_run
 
-from harness.gate import GateLimits, SummaryNotFoundError, evaluate
+from harness.gate import GateLimits, evaluate
 from harness.report import write_report
-from harness.report.context import fmt_int, fmt_ms, fmt_pct, lookup, verdict
+from harness.report.formats import fmt_int, fmt_ms, fmt_pct
+from harness.report.outcome import outcome
 from harness.report.svg import inline_svg
+from harness.report.tables import lookup
+from harness.summaryfile import SummaryNotFoundError
 
 GATE = {"order": "graceful", "max_failed": 0, "max_failure_rate": None, "classes": None}
 
@@ -216,7 +219,7 @@ def test_inline_svg_prefixes_ids_and_drops_the_prolog() -> None:
 
 
 def test_verdict_without_orders() -> None:
-    assert verdict({"orders": {}}).headline == "No order ran: there is nothing to judge."
+    assert outcome({"orders": {}}).headline == "No order ran: there is nothing to judge."
 
 
 def test_lookup_returns_the_reason_beside_a_null() -> None:
@@ -229,6 +232,16 @@ def test_number_formats() -> None:
     assert fmt_int(1234567) == "1,234,567" and fmt_int(None) == "—"
     assert fmt_pct(0.0015625) == "0.156 %" and fmt_pct(0) == "0 %" and fmt_pct(2e-7) == "2.0e-05 %"
     assert fmt_ms(4.14) == "4.1 ms" and fmt_ms(1480.0) == "1,480 ms" and fmt_ms(None) == "—"
+    assert fmt_ms(-1480.0) == "-1,480 ms" and fmt_ms(-4.14) == "-4.1 ms"
+
+
+def test_milliseconds_are_written_one_way_on_the_page(page: str) -> None:
+    """The lifecycle durations use the same formatter as the tables: ms, never seconds."""
+    durations = page[page.index("<th>step</th>") :]
+    durations = durations[: durations.index("</table>")]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', durations)
+    timed = [c for c in cells if not c.isdigit()]
+    assert timed and all(c == "—" or c.endswith(" ms") for c in timed), timed
 
 
 @pytest.mark.slow

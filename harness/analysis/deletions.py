@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.analysis.endpoints import CONTROLLER, PROXY, removal_in_effect
+from harness.analysis.endpoint_history import CONTROLLER, PROXY, removal_in_effect
 from harness.analysis.index import TimelineIndex
 from harness.records import (
     APP_EVENT_PREFIX,

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from harness.analysis.deletions import Deletion
-from harness.analysis.endpoints import NoReadyIntervals
+from harness.analysis.endpoint_history import NoReadyIntervals
 
 BEFORE_SIGTERM = "before_sigterm"
 PROPAGATING = "propagating"
@@ -27,6 +27,16 @@ PHASES: tuple[str, ...] = (
 )
 # The phases a failure inside a deletion's window can have (per_deletion[].by_phase).
 DELETION_PHASES: tuple[str, ...] = PHASES[:-1]
+# What each phase means (docs/summary-v1.md, "Phases"), in the order a deletion goes through them,
+# which is the order the report lists them in.
+PHASE_MEANINGS: dict[str, str] = {
+    NO_READY_REPLICA: "no endpoint at all was ready",
+    BEFORE_SIGTERM: "between the delete and SIGTERM: the preStop hook was running",
+    PROPAGATING: "after SIGTERM, while the Service still sent new connections to the pod",
+    DRAINING: "after routing moved on, before exit: in-flight and keep-alive work was cut",
+    AFTER_EXIT: "the process was gone while clients still reached it",
+    UNATTRIBUTED: "outside every deletion window: not caused by a deletion",
+}
 
 
 def phase_in(deletion: Deletion, t: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.analysis.deletions import Deletion, find_deletions
-from harness.analysis.endpoints import NoReadyIntervals
+from harness.analysis.endpoint_history import NoReadyIntervals
 from harness.analysis.index import TimelineIndex, index_timeline
 from harness.analysis.phases import Attributor
 from harness.analysis.scan import RecordScan, Row, scan_records

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.analysis.deletions import Deletion, ms_between
+from harness.analysis.deletions import APP_LISTENER_CLOSED, Deletion, ms_between
 from harness.analysis.index import TimelineIndex
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.scan import rows_of
@@ -50,12 +50,14 @@ FIRST_OF: dict[str, str] = {
     "prestop_ended": PRESTOP_ENDED,
     "sigterm": SIGTERM_SENT,
     "readiness_failed": APP_EVENT_PREFIX + "readiness_failed",
-    "listener_closed": APP_EVENT_PREFIX + "listener_closed",
+    "listener_closed": APP_LISTENER_CLOSED,
     "drained": APP_EVENT_PREFIX + "drained",
     "exit": APP_EVENT_PREFIX + "exit",
     "exited": EXITED,
     "killed": KILLED,
 }
+# The keys of a row that hold a moment (unix seconds), as opposed to the pod, counts and details.
+MOMENT_KEYS: tuple[str, ...] = (*FIRST_OF, "endpoint_removed", "removal_applied", "last_served")
 # Key order of a row, as written to pods-<order>.jsonl.
 ROW_KEYS: tuple[str, ...] = (
     "pod",
@@ -144,6 +146,12 @@ def lifecycle_rows(
     return rows
 
 
+def routing_stopped(removal_applied: float | None, endpoint_removed: float | None) -> float | None:
+    """When new connections stopped reaching a pod (docs/summary-v1.md: propagation): the proxy's
+    removal where it is seen (the embedded backend), else the controller's."""
+    return removal_applied if removal_applied is not None else endpoint_removed
+
+
 def _detail(index: TimelineIndex, pod: str, kind: str, key: str, cast: type[Any]) -> Any:
     detail = index.first_detail.get((pod, kind))
     value = None if detail is None else detail.get(key)
@@ -220,9 +228,7 @@ def _findings(row: Mapping[str, Any]) -> list[dict[str, Any]]:
     if code not in (None, 0):
         add("exit_code", f"{pod} exited with code {code}, not 0")
     closed = row["listener_closed"]
-    routed_until = row["removal_applied"]
-    if routed_until is None:
-        routed_until = row["endpoint_removed"]
+    routed_until = routing_stopped(row["removal_applied"], row["endpoint_removed"])
     if closed is not None and routed_until is not None and closed < routed_until:
         add(
             "closed_before_removal",

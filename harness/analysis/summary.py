@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import runfolder
 from harness.analysis.deletions import Deletion
 from harness.analysis.fastread import iter_record_rows
 from harness.analysis.pipeline import analyse_rows
@@ -26,8 +27,6 @@ from harness.analysis.recommend import PropagationSample, recommend
 from harness.analysis.scan import RecordScan, Row, rows_of
 from harness.analysis.stats import latency_block
 from harness.records import RequestRecord, TimelineEvent
-
-SCHEMA_VERSION = 1
 
 # The run's observation window for one order (load started, load stopped), unix seconds.
 Window = tuple[float, float]
@@ -58,7 +57,7 @@ def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[
         if d["propagation_ms"] is not None
     ]
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": runfolder.SCHEMA_VERSION,
         "orders": {order: dict(summary) for order, summary in order_summaries.items()},
         "recommendation": recommend(samples),
     }

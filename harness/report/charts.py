@@ -24,7 +24,8 @@ from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 from numpy.typing import NDArray
 
-from harness.report.lifecycle import STEP_KEYS, Row, routing_stopped, ts
+from harness.analysis.pods import MOMENT_KEYS
+from harness.report.lifecycle import PodRow, routed_until, ts
 from harness.report.markers import MARKER_KINDS, Marker
 from harness.report.svg import inline_svg
 from harness.report.traffic import RecordScan, TrafficBins
@@ -92,7 +93,7 @@ def order_chart(
     order: str,
     bins: TrafficBins,
     marks: Sequence[Marker],
-    pods: Sequence[Row],
+    pods: Sequence[PodRow],
     scan: RecordScan,
     xlim: tuple[float, float],
 ) -> str:
@@ -117,7 +118,7 @@ def order_chart(
     return inline_svg(buffer.getvalue(), f"chart-{order}", label, {"data-chart": order})
 
 
-def _layout(rows: Sequence[Row]) -> tuple[Figure, tuple[Axes, Axes, Axes]]:
+def _layout(rows: Sequence[PodRow]) -> tuple[Figure, tuple[Axes, Axes, Axes]]:
     """Fixed margins in inches rather than a layout engine: constrained layout draws every
     chart twice and took most of the rendering time. The left margin fits the longest pod name."""
     longest = max((len(str(r.get("pod"))) for r in rows), default=12)
@@ -166,7 +167,7 @@ def _draw_markers(ax: Axes, marks: Sequence[Marker]) -> None:
 
 
 def _waterfall(
-    ax: Axes, rows: Sequence[Row], scan: RecordScan, t0: float, xlim: tuple[float, float]
+    ax: Axes, rows: Sequence[PodRow], scan: RecordScan, t0: float, xlim: tuple[float, float]
 ) -> None:
     names = [str(r.get("pod")) for r in rows]
     count = len(rows)
@@ -200,10 +201,10 @@ def _waterfall(
         ax.text(0.5, 0.4, "no pods file for this order", transform=ax.transAxes, ha="center")
 
 
-def _steps_of(row: Row, t0: float, horizon: float) -> dict[str, float]:
+def _steps_of(row: PodRow, t0: float, horizon: float) -> dict[str, float]:
     """A row's steps relative to t0, plus derived ends, so open phases run to the chart's edge."""
     steps: dict[str, float] = {}
-    for key in STEP_KEYS:
+    for key in MOMENT_KEYS:
         value = ts(row, key)
         if value is not None:
             steps[key] = value - t0
@@ -217,7 +218,7 @@ def _steps_of(row: Row, t0: float, horizon: float) -> dict[str, float]:
     if "sigterm" in steps and "stopped" not in steps:
         steps["stopped"] = horizon
     if "delete_requested" in steps and "endpoint_removed" not in steps:
-        routed = routing_stopped(row)
+        routed = routed_until(row)
         steps["endpoint_removed"] = routed - t0 if routed is not None else horizon
     return steps
 
@@ -299,8 +300,8 @@ def _legends(fig: Figure, traffic_ax: Axes, marks: Sequence[Marker]) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=5, frameon=False, fontsize=8)
 
 
-def _sorted_pods(pods: Sequence[Row]) -> list[Row]:
-    def first_seen(row: Row) -> float:
+def _sorted_pods(pods: Sequence[PodRow]) -> list[PodRow]:
+    def first_seen(row: PodRow) -> float:
         found = [ts(row, k) for k in ("created", "scheduled", "ready", "delete_requested")]
         return min((v for v in found if v is not None), default=math.inf)
 

@@ -20,14 +20,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from harness import __version__, runfolder
-from harness.gate import SUMMARY_NAME, load_summary, summary_orders
+from harness.analysis.pods import MOMENT_KEYS
 from harness.records import ERROR_CLASSES
-from harness.report import context
+from harness.report import context, tables
 from harness.report.charts import order_chart
-from harness.report.lifecycle import STEP_KEYS, DurationStat, FindingGroup, lifecycle, ts
+from harness.report.formats import fmt_ms, fmt_size
+from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
 from harness.report.markers import markers
+from harness.report.outcome import outcome
 from harness.report.rundata import FILE_KINDS, OrderData, load_order
 from harness.report.traffic import bin_traffic
+from harness.summaryfile import SUMMARY_NAME, load_summary, summary_orders
 
 REPORT_NAME = runfolder.REPORT
 JUNIT_NAME = runfolder.JUNIT
@@ -71,9 +74,9 @@ def write_report(run_dir: Path) -> Path:
 
 
 def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
-    names, comparison = context.comparison(summary)
-    latency_head, latency = context.latency_rows(summary)
-    propagation_head, propagation = context.propagation_rows(summary)
+    names, comparison = tables.comparison(summary)
+    latency_head, latency = tables.latency_rows(summary)
+    propagation_head, propagation = tables.propagation_rows(summary)
     entries = summary_orders(summary)
     loaded = [load_order(run_dir, name, entries[name]) for name in names]
     sections = [_section(data, entries[data.name], summary) for data in loaded]
@@ -82,7 +85,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
         .get_template("report.html.j2")
         .render(
             summary=summary,
-            verdict=context.verdict(summary),
+            outcome=outcome(summary),
             names=names,
             comparison=comparison,
             latency_head=latency_head,
@@ -136,16 +139,10 @@ def _duration_row(stat: DurationStat) -> dict[str, str]:
     return {
         "label": stat.label,
         "samples": str(stat.samples),
-        "median": _ms(stat.median_ms),
-        "max": _ms(stat.max_ms),
+        "median": fmt_ms(stat.median_ms),
+        "max": fmt_ms(stat.max_ms),
         "max_pod": stat.max_pod or "",
     }
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return context.MISSING
-    return f"{value:.0f} ms" if abs(value) < 1000 else f"{value / 1000:.2f} s"
 
 
 def _grace_period(summary: Mapping[str, Any]) -> float | None:
@@ -168,7 +165,7 @@ def _xlim(data: OrderData, entry: Mapping[str, Any]) -> tuple[float, float]:
     highs += [e.ts - data.t0 for e in data.events]
     lows = [e.ts - data.t0 for e in data.events]
     for row in data.pods:
-        moments = [v - data.t0 for key in STEP_KEYS if (v := ts(row, key)) is not None]
+        moments = [v - data.t0 for key in MOMENT_KEYS if (v := ts(row, key)) is not None]
         highs += moments
         lows += moments
     if len(data.scan.ok_ends):
@@ -198,19 +195,8 @@ def _raw_files(run_dir: Path, loaded: list[OrderData]) -> list[RawFile]:
 
 def _raw(path: Path, what: str) -> RawFile:
     exists = path.is_file()
-    size = _size(path.stat().st_size) if exists else "missing"
+    size = fmt_size(path.stat().st_size) if exists else "missing"
     return RawFile(path.name, quote(path.name), what, size, exists)
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KB", "MB"):
-        if value < 1024:
-            return f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{value:,.1f} GB"
 
 
 def _environment() -> Environment:

@@ -15,15 +15,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.gate import (
-    GateLimits,
-    GateResult,
-    LimitCheck,
-    evaluate_all,
-    summary_orders,
-)
+from harness.summaryfile import summary_orders
+
+if TYPE_CHECKING:  # harness.gate imports this module to write --junit: see junit_element
+    from harness.gate import GateLimits, GateResult, LimitCheck
 
 SUITE_NAME = "drainlab"
 
@@ -42,6 +39,10 @@ def write_junit(summary: Mapping[str, Any], limits: GateLimits | None, path: Pat
 
 def junit_element(summary: Mapping[str, Any], limits: GateLimits | None) -> ET.Element:
     """The ``<testsuites>`` element, kept separate from writing so tests can inspect it."""
+    # Imported when called, not when this module loads: ``harness gate --junit`` imports this
+    # module, and a module-level import back would make the two a cycle.
+    from harness.gate import GateLimits, evaluate_all
+
     gated = limits.order if limits is not None else None
     limits = limits if limits is not None else GateLimits()
     results = evaluate_all(summary, limits)

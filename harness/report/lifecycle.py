@@ -19,11 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analysis.pods import DURATIONS, FIRST_OF, ROW_KEYS, lifecycle_report
+from harness.analysis.pods import DURATIONS, ROW_KEYS, lifecycle_report, routing_stopped
 
-Row = Mapping[str, Any]
-# The keys of a pods row that hold a moment (unix seconds), as opposed to counts and details.
-STEP_KEYS: tuple[str, ...] = (*FIRST_OF, "endpoint_removed", "removal_applied", "last_served")
+PodRow = Mapping[str, Any]  # one row of pods-<order>.jsonl
 
 LABELS: dict[str, str] = {
     "create_to_ready": "create → ready",
@@ -65,7 +63,7 @@ class FindingGroup:
     items: list[str]
 
 
-def ts(row: Row, step: str) -> float | None:
+def ts(row: PodRow, step: str) -> float | None:
     """A step's timestamp; "stopped" is when the process ended, by exit or by SIGKILL."""
     if step == "stopped":
         exited = ts(row, "exited")
@@ -74,20 +72,19 @@ def ts(row: Row, step: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def routing_stopped(row: Row) -> float | None:
-    """When new connections stopped reaching the pod (docs/summary-v1.md: propagation)."""
-    applied = ts(row, "removal_applied")
-    return applied if applied is not None else ts(row, "endpoint_removed")
+def routed_until(row: PodRow) -> float | None:
+    """When new connections stopped reaching the pod (``analysis.pods.routing_stopped``)."""
+    return routing_stopped(ts(row, "removal_applied"), ts(row, "endpoint_removed"))
 
 
-def complete_rows(rows: Iterable[Row]) -> list[dict[str, Any]]:
+def complete_rows(rows: Iterable[PodRow]) -> list[dict[str, Any]]:
     """Rows with every key the analysis reads: a file from an older or partial run may lack
     some, and a missing step is None (not observed) by the row contract."""
     return [{key: row.get(key) for key in (*ROW_KEYS, *row)} for row in rows]
 
 
 def lifecycle(
-    rows: Sequence[Row],
+    rows: Sequence[PodRow],
     t0: float,
     grace_period_s: float | None = None,
     refused: Sequence[float] = (),
@@ -116,7 +113,7 @@ def lifecycle(
     return _durations(report["durations_ms"], full), _grouped(found)
 
 
-def _durations(blocks: Mapping[str, Any], rows: Sequence[Row]) -> list[DurationStat]:
+def _durations(blocks: Mapping[str, Any], rows: Sequence[PodRow]) -> list[DurationStat]:
     stats = []
     for name, block in blocks.items():
         measure = DURATIONS.get(name)
@@ -150,19 +147,21 @@ def _grouped(found: Sequence[tuple[str, str]]) -> list[FindingGroup]:
     ]
 
 
-def _exited_while_routed(deleted: Sequence[Row], t0: float, refused: Sequence[float]) -> list[str]:
+def _exited_while_routed(
+    deleted: Sequence[PodRow], t0: float, refused: Sequence[float]
+) -> list[str]:
     """Pods with no listener-closed line that exited before routing stopped. (With one, the
     analysis' closed_before_removal finding already tells the story.)"""
     gaps = []  # (gap, pod, exited, routing stopped)
     for row in deleted:
         if ts(row, "listener_closed") is not None:
             continue
-        stopped, routed_until = ts(row, "stopped"), routing_stopped(row)
-        if stopped is not None and routed_until is not None and stopped < routed_until:
-            gaps.append((routed_until - stopped, str(row.get("pod")), stopped, routed_until))
+        stopped, routed = ts(row, "stopped"), routed_until(row)
+        if stopped is not None and routed is not None and stopped < routed:
+            gaps.append((routed - stopped, str(row.get("pod")), stopped, routed))
     lines = []
-    for gap, pod, stopped, routed_until in sorted(gaps, key=lambda g: g[2]):
-        hits = _count_within(refused, [(stopped, routed_until)])
+    for gap, pod, stopped, routed in sorted(gaps, key=lambda g: g[2]):
+        hits = _count_within(refused, [(stopped, routed)])
         lines.append(
             f"{pod} exited at {stopped - t0:.2f} s, {gap * 1000:.0f} ms before the Service "
             f"stopped routing to it: {hits} refused request{'s' if hits != 1 else ''} fell in "
@@ -171,7 +170,7 @@ def _exited_while_routed(deleted: Sequence[Row], t0: float, refused: Sequence[fl
     return lines
 
 
-def _near_grace(deleted: Sequence[Row], grace_period_s: float | None) -> list[str]:
+def _near_grace(deleted: Sequence[PodRow], grace_period_s: float | None) -> list[str]:
     lines = []
     for row in deleted:
         exited, delete = ts(row, "exited"), ts(row, "delete_requested")

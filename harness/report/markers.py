@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.analysis.deletions import APP_SIGTERM
 from harness.records import (
-    APP_EVENT_PREFIX,
     DELETE_REQUESTED,
     ENDPOINT_REMOVED,
     EXITED,
@@ -33,7 +33,6 @@ _DIRECT = {
     EXITED: "exit",
     KILLED: "kill",
 }
-_APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ def markers(events: Sequence[TimelineEvent], t0: float) -> list[Marker]:
     out: list[Marker] = []
     for event in events:
         kind = _DIRECT.get(event.kind)
-        if event.kind == _APP_SIGTERM and event.pod not in sent_by_backend:
+        if event.kind == APP_SIGTERM and event.pod not in sent_by_backend:
             kind = "SIGTERM"
         elif event.kind == POD_READY and _is_replacement(event, first_delete):
             kind = "replacement ready"

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.records import TimelineEvent, iter_jsonl, read_timeline
-from harness.report.lifecycle import Row, ts
+from harness.report.lifecycle import PodRow, ts
 from harness.report.traffic import RecordScan, scan_file
 
 FILE_KINDS: tuple[str, ...] = ("records", "timeline", "pods")
@@ -29,7 +29,7 @@ class OrderData:
     files: dict[str, Path]  # kind -> path, whether or not it exists
     scan: RecordScan
     events: list[TimelineEvent]
-    pods: Sequence[Row]
+    pods: Sequence[PodRow]
     missing: list[str] = field(default_factory=list)  # kinds whose file is absent
 
 
@@ -55,7 +55,7 @@ def load_order(run_dir: Path, order: str, entry: Mapping[str, Any]) -> OrderData
 
 
 def origin(
-    entry: Mapping[str, Any], events: list[TimelineEvent], pods: Sequence[Row], scan: RecordScan
+    entry: Mapping[str, Any], events: list[TimelineEvent], pods: Sequence[PodRow], scan: RecordScan
 ) -> float:
     """The window start the summary gives, else the earliest thing the files show."""
     window = entry.get("window")

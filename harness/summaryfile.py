@@ -1,0 +1,105 @@
+"""summary.json as a file: where it is, reading it, and the schema checks every reader relies on.
+
+``load_summary`` reads a run folder or a ``summary.json`` and turns every way that can go wrong
+into a one-line ``SummaryError``; ``summary_orders`` and ``order_entry`` are the checked ways in
+to the per-order blocks. The gate, the report and the CLI all read the file through here, so the
+contract (``docs/summary-v1.md``) is checked in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness import runfolder
+from harness.errors import HarnessError
+
+SUMMARY_NAME = runfolder.SUMMARY
+
+
+class SummaryError(HarnessError):
+    """A summary.json that cannot be used."""
+
+
+class SummaryNotFoundError(SummaryError):
+    """No summary.json where the user pointed."""
+
+
+class SummaryInvalidError(SummaryError):
+    """A summary.json that is not valid JSON or lacks a field the gate needs."""
+
+
+class SummarySchemaError(SummaryError):
+    """A summary.json written to a schema version this harness does not read."""
+
+
+class OrderNotInSummaryError(SummaryError):
+    """The gated order did not run (or is misspelt)."""
+
+
+def summary_path(target: Path) -> Path:
+    """A run folder or a summary.json path, as the user may give either."""
+    return target / SUMMARY_NAME if target.is_dir() else target
+
+
+def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
+    """Reads and checks a summary; with ``order``, also checks that the order ran."""
+    path = summary_path(target)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where = f"{target} has no {SUMMARY_NAME}" if target.is_dir() else f"{path} does not exist"
+        if (path.parent / runfolder.RUN_JOURNAL).exists():
+            where += f" (the run ended without one: `harness report {path.parent}` rebuilds it)"
+        raise SummaryNotFoundError(f"no summary: {where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SummaryInvalidError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SummaryInvalidError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise SummaryInvalidError(f"{path}: expected a JSON object at the top level")
+    version = data.get("schema_version")
+    if version != runfolder.SCHEMA_VERSION:
+        raise SummarySchemaError(
+            f"{path}: schema_version {version!r}, "
+            f"this harness reads version {runfolder.SCHEMA_VERSION}"
+        )
+    for name, entry in summary_orders(data).items():
+        if not isinstance(entry, dict):
+            raise SummaryInvalidError(f"{path}: orders.{name} is not an object")
+    if order is not None:
+        order_entry(data, order)
+    return data
+
+
+def summary_orders(summary: Mapping[str, Any]) -> Mapping[str, Any]:
+    orders = summary.get("orders")
+    if not isinstance(orders, dict):
+        raise SummaryInvalidError("summary: 'orders' is missing or not an object")
+    return orders
+
+
+def order_entry(summary: Mapping[str, Any], order: str) -> Mapping[str, Any]:
+    orders = summary_orders(summary)
+    if order not in orders:
+        ran = ", ".join(orders) or "none"
+        raise OrderNotInSummaryError(f"order {order!r} is not in the summary (orders run: {ran})")
+    entry = orders[order]
+    if not isinstance(entry, dict):
+        raise SummaryInvalidError(f"summary: orders.{order} is not an object")
+    return entry
+
+
+def order_names(summary: Mapping[str, Any]) -> list[str]:
+    """Orders in the scenario's order (the order they ran), then any others the summary has."""
+    present = list(summary_orders(summary))
+    scenario = summary.get("scenario")
+    listed = scenario.get("orders") if isinstance(scenario, dict) else None
+    ordered = [o for o in listed if o in present] if isinstance(listed, list) else []
+    return ordered + [o for o in present if o not in ordered]
