@@ -183,21 +183,23 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
         raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate ORDER")
     choice = choose_backend(args.backend, scenario)
+    from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
 
     log_to_console(console)
 
-    async def go() -> Any:
+    async def go() -> RunJournal:
         task = asyncio.current_task()
         assert task is not None
         install_signal_handlers(task, console)
         return await run_experiment(scenario, choice, args.out, console, limits)
 
     result = asyncio.run(go())
-    print(comparison_table(result.summary))
+    summary = result.summary or {}  # always set once run_experiment returns
+    print(comparison_table(summary))
     print()
-    print(lifecycle_table(_lifecycle_reports(result.run_dir, result.summary)))
+    print(lifecycle_table(_lifecycle_reports(result.run_dir, summary)))
     print()
     code = EXIT_OK
     if result.partial:
@@ -224,13 +226,13 @@ def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:
-    from harness import journal
+    from harness.outputs import recover
     from harness.report.html import write_report
     from harness.runfolder import RUN_JOURNAL, SUMMARY
 
     run_dir: Path = args.run_dir
     if run_dir.is_dir() and not (run_dir / SUMMARY).exists() and (run_dir / RUN_JOURNAL).exists():
-        path = journal.recover(run_dir)
+        path = recover(run_dir)
         print(f"{shown(run_dir)}: no summary; rebuilt it from the run's files (partial, recovered)")
     else:
         path = write_report(run_dir)
@@ -239,19 +241,25 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from harness.gate import evaluate
+    from harness.gate import evaluate_run
     from harness.report.junit import write_junit
-    from harness.summaryfile import load_summary
+    from harness.summaryfile import OrderNotInSummaryError, load_summary
 
     summary = load_summary(args.target)
     limits = _limits(args, _run_gate_limits(summary), args.order)
+    verdicts = evaluate_run(summary, limits)
     if args.junit:
-        # Written before evaluating, so CI shows a missing order as a failed testcase too.
+        # Written before the verdict, so CI shows a missing order as a failed testcase too.
         try:
-            write_junit(summary, limits, args.junit)
+            write_junit(summary, verdicts, args.junit)
         except OSError as exc:
             raise UsageError(f"cannot write {args.junit}: {exc.strerror or exc}") from None
-    result = evaluate(summary, limits)
+    if limits.order not in verdicts.results:
+        ran = ", ".join(verdicts.results) or "none"
+        raise OrderNotInSummaryError(
+            f"order {limits.order!r} is not in the summary (orders run: {ran})"
+        )
+    result = verdicts.results[limits.order]
     print(result.line)
     return EXIT_OK if result.ok else EXIT_GATE
 

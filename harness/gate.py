@@ -130,10 +130,37 @@ def evaluate(summary: Mapping[str, Any], limits: GateLimits) -> GateResult:
     return _evaluate_order(summary, limits.order, limits)
 
 
-def evaluate_all(summary: Mapping[str, Any], limits: GateLimits) -> dict[str, GateResult]:
-    """The same limits applied to every order in the summary (the gated one and the others)."""
-    check_limits(limits)
-    return {name: _evaluate_order(summary, name, limits) for name in summary_orders(summary)}
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """A summary judged once: every order that ran under the same limits (JUnit shows them
+    all), and which one, if any, decides the run."""
+
+    limits: GateLimits
+    gated: str | None  # the order that can fail the run; None: informational only
+    results: dict[str, GateResult]  # by order, for every order that ran
+
+    @property
+    def gated_result(self) -> GateResult | None:
+        """The gated order's verdict; None when nothing is gated. A gated order that did not
+        run fails: there is no evidence for it."""
+        if self.gated is None:
+            return None
+        if self.gated in self.results:
+            return self.results[self.gated]
+        ran = ", ".join(self.results) or "none"
+        check = LimitCheck(
+            self.gated, "ran", False, f"{self.gated}: did not run (orders run: {ran})"
+        )
+        return GateResult(False, f"FAIL {check.message}", self.gated, 0, 0, (check,), self.limits)
+
+
+def evaluate_run(summary: Mapping[str, Any], limits: GateLimits | None) -> Verdicts:
+    """The one evaluation of a summary: ``limits`` applied to every order (the defaults, for
+    information only, when the run was not gated)."""
+    applied = limits if limits is not None else GateLimits()
+    check_limits(applied)
+    results = {name: _evaluate_order(summary, name, applied) for name in summary_orders(summary)}
+    return Verdicts(applied, limits.order if limits is not None else None, results)
 
 
 def _evaluate_order(summary: Mapping[str, Any], order: str, limits: GateLimits) -> GateResult:

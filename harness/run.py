@@ -1,9 +1,9 @@
 """A run: for each order deploy, drive traffic and chaos, tear down; then analyse and report.
 
-This is the journal of the whole experiment (journal.py): run.json when it starts, then
-everything that happens on disk as it happens (records and timeline are flushed line by line).
-An interrupted or failed run still writes a partial summary and report from what was recorded,
-and a killed one can be summarised later by ``harness report``.
+The run fills one ``RunJournal`` (journal.py) as it goes: run.json when it starts, each order
+and its load window, and how it ended; records and timelines are flushed line by line beside it.
+An interrupted or failed run still writes a partial summary and report from what was recorded
+(outputs.py), and a killed one can be summarised later by ``harness report``.
 """
 
 from __future__ import annotations
@@ -14,38 +14,24 @@ import os
 import random
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import journal, runfolder
+from harness import runfolder
 from harness.backends.base import Backend
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
 from harness.errors import HarnessError
-from harness.gate import GateLimits, GateResult
+from harness.gate import GateLimits
+from harness.journal import OrderEntry, RunJournal
 from harness.load.runner import start_load
 from harness.logsetup import run_log
 from harness.orders import deploy_spec
+from harness.outputs import summarise, write_outputs
 from harness.records import LOAD_STARTED, LOAD_STOPPED, JsonlWriter, TimelineEvent
+from harness.runlock import running
 from harness.scenario import Scenario
-
-
-@dataclass
-class OrderRun:
-    order: str
-    window: tuple[float, float] | None = None
-    deletions_done: int = 0
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    summary: dict[str, Any]
-    partial: bool
-    gate: GateResult | None = None
-    orders: list[OrderRun] = field(default_factory=list)
 
 
 async def run_experiment(
@@ -54,14 +40,15 @@ async def run_experiment(
     out: Path,
     console: Console,
     gate_limits: GateLimits | None = None,
-) -> RunResult:
-    """Runs every order of the scenario, then writes summary.json, report.html and junit.xml.
+) -> RunJournal:
+    """Runs every order of the scenario, then writes summary.json, report.html and junit.xml;
+    returns the run's journal, summary and gate verdict filled in.
 
     Cancelled (Ctrl-C, SIGTERM) it tears down what it started and still writes a partial report.
     The harness's own log (retries, reconnects, warnings) goes to ``logs/harness.log``.
     """
     run_dir = runfolder.new_run_dir(out)
-    with journal.running(run_dir), run_log(run_dir / "logs"):
+    with running(run_dir), run_log(run_dir / "logs"):
         return await _experiment(scenario, choice, run_dir, console, gate_limits)
 
 
@@ -71,23 +58,16 @@ async def _experiment(
     run_dir: Path,
     console: Console,
     gate_limits: GateLimits | None,
-) -> RunResult:
+) -> RunJournal:
     console.info(f"run folder: {run_dir}")
     console.info(f"backend: {choice.name} ({choice.why})")
-    header = journal.run_header(
-        scenario.to_dict(), choice.name, choice.why, scenario.seed, runfolder.iso_now()
-    )
-    journal.write_header(run_dir, header)
-    done: list[OrderRun] = []
-    partial = False
+    journal = RunJournal.start(run_dir, scenario.to_dict(), choice.name, choice.why, scenario.seed)
     failure: HarnessError | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
         for index, order in enumerate(scenario.orders, start=1):
             console.info(f"[{index}/{len(scenario.orders)}] order {order}")
-            outcome = OrderRun(order)
-            done.append(outcome)
-            await _run_order(backend, scenario, outcome, run_dir, console)
+            await _run_order(backend, scenario, journal.order_started(order), run_dir, console)
         close = getattr(backend, "close", None)  # kind: delete the cluster if it made one
         if close is not None:
             await close()
@@ -96,28 +76,26 @@ async def _experiment(
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
-        partial = True
+        journal.partial = True
         console.info("interrupted: stopped load and pods; writing a partial report")
     except HarnessError as exc:
         # The order's teardown has run; keep what was measured, then end with the one line.
         failure = exc
-        partial = True
+        journal.partial = True
+        journal.error = str(exc)
         console.info("the run failed: writing a partial report")
-    orders = [journal.OrderWindow(o.order, o.window) for o in done]
-    summary = journal.summarise(run_dir, header, orders, partial)
-    if failure is not None:
-        summary["error"] = str(failure)
-    report, gate = journal.write_outputs(run_dir, summary, None if failure else gate_limits)
+    summarise(journal)
+    report = write_outputs(journal, None if failure else gate_limits)
     console.info(f"report: {report}")
     if failure is not None:
         raise failure
-    return RunResult(run_dir, summary, partial, gate, done)
+    return journal
 
 
 async def _run_order(
-    backend: Backend, scenario: Scenario, outcome: OrderRun, run_dir: Path, console: Console
+    backend: Backend, scenario: Scenario, entry: OrderEntry, run_dir: Path, console: Console
 ) -> None:
-    order = outcome.order
+    order = entry.name
     app = scenario.app
     spec = deploy_spec(
         order,
@@ -171,9 +149,8 @@ async def _run_order(
             )
         t_end = time.time()
         timeline.write(TimelineEvent(t_end, LOAD_STOPPED))
-        outcome.window = (t0, t_end)
-        outcomes = await chaos
-        outcome.deletions_done = len(outcomes)
+        entry.window = (t0, t_end)
+        await chaos  # every action's outcome is in the timeline
         console.progress(f"[{order}] load done; waiting for pods to settle")
         await backend.wait_settled(scenario.settle_timeout_s)
         stats = load.stats()

@@ -1,4 +1,5 @@
-"""The run journal: run.json at the start, and a summary rebuilt from a killed run's files."""
+"""The run journal: run.json at the start, the run lock, and a summary rebuilt from a killed
+run's files."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 from harness import journal, runfolder
 from harness.cli import main
 from harness.errors import UsageError
+from harness.journal import RunJournal
+from harness.outputs import RECOVERED, recover
 from harness.records import (
     DELETE_REQUESTED,
     EXITED,
@@ -22,6 +25,7 @@ from harness.records import (
     SIGTERM_SENT,
     TimelineEvent,
 )
+from harness.runlock import running, running_pid
 from harness.scenario import Scenario
 
 T0 = 1_764_012_600.0
@@ -45,8 +49,7 @@ def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
     run_dir = tmp_path / "20261124-120000"
     run_dir.mkdir()
     scenario = Scenario(orders=["naive", "graceful", "prestop"])
-    header = journal.run_header(scenario.to_dict(), "embedded", "test", 1, "2026-11-24T12:00:00")
-    journal.write_header(run_dir, header)
+    RunJournal.start(run_dir, scenario.to_dict(), "embedded", "test", 1)
     lines = []
     for i in range(records):
         failed = i % 10 == 0
@@ -91,11 +94,11 @@ def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
 
 def test_a_killed_run_is_summarised_from_its_files(tmp_path: Path) -> None:
     run_dir = _killed_run(tmp_path, records=500, torn_tail=True)
-    report = journal.recover(run_dir)
+    report = recover(run_dir)
     assert report == run_dir / runfolder.REPORT and report.exists()
     summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
     assert summary["partial"] is True
-    assert summary["recovered"] == journal.RECOVERED
+    assert summary["recovered"] == RECOVERED
     assert summary["backend"] == "embedded" and summary["seed"] == 1
     assert list(summary["orders"]) == ["naive", "graceful"]  # prestop never started
     naive = summary["orders"]["naive"]
@@ -115,7 +118,7 @@ def test_report_recovers_once_then_regenerates(
     assert "rebuilt it from the run's files" in capsys.readouterr().out
     first = json.loads((run_dir / runfolder.SUMMARY).read_text())
     assert main(["report", str(run_dir)]) == 0  # summary.json exists now: a plain regeneration
-    assert "recovered it" not in capsys.readouterr().out
+    assert "rebuilt it" not in capsys.readouterr().out
     assert json.loads((run_dir / runfolder.SUMMARY).read_text()) == first
 
 
@@ -126,10 +129,10 @@ def test_a_folder_without_summary_or_journal_is_a_one_line_error(
     err = capsys.readouterr().err.strip()
     assert err.startswith("harness: error:") and "\n" not in err
     with pytest.raises(UsageError, match="not a run folder"):
-        journal.read_header(tmp_path)
+        RunJournal.from_files(tmp_path)
     (tmp_path / runfolder.RUN_JOURNAL).write_text("{ not json")
     with pytest.raises(UsageError, match="cannot read"):
-        journal.read_header(tmp_path)
+        RunJournal.from_files(tmp_path)
 
 
 def test_a_cut_short_order_keeps_the_requests_after_its_last_event(tmp_path: Path) -> None:
@@ -145,7 +148,7 @@ def test_a_cut_short_order_keeps_the_requests_after_its_last_event(tmp_path: Pat
         + '{"start": 1764012707.9, "end": 17640'  # torn by the kill
     )  # fmt: skip
     assert journal.last_record_end(run_dir / runfolder.records_name("graceful")) == T0 + 106.5
-    journal.recover(run_dir)
+    recover(run_dir)
     summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
     graceful = summary["orders"]["graceful"]
     assert graceful["requests"] == 7
@@ -154,11 +157,11 @@ def test_a_cut_short_order_keeps_the_requests_after_its_last_event(tmp_path: Pat
 
 def test_a_run_in_progress_is_not_recovered_under_its_feet(tmp_path: Path) -> None:
     run_dir = _killed_run(tmp_path, records=10, torn_tail=False)
-    with journal.running(run_dir):
-        assert journal.running_pid(run_dir) == os.getpid()
+    with running(run_dir):
+        assert running_pid(run_dir) == os.getpid()
         with pytest.raises(UsageError, match=f"still going \\(pid {os.getpid()}\\)"):
-            journal.recover(run_dir)
-    assert journal.running_pid(run_dir) is None
+            recover(run_dir)
+    assert running_pid(run_dir) is None
     assert not (run_dir / runfolder.SUMMARY).exists()
 
 
@@ -168,20 +171,20 @@ def test_the_mark_of_a_killed_run_does_not_keep_it_alive(tmp_path: Path) -> None
         [sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    assert journal.running_pid(run_dir) == holder.pid
+    assert running_pid(run_dir) == holder.pid
     holder.send_signal(signal.SIGKILL)
     holder.wait(10)
     assert (run_dir / runfolder.RUN_LOCK).exists()  # nothing could remove it
-    assert journal.running_pid(run_dir) is None  # but the kernel released the lock
-    journal.recover(run_dir)
+    assert running_pid(run_dir) is None  # but the kernel released the lock
+    recover(run_dir)
     assert not (run_dir / runfolder.RUN_LOCK).exists()
 
 
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from harness import journal
-with journal.running(Path(sys.argv[1])):
+from harness.runlock import running
+with running(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
 """

@@ -10,8 +10,17 @@ from typing import Any
 import pytest
 from test_gate import SUMMARY, summary
 
-from harness.gate import GateLimits
+from harness.gate import GateLimits, evaluate_run
 from harness.report.junit import junit_element, write_junit
+
+
+def junit_of(data: dict[str, Any], limits: GateLimits | None) -> ET.Element:
+    return junit_element(data, evaluate_run(data, limits))
+
+
+def write_judged(data: dict[str, Any], limits: GateLimits | None, path: Path) -> Path:
+    return write_junit(data, evaluate_run(data, limits), path)
+
 
 # The common JUnit schema (Ant's junit task as Jenkins, GitLab and the GitHub reporters read it):
 # element -> (required attributes, allowed attributes, allowed children).
@@ -90,7 +99,7 @@ def cases(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
 
 
 def test_file_is_well_formed_and_follows_the_schema(tmp_path: Path) -> None:
-    path = write_junit(SUMMARY, GateLimits("graceful"), tmp_path / "reports" / "junit.xml")
+    path = write_judged(SUMMARY, GateLimits("graceful"), tmp_path / "reports" / "junit.xml")
     assert path.read_bytes().startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
@@ -102,7 +111,7 @@ def test_file_is_well_formed_and_follows_the_schema(tmp_path: Path) -> None:
 
 
 def test_one_testcase_per_order_and_rule() -> None:
-    root = junit_element(SUMMARY, GateLimits("graceful", max_failed=0, max_failure_rate=0.01))
+    root = junit_of(SUMMARY, GateLimits("graceful", max_failed=0, max_failure_rate=0.01))
     names = {f"{c}/{n}" for c, n in cases(root)}
     for order in ("naive", "graceful", "prestop"):
         for rule in ("measured", "complete", "max_failed", "max_failure_rate"):
@@ -111,7 +120,7 @@ def test_one_testcase_per_order_and_rule() -> None:
 
 
 def test_the_gated_order_fails_with_the_numbers_in_the_message() -> None:
-    root = junit_element(SUMMARY, GateLimits("naive", max_failed=5))
+    root = junit_of(SUMMARY, GateLimits("naive", max_failed=5))
     failure = cases(root)[("drainlab.naive", "max_failed")].find("failure")
     assert failure is not None
     assert failure.get("message") == "naive: 8 failed of 5120 requests > max_failed 5 (over by 3)"
@@ -120,7 +129,7 @@ def test_the_gated_order_fails_with_the_numbers_in_the_message() -> None:
 
 
 def test_other_orders_breaking_a_rule_are_skipped_not_failed() -> None:
-    root = junit_element(SUMMARY, GateLimits("graceful"))
+    root = junit_of(SUMMARY, GateLimits("graceful"))
     naive = cases(root)[("drainlab.naive", "max_failed")]
     assert naive.find("failure") is None
     skipped = naive.find("skipped")
@@ -132,14 +141,14 @@ def test_other_orders_breaking_a_rule_are_skipped_not_failed() -> None:
 
 
 def test_a_partial_run_fails_the_complete_rule() -> None:
-    root = junit_element(summary(partial=True), GateLimits("graceful"))
+    root = junit_of(summary(partial=True), GateLimits("graceful"))
     assert cases(root)[("drainlab.graceful", "complete")].find("failure") is not None
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["partial"] == "true" and props["gate.order"] == "graceful"
 
 
 def test_a_missing_gated_order_is_a_failed_testcase() -> None:
-    root = junit_element(SUMMARY, GateLimits("close-first"))
+    root = junit_of(SUMMARY, GateLimits("close-first"))
     check_schema(root)
     case = cases(root)[("drainlab.close-first", "ran")]
     failure = case.find("failure")
@@ -150,14 +159,14 @@ def test_suite_time_is_the_sum_of_the_windows() -> None:
     data: dict[str, Any] = summary()
     data["orders"]["naive"]["window"] = {"start": 100.0, "end": 120.5}
     data["orders"]["graceful"]["window"] = {"start": 200.0, "end": 210.0}
-    suite = junit_element(data, GateLimits("graceful")).find("testsuite")
+    suite = junit_of(data, GateLimits("graceful")).find("testsuite")
     assert suite is not None and suite.get("time") == "30.500"
 
 
 def test_messages_with_markup_characters_survive(tmp_path: Path) -> None:
     data = summary()
     data["orders"]["<a&b>"] = data["orders"].pop("naive")
-    path = write_junit(data, GateLimits("<a&b>"), tmp_path / "junit.xml")
+    path = write_judged(data, GateLimits("<a&b>"), tmp_path / "junit.xml")
     failure = ET.parse(path).getroot().find(".//failure")
     assert failure is not None and failure.get("message", "").startswith("<a&b>: 8 failed")
 
@@ -170,14 +179,14 @@ def test_synthetic_run_round_trip(tmp_path: Path, order: str) -> None:
 
     run_dir = make_run(tmp_path, rate=20)
     data = json.loads((run_dir / "summary.json").read_text())
-    root = ET.parse(write_junit(data, GateLimits(order), run_dir / "junit.xml")).getroot()
+    root = ET.parse(write_judged(data, GateLimits(order), run_dir / "junit.xml")).getroot()
     check_schema(root)
     expected_failures = 0 if order == "graceful" else 1
     assert root.find("testsuite").get("failures") == str(expected_failures)  # type: ignore[union-attr]
 
 
 def test_without_limits_nothing_fails_but_everything_is_reported() -> None:
-    root = junit_element(SUMMARY, None)
+    root = junit_of(SUMMARY, None)
     check_schema(root)
     assert root.find("testsuite").get("failures") == "0"  # type: ignore[union-attr]
     naive = cases(root)[("drainlab.naive", "max_failed")]

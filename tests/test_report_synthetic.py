@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.gate import GateLimits, evaluate
 from harness.records import (
     ADDITION_APPLIED,
     DELETE_REQUESTED,
@@ -516,7 +517,8 @@ def make_run(
         },
     }
     if gate is not None:
-        summary["gate"] = gate
+        # As a gated run stores it: the limits and the verdict of its one evaluation.
+        summary["gate"] = evaluate(summary, GateLimits.from_mapping(gate)).to_dict()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return run_dir
 

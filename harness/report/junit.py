@@ -15,41 +15,33 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from harness.gate import GateLimits, GateResult, LimitCheck, Verdicts
 from harness.summaryfile import summary_orders
-
-if TYPE_CHECKING:  # harness.gate imports this module to write --junit: see junit_element
-    from harness.gate import GateLimits, GateResult, LimitCheck
 
 SUITE_NAME = "drainlab"
 
 
-def write_junit(summary: Mapping[str, Any], limits: GateLimits | None, path: Path) -> Path:
-    """Writes the JUnit XML for ``summary`` under ``limits`` to ``path`` and returns it.
+def write_junit(summary: Mapping[str, Any], verdicts: Verdicts, path: Path) -> Path:
+    """Writes the JUnit XML of ``summary`` judged by ``verdicts`` to ``path`` and returns it.
 
-    Without limits (a run nobody gated) every order is checked against the default limits, for
+    An ungated run (``verdicts.gated`` None) shows every order against the default limits, for
     information only: nothing fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tree = ET.ElementTree(junit_element(summary, limits))
+    tree = ET.ElementTree(junit_element(summary, verdicts))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
     return path
 
 
-def junit_element(summary: Mapping[str, Any], limits: GateLimits | None) -> ET.Element:
+def junit_element(summary: Mapping[str, Any], verdicts: Verdicts) -> ET.Element:
     """The ``<testsuites>`` element, kept separate from writing so tests can inspect it."""
-    # Imported when called, not when this module loads: ``harness gate --junit`` imports this
-    # module, and a module-level import back would make the two a cycle.
-    from harness.gate import GateLimits, evaluate_all
-
-    gated = limits.order if limits is not None else None
-    limits = limits if limits is not None else GateLimits()
-    results = evaluate_all(summary, limits)
+    gated = verdicts.gated
     cases: list[ET.Element] = []
-    for name, result in results.items():
+    for name, result in verdicts.results.items():
         cases.extend(_cases(result, gated=name == gated))
-    if gated is not None and gated not in results:
+    if gated is not None and gated not in verdicts.results:
         cases.append(_missing_order_case(summary, gated))
 
     failures = sum(1 for c in cases if c.find("failure") is not None)
@@ -73,7 +65,7 @@ def junit_element(summary: Mapping[str, Any], limits: GateLimits | None) -> ET.E
         },
     )
     properties = ET.SubElement(suite, "properties")
-    for key, value in _properties(summary, limits, gated):
+    for key, value in _properties(summary, verdicts.limits, gated):
         ET.SubElement(properties, "property", {"name": key, "value": value})
     suite.extend(cases)
     return root

@@ -1,0 +1,81 @@
+"""What a run leaves behind: summary.json, pods-<order>.jsonl, junit.xml and report.html.
+
+All made from a ``RunJournal`` and the files beside it, at the end of a run or, for a run that
+was killed, later by ``harness report`` (``recover``). The gate is evaluated once per summary:
+its verdicts go into summary.json and junit.xml, and the report reads the stored verdict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import runfolder
+from harness.analysis import analyse_order_file, summary_of_orders
+from harness.errors import UsageError
+from harness.gate import GateLimits, evaluate_run
+from harness.journal import RunJournal, window_from_files
+from harness.records import JsonlWriter, read_timeline
+from harness.report.html import write_report
+from harness.report.junit import write_junit
+from harness.runlock import running_pid
+
+RECOVERED = (
+    "the run ended without writing its summary (killed or crashed); "
+    "rebuilt from its records and timelines by `harness report`"
+)
+
+
+def summarise(journal: RunJournal) -> dict[str, Any]:
+    """Analyses each order from its files, writes pods-<order>.jsonl; the summary, also kept in
+    the journal."""
+    run_dir = journal.run_dir
+    per_order: dict[str, Any] = {}
+    for entry in journal.orders:
+        records_path = run_dir / runfolder.records_name(entry.name)
+        timeline_path = run_dir / runfolder.timeline_name(entry.name)
+        if not records_path.exists():
+            records_path.touch()  # an order cut before load started: zero requests
+        timeline = read_timeline(timeline_path) if timeline_path.exists() else []
+        window = entry.window or window_from_files(timeline, records_path)
+        analysis = analyse_order_file(entry.name, records_path, timeline, window)
+        per_order[entry.name] = analysis.summary
+        with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
+            for row in analysis.pods:
+                pods.write(row)
+    summary = summary_of_orders(per_order)
+    summary.update(journal.header)
+    summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
+    summary["finished"] = runfolder.iso_now()
+    if journal.error is not None:
+        summary["error"] = journal.error
+    if journal.recovered:
+        summary["recovered"] = RECOVERED
+    journal.summary = summary
+    return summary
+
+
+def write_outputs(journal: RunJournal, limits: GateLimits | None) -> Path:
+    """Evaluates the gate once (``limits`` None: every order against the defaults, for
+    information), then writes summary.json with the gated verdict, junit.xml and report.html;
+    returns the report's path."""
+    summary = journal.summary if journal.summary is not None else summarise(journal)
+    verdicts = evaluate_run(summary, limits)
+    journal.gate = verdicts.gated_result
+    if journal.gate is not None:
+        summary["gate"] = journal.gate.to_dict()
+    runfolder.write_json_atomic(journal.run_dir / runfolder.SUMMARY, summary)
+    write_junit(summary, verdicts, journal.run_dir / runfolder.JUNIT)
+    return write_report(journal.run_dir)
+
+
+def recover(run_dir: Path) -> Path:
+    """Summary, junit and report of a run that ended without them, from its folder alone."""
+    pid = running_pid(run_dir)
+    if pid is not None:
+        raise UsageError(
+            f"{run_dir}: the run is still going (pid {pid or '?'}); report it when it has ended"
+        )
+    (run_dir / runfolder.RUN_LOCK).unlink(missing_ok=True)  # left by a run that was killed
+    journal = RunJournal.from_files(run_dir)
+    return write_outputs(journal, None)
