@@ -20,7 +20,7 @@ EventSink = Callable[[TimelineEvent], None]
 class DeploySpec:
     """What to run: one shutdown order of the app, N replicas, and its termination settings."""
 
-    order: str  # naive | close-first | prestop | graceful | graceful-quiet (see harness.orders)
+    order: str  # naive | close-first | prestop | graceful (see harness.orders)
     replicas: int = 3
     # Environment for the app (SHUTDOWN_ORDER, SHUTDOWN_DELAY, DRAIN_TIMEOUT, ...).
     env: dict[str, str] = field(default_factory=dict)

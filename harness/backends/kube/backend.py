@@ -45,7 +45,7 @@ from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.backends.kube import retry
 from harness.backends.kube.client import Connection, connect, raw, served_group_versions
 from harness.backends.kube.client import server_minor as read_server_minor
-from harness.backends.kube.endpoints import ENDPOINTS_V1, choose_api
+from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
 from harness.backends.kube.guard import evaluate
 from harness.backends.kube.objects import (
     NODE_PORTS,
@@ -59,7 +59,7 @@ from harness.backends.kube.objects import (
     restart_patch,
     service_object,
 )
-from harness.backends.kube.rollout import is_ready, rollout_state, settled_state, stuck_reason
+from harness.backends.kube.rolloutstatus import is_ready, rollout_state, settled_state, stuck_reason
 from harness.backends.kube.session import Session
 from harness.backends.kube.stamps import parse_time
 from harness.backends.kube.watch import Watcher

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from harness.backends.base import DeploySpec, EventSink
 from harness.backends.embedded.applog import app_event
-from harness.backends.kube.endpoints import EndpointTracker
+from harness.backends.kube.endpointstate import EndpointTracker
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import Names
 from harness.backends.kube.podevents import EventTracker
