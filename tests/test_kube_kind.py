@@ -199,15 +199,6 @@ def test_a_kubeconfig_goes_to_create_and_delete(fakes: Path, tmp_path: Path) -> 
             assert call[-2:] == ["--kubeconfig", str(kubeconfig)]
 
 
-def test_dry_run_only_looks(fakes: Path, tmp_path: Path) -> None:
-    backend = _backend(tmp_path, dry_run=True)
-    asyncio.run(backend.up())
-    assert _calls(fakes) == [
-        ["docker", "info", "--format", "{{.ServerVersion}}"],
-        ["kind", "get", "clusters"],
-    ]
-
-
 def test_protocol_calls_before_deploy_are_one_line_errors(fakes: Path, tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="nothing deployed"):
         asyncio.run(_backend(tmp_path).list_pods())

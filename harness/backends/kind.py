@@ -63,7 +63,6 @@ class KindBackend:
         build_image: bool = True,
         delete_cluster: bool = False,
         kubeconfig: Path | None = None,
-        dry_run: bool = False,
         log_dir: Path | None = None,
         say: Callable[[str], None] = _print,
     ) -> None:
@@ -74,7 +73,6 @@ class KindBackend:
         self._build_image = build_image
         self._delete_cluster = delete_cluster
         self._kubeconfig = kubeconfig
-        self._dry_run = dry_run
         self._log_dir = log_dir
         self._say = say
         self.created_cluster = False
@@ -86,10 +84,9 @@ class KindBackend:
         scenario: Scenario,
         *,
         delete_cluster: bool = False,
-        dry_run: bool = False,
         log_dir: Path | None = None,
     ) -> KindBackend:
-        return cls(scenario.kube, delete_cluster=delete_cluster, dry_run=dry_run, log_dir=log_dir)
+        return cls(scenario.kube, delete_cluster=delete_cluster, log_dir=log_dir)
 
     @property
     def context(self) -> str:
@@ -119,8 +116,6 @@ class KindBackend:
         image = self._kube_settings.image
         if self.cluster in self._clusters():
             self._say(f"kind: reusing cluster {self.cluster}")
-        elif self._dry_run:
-            self._say(f"dry run: would create kind cluster {self.cluster} from {self._config}")
         else:
             if not self._config.is_file():
                 raise BackendError(f"kind: cluster config not found: {self._config}")
@@ -142,31 +137,26 @@ class KindBackend:
                 CREATE_TIMEOUT_S,
             )
             self.created_cluster = True
-        if self._dry_run:
-            self._say(f"dry run: would build {image} from {self._app_dir} and load it into kind")
-        else:
-            if self._build_image:
-                if not (self._app_dir / "Dockerfile").is_file():
-                    raise BackendError(f"kind: no Dockerfile in {self._app_dir}")
-                self._say(f"kind: building {image}")
-                self._run(
-                    "build the sample app image",
-                    ["docker", "build", "-t", image, str(self._app_dir)],
-                    BUILD_TIMEOUT_S,
-                )
-            self._say(f"kind: loading {image} into the nodes")
+        if self._build_image:
+            if not (self._app_dir / "Dockerfile").is_file():
+                raise BackendError(f"kind: no Dockerfile in {self._app_dir}")
+            self._say(f"kind: building {image}")
             self._run(
-                "load the image",
-                ["kind", "load", "docker-image", image, "--name", self.cluster],
-                LOAD_TIMEOUT_S,
+                "build the sample app image",
+                ["docker", "build", "-t", image, str(self._app_dir)],
+                BUILD_TIMEOUT_S,
             )
+        self._say(f"kind: loading {image} into the nodes")
+        self._run(
+            "load the image",
+            ["kind", "load", "docker-image", image, "--name", self.cluster],
+            LOAD_TIMEOUT_S,
+        )
         settings = dataclasses.replace(self._kube_settings, context=self.context)
         self.kube = KubeBackend(
             settings,
             kubeconfig=self._kubeconfig,
-            dry_run=self._dry_run,
             log_dir=self._log_dir,
-            say=self._say,
         )
 
     def _kubeconfig_args(self) -> list[str]:

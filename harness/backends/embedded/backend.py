@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
+from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.embedded.addresses import free_port, next_pod_host
 from harness.backends.embedded.applog import app_event
 from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
@@ -91,7 +91,7 @@ async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:
         waiter.cancel()
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(TeardownOnExit):
     """The ``Backend`` protocol with real processes, real signals and real sockets.
 
     ``embedded``: propagation and readiness-probe settings. ``app_command``: the app to run, with
@@ -275,12 +275,6 @@ class EmbeddedBackend:
         if self._proxy is not None:
             await self._proxy.close()
         self._reset_state()
-
-    async def __aenter__(self) -> EmbeddedBackend:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.teardown()
 
     # ----- what tests and reports may look at ---------------------------------------------------
 
