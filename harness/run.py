@@ -88,9 +88,6 @@ async def _experiment(
             outcome = OrderRun(order)
             done.append(outcome)
             await _run_order(backend, scenario, outcome, run_dir, console)
-        close = getattr(backend, "close", None)  # kind: delete the cluster if it made one
-        if close is not None:
-            await close()
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.
         current = asyncio.current_task()

@@ -23,9 +23,9 @@ from kubernetes import client
 from kubernetes import config as _config
 
 from harness.backends.base import DeploySpec
+from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend
 from harness.backends.kube.objects import names_for
-from harness.backends.localcluster import LocalCluster
 from harness.errors import BackendError
 from harness.orders import deploy_spec
 from harness.records import TimelineEvent

@@ -10,7 +10,9 @@ Construct it with the scenario's ``kube`` settings (what the run orchestrator do
 
 - ``kube.context`` (None: the kubeconfig's current context) must pass the guard (guard.py):
   kind, the harness's local cluster, or named by ``kube.allow_context``; a context missing from
-  the kubeconfig is a one-line error listing those that exist.
+  the kubeconfig is a one-line error listing those that exist. With a ``cluster`` provisioner
+  (harness.backends.clusters: kind, the local cluster), the cluster is brought up at the first
+  deploy and its target's kubeconfig, context and node host are used instead.
 - Only objects in ``kube.namespace`` that carry the harness's labels (objects.py) are touched:
   every list and watch selects on them, every delete re-reads the object, checks its labels and
   deletes with a UID precondition (so it deletes exactly what it checked); see apply.py and
@@ -25,6 +27,7 @@ One Deployment at a time; ``deploy`` again after ``teardown``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import functools
 import logging
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
+from harness.backends.clusters import ClusterProvisioner
 from harness.backends.kube import checks, cleanup, retry
 from harness.backends.kube.api import NOT_FOUND, Api
 from harness.backends.kube.apply import apply, ensure_namespace, refuse_foreign
@@ -83,12 +87,14 @@ class KubeBackend(TeardownOnExit):
         kube: Kube,
         *,
         kubeconfig: Path | None = None,
+        cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
         patience: Patience = DEFAULT_PATIENCE,
     ) -> None:
         self._kube = kube
         self._kubeconfig = kubeconfig
-        self.name = "kube"
+        self._cluster = cluster
+        self.name = cluster.name if cluster is not None else "kube"
         self._log_dir = log_dir
         self._patience = patience
         self._api: Api | None = None
@@ -103,9 +109,10 @@ class KubeBackend(TeardownOnExit):
         cls,
         scenario: Scenario,
         *,
+        cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
     ) -> KubeBackend:
-        return cls(scenario.kube, log_dir=log_dir)
+        return cls(scenario.kube, cluster=cluster, log_dir=log_dir)
 
     # ----- connecting --------------------------------------------------------------------------
 
@@ -124,13 +131,20 @@ class KubeBackend(TeardownOnExit):
         return self._endpoint_api
 
     async def connect(self) -> str:
-        """Opens the context and applies the guard; returns why it is allowed. Idempotent."""
+        """Brings the cluster up (with a provisioner), opens the context and applies the guard;
+        returns why it is allowed. Idempotent."""
         if self._api is None:
             await asyncio.to_thread(self._connect)
         assert self.guard_reason is not None
         return self.guard_reason
 
     def _connect(self) -> None:
+        if self._cluster is not None:
+            target = self._cluster.ensure_up()
+            self._kubeconfig = target.kubeconfig
+            self._kube = dataclasses.replace(
+                self._kube, context=target.context, node_host=target.node_host
+            )
         kube = self._kube
         conn = connect(self._kubeconfig, kube.context)
         api = Api(conn, self._patience.policy, kube.request_timeout_s)
