@@ -68,9 +68,6 @@ async def _experiment(
         for index, order in enumerate(scenario.orders, start=1):
             console.info(f"[{index}/{len(scenario.orders)}] order {order}")
             await _run_order(backend, scenario, journal.order_started(order), run_dir, console)
-        close = getattr(backend, "close", None)  # kind: delete the cluster if it made one
-        if close is not None:
-            await close()
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.
         current = asyncio.current_task()

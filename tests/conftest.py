@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.backends import localcluster
-from harness.backends.localcluster import LocalCluster
+from harness.backends.clusters import local
+from harness.backends.clusters.local import LocalCluster
 
 
-def _printer(config: pytest.Config) -> localcluster.Progress:
+def _printer(config: pytest.Config) -> local.Progress:
     """Print lines past pytest's output capture, so a long first build shows its progress."""
     capman = config.pluginmanager.getplugin("capturemanager")
 
@@ -41,11 +41,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def local_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
-    reason = localcluster.unsupported_reason()
+    reason = local.unsupported_reason()
     if reason is not None:
         pytest.skip(reason)
     progress = _printer(request.config)
-    cluster = localcluster.ensure_up(progress)
+    cluster = local.ensure_up(progress)
     yield cluster
     if cluster.started and os.environ.get("DRAINLAB_KEEP_CLUSTER", "") in ("", "0"):
-        localcluster.teardown(progress)
+        local.teardown(progress)

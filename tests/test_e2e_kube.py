@@ -16,7 +16,7 @@ from e2e_helpers import ROOT, assert_lifecycle_order, pods, run_harness
 from kubernetes import client
 from kubernetes import config as _config
 
-from harness.backends.localcluster import LocalCluster
+from harness.backends.clusters.local import LocalCluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 config: Any = _config  # untyped loader

@@ -8,11 +8,15 @@ import random
 import pytest
 
 from harness.backends.embedded.applog import app_event
-from harness.backends.embedded.endpoints import EndpointsModel, PropagationDelay
+from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
 from harness.backends.embedded.pod import PodNames
 from harness.backends.embedded.process import exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint, ServiceProxy
-from harness.backends.embedded.rollout import ReplicaSetState, resolve_fenceposts, rollout_step
+from harness.backends.embedded.rollingupdate import (
+    ReplicaSetState,
+    resolve_fenceposts,
+    rollout_step,
+)
 from harness.records import (
     ADDITION_APPLIED,
     ENDPOINT_ADDED,

@@ -2,8 +2,8 @@
 
 Each test uses a namespace of its own, so tests and other users of the cluster never meet.
 What is shown: a deletion's timeline from real watches and logs, in the right order; that
-nothing without the harness's labels is ever touched; that contexts are guarded; that a dry
-run changes nothing; a rolling restart; and that teardown leaves no thread and no object.
+nothing without the harness's labels is ever touched; that contexts are guarded; a rolling
+restart; and that teardown leaves no thread and no object.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from kubernetes import client
 from kubernetes import config as _config
 
 from harness.backends.base import DeploySpec
+from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend
 from harness.backends.kube.objects import names_for
-from harness.backends.localcluster import LocalCluster
 from harness.errors import BackendError
 from harness.orders import deploy_spec
 from harness.records import TimelineEvent
@@ -324,50 +324,6 @@ def test_contexts_are_guarded(local_cluster: LocalCluster, namespace: str, tmp_p
     with pytest.raises(BackendError) as missing:
         attempt("prod", None)
     assert f"available: {local_cluster.context}, staging" in str(missing.value)
-
-
-def test_dry_run_changes_nothing(local_cluster: LocalCluster, core: Any, namespace: str) -> None:
-    said: list[str] = []
-
-    async def fresh() -> None:
-        backend = _backend(local_cluster, namespace, dry_run=True, say=said.append)
-        target = await backend.deploy(_spec("prestop"), Timeline())
-        assert target.port == 30083
-        await backend.wait_settled(5)
-        await backend.teardown()
-
-    asyncio.run(fresh())
-    assert any(f"would create namespace {namespace}" in line for line in said)
-    assert any("would create deployment" in line and "preStop sleep 2 s" in line for line in said)
-    with pytest.raises(client.exceptions.ApiException) as err:
-        core.read_namespace(namespace)
-    assert err.value.status == 404
-
-    # Against a real deployment: the dry run's delete, restart and teardown leave it as it is.
-    timeline = Timeline()
-
-    async def existing() -> None:
-        async with _backend(local_cluster, namespace) as real:
-            await real.deploy(_spec("naive"), timeline)
-            before = {p.name for p in await real.list_pods()}
-            dry = _backend(local_cluster, namespace, dry_run=True, say=said.append)
-            await dry.deploy(_spec("naive"), Timeline())
-            victim = sorted(before)[0]
-            await dry.delete_pod(victim)
-            await dry.rolling_restart()
-            await dry.teardown()
-            await asyncio.sleep(2)
-            after = await real.list_pods()
-            assert {p.name for p in after} == before
-            assert all(p.ready and not p.terminating for p in after)
-
-    said.clear()
-    asyncio.run(existing())
-    assert any("would replace deployment" in line for line in said)
-    assert any("would delete pod" in line for line in said)
-    assert any("would patch deployment" in line for line in said)
-    assert any("would delete deployment" in line for line in said)
-    assert not [e for e in timeline.events if e.kind == "delete_requested"]
 
 
 def test_rolling_restart_replaces_every_pod(local_cluster: LocalCluster, namespace: str) -> None:

@@ -27,7 +27,7 @@ from e2e_helpers import ROOT
 from kubernetes import client
 from kubernetes import config as _config
 
-from harness.backends.localcluster import LocalCluster
+from harness.backends.clusters.local import LocalCluster
 from harness.records import iter_jsonl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

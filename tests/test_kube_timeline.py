@@ -6,7 +6,7 @@ import copy
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.backends.kube.endpoints import (
+from harness.backends.kube.endpointstate import (
     ENDPOINTS_V1,
     SLICE_V1,
     SLICE_V1BETA1,
@@ -15,7 +15,7 @@ from harness.backends.kube.endpoints import (
 )
 from harness.backends.kube.podevents import EventTracker
 from harness.backends.kube.podstate import PodTracker
-from harness.backends.kube.rollout import rollout_state, settled_state, stuck_reason
+from harness.backends.kube.rolloutstatus import rollout_state, settled_state, stuck_reason
 from harness.backends.kube.stamps import parse_time, stamp
 from harness.records import TimelineEvent
 

@@ -4,7 +4,8 @@ On the real single-node Kubernetes (cluster-local/), with the official client: a
 Deployment of the sample-app image (graceful order, readiness on /readyz, a preStop sleep) gets
 ready, its NodePort Service answers on 127.0.0.1 from the pods, the pod logs carry the app's
 JSON ``started`` line, and deleting a pod takes its IP out of the Service's Endpoints.
-The small tests at the end check the Python layer's reading of the scripts' output, no cluster.
+The small tests at the end check the Python layer (the scripts' output read, the provisioner),
+no cluster.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from harness.backends import localcluster
-from harness.backends.localcluster import LocalCluster
+from harness.backends.clusters import ClusterTarget, local
+from harness.backends.clusters.local import LocalCluster
+from harness.backends.kube import KubeBackend
+from harness.backends.select import BACKENDS, Choice, choose_backend, make_backend
 from harness.errors import BackendError
+from harness.scenario import Scenario
 
 IMAGE = "drainlab/sample-app:0.1.0"
 APP_PORT = 8080
@@ -221,7 +226,7 @@ READY = (
 
 
 def test_ready_line_gives_the_cluster() -> None:
-    cluster = localcluster._parse_ready(["drainlab-local: etcd up", READY])
+    cluster = local._parse_ready(["drainlab-local: etcd up", READY])
     assert cluster is not None
     assert str(cluster.kubeconfig) == "/var/lib/drainlab-local/kubeconfig"
     assert (cluster.context, cluster.kubernetes_version) == ("drainlab-local", "v1.20.2")
@@ -230,9 +235,9 @@ def test_ready_line_gives_the_cluster() -> None:
         "drainlab-local",
         True,
     )
-    assert localcluster._parse_ready(["drainlab-local: down"]) is None
+    assert local._parse_ready(["drainlab-local: down"]) is None
     with pytest.raises(BackendError, match="lacks context"):
-        localcluster._parse_ready([READY.replace("context=drainlab-local ", "")])
+        local._parse_ready([READY.replace("context=drainlab-local ", "")])
 
 
 def test_first_error_line_is_the_reason() -> None:
@@ -241,10 +246,10 @@ def test_first_error_line_is_the_reason() -> None:
         "drainlab-local: error: port 6443 is already in use on this machine: LISTEN ...",
         "drainlab-local: error: containerd or the image import failed (see above)",
     ]
-    assert localcluster._error_line(lines, "up.sh", 1) == (
+    assert local._error_line(lines, "up.sh", 1) == (
         "local cluster: port 6443 is already in use on this machine: LISTEN ..."
     )
-    assert localcluster._error_line(["boom", ""], "down.sh", 2) == (
+    assert local._error_line(["boom", ""], "down.sh", 2) == (
         "local cluster: down.sh failed (exit 2): boom"
     )
 
@@ -252,7 +257,38 @@ def test_first_error_line_is_the_reason() -> None:
 def test_not_root_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("platform.system", lambda: "Linux")
     monkeypatch.setattr("os.geteuid", lambda: 1000)
-    reason = localcluster.unsupported_reason()
+    reason = local.unsupported_reason()
     assert reason is not None and "needs root" in reason
     with pytest.raises(BackendError, match="needs root"):
-        localcluster.ensure_up()
+        local.ensure_up()
+
+
+def test_the_provisioner_hands_the_kube_backend_the_ready_lines_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ready = local._parse_ready([READY])
+    assert ready is not None
+    seen: list[object] = []
+
+    def ensure_up(progress: object = None) -> LocalCluster:
+        seen.append(progress)
+        return ready
+
+    monkeypatch.setattr(local, "ensure_up", ensure_up)
+    said: list[str] = []
+    target = local.LocalProvisioner(said.append).ensure_up()
+    assert target == ClusterTarget(ready.kubeconfig, "drainlab-local", "127.0.0.1", started=True)
+    assert seen == [said.append]  # the scripts' lines go where the provisioner was told
+
+
+def test_backend_local_is_the_kube_backend_on_the_local_cluster_brought_up_at_deploy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def ensure_up(progress: object = None) -> LocalCluster:
+        raise AssertionError("brought up before the first deploy")
+
+    monkeypatch.setattr(local, "ensure_up", ensure_up)
+    backend = make_backend(Choice("local", "test"), Scenario(), tmp_path)
+    assert isinstance(backend, KubeBackend) and backend.name == "local"
+    assert choose_backend("local", Scenario()).name == "local"
+    assert BACKENDS == ("auto", "embedded", "local", "kind", "kube")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.backends.localcluster import LocalCluster
+from harness.backends.clusters.local import LocalCluster
 
 pytestmark = pytest.mark.slow
 

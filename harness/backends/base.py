@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
 from harness.records import TimelineEvent
 
@@ -20,7 +20,7 @@ EventSink = Callable[[TimelineEvent], None]
 class DeploySpec:
     """What to run: one shutdown order of the app, N replicas, and its termination settings."""
 
-    order: str  # naive | close-first | prestop | graceful | graceful-quiet (see harness.orders)
+    order: str  # naive | close-first | prestop | graceful (see harness.orders)
     replicas: int = 3
     # Environment for the app (SHUTDOWN_ORDER, SHUTDOWN_DELAY, DRAIN_TIMEOUT, ...).
     env: dict[str, str] = field(default_factory=dict)
@@ -52,7 +52,7 @@ class PodInfo:
 class Backend(Protocol):
     """One Deployment at a time: deploy, observe, delete, restart, tear down."""
 
-    name: str  # "embedded", "kind", "kube"
+    name: str  # "embedded", "kube", or the cluster it runs on: "kind", "local"
 
     async def deploy(self, spec: DeploySpec, emit: EventSink) -> Target:
         """Create the Deployment and Service and return once every replica is ready."""
@@ -77,3 +77,16 @@ class Backend(Protocol):
     async def teardown(self) -> None:
         """Remove everything deploy created; safe to call more than once and after a failure."""
         ...
+
+
+class TeardownOnExit:
+    """For backends: ``async with backend:`` runs ``teardown`` on every way out of the block."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.teardown()
+
+    async def teardown(self) -> None:
+        raise NotImplementedError

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Backend
+from harness.backends.clusters import ClusterProvisioner
+from harness.backends.clusters.kind import KindProvisioner
+from harness.backends.clusters.local import LocalProvisioner
 from harness.errors import HarnessError, UsageError
-from harness.scenario import Scenario
+from harness.scenario import Kube, Scenario
 
-BACKENDS = ("auto", "embedded", "local", "kind", "kube")
+# The clusters the harness brings up itself, by --backend name; the kube backend runs on each.
+PROVISIONERS: dict[str, Callable[[Kube], ClusterProvisioner]] = {
+    "local": LocalProvisioner.from_settings,
+    "kind": KindProvisioner.from_settings,
+}
+BACKENDS = ("auto", "embedded", *PROVISIONERS, "kube")
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    name: str  # embedded | kind | kube | local
+    name: str  # one of BACKENDS but auto
     why: str
 
 
@@ -55,25 +63,18 @@ def _docker_and_kind_usable() -> tuple[bool, str]:
 
 
 def make_backend(choice: Choice, scenario: Scenario, run_dir: Path) -> Backend:
+    """The backend for ``choice``; a provisioned cluster is brought up at its first deploy."""
+    log_dir = run_dir / "logs"
     if choice.name == "embedded":
         from harness.backends.embedded import EmbeddedBackend
 
-        return EmbeddedBackend.from_scenario(scenario, log_dir=run_dir / "logs")
+        return EmbeddedBackend.from_scenario(scenario, log_dir=log_dir)
+    # Imported here, so that embedded runs never import the kubernetes client.
+    from harness.backends.kube import KubeBackend
+
     if choice.name == "kube":
-        from harness.backends.kube.backend import KubeBackend
-
-        return KubeBackend.from_scenario(scenario, log_dir=run_dir / "logs")
-    if choice.name == "kind":
-        from harness.backends.kind import KindBackend
-
-        return KindBackend.from_scenario(scenario, log_dir=run_dir / "logs")
-    if choice.name == "local":
-        from harness.backends import localcluster
-        from harness.backends.kube.backend import KubeBackend
-
-        cluster = localcluster.ensure_up(progress=print)
-        kube = dataclasses.replace(
-            scenario.kube, context=cluster.context, node_host=cluster.node_host
-        )
-        return KubeBackend(kube, kubeconfig=cluster.kubeconfig, log_dir=run_dir / "logs")
+        return KubeBackend.from_scenario(scenario, log_dir=log_dir)
+    if choice.name in PROVISIONERS:
+        cluster = PROVISIONERS[choice.name](scenario.kube)
+        return KubeBackend.from_scenario(scenario, cluster=cluster, log_dir=log_dir)
     raise HarnessError(f"backend {choice.name!r} is not available")

@@ -2,9 +2,9 @@
 
 Pods are real processes of the app (the sample app, or ``app.command``), each on its own loopback
 address; the Service is a userspace proxy (proxy.py) that learns endpoint changes late
-(endpoints.py); deletion runs the kubelet's kill sequence (kubelet.py) while the endpoint goes,
-at the same moment, as in a cluster; a ReplicaSet replaces deleted pods and a rolling restart
-follows the Deployment controller's arithmetic (rollout.py).
+(endpointcontroller.py); deletion runs the kubelet's kill sequence (kubelet.py) while the
+endpoint goes, at the same moment, as in a cluster; a ReplicaSet replaces deleted pods and a
+rolling restart follows the Deployment controller's arithmetic (rollingupdate.py).
 
 Construct it with ``EmbeddedBackend.from_scenario(scenario, log_dir=...)`` (what the run
 orchestrator does), or directly::
@@ -34,16 +34,20 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
+from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.embedded.addresses import free_port, next_pod_host
 from harness.backends.embedded.applog import app_event
-from harness.backends.embedded.endpoints import EndpointsModel, PropagationDelay
+from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
 from harness.backends.embedded.kubelet import kill_pod
 from harness.backends.embedded.pod import Pod, PodNames
 from harness.backends.embedded.probe import ProbeSettings, http_probe, run_prober
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import BALANCE_MODES, Endpoint, ServiceProxy
-from harness.backends.embedded.rollout import ReplicaSetState, resolve_fenceposts, rollout_step
+from harness.backends.embedded.rollingupdate import (
+    ReplicaSetState,
+    resolve_fenceposts,
+    rollout_step,
+)
 from harness.errors import BackendError
 from harness.records import (
     DELETE_REQUESTED,
@@ -87,7 +91,7 @@ async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:
         waiter.cancel()
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(TeardownOnExit):
     """The ``Backend`` protocol with real processes, real signals and real sockets.
 
     ``embedded``: propagation and readiness-probe settings. ``app_command``: the app to run, with
@@ -271,12 +275,6 @@ class EmbeddedBackend:
         if self._proxy is not None:
             await self._proxy.close()
         self._reset_state()
-
-    async def __aenter__(self) -> EmbeddedBackend:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.teardown()
 
     # ----- what tests and reports may look at ---------------------------------------------------
 

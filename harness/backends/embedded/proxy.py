@@ -2,7 +2,7 @@
 
 - It routes each NEW connection to one endpoint of its OWN view (seeded random, like iptables
   mode, or round robin, like IPVS). The view changes only when the endpoints model applies a
-  change, after a propagation delay (see endpoints.py): that lag is the race under test.
+  change, after a propagation delay (see endpointcontroller.py): that lag is the race under test.
 - An established connection is pinned to its endpoint until either side closes, as conntrack
   pins it: bytes are pumped both ways, a half-close (FIN) is passed on as a half-close, and a
   reset from one side becomes a reset (SO_LINGER 0, then close) to the other.

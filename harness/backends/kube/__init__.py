@@ -1,10 +1,15 @@
 """The kube backend: the sample app on any Kubernetes cluster, through the official client.
 
-Modules, one job each: client (kubeconfig contexts, raw-JSON calls), guard (which contexts are
-allowed), retry (the retry policy), objects (the Deployment/Service/Namespace of an order),
-watch (list-then-watch threads), logs (following container logs), stamps (the time rule),
-podstate / endpoints / podevents (API objects → timeline events), rollout (readiness checks),
-session (one deployed order's observers), backend (the Backend protocol).
+Generic building blocks, which know nothing of orders or timelines:
+client (kubeconfig contexts, raw-JSON calls), retry (the retry policy), kinds (the resource
+kinds as data), api (the small API client: a few verbs on any kind, with retries), watch
+(list-then-watch threads), logs (following container logs).
+
+The engine that uses them: guard (which contexts are allowed), objects (the Deployment, Service
+and Namespace of an order), apply (making them), checks (what deploy, restart and teardown wait
+for), cleanup (removing them, and what a killed run left), stamps (the time rule), podstate /
+endpointstate / podevents (API objects → timeline events), rolloutstatus (rollout and readiness
+of API objects), session (one deployed order's observers), backend (the Backend protocol).
 """
 
 from harness.backends.kube.backend import KubeBackend

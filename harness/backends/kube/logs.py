@@ -9,7 +9,6 @@ container instance only grows, and the API serves it from its start).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -40,14 +39,12 @@ class LogFollower(StreamThread):
         still_running: StillRunning,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.label = label
+        super().__init__(f"log-{label}", label, policy)
         self._open = open_stream
         self._on_line = on_line
         self._still_running = still_running
-        self._policy = policy
         self.lines = 0
         self.done = threading.Event()
-        super().__init__(f"log-{label}")
 
     def _run(self) -> None:
         try:
@@ -71,13 +68,13 @@ class LogFollower(StreamThread):
                 # short race; retry a while.
                 waiting = status == 400 and time.monotonic() - started < WAITING_FOR_START_S
                 if status is not None and status < 500 and status != 429 and not waiting:
-                    log.warning("log of %s: %s", self.label, describe(exc))
+                    log.warning("log of %s: %s", self.name, describe(exc))
                     return
                 if not waiting and not self._still_running():
                     return  # the stream broke as the container ended: nothing more to read
                 failures += 1
                 if failures > MAX_FAILURES:
-                    log.warning("log of %s: giving up: %s", self.label, describe(exc))
+                    log.warning("log of %s: giving up: %s", self.name, describe(exc))
                     return
                 self._stop.wait(retry_wait(self._policy, failures))
                 continue
@@ -89,13 +86,8 @@ class LogFollower(StreamThread):
 
     def _read_once(self) -> None:
         response = self._open()
-        with self._lock:
-            self._response = response
-        if self._stop.is_set():
-            with contextlib.suppress(Exception):
-                response.shutdown()
         skip = self.lines
-        try:
+        with self._reading(response):
             for raw in iter_lines(response):
                 if self._stop.is_set():
                     return
@@ -107,9 +99,4 @@ class LogFollower(StreamThread):
                 try:
                     self._on_line(raw.decode("utf-8", errors="replace"), arrived)
                 except Exception:
-                    log.exception("log of %s: handling a line failed", self.label)
-        finally:
-            with self._lock:
-                self._response = None
-            with contextlib.suppress(Exception):
-                response.release_conn()
+                    log.exception("log of %s: handling a line failed", self.name)

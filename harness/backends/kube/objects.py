@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import DeploySpec
+from harness.backends.kube.kinds import DEPLOYMENT, SERVICE, Kind
 
 APP_NAME = "drainlab-sample"
 MANAGED_BY = "drainlab"
@@ -26,6 +27,9 @@ CONTAINER = "app"
 APP_PORT = 8080
 SERVICE_PORT = 80
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+
+# The objects of an order, in the order deploy makes them; teardown deletes them in this order.
+MANAGED: tuple[Kind, ...] = (DEPLOYMENT, SERVICE)
 
 # One fixed nodePort per order, so kind's extraPortMappings can reach it (manifests/kind-config.yaml
 # maps exactly these). An order not listed gets a nodePort chosen by the API server.
@@ -50,6 +54,10 @@ class Names:
     def selector(self) -> str:
         """The label selector (``k=v,k=v``) used on every list, watch and delete."""
         return ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+
+    def name_of(self, kind: Kind) -> str:
+        """The name of the order's object of ``kind`` (one of MANAGED)."""
+        return {DEPLOYMENT.name: self.deployment, SERVICE.name: self.service}[kind.name]
 
 
 def names_for(order: str, namespace: str) -> Names:
@@ -167,6 +175,15 @@ def service_object(order: str, names: Names) -> dict[str, Any]:
         },
         "spec": {"type": "NodePort", "selector": dict(names.labels), "ports": [port]},
     }
+
+
+def order_objects(spec: DeploySpec, names: Names, image: str) -> list[tuple[Kind, dict[str, Any]]]:
+    """The objects deploy makes for one order, one per kind of MANAGED, in that order."""
+    built = {
+        DEPLOYMENT.name: deployment_object(spec, names, image),
+        SERVICE.name: service_object(spec.order, names),
+    }
+    return [(kind, built[kind.name]) for kind in MANAGED]
 
 
 def restart_patch(now_iso: str, max_surge: str, max_unavailable: str) -> dict[str, Any]:

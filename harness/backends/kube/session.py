@@ -9,25 +9,33 @@ closes its timeline right after teardown).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from harness.backends.base import DeploySpec, EventSink
 from harness.backends.embedded.applog import app_event
-from harness.backends.kube.endpoints import EndpointTracker
+from harness.backends.kube.api import Api
+from harness.backends.kube.endpointstate import ENDPOINTS_V1, EndpointTracker
+from harness.backends.kube.kinds import ENDPOINTS, EVENT, POD, endpoint_slices
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import Names
 from harness.backends.kube.podevents import EventTracker
 from harness.backends.kube.podstate import LogTarget, PodTracker, Update
 from harness.backends.kube.watch import Watcher
+from harness.errors import BackendError
 from harness.records import APP_EVENT_PREFIX, SIGTERM_SENT, TimelineEvent
 
 log = logging.getLogger(__name__)
 
 APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
+
+SYNC_TIMEOUT_S = 30.0  # for a watch's first list
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
 
 # Opens the follow stream of one container's log: (pod, container) → urllib3 response.
 OpenLog = Callable[[str, str], Any]
@@ -68,6 +76,50 @@ class Session:
                 self._sink(event)
             except Exception:
                 log.exception("timeline sink failed for %s", event.kind)
+
+    # ----- watching ----------------------------------------------------------------------------
+
+    def watch(self, api: Api) -> None:
+        """Starts the pod, endpoints and event watches and waits (SYNC_TIMEOUT_S at most) for
+        their first lists; BackendError if the pod or endpoints watch has not listed by then
+        (the event watch is not required)."""
+        names = self.names
+        ns = names.namespace
+        pods = functools.partial(api.method(POD, "list"), ns, label_selector=names.selector)
+        if self.endpoints.api == ENDPOINTS_V1:
+            endpoints = functools.partial(
+                api.method(ENDPOINTS, "list"),
+                ns,
+                label_selector=names.selector,
+                field_selector=f"metadata.name={names.service}",
+            )
+        else:
+            endpoints = functools.partial(
+                api.method(endpoint_slices(self.endpoints.api), "list"),
+                ns,
+                # The controller names the Service on each slice and copies the Service's
+                # labels onto it (1.19+), so the harness's labels select them too.
+                label_selector=f"{names.selector},{SERVICE_NAME_LABEL}={names.service}",
+            )
+        # Events cannot be selected by the pod's labels: the session keeps only those about
+        # pods the (label-selected) pod watch has seen.
+        events = functools.partial(
+            api.method(EVENT, "list"), ns, field_selector="involvedObject.kind=Pod"
+        )
+        policy = api.policy
+        self.watchers = [
+            Watcher("pods", pods, self.pods_listed, self.pod_changed, policy),
+            Watcher("endpoints", endpoints, self.endpoints_listed, self.endpoints_changed, policy),
+            Watcher("events", events, self.events_listed, self.event_changed, policy),
+        ]
+        for watcher in self.watchers:
+            watcher.start()
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        for watcher in self.watchers:
+            watcher.synced.wait(max(0.0, deadline - time.monotonic()))
+            if watcher.name != "events" and (watcher.failed or not watcher.synced.is_set()):
+                why = watcher.failed or f"no answer in {SYNC_TIMEOUT_S:g} s"
+                raise BackendError(f"kube: cannot watch {watcher.name}: {why}")
 
     # ----- watch callbacks (watch threads) -----------------------------------------------------
 

@@ -58,13 +58,16 @@ class _Gone(Exception):
 class StreamThread:
     """A daemon thread that reads one HTTP stream; stop() shuts the stream so a blocked read ends.
 
-    Subclasses implement ``_run`` and keep the stream they are reading in ``self._response``
-    (under ``self._lock``) so that stop() can reach it.
+    Subclasses implement ``_run`` and read each stream they open inside ``self._reading``, which
+    keeps it where stop() can reach it. ``name`` says which stream in logs; reconnecting backs
+    off as ``policy`` says.
     """
 
     join_s = 5.0  # how long stop() waits for the thread by default
 
-    def __init__(self, thread_name: str) -> None:
+    def __init__(self, thread_name: str, name: str, policy: RetryPolicy) -> None:
+        self.name = name
+        self._policy = policy
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._response: Any = None
@@ -86,6 +89,23 @@ class StreamThread:
     def _run(self) -> None:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def _reading(self, response: Any) -> Iterator[Any]:
+        """Keeps ``response`` where stop() can shut it while it is read; releases it after."""
+        with self._lock:
+            self._response = response
+        if self._stop.is_set():
+            # stop() ran between the call and the assignment: it could not shut this one.
+            with contextlib.suppress(Exception):
+                response.shutdown()
+        try:
+            yield response
+        finally:
+            with self._lock:
+                self._response = None
+            with contextlib.suppress(Exception):
+                response.release_conn()
+
 
 class Watcher(StreamThread):
     def __init__(
@@ -96,16 +116,14 @@ class Watcher(StreamThread):
         on_event: OnEvent,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.name = name
+        super().__init__(f"watch-{name}", name, policy)
         self._list_fn = list_fn
         self._on_sync = on_sync
         self._on_event = on_event
-        self._policy = policy
         # The last resourceVersion seen: a dropped stream resumes from it (None: list again).
         self._version: str | None = None
         self.synced = threading.Event()  # set after the first list was delivered
         self.failed: str | None = None  # why the watch ended for good, if it did
-        super().__init__(f"watch-{name}")
 
     # ----- the loop ----------------------------------------------------------------------------
 
@@ -162,13 +180,7 @@ class Watcher(StreamThread):
             # A connection that dies without a word would block the read for ever otherwise.
             _request_timeout=(LIST_TIMEOUT_S, WATCH_TIMEOUT_S + 30.0),
         )
-        with self._lock:
-            self._response = response
-        if self._stop.is_set():
-            # stop() ran between the call and the assignment: it could not shut this one.
-            with contextlib.suppress(Exception):
-                response.shutdown()
-        try:
+        with self._reading(response):
             for line in iter_lines(response):
                 if self._stop.is_set():
                     break
@@ -197,8 +209,3 @@ class Watcher(StreamThread):
                 except Exception:
                     # A bug in a handler must not end the watch: log it and go on.
                     log.exception("watch %s: handling a %s event failed", self.name, kind)
-        finally:
-            with self._lock:
-                self._response = None
-            with contextlib.suppress(Exception):
-                response.release_conn()

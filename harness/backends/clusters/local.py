@@ -1,11 +1,19 @@
 """The local real Kubernetes: a single-node v1.20 cluster built here from Debian's packages.
 
-A thin typed layer over the scripts in ``cluster-local/`` (they do the work; see its README):
+One cluster, several names; this is where they are mapped:
+
+=========================  =====================================================================
+``--backend local``        the CLI name; selects :class:`LocalProvisioner` (backends/select.py)
+this module                ``harness.backends.clusters.local``: the typed layer over the scripts
+``cluster-local/``         the scripts that do the work (up.sh, down.sh, status.sh; see its README)
+``drainlab-local``         the kubeconfig context, the node's name, the prefix of the scripts'
+                           lines, and /var/lib/drainlab-local, /run/drainlab-local (its state)
+=========================  =====================================================================
 
 - :func:`ensure_up` brings the cluster up, or checks that it is up (re-importing the sample app's
   image if ``sample-app/app.py`` changed), and returns where to reach it. The first run on a fresh
   machine installs packages and builds Kubernetes, which takes minutes: pass ``progress`` to see
-  the scripts' lines as they come.
+  the scripts' lines as they come. :class:`LocalProvisioner` is the same for the kube backend.
 - :func:`teardown` stops everything the cluster started and removes its state (the build cache
   stays).
 - :func:`status` says whether it is up.
@@ -28,12 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.backends.clusters import ClusterTarget, print_progress
 from harness.errors import BackendError
+from harness.scenario import Kube
 
 Progress = Callable[[str], None]
 
 # cluster-local/ sits next to harness/ in a checkout (the package is installed editable).
-SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "cluster-local"
+SCRIPTS_DIR = Path(__file__).resolve().parents[3] / "cluster-local"
 NODE_HOST = "127.0.0.1"
 
 _PREFIX = "drainlab-local: "
@@ -52,6 +62,10 @@ class LocalCluster:
     kubernetes_version: str  # e.g. "v1.20.2"
     node_name: str
     started: bool  # True when this ensure_up() brought it up (it was not already running)
+
+    @property
+    def target(self) -> ClusterTarget:
+        return ClusterTarget(self.kubeconfig, self.context, self.node_host, self.started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,23 @@ def ensure_up(progress: Progress | None = None) -> LocalCluster:
     if cluster is None:
         raise BackendError("local cluster: up.sh finished without its ready line")
     return cluster
+
+
+class LocalProvisioner:
+    """The ``ClusterProvisioner`` for the local cluster: :func:`ensure_up`, progress shown."""
+
+    name = "local"
+
+    def __init__(self, progress: Progress = print_progress) -> None:
+        self._progress = progress
+
+    @classmethod
+    def from_settings(cls, kube: Kube) -> LocalProvisioner:
+        """The scenario's kube settings say nothing the local cluster needs: it is one cluster."""
+        return cls()
+
+    def ensure_up(self) -> ClusterTarget:
+        return ensure_up(self._progress).target
 
 
 def teardown(progress: Progress | None = None) -> None:

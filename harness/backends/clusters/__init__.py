@@ -1,0 +1,44 @@
+"""Clusters the harness can bring up itself, each behind one small protocol.
+
+A provisioner makes sure its cluster is up (creating it, or finding it running) and hands the
+kube backend a :class:`ClusterTarget`: which kubeconfig and context reach the API, and which host
+the Services' nodePorts answer on. Everything after that is the one kube backend
+(``harness.backends.kube``), whatever made the cluster. The provisioners, by ``--backend`` name:
+
+- ``kind``: a kind cluster on this machine's Docker (kind.py);
+- ``local``: the single-node cluster built here from Debian's packages (local.py).
+
+``harness.backends.select`` maps each name to its provisioner: a new one is a module here and one
+entry there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTarget:
+    """Where a running cluster is reached."""
+
+    kubeconfig: Path | None  # None: KUBECONFIG or ~/.kube/config
+    context: str
+    node_host: str  # where NodePort Services answer: http://{node_host}:{nodePort}
+    started: bool  # True when this ensure_up() created or started the cluster
+
+
+class ClusterProvisioner(Protocol):
+    """Brings one cluster up, or finds it up, and says where it is reached."""
+
+    name: str  # the --backend name that selects it
+
+    def ensure_up(self) -> ClusterTarget:
+        """Blocks until the cluster is up; idempotent. BackendError (one line) when it cannot."""
+        ...
+
+
+def print_progress(line: str) -> None:
+    """Where provisioners report their progress by default: stdout, as it happens."""
+    print(line, flush=True)
