@@ -169,54 +169,46 @@ def _evaluate_order(summary: Mapping[str, Any], order: str, limits: GateLimits) 
     failed = _counted_failures(data, order, limits.classes)
     rate = failed / requests if requests else 0.0
     what = f"{','.join(limits.classes)} failures" if limits.classes else "failed"
-    checks: list[LimitCheck] = []
-    checks.append(
-        LimitCheck(
+    partial = bool(summary.get("partial"))
+    checks = [
+        _check(
             order,
             "measured",
             requests > 0,
-            f"{order}: {requests} requests completed"
-            if requests
-            else f"{order}: no request completed, so nothing was measured",
-        )
-    )
-    partial = bool(summary.get("partial"))
-    checks.append(
-        LimitCheck(
+            f"{order}: {requests} requests completed",
+            f"{order}: no request completed, so nothing was measured",
+        ),
+        _check(
             order,
             "complete",
             not partial,
-            f"{order}: the run was interrupted (summary.partial), its numbers may be incomplete"
-            if partial
-            else f"{order}: the run completed",
-        )
-    )
+            f"{order}: the run completed",
+            f"{order}: the run was interrupted (summary.partial), its numbers may be incomplete",
+        ),
+    ]
     if limits.max_failed is not None:
         over = failed - limits.max_failed
+        counted = f"{order}: {failed} {what} of {requests} requests"
         checks.append(
-            LimitCheck(
+            _check(
                 order,
                 "max_failed",
                 over <= 0,
-                f"{order}: {failed} {what} of {requests} requests > max_failed "
-                f"{limits.max_failed} (over by {over})"
-                if over > 0
-                else f"{order}: {failed} {what} of {requests} requests <= max_failed "
-                f"{limits.max_failed}",
+                f"{counted} <= max_failed {limits.max_failed}",
+                f"{counted} > max_failed {limits.max_failed} (over by {over})",
             )
         )
     if limits.max_failure_rate is not None:
         over_rate = rate - limits.max_failure_rate
+        measured = f"{order}: failure rate {_pct(rate)} ({failed}/{requests})"
+        allowed = f"max_failure_rate {_pct(limits.max_failure_rate)}"
         checks.append(
-            LimitCheck(
+            _check(
                 order,
                 "max_failure_rate",
                 over_rate <= 0,
-                f"{order}: failure rate {_pct(rate)} ({failed}/{requests}) > max_failure_rate "
-                f"{_pct(limits.max_failure_rate)} (over by {over_rate * 100:.3g} points)"
-                if over_rate > 0
-                else f"{order}: failure rate {_pct(rate)} ({failed}/{requests}) <= "
-                f"max_failure_rate {_pct(limits.max_failure_rate)}",
+                f"{measured} <= {allowed}",
+                f"{measured} > {allowed} (over by {over_rate * 100:.3g} points)",
             )
         )
     broken = [c for c in checks if not c.ok]
@@ -225,6 +217,10 @@ def _evaluate_order(summary: Mapping[str, Any], order: str, limits: GateLimits) 
     else:
         line = f"ok {order}: {failed} {what} of {requests} requests ({limits.describe()})"
     return GateResult(not broken, line, order, failed, requests, tuple(checks), limits)
+
+
+def _check(order: str, name: str, ok: bool, if_ok: str, if_broken: str) -> LimitCheck:
+    return LimitCheck(order, name, ok, if_ok if ok else if_broken)
 
 
 def _counted_failures(data: Mapping[str, Any], order: str, classes: Sequence[str] | None) -> int:
@@ -246,25 +242,28 @@ def _int_field(data: Mapping[str, Any], key: str, order: str) -> int:
 
 
 def _as_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not _is_number(value, int):
         raise SummaryInvalidError(f"summary: {where} should be a whole number, got {value!r}")
-    return value
+    return int(value)
 
 
 def _opt_int(value: Any, key: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GateUsageError(f"gate: {key} should be a whole number, got {value!r}")
-    return value
+    return None if value is None else int(_limit(value, key, int, "a whole number"))
 
 
 def _opt_float(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GateUsageError(f"gate: {key} should be a number, got {value!r}")
-    return float(value)
+    return None if value is None else float(_limit(value, key, (int, float), "a number"))
+
+
+def _limit(value: Any, key: str, kinds: type | tuple[type, ...], what: str) -> Any:
+    if not _is_number(value, kinds):
+        raise GateUsageError(f"gate: {key} should be {what}, got {value!r}")
+    return value
+
+
+def _is_number(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """A JSON/YAML number of ``kinds``; true and false are not numbers here."""
+    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 def _pct(fraction: float) -> str:
