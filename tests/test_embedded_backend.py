@@ -12,7 +12,7 @@ from test_embedded_support import FAST, LoadClient, by_kind, first, get, timelin
 
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend, Route
-from harness.backends.embedded import backend as backend_module
+from harness.backends.embedded import app as app_module
 from harness.errors import BackendError
 from harness.records import (
     ADDITION_APPLIED,
@@ -252,7 +252,7 @@ def test_it_deploys_again_after_teardown_with_the_same_names(tmp_path: Path) -> 
 def test_missing_sample_app_is_a_backend_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backend_module, "SAMPLE_APP", tmp_path / "nope" / "app.py")
+    monkeypatch.setattr(app_module, "SAMPLE_APP", tmp_path / "nope" / "app.py")
     with pytest.raises(BackendError, match="sample app is missing"):
         EmbeddedBackend(FAST, None, 1)
 

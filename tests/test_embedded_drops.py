@@ -17,7 +17,7 @@ import pytest
 from test_embedded_support import LoadClient, Result, by_kind, timeline_text
 
 from harness.backends.embedded import EmbeddedBackend, Route
-from harness.backends.embedded.backend import SAMPLE_APP
+from harness.backends.embedded.app import SAMPLE_APP
 from harness.chaos import play_chaos
 from harness.orders import deploy_spec
 from harness.records import DELETE_REQUESTED, REMOVAL_APPLIED, TimelineEvent

@@ -4,7 +4,8 @@ What ``make chaos`` runs where no cluster is available, and what most tests use.
 for the model and the constructor, proxy.py for what the proxy can and cannot reproduce.
 """
 
-from harness.backends.embedded.backend import EmbeddedBackend, default_app_command
+from harness.backends.embedded.app import default_app_command
+from harness.backends.embedded.backend import EmbeddedBackend
 from harness.backends.embedded.proxy import Endpoint, ProxyStats, Route, ServiceProxy
 
 __all__ = [

@@ -1,28 +1,209 @@
-"""The kubelet's side of a pod deletion: preStop, SIGTERM, and SIGKILL when the time is up.
+"""The kubelet: runs each pod's container, probes its readiness, and kills it on deletion.
 
-As in ``killContainer`` (pkg/kubelet/kuberuntime): the preStop hook gets the whole grace period
-and is abandoned if it is still running when that ends; what is left of the grace period after
-the hook is the time between SIGTERM and SIGKILL, but never less than 2 s (the kubelet's
-``minimumGracePeriodInSeconds``), so a hook that eats the grace period still leaves the app 2 s.
-With a grace period of 0 the hook is skipped.
+A container that exits is restarted after a back-off until its pod is deleted; the readiness
+probe (probe.py) moves the pod in and out of the Service's endpoints (endpointcontroller.py),
+and a container that dies takes its pod out at once, without waiting for a probe.
+
+The kill sequence is the one of ``killContainer`` (pkg/kubelet/kuberuntime): the preStop hook gets
+the whole grace period and is abandoned if it is still running when that ends; what is left of the
+grace period after the hook is the time between SIGTERM and SIGKILL, but never less than 2 s (the
+kubelet's ``minimumGracePeriodInSeconds``), so a hook that eats the grace period still leaves the
+app 2 s. With a grace period of 0 the hook is skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from harness.backends.base import EventSink
+from harness.backends.base import DeploySpec, EventSink
+from harness.backends.embedded.addresses import free_port
+from harness.backends.embedded.app import AppLaunch
+from harness.backends.embedded.applog import app_event
+from harness.backends.embedded.endpointcontroller import EndpointsModel
 from harness.backends.embedded.pod import Pod
+from harness.backends.embedded.probe import ProbeSettings, http_probe, run_prober
+from harness.backends.embedded.process import Container, exit_code, signal_name
+from harness.backends.embedded.proxy import Endpoint
+from harness.backends.embedded.tasks import wait_event
 from harness.records import (
+    DELETE_REQUESTED,
+    EXITED,
     KILLED,
+    POD_CONTAINER_STARTED,
+    POD_NOT_READY,
+    POD_READY,
     PRESTOP_ENDED,
     PRESTOP_STARTED,
     SIGTERM_SENT,
     TimelineEvent,
 )
 
+log = logging.getLogger(__name__)
+
 MIN_STOP_WINDOW_S = 2.0  # the kubelet's minimumGracePeriodInSeconds
+# A container that keeps crashing is restarted after 1, 2, 4, 8, 8... s (the kubelet's
+# CrashLoopBackOff goes 10 s → 5 min; far too slow for a test run).
+_RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+
+
+class Kubelet:
+    """The pods of one Deployment on this machine, from their first container start to their end.
+
+    ``pods`` is the Deployment's table of pods, shared with its ReplicaSets: a pod leaves it when
+    its last container has ended after the deletion. ``notify`` is called at every change of a
+    pod's state, ``spawn`` keeps the tasks this starts (one per pod, one per kill sequence).
+    """
+
+    def __init__(
+        self,
+        spec: DeploySpec,
+        app: AppLaunch,
+        probe: ProbeSettings,
+        endpoints: EndpointsModel,
+        pods: dict[str, Pod],
+        *,
+        emit: EventSink,
+        notify: Callable[[], None],
+        spawn: Spawn,
+    ) -> None:
+        self._spec = spec
+        self._app = app
+        self._probe = dataclasses.replace(probe, path=spec.readiness_path)
+        self._endpoints = endpoints
+        self._pods = pods
+        self._emit = emit
+        self._notify = notify
+        self._spawn = spawn
+
+    def run(self, pod: Pod) -> None:
+        """Starts running a pod that was just created."""
+        self._spawn(self._run_pod(pod))
+
+    def delete(self, pod: Pod, grace_period_s: float | None, cause: str) -> None:
+        """The delete call: from here the endpoint removal and the kill sequence run together."""
+        spec = self._spec
+        grace = spec.grace_period_s if grace_period_s is None else grace_period_s
+        started_at = asyncio.get_running_loop().time()
+        pod.terminating = True
+        pod.deleted_at = time.time()
+        pod.deleted.set()
+        self._emit(
+            TimelineEvent(
+                pod.deleted_at,
+                DELETE_REQUESTED,
+                pod.name,
+                {"grace_period_s": grace, "cause": cause},
+            )
+        )
+        self._endpoints.remove(pod.name, "deleted")
+        self._spawn(kill_pod(pod, grace, spec.prestop_sleep_s, started_at, self._emit))
+        self._notify()
+
+    async def _run_pod(self, pod: Pod) -> None:
+        """Runs the pod's container, restarting it after a crash, until the pod is deleted."""
+        try:
+            while not pod.terminating:
+                container = await self._start_container(pod)
+                if container is not None:
+                    await self._watch_container(pod, container)
+                if pod.terminating:
+                    break
+                pause = _RESTART_BACKOFF_S[min(pod.restarts, len(_RESTART_BACKOFF_S) - 1)]
+                pod.restarts += 1
+                await wait_event(pod.deleted, pause)
+        finally:
+            self._pods.pop(pod.name, None)
+            self._endpoints.remove(pod.name, "deleted")
+            self._notify()
+
+    async def _start_container(self, pod: Pod) -> Container | None:
+        async with pod.spawning:
+            if pod.terminating:
+                return None
+            pod.port = free_port(pod.host)
+            argv = self._app.argv(pod.host, pod.port)
+            env = self._app.env(self._spec.env, pod.name)
+            try:
+                pod.container = await Container.start(
+                    argv,
+                    env,
+                    lambda line: self._on_app_line(pod, line),
+                    self._app.log_path(pod.name),
+                )
+            except OSError as exc:
+                log.warning("pod %s: cannot start %s: %s", pod.name, argv[0], exc)
+                return None
+        container = pod.container
+        self._emit(
+            TimelineEvent(
+                time.time(),
+                POD_CONTAINER_STARTED,
+                pod.name,
+                {
+                    "pid": container.pid,
+                    "host": pod.host,
+                    "port": pod.port,
+                    "restarts": pod.restarts,
+                },
+            )
+        )
+        return container
+
+    async def _watch_container(self, pod: Pod, container: Container) -> None:
+        settings = self._probe
+        port = pod.port
+
+        async def probe() -> bool:
+            return await http_probe(pod.host, port, settings.path, settings.timeout_s)
+
+        prober = asyncio.ensure_future(
+            run_prober(
+                probe,
+                settings,
+                lambda ready: self._readiness_changed(pod, ready),
+                lambda: container.running,
+            )
+        )
+        try:
+            rc = await container.wait()
+        finally:
+            prober.cancel()
+            # asyncio.wait, not `await prober`: a cancel of this task must not be swallowed.
+            await asyncio.wait({prober})
+        self._emit(
+            TimelineEvent(
+                time.time(), EXITED, pod.name, {"code": exit_code(rc), "signal": signal_name(rc)}
+            )
+        )
+        if pod.ready:
+            # The kubelet marks a pod whose container died not ready at once, without a probe.
+            self._readiness_changed(pod, False, reason="exited")
+
+    def _readiness_changed(self, pod: Pod, ready: bool, reason: str = "probe") -> None:
+        pod.ready = ready
+        if ready:
+            detail = {"replaces": pod.replaces} if pod.replaces is not None else {}
+            self._emit(TimelineEvent(time.time(), POD_READY, pod.name, detail))
+            if not pod.terminating:
+                self._endpoints.add(Endpoint(pod.name, pod.host, pod.port))
+        else:
+            self._emit(TimelineEvent(time.time(), POD_NOT_READY, pod.name, {"reason": reason}))
+            self._endpoints.remove(pod.name, "not_ready")
+        self._notify()
+
+    def _on_app_line(self, pod: Pod, line: str) -> bool:
+        event = app_event(line, pod.name)
+        if event is None:
+            return False
+        self._emit(event)
+        return True
 
 
 async def kill_pod(

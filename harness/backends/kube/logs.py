@@ -30,6 +30,7 @@ MAX_FAILURES = 20  # broken streams in a row before giving up on a container tha
 
 class LogFollower(StreamThread):
     join_s = 2.0
+    thread_prefix = "log"
 
     def __init__(
         self,
@@ -39,7 +40,7 @@ class LogFollower(StreamThread):
         still_running: StillRunning,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        super().__init__(f"log-{label}", label, policy)
+        super().__init__(label, policy)
         self._open = open_stream
         self._on_line = on_line
         self._still_running = still_running

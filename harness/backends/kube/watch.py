@@ -59,19 +59,22 @@ class StreamThread:
     """A daemon thread that reads one HTTP stream; stop() shuts the stream so a blocked read ends.
 
     Subclasses implement ``_run`` and read each stream they open inside ``self._reading``, which
-    keeps it where stop() can reach it. ``name`` says which stream in logs; reconnecting backs
-    off as ``policy`` says.
+    keeps it where stop() can reach it. ``name`` says which stream in logs (the thread is
+    ``<thread_prefix>-<name>``); reconnecting backs off as ``policy`` says.
     """
 
     join_s = 5.0  # how long stop() waits for the thread by default
+    thread_prefix = "stream"  # what kind of stream the thread reads, in its name
 
-    def __init__(self, thread_name: str, name: str, policy: RetryPolicy) -> None:
+    def __init__(self, name: str, policy: RetryPolicy) -> None:
         self.name = name
         self._policy = policy
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._response: Any = None
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"{self.thread_prefix}-{name}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -108,6 +111,8 @@ class StreamThread:
 
 
 class Watcher(StreamThread):
+    thread_prefix = "watch"
+
     def __init__(
         self,
         name: str,
@@ -116,7 +121,7 @@ class Watcher(StreamThread):
         on_event: OnEvent,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        super().__init__(f"watch-{name}", name, policy)
+        super().__init__(name, policy)
         self._list_fn = list_fn
         self._on_sync = on_sync
         self._on_event = on_event
