@@ -432,17 +432,30 @@ def test_rollout_state_follows_kubectl_rollout_status() -> None:
     assert not rollout_state(dep)[0]
 
 
-def test_settled_needs_no_terminating_pod_and_all_ready() -> None:
-    def pod(ready: bool, terminating: bool = False) -> dict[str, Any]:
+def test_settled_needs_every_shutdown_over_and_all_ready() -> None:
+    def pod(ready: bool, terminating: bool = False, ended: bool = False) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": "x"}
         if terminating:
             meta["deletionTimestamp"] = _iso(1)
-        status = "True" if ready else "False"
-        return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": status}]}}
+        state = {"terminated": {"exitCode": 0}} if ended else {"running": {}}
+        return {
+            "metadata": meta,
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                "containerStatuses": [{"name": "app", "state": state}],
+            },
+        }
 
     assert settled_state([pod(True), pod(True)], 2)[0]
     assert not settled_state([pod(True), pod(True), pod(False, terminating=True)], 2)[0]
     assert not settled_state([pod(True), pod(False)], 2)[0]
+    # Shut down, but not yet removed by the kubelet (1.20 may take its minute-long GC for that).
+    done, account = settled_state([pod(True), pod(True), pod(False, True, ended=True)], 2)
+    assert done, account
+    assert (
+        account
+        == "2 of 2 ready, 2 running, 0 terminating (1 more ended, awaiting removal by the kubelet)"
+    )
 
 
 def test_a_missing_image_is_reported_with_a_hint() -> None:

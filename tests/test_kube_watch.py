@@ -7,11 +7,13 @@ A fake list function answers like the API server's HTTP layer does with
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import urllib3.exceptions
 
 from harness.backends.kube.logs import LogFollower
@@ -181,3 +183,31 @@ def test_a_log_of_a_pod_that_is_gone_ends_quietly() -> None:
     follower.start()
     assert follower.done.wait(5)
     assert follower.lines == 0
+
+
+def test_reopening_the_log_of_a_container_that_just_ended_is_its_normal_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stream ends as the container does; the pod watch may not have seen the end yet, so the
+    follower reopens and the API answers 400 "... is terminated": no warning, the log is whole."""
+    from kubernetes.client.exceptions import ApiException
+
+    ended = ApiException(status=400, reason="Bad Request")
+    ended.body = '{"message": "container \\"app\\" in pod \\"p\\" is terminated"}'
+    streams: list[Any] = [FakeResponse(chunks=[b"one\n", b"two\n"]), ended]
+
+    def open_stream() -> FakeResponse:
+        item = streams.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    lines: list[str] = []
+    follower = LogFollower(
+        "p/app", open_stream, lambda line, _: lines.append(line), lambda: True, FAST
+    )
+    with caplog.at_level(logging.WARNING):
+        follower.start()
+        assert follower.done.wait(5)
+    assert lines == ["one", "two"] and not streams
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

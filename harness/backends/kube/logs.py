@@ -26,6 +26,7 @@ StillRunning = Callable[[], bool]  # the same container instance is still runnin
 
 WAITING_FOR_START_S = 60.0  # how long "container is waiting to start" answers are retried
 MAX_FAILURES = 20  # broken streams in a row before giving up on a container that still runs
+CONTAINER_ENDED = "is terminated"  # the API's 400 for following the log of an ended container
 
 
 class LogFollower(StreamThread):
@@ -65,6 +66,10 @@ class LogFollower(StreamThread):
                 status = status_of(exc)
                 if status == 404:
                     return  # the pod is gone
+                if status == 400 and CONTAINER_ENDED in describe(exc):
+                    # Reopened as the container ended, before the pod watch said so: the log
+                    # already read is the whole log.
+                    return
                 # 400 "container ... is waiting to start": it was seen running, so this is a
                 # short race; retry a while.
                 waiting = status == 400 and time.monotonic() - started < WAITING_FOR_START_S
