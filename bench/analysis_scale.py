@@ -25,18 +25,8 @@ import time
 from pathlib import Path
 
 from harness.analysis import analyse_order, analyse_order_file
-from harness.records import (
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    ERROR_CLASSES,
-    EXITED,
-    POD_READY,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    RequestRecord,
-    TimelineEvent,
-)
+from harness.records import ERROR_CLASSES, RequestRecord
+from harness.timeline import EventKind, TimelineEvent
 
 ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.analysis_scale` resolves
 T0 = 1_764_012_600.0
@@ -46,18 +36,18 @@ FAIL_SHARE = 0.005
 
 
 def synthetic_timeline(duration_s: float) -> list[TimelineEvent]:
-    events = [TimelineEvent(T0, ENDPOINT_ADDED, f"p-{i}") for i in range(3)]
+    events = [TimelineEvent(T0, EventKind.ENDPOINT_ADDED, f"p-{i}") for i in range(3)]
     t, next_pod = T0 + 3.0, 3
     while t < T0 + duration_s:
         victim = f"p-{next_pod - 3}"
         events += [
-            TimelineEvent(t, DELETE_REQUESTED, victim, {"grace_period_s": 30.0}),
-            TimelineEvent(t + 0.01, SIGTERM_SENT, victim),
-            TimelineEvent(t + 0.06, ENDPOINT_REMOVED, victim),
-            TimelineEvent(t + 0.9, REMOVAL_APPLIED, victim),
-            TimelineEvent(t + 1.2, EXITED, victim, {"code": 0}),
-            TimelineEvent(t + 2.5, POD_READY, f"p-{next_pod}", {"replaces": victim}),
-            TimelineEvent(t + 2.5, ENDPOINT_ADDED, f"p-{next_pod}"),
+            TimelineEvent(t, EventKind.DELETE_REQUESTED, victim, {"grace_period_s": 30.0}),
+            TimelineEvent(t + 0.01, EventKind.SIGTERM_SENT, victim),
+            TimelineEvent(t + 0.06, EventKind.ENDPOINT_REMOVED, victim),
+            TimelineEvent(t + 0.9, EventKind.REMOVAL_APPLIED, victim),
+            TimelineEvent(t + 1.2, EventKind.EXITED, victim, {"code": 0}),
+            TimelineEvent(t + 2.5, EventKind.POD_READY, f"p-{next_pod}", {"replaces": victim}),
+            TimelineEvent(t + 2.5, EventKind.ENDPOINT_ADDED, f"p-{next_pod}"),
         ]
         t, next_pod = t + DELETE_EVERY_S, next_pod + 1
     return events

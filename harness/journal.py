@@ -23,9 +23,11 @@ from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
 from harness.errors import UsageError
 from harness.gate import GateLimits, GateResult, evaluate
-from harness.records import LOAD_STARTED, LOAD_STOPPED, JsonlWriter, TimelineEvent, read_timeline
+from harness.jsonl import JsonlWriter
+from harness.records import read_last_end
 from harness.report.html import write_report
 from harness.report.junit import write_junit
+from harness.timeline import EventKind, TimelineEvent, read_timeline
 
 Window = tuple[float, float]
 RECOVERED = (
@@ -111,8 +113,8 @@ def window_of(timeline: list[TimelineEvent]) -> Window:
     stamps = [e.ts for e in timeline]
     if not stamps:
         raise ValueError("an empty timeline has no window")
-    started = [e.ts for e in timeline if e.kind == LOAD_STARTED]
-    stopped = [e.ts for e in timeline if e.kind == LOAD_STOPPED]
+    started = [e.ts for e in timeline if e.kind == EventKind.LOAD_STARTED]
+    stopped = [e.ts for e in timeline if e.kind == EventKind.LOAD_STOPPED]
     return (started[0] if started else min(stamps), stopped[-1] if stopped else max(stamps))
 
 
@@ -145,7 +147,7 @@ def _window_from_files(timeline: list[TimelineEvent], records_path: Path) -> Win
     events it finished: exactly those. If it was cut short: from its timeline, and on to its last
     record (requests may have gone on after the last event; their failures must stay attributable).
     """
-    if {LOAD_STARTED, LOAD_STOPPED} <= {e.kind for e in timeline}:
+    if {EventKind.LOAD_STARTED, EventKind.LOAD_STOPPED} <= {e.kind for e in timeline}:
         return window_of(timeline)
     last = last_record_end(records_path)
     if not timeline:
@@ -157,15 +159,7 @@ def _window_from_files(timeline: list[TimelineEvent], records_path: Path) -> Win
 
 def last_record_end(path: Path, tail_bytes: int = 65536) -> float | None:
     """The ``end`` of the file's last whole record, reading only its tail."""
-    with path.open("rb") as handle:
-        handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
-        lines = handle.read().splitlines()
-    for line in reversed(lines):
-        try:
-            return float(json.loads(line)["end"])
-        except (ValueError, TypeError, KeyError):
-            continue  # a torn line, or the cut-off start of the tail
-    return None
+    return read_last_end(path, tail_bytes)
 
 
 def write_outputs(

@@ -1,21 +1,34 @@
-"""The two streams a run writes, and their JSONL encoding.
+"""The request records (records-<order>.jsonl): the one owner of their line format.
 
-- ``RequestRecord``: one line per request the load generator completed (records-<order>.jsonl).
-- ``TimelineEvent``: one line per thing that happened to a pod, an endpoint or the chaos schedule
-  (timeline-<order>.jsonl).
+One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
+in order, compact separators. Everything that writes or reads such a line goes through here:
 
-Both files are appended to and flushed line by line, so a crash loses at most the last line; the
-readers skip a torn last line instead of failing.
+- writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
+  ``RequestRecord`` (tests, benchmarks);
+- reading: ``parse_row`` (one line), ``RecordRows`` (a stream of lines: the analysis, the traffic
+  chart), ``RecordTail`` (what a growing file gained since the last look: the progress line),
+  ``read_last_end`` (the last record of a file, from its tail) and ``read_records`` (whole
+  ``RequestRecord`` objects).
+
+A reader takes what it needs as a ``Row`` (end, latency_ms, pod, error). A line is a record when
+it is a JSON object with numeric ``end`` and ``latency_ms``; anything else (a line torn by a crash
+mid-write, garbage) is skipped, never fatal. Parsing is orjson's, about 0.6 µs a line, which is
+most of what analysing a million records costs (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+import orjson
+
+from harness.jsonl import iter_jsonl
 
 # Error classes a failed request is sorted into (the contract of records and summary.json).
 ERROR_CLASSES: tuple[str, ...] = (
@@ -48,43 +61,7 @@ class RequestRecord:
         return self.error is not None
 
 
-# Timeline event kinds. Pod lifecycle (both backends):
-POD_CREATED = "pod_created"
-POD_SCHEDULED = "pod_scheduled"
-POD_NETWORK_READY = "pod_network_ready"
-POD_CONTAINER_STARTED = "pod_container_started"
-POD_READY = "pod_ready"  # readiness probe passed (detail may carry "replaces": pod)
-POD_NOT_READY = "pod_not_ready"  # readiness probe failed on a pod that was ready
-DELETE_REQUESTED = "delete_requested"  # detail: {"grace_period_s": float}
-PRESTOP_STARTED = "prestop_started"
-PRESTOP_ENDED = "prestop_ended"
-SIGTERM_SENT = "sigterm_sent"
-EXITED = "exited"  # detail: {"code": int}
-KILLED = "killed"  # SIGKILL when the grace period ran out
-# A Kubernetes Event about a pod (kube backends): detail {"reason": "Killing" | "Unhealthy" |
-# "FailedPreStopHook" | ..., "message": str, ...}.
-KUBE_EVENT = "kube_event"
-# Endpoints: the controller's view, then the proxy's (the embedded proxy only).
-ENDPOINT_ADDED = "endpoint_added"
-ENDPOINT_REMOVED = "endpoint_removed"
-ADDITION_APPLIED = "addition_applied"
-REMOVAL_APPLIED = "removal_applied"
-# The chaos schedule and the run itself.
-CHAOS_ACTION = "chaos_action"  # detail: {"action": str, "targets": [pod, ...]}
-LOAD_STARTED = "load_started"
-LOAD_STOPPED = "load_stopped"
-# The app's own shutdown lines are stored as "app_" + their "event" field, e.g. "app_sigterm",
-# "app_readiness_failed", "app_listener_closed", "app_drain_started", "app_drained", "app_exit";
-# the line's other fields go into detail.
-APP_EVENT_PREFIX = "app_"
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
-    ts: float  # unix seconds
-    kind: str
-    pod: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+Row = tuple[float, float, str | None, str | None]  # end, latency_ms, pod, error
 
 
 def record_from_dict(data: dict[str, Any]) -> RequestRecord:
@@ -101,62 +78,132 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
     )
 
 
-def event_from_dict(data: dict[str, Any]) -> TimelineEvent:
-    return TimelineEvent(
-        ts=float(data["ts"]),
-        kind=str(data["kind"]),
-        pod=data.get("pod"),
-        detail=dict(data.get("detail") or {}),
-    )
-
-
-class JsonlWriter:
-    """Appends one JSON object per line and flushes it at once; safe to share between threads."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def write(self, obj: RequestRecord | TimelineEvent | dict[str, Any]) -> None:
-        data = obj if isinstance(obj, dict) else asdict(obj)
-        line = json.dumps(data, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            self.count += 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yields each complete JSON line; a torn or garbled line (a crash mid-write) is skipped."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(data, dict):
-                yield data
-
-
 def read_records(path: Path) -> list[RequestRecord]:
     return [record_from_dict(d) for d in iter_jsonl(path)]
 
 
-def read_timeline(path: Path) -> list[TimelineEvent]:
-    return sorted((event_from_dict(d) for d in iter_jsonl(path)), key=lambda e: e.ts)
+# -- Writing ------------------------------------------------------------------------------------
+
+# Distinct names/pods/messages are few; the bound only keeps a pathological run (a message with a
+# changing URL in it) from growing the cache without end.
+_CACHE_LIMIT = 4096
+_MESSAGE_LIMIT = 300
+
+
+class RecordFormatter:
+    """Formats one record line from the values locust reports.
+
+    Cheap on purpose (locust's requests/s with recording must stay >= 90 % of without): one
+    f-string with the fields in ``RequestRecord`` order, and ``json.dumps`` only for strings,
+    cached for the few that repeat (names, pods, classes). The caller writes the line with one
+    write(2) (``harness.jsonl.LineFile``), so a SIGKILL loses no completed line.
+    """
+
+    def __init__(self) -> None:
+        self._json: dict[str | None, str] = {None: "null"}
+
+    def quoted(self, text: str | None) -> str:
+        try:
+            return self._json[text]
+        except KeyError:
+            encoded = json.dumps(text)
+            if len(self._json) < _CACHE_LIMIT:
+                self._json[text] = encoded
+            return encoded
+
+    def line(
+        self,
+        start: float,
+        latency_ms: float,
+        name: str,
+        status: int,
+        size: int,
+        pod: str | None,
+        error: str | None,
+        message: str | None,
+    ) -> str:
+        end = start + latency_ms / 1000.0
+        msg = "null" if message is None else json.dumps(message[:_MESSAGE_LIMIT])
+        return (
+            f'{{"start":{start:.6f},"end":{end:.6f},"latency_ms":{latency_ms:.3f},'
+            f'"name":{self.quoted(name)},"status":{status},"bytes":{size},'
+            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}}}\n'
+        )
+
+
+# -- Reading ------------------------------------------------------------------------------------
+
+_ROW_FIELDS = itemgetter("end", "latency_ms", "pod", "error")
+_NOT_A_ROW = (ValueError, KeyError, TypeError)  # orjson.JSONDecodeError is a ValueError
+
+
+def parse_row(line: bytes) -> Row | None:
+    """The row of one record line, or None when the line is not a record (torn, garbled)."""
+    try:
+        data = orjson.loads(line)
+        return float(data["end"]), float(data["latency_ms"]), data.get("pod"), data.get("error")
+    except (*_NOT_A_ROW, AttributeError):
+        return None
+
+
+class RecordRows:
+    """The rows of record lines, in order; ``skipped`` counts the non-blank lines that were not
+    records, once the iteration is done."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = lines
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        loads, fields = orjson.loads, _ROW_FIELDS  # local names: this runs once per record
+        for line in self._lines:
+            try:
+                # Every field present: the case of every line our writers write.
+                end, latency_ms, pod, error = fields(loads(line))
+                yield float(end), float(latency_ms), pod, error
+            except _NOT_A_ROW:
+                row = parse_row(line)  # a missing pod or error is None; anything else: skipped
+                if row is not None:
+                    yield row
+                elif line.strip():
+                    self.skipped += 1
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Streams the rows of a records file without keeping them."""
+    with path.open("rb") as handle:
+        yield from RecordRows(handle)
+
+
+class RecordTail:
+    """The rows appended to a records file since the last call; cheap to call every second.
+
+    Reads only the new bytes; a line without its newline yet (being written) waits for the next
+    call. A missing file has no rows yet."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def new_rows(self) -> list[Row]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = chunk.rfind(b"\n") + 1
+        self._offset += complete
+        return list(RecordRows(chunk[:complete].splitlines()))
+
+
+def read_last_end(path: Path, tail_bytes: int = 65536) -> float | None:
+    """The ``end`` of the file's last whole record, reading only its tail."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+        lines = handle.read().splitlines()
+    for line in reversed(lines):
+        row = parse_row(line)  # None for a torn line, or the cut-off start of the tail
+        if row is not None:
+            return row[0]
+    return None

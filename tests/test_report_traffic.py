@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.records import ERROR_CLASSES, RequestRecord, iter_jsonl
+from harness.jsonl import iter_jsonl
+from harness.records import ERROR_CLASSES, RequestRecord
 from harness.report.traffic import (
     BIN_WIDTHS,
     MAX_BINS,

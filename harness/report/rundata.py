@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.records import TimelineEvent, iter_jsonl, read_timeline
+from harness.jsonl import iter_jsonl
 from harness.report.lifecycle import Row, ts
 from harness.report.traffic import RecordScan, scan_file
+from harness.timeline import TimelineEvent, read_timeline
 
 FILE_KINDS: tuple[str, ...] = ("records", "timeline", "pods")
 _DEFAULT_NAMES = {

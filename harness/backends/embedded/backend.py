@@ -45,16 +45,8 @@ from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import BALANCE_MODES, Endpoint, ServiceProxy
 from harness.backends.embedded.rollout import ReplicaSetState, resolve_fenceposts, rollout_step
 from harness.errors import BackendError
-from harness.records import (
-    DELETE_REQUESTED,
-    EXITED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_NOT_READY,
-    POD_READY,
-    TimelineEvent,
-)
 from harness.scenario import Embedded, Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +315,7 @@ class EmbeddedBackend:
         detail: dict[str, Any] = {"revision": rev}
         if replaces is not None:
             detail["replaces"] = replaces
-        self._emit(TimelineEvent(pod.created, POD_CREATED, pod.name, detail))
+        self._emit(TimelineEvent(pod.created, EventKind.POD_CREATED, pod.name, detail))
         self._spawn(self._run_pod(pod))
 
     # ----- one pod: containers, readiness, deletion ---------------------------------------------
@@ -370,7 +362,7 @@ class EmbeddedBackend:
         self._emit(
             TimelineEvent(
                 time.time(),
-                POD_CONTAINER_STARTED,
+                EventKind.POD_CONTAINER_STARTED,
                 pod.name,
                 {
                     "pid": container.pid,
@@ -412,7 +404,10 @@ class EmbeddedBackend:
             await asyncio.wait({prober})
         self._emit(
             TimelineEvent(
-                time.time(), EXITED, pod.name, {"code": exit_code(rc), "signal": signal_name(rc)}
+                time.time(),
+                EventKind.EXITED,
+                pod.name,
+                {"code": exit_code(rc), "signal": signal_name(rc)},
             )
         )
         if pod.ready:
@@ -425,11 +420,13 @@ class EmbeddedBackend:
         pod.ready = ready
         if ready:
             detail = {"replaces": pod.replaces} if pod.replaces is not None else {}
-            self._emit(TimelineEvent(time.time(), POD_READY, pod.name, detail))
+            self._emit(TimelineEvent(time.time(), EventKind.POD_READY, pod.name, detail))
             if not pod.terminating:
                 self._endpoints.add(Endpoint(pod.name, pod.host, pod.port))
         else:
-            self._emit(TimelineEvent(time.time(), POD_NOT_READY, pod.name, {"reason": reason}))
+            self._emit(
+                TimelineEvent(time.time(), EventKind.POD_NOT_READY, pod.name, {"reason": reason})
+            )
             self._endpoints.remove(pod.name, "not_ready")
         self._notify()
 
@@ -451,7 +448,7 @@ class EmbeddedBackend:
         self._emit(
             TimelineEvent(
                 pod.deleted_at,
-                DELETE_REQUESTED,
+                EventKind.DELETE_REQUESTED,
                 pod.name,
                 {"grace_period_s": grace, "cause": cause},
             )

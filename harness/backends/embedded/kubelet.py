@@ -14,13 +14,7 @@ import time
 
 from harness.backends.base import EventSink
 from harness.backends.embedded.pod import Pod
-from harness.records import (
-    KILLED,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 MIN_STOP_WINDOW_S = 2.0  # the kubelet's minimumGracePeriodInSeconds
 
@@ -38,7 +32,9 @@ async def kill_pod(
     try:
         if prestop_sleep_s > 0 and grace_s > 0:
             emit(
-                TimelineEvent(time.time(), PRESTOP_STARTED, pod.name, {"sleep_s": prestop_sleep_s})
+                TimelineEvent(
+                    time.time(), EventKind.PRESTOP_STARTED, pod.name, {"sleep_s": prestop_sleep_s}
+                )
             )
             hook_limit = min(prestop_sleep_s, grace_s - (loop.time() - started_at))
             # The hook is a sleep in the container: it ends early if the container does.
@@ -46,7 +42,7 @@ async def kill_pod(
             emit(
                 TimelineEvent(
                     time.time(),
-                    PRESTOP_ENDED,
+                    EventKind.PRESTOP_ENDED,
                     pod.name,
                     {
                         "elapsed_s": round(loop.time() - started_at, 3),
@@ -60,14 +56,14 @@ async def kill_pod(
         stop_window = max(grace_s - (loop.time() - started_at), MIN_STOP_WINDOW_S)
         sent_at = time.time()  # before the signal: the app may log its reaction before we return
         if container.terminate():
-            emit(TimelineEvent(sent_at, SIGTERM_SENT, pod.name, {"pid": container.pid}))
+            emit(TimelineEvent(sent_at, EventKind.SIGTERM_SENT, pod.name, {"pid": container.pid}))
         await asyncio.wait({exited}, timeout=stop_window)
         killed_at = time.time()
         if container.running and container.kill():
             emit(
                 TimelineEvent(
                     killed_at,
-                    KILLED,
+                    EventKind.KILLED,
                     pod.name,
                     {"after_s": round(loop.time() - started_at, 3), "grace_period_s": grace_s},
                 )

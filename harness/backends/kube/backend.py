@@ -65,8 +65,8 @@ from harness.backends.kube.stamps import parse_time
 from harness.backends.kube.watch import Watcher
 from harness.errors import BackendError
 from harness.orders import ORDERS
-from harness.records import DELETE_REQUESTED, TimelineEvent
 from harness.scenario import Kube, Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -603,7 +603,7 @@ class KubeBackend:
         detail["call_ms"] = round((time.time() - started) * 1000, 1)
         deleted_meta = answer.get("metadata") or {}
         detail["deletion_timestamp"] = deleted_meta.get("deletionTimestamp")
-        session.emit(TimelineEvent(started, DELETE_REQUESTED, name, detail))
+        session.emit(TimelineEvent(started, EventKind.DELETE_REQUESTED, name, detail))
 
     def _patch_deployment(self, names: Names, patch: dict[str, Any]) -> None:
         apps = self._apps()
