@@ -25,7 +25,7 @@ MIN_PER_BIN = 40  # fewer requests per bin on average and the line is mostly noi
 
 
 @dataclass(slots=True)
-class RecordScan:
+class TrafficScan:
     """What one pass over a records file keeps: completion times, and failures' pod and class."""
 
     ok_ends: array[float] = field(default_factory=lambda: array("d"))
@@ -55,9 +55,9 @@ class TrafficBins:
     failed: int
 
 
-def scan_lines(lines: Iterable[bytes]) -> RecordScan:
+def scan_lines(lines: Iterable[bytes]) -> TrafficScan:
     """Reads record lines (as bytes, as a file opened in binary mode yields them)."""
-    scan = RecordScan()
+    scan = TrafficScan()
     pod_index: dict[str, int] = {}
     class_index = {name: i for i, name in enumerate(ERROR_CLASSES)}
     other = class_index["other"]
@@ -80,13 +80,13 @@ def scan_lines(lines: Iterable[bytes]) -> RecordScan:
     return scan
 
 
-def scan_file(path: Path) -> RecordScan:
+def scan_file(path: Path) -> TrafficScan:
     with path.open("rb") as handle:
         return scan_lines(handle)
 
 
 def bin_traffic(
-    scan: RecordScan, t0: float, span: tuple[float, float] | None = None
+    scan: TrafficScan, t0: float, span: tuple[float, float] | None = None
 ) -> TrafficBins:
     """Rates per bin from ``t0``; ``span`` (relative seconds) widens the axis to cover the run."""
     ok = np.frombuffer(scan.ok_ends, dtype=np.float64) - t0
