@@ -3,8 +3,11 @@
     python -m bench.analysis_scale                          # 100 k and 1 M records
     python -m bench.analysis_scale 5000000 --modes file     # any counts, some entry points
 
-Each count is measured in a fresh process (peak RSS is per process), for two entry points:
-``file`` streams records-<order>.jsonl (analyse_order_file: parsing included); ``list``
+Each count is measured in a fresh process (peak RSS is per process), for three entry points:
+``file`` streams records-<order>.jsonl alone (analyse_order_file: parsing included; a run folder
+without a rows file, as before 2026-11-30); ``rows`` the same with the rows file that the
+progress tail of a run keeps beside it (written here as a run writes it: a look every 1000
+records, one second of this synthetic traffic; what those looks cost is printed too); ``list``
 analyses a list of RequestRecord already in memory (analyse_order: parsing not included, but the
 list itself counts towards the peak, about 300 bytes a record). Wall and CPU seconds are both
 printed: on a shared machine wall time includes other processes' turns. The synthetic run:
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 from harness.analysis import analyse_order, analyse_order_file
-from harness.records import ERROR_CLASSES, RequestRecord
+from harness.records import ERROR_CLASSES, RecordTail, RequestRecord, rows_path
 from harness.timeline import EventKind, TimelineEvent
 
 ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.analysis_scale` resolves
@@ -71,10 +74,19 @@ def synthetic_record(rng: random.Random, i: int) -> RequestRecord:
     )
 
 
-def write_records(path: Path, count: int) -> None:
+def write_records(path: Path, count: int) -> float:
+    """Writes the JSONL, and its rows file as a run's progress tail does; returns the tail's CPU
+    seconds."""
     rng = random.Random(1)
+    tail = RecordTail(path, keep_rows=True)
+    tail_cpu = 0.0
     with path.open("w", encoding="utf-8") as out:
         for i in range(count):
+            if i % int(RATE) == 0:  # once a second of traffic
+                out.flush()
+                started = time.process_time()
+                tail.new_rows()
+                tail_cpu += time.process_time() - started
             r = synthetic_record(rng, i)
             # The JsonlWriter's format (asdict order, compact), written without its per-line flush.
             out.write(
@@ -83,6 +95,9 @@ def write_records(path: Path, count: int) -> None:
                 f'"pod":{_json_str(r.pod)},"error":{_json_str(r.error)},'
                 f'"message":{_json_str(r.message)}}}\n'
             )
+    started = time.process_time()
+    tail.new_rows()
+    return tail_cpu + time.process_time() - started
 
 
 def _json_str(value: str | None) -> str:
@@ -108,7 +123,7 @@ def child(mode: str, count: int, path: Path) -> None:
         rng = random.Random(1)
         records = [synthetic_record(rng, i) for i in range(count)]  # not part of the timing
     wall, cpu = time.perf_counter(), time.process_time()
-    if mode == "file":
+    if mode in ("file", "rows"):
         result = analyse_order_file("bench", path, timeline, window)
     else:
         result = analyse_order("bench", records, timeline, window)
@@ -121,7 +136,7 @@ def child(mode: str, count: int, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("counts", nargs="*", type=int, default=[100_000, 1_000_000])
-    parser.add_argument("--modes", default="file,list", help="file, list or both (file,list)")
+    parser.add_argument("--modes", default="file,rows,list", help="some of file,rows,list")
     parser.add_argument(
         "--child", nargs=3, metavar=("MODE", "COUNT", "PATH"), help=argparse.SUPPRESS
     )
@@ -138,9 +153,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.counts:
             path = Path(tmp) / f"records-{count}.jsonl"
-            if "file" in modes:
-                write_records(path, count)
+            tail_cpu = write_records(path, count) if {"file", "rows"} & set(modes) else 0.0
+            hidden = rows_path(path).with_suffix(".hidden")
             for mode in modes:
+                if mode == "file":
+                    rows_path(path).rename(hidden)  # the JSONL alone
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -156,11 +173,16 @@ def main() -> None:
                     cwd=ROOT,
                     text=True,
                 ).stdout.split()
+                if mode == "file":
+                    hidden.rename(rows_path(path))
                 ratio = f"{float(out[1]) / ref_cpu:.1f}"  # CPU against CPU: fair on a busy machine
                 print(
                     "{:>10} {:>5} {:>7} {:>7} {:>9} {:>19} {:>8}".format(count, mode, *out, ratio)
                 )
+            if tail_cpu:
+                print(f"{'':>10} progress tail during the run: {tail_cpu:.2f} s CPU in all")
             path.unlink(missing_ok=True)
+            rows_path(path).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

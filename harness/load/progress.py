@@ -1,7 +1,7 @@
 """Live counts from a records file that is still growing, for the progress line.
 
 The rows come from ``harness.records.RecordTail``, which reads only what was appended since the
-last call.
+last call, and keeps them in the records' rows file for the analysis.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class LoadCounter:
     """Counts the records appended to ``path`` so far; cheap to call every second."""
 
     def __init__(self, path: Path) -> None:
-        self._tail = RecordTail(path)
+        self._tail = RecordTail(path, keep_rows=True)  # the analysis reads them back
         self._requests = 0
         self._errors: dict[str, int] = {}
 
