@@ -235,8 +235,8 @@ class _RowsWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.unlink(missing_ok=True)
-        self._file: IO[bytes] | None = None
         self._codes: dict[str | None, int] = {None: 0}
+        self._started = False
         self._stopped = False
 
     def append(self, stat: os.stat_result, covered: int, rows: list[Row]) -> None:
@@ -244,17 +244,15 @@ class _RowsWriter:
             return
         try:
             chunk = self._chunk(covered, rows)
-            if self._file is None:
-                self._file = self.path.open("wb")
-                self._file.write(_MAGIC + _HEAD.pack(stat.st_dev, stat.st_ino))
-            self._file.write(chunk)
-            self._file.flush()
+            if not self._started:
+                chunk = _MAGIC + _HEAD.pack(stat.st_dev, stat.st_ino) + chunk
+            with self.path.open("ab") as out:
+                out.write(chunk)
+            self._started = True
         except (OSError, TypeError, ValueError):
             # A pod or error that is not a string (no code for it), or a full disk: what was
             # written stays valid for the JSONL bytes it covers, the rest is read from the JSONL.
             self._stopped = True
-            if self._file is not None:
-                self._file.close()
 
     def _chunk(self, covered: int, rows: list[Row]) -> bytes:
         ends, latencies, pods, errors = zip(*rows, strict=True) if rows else ((), (), (), ())
