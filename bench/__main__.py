@@ -5,7 +5,7 @@ import sys
 
 BENCHMARKS = [
     ["-m", "bench.analysis_scale", "100000", "1000000", "5000000"],
-    ["-m", "harness.load.bench", "--users", "10", "--seconds", "10", "--rounds", "2"],
+    ["-m", "bench.recording", "--users", "10", "--seconds", "10", "--rounds", "2"],
     ["-m", "bench.proxy", "--seconds", "5", "--concurrency", "16"],
     ["-m", "bench.sample_app", "--seconds", "4", "--rounds", "3", "--concurrency", "16"],
     ["-m", "bench.chaos_wall"],

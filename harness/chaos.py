@@ -1,7 +1,7 @@
 """Chaos as data: a schedule of actions played against any Backend, seeded so a run repeats.
 
 The plan is pure (``due_times``, ``pick_targets``); ``play_chaos`` is the only part that waits,
-calls the backend and writes the timeline. Every action is one CHAOS_ACTION event
+calls the backend and writes the timeline. Every action is one EventKind.CHAOS_ACTION event
 ``{"action", "targets"}`` and one ``ChaosOutcome`` in the returned journal, also when it found
 nothing to act on or the backend refused (then ``error`` says why, a warning is logged and the
 run goes on). Only an API that keeps failing through every retry (``ApiUnavailable``) ends it.
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from harness.backends.base import Backend, EventSink, PodInfo
 from harness.errors import ApiUnavailable, HarnessError
-from harness.records import CHAOS_ACTION, TimelineEvent
 from harness.scenario import Chaos
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ async def play_chaos(
             }
             if outcome.error is not None:
                 detail["error"] = outcome.error
-            emit(TimelineEvent(outcome.ts, CHAOS_ACTION, None, detail))
+            emit(TimelineEvent(outcome.ts, EventKind.CHAOS_ACTION, None, detail))
             if not outcome.targets:
                 continue
             if chaos.action == "rolling_restart":

@@ -214,7 +214,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from harness.analysis.pods import lifecycle_report
-    from harness.records import iter_jsonl
+    from harness.jsonl import iter_jsonl
     from harness.runfolder import pods_name
 
     reports = {}

@@ -11,7 +11,6 @@ journalled again from its folder alone (``RunJournal.from_files``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from harness import runfolder
 from harness.analysis.summary import Window
 from harness.errors import UsageError
-from harness.records import LOAD_STARTED, LOAD_STOPPED, TimelineEvent
+from harness.records import read_last_end
+from harness.timeline import EventKind, TimelineEvent
 
 if TYPE_CHECKING:
     from harness.gate import GateResult
@@ -99,8 +99,8 @@ def window_of(timeline: list[TimelineEvent]) -> Window:
     stamps = [e.ts for e in timeline]
     if not stamps:
         raise ValueError("an empty timeline has no window")
-    started = [e.ts for e in timeline if e.kind == LOAD_STARTED]
-    stopped = [e.ts for e in timeline if e.kind == LOAD_STOPPED]
+    started = [e.ts for e in timeline if e.kind == EventKind.LOAD_STARTED]
+    stopped = [e.ts for e in timeline if e.kind == EventKind.LOAD_STOPPED]
     return (started[0] if started else min(stamps), stopped[-1] if stopped else max(stamps))
 
 
@@ -109,7 +109,7 @@ def window_from_files(timeline: list[TimelineEvent], records_path: Path) -> Wind
     events it finished: exactly those. If it was cut short: from its timeline, and on to its last
     record (requests may have gone on after the last event; their failures must stay attributable).
     """
-    if {LOAD_STARTED, LOAD_STOPPED} <= {e.kind for e in timeline}:
+    if {EventKind.LOAD_STARTED, EventKind.LOAD_STOPPED} <= {e.kind for e in timeline}:
         return window_of(timeline)
     last = last_record_end(records_path)
     if not timeline:
@@ -119,14 +119,6 @@ def window_from_files(timeline: list[TimelineEvent], records_path: Path) -> Wind
     return (start, end if last is None else max(end, last))
 
 
-def last_record_end(path: Path, tail_bytes: int = 65536) -> float | None:
-    """The ``end`` of the file's last whole record, reading only its tail."""
-    with path.open("rb") as handle:
-        handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
-        lines = handle.read().splitlines()
-    for line in reversed(lines):
-        try:
-            return float(json.loads(line)["end"])
-        except (ValueError, TypeError, KeyError):
-            continue  # a torn line, or the cut-off start of the tail
-    return None
+def last_record_end(path: Path) -> float | None:
+    """The ``end`` of the records file's last whole record (read from its tail)."""
+    return read_last_end(path)

@@ -15,10 +15,11 @@ from harness.analysis import analyse_order_file, summary_of_orders
 from harness.errors import UsageError
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
-from harness.records import JsonlWriter, read_timeline
+from harness.jsonl import JsonlWriter
 from harness.report.html import write_report
 from harness.report.junit import write_junit
 from harness.runlock import running_pid
+from harness.timeline import read_timeline
 
 RECOVERED = (
     "the run ended without writing its summary (killed or crashed); "

@@ -1,21 +1,39 @@
-"""The two streams a run writes, and their JSONL encoding.
+"""The request records (records-<order>.jsonl): the one owner of their line format.
 
-- ``RequestRecord``: one line per request the load generator completed (records-<order>.jsonl).
-- ``TimelineEvent``: one line per thing that happened to a pod, an endpoint or the chaos schedule
-  (timeline-<order>.jsonl).
+One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
+in order, compact separators. Everything that writes or reads such a line goes through here:
 
-Both files are appended to and flushed line by line, so a crash loses at most the last line; the
-readers skip a torn last line instead of failing.
+- writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
+  ``RequestRecord`` (tests, benchmarks);
+- reading: ``parse_row`` (one line), ``RecordRows`` (a stream of lines: the traffic chart),
+  ``read_rows`` (a file: the analysis), ``RecordTail`` (what a growing file gained since the last
+  look: the progress line), ``read_last_end`` (the last record of a file, from its tail) and
+  ``read_records`` (whole ``RequestRecord`` objects);
+- the rows file (records-<order>.rows): the rows the progress tail parsed during the run, kept in
+  binary so that ``read_rows`` need not parse those lines again.
+
+A reader takes what it needs as a ``Row`` (end, latency_ms, pod, error). A line is a record when
+it is a JSON object with numeric ``end`` and ``latency_ms``; anything else (a line torn by a crash
+mid-write, garbage) is skipped, never fatal. Parsing is orjson's, about 0.9 µs a line with the
+row taken out: more than the analysis of the row itself (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+import os
+import struct
+import sys
+from array import array
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
+
+from harness.jsonl import iter_jsonl
 
 # Error classes a failed request is sorted into (the contract of records and summary.json).
 ERROR_CLASSES: tuple[str, ...] = (
@@ -48,43 +66,7 @@ class RequestRecord:
         return self.error is not None
 
 
-# Timeline event kinds. Pod lifecycle (both backends):
-POD_CREATED = "pod_created"
-POD_SCHEDULED = "pod_scheduled"
-POD_NETWORK_READY = "pod_network_ready"
-POD_CONTAINER_STARTED = "pod_container_started"
-POD_READY = "pod_ready"  # readiness probe passed (detail may carry "replaces": pod)
-POD_NOT_READY = "pod_not_ready"  # readiness probe failed on a pod that was ready
-DELETE_REQUESTED = "delete_requested"  # detail: {"grace_period_s": float}
-PRESTOP_STARTED = "prestop_started"
-PRESTOP_ENDED = "prestop_ended"
-SIGTERM_SENT = "sigterm_sent"
-EXITED = "exited"  # detail: {"code": int}
-KILLED = "killed"  # SIGKILL when the grace period ran out
-# A Kubernetes Event about a pod (kube backends): detail {"reason": "Killing" | "Unhealthy" |
-# "FailedPreStopHook" | ..., "message": str, ...}.
-KUBE_EVENT = "kube_event"
-# Endpoints: the controller's view, then the proxy's (the embedded proxy only).
-ENDPOINT_ADDED = "endpoint_added"
-ENDPOINT_REMOVED = "endpoint_removed"
-ADDITION_APPLIED = "addition_applied"
-REMOVAL_APPLIED = "removal_applied"
-# The chaos schedule and the run itself.
-CHAOS_ACTION = "chaos_action"  # detail: {"action": str, "targets": [pod, ...]}
-LOAD_STARTED = "load_started"
-LOAD_STOPPED = "load_stopped"
-# The app's own shutdown lines are stored as "app_" + their "event" field, e.g. "app_sigterm",
-# "app_readiness_failed", "app_listener_closed", "app_drain_started", "app_drained", "app_exit";
-# the line's other fields go into detail.
-APP_EVENT_PREFIX = "app_"
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
-    ts: float  # unix seconds
-    kind: str
-    pod: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+Row = tuple[float, float, str | None, str | None]  # end, latency_ms, pod, error
 
 
 def record_from_dict(data: dict[str, Any]) -> RequestRecord:
@@ -101,62 +83,265 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
     )
 
 
-def event_from_dict(data: dict[str, Any]) -> TimelineEvent:
-    return TimelineEvent(
-        ts=float(data["ts"]),
-        kind=str(data["kind"]),
-        pod=data.get("pod"),
-        detail=dict(data.get("detail") or {}),
-    )
-
-
-class JsonlWriter:
-    """Appends one JSON object per line and flushes it at once; safe to share between threads."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def write(self, obj: RequestRecord | TimelineEvent | dict[str, Any]) -> None:
-        data = obj if isinstance(obj, dict) else asdict(obj)
-        line = json.dumps(data, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            self.count += 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yields each complete JSON line; a torn or garbled line (a crash mid-write) is skipped."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(data, dict):
-                yield data
-
-
 def read_records(path: Path) -> list[RequestRecord]:
     return [record_from_dict(d) for d in iter_jsonl(path)]
 
 
-def read_timeline(path: Path) -> list[TimelineEvent]:
-    return sorted((event_from_dict(d) for d in iter_jsonl(path)), key=lambda e: e.ts)
+# -- Writing ------------------------------------------------------------------------------------
+
+# Distinct names/pods/messages are few; the bound only keeps a pathological run (a message with a
+# changing URL in it) from growing the cache without end.
+_CACHE_LIMIT = 4096
+_MESSAGE_LIMIT = 300
+
+
+class RecordFormatter:
+    """Formats one record line from the values locust reports.
+
+    Cheap on purpose (locust's requests/s with recording must stay >= 90 % of without): one
+    f-string with the fields in ``RequestRecord`` order, and ``json.dumps`` only for strings,
+    cached for the few that repeat (names, pods, classes). The caller writes the line with one
+    write(2) (``harness.jsonl.LineFile``), so a SIGKILL loses no completed line.
+    """
+
+    def __init__(self) -> None:
+        self._json: dict[str | None, str] = {None: "null"}
+
+    def quoted(self, text: str | None) -> str:
+        try:
+            return self._json[text]
+        except KeyError:
+            encoded = json.dumps(text)
+            if len(self._json) < _CACHE_LIMIT:
+                self._json[text] = encoded
+            return encoded
+
+    def line(
+        self,
+        start: float,
+        latency_ms: float,
+        name: str,
+        status: int,
+        size: int,
+        pod: str | None,
+        error: str | None,
+        message: str | None,
+    ) -> str:
+        end = start + latency_ms / 1000.0
+        msg = "null" if message is None else json.dumps(message[:_MESSAGE_LIMIT])
+        return (
+            f'{{"start":{start:.6f},"end":{end:.6f},"latency_ms":{latency_ms:.3f},'
+            f'"name":{self.quoted(name)},"status":{status},"bytes":{size},'
+            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}}}\n'
+        )
+
+
+# -- Reading ------------------------------------------------------------------------------------
+
+_ROW_FIELDS = itemgetter("end", "latency_ms", "pod", "error")
+_NOT_A_ROW = (ValueError, KeyError, TypeError)  # orjson.JSONDecodeError is a ValueError
+
+
+def parse_row(line: bytes) -> Row | None:
+    """The row of one record line, or None when the line is not a record (torn, garbled)."""
+    try:
+        data = orjson.loads(line)
+        return float(data["end"]), float(data["latency_ms"]), data.get("pod"), data.get("error")
+    except (*_NOT_A_ROW, AttributeError):
+        return None
+
+
+class RecordRows:
+    """The rows of record lines, in order; ``skipped`` counts the non-blank lines that were not
+    records, once the iteration is done."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = lines
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        loads, fields = orjson.loads, _ROW_FIELDS  # local names: this runs once per record
+        for line in self._lines:
+            try:
+                # Every field present: the case of every line our writers write.
+                end, latency_ms, pod, error = fields(loads(line))
+                yield float(end), float(latency_ms), pod, error
+            except _NOT_A_ROW:
+                row = parse_row(line)  # a missing pod or error is None; anything else: skipped
+                if row is not None:
+                    yield row
+                elif line.strip():
+                    self.skipped += 1
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Streams the rows of a records file without keeping them: from its rows file as far as
+    that goes (see below), the rest parsed from the JSONL."""
+    with path.open("rb") as handle:
+        covered = yield from _side_rows(path, handle)
+        handle.seek(covered)
+        yield from RecordRows(handle)
+
+
+class RecordTail:
+    """The rows appended to a records file since the last call; cheap to call every second.
+
+    Reads only the new bytes; a line without its newline yet (being written) waits for the next
+    call. A missing file has no rows yet. With ``keep_rows``, the rows also go to the file's
+    rows file (which starts anew here: a run owns its files)."""
+
+    def __init__(self, path: Path, keep_rows: bool = False) -> None:
+        self.path = path
+        self._offset = 0
+        self._side = _RowsWriter(rows_path(path)) if keep_rows else None
+
+    def new_rows(self) -> list[Row]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+                stat = os.fstat(handle.fileno())
+        except FileNotFoundError:
+            return []
+        complete = chunk.rfind(b"\n") + 1
+        self._offset += complete
+        rows = list(RecordRows(chunk[:complete].splitlines()))
+        if self._side is not None and complete:
+            self._side.append(stat, self._offset, rows)
+        return rows
+
+
+# -- The rows file --------------------------------------------------------------------------------
+# During a run the progress tail parses every line anyway; it appends the rows it parsed to
+# records-<order>.rows, in binary, so that the analysis need not parse the JSONL a second time
+# (most of its cost). The JSONL stays the truth. The rows file is a header (the JSONL's device
+# and inode) and chunks, each: how many JSONL bytes it covers so far, the pod and error strings
+# first seen in it, then its rows as columns (end, latency_ms: float64; pod, error: int32 codes,
+# 0 for None, else 1 + the string's position in the file). A reader uses chunks up to the first
+# one that is torn or does not end on a line end of the JSONL, and parses the rest of the JSONL.
+
+_MAGIC = f"drainlab rows 1 {sys.byteorder}\n".encode()  # columns are in native byte order
+_HEAD = struct.Struct("<QQ")  # st_dev, st_ino of the JSONL
+_CHUNK = struct.Struct("<4sQII")  # tag, JSONL bytes covered, new strings, rows
+_TAG = b"rows"
+_LENGTH = struct.Struct("<I")
+
+
+def rows_path(records_path: Path) -> Path:
+    return records_path.with_suffix(".rows")
+
+
+class _RowsWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self._codes: dict[str | None, int] = {None: 0}
+        self._started = False
+        self._stopped = False
+
+    def append(self, stat: os.stat_result, covered: int, rows: list[Row]) -> None:
+        if self._stopped:
+            return
+        try:
+            chunk = self._chunk(covered, rows)
+            if not self._started:
+                chunk = _MAGIC + _HEAD.pack(stat.st_dev, stat.st_ino) + chunk
+            with self.path.open("ab") as out:
+                out.write(chunk)
+            self._started = True
+        except (OSError, TypeError, ValueError):
+            # A pod or error that is not a string (no code for it), or a full disk: what was
+            # written stays valid for the JSONL bytes it covers, the rest is read from the JSONL.
+            self._stopped = True
+
+    def _chunk(self, covered: int, rows: list[Row]) -> bytes:
+        ends, latencies, pods, errors = zip(*rows, strict=True) if rows else ((), (), (), ())
+        codes = self._codes
+        new = [value for value in set(pods).union(errors) if value not in codes]
+        if not all(isinstance(value, str) for value in new):
+            raise TypeError("a pod or error that is not a string")
+        texts = [str(value).encode() for value in new]  # may raise (a lone surrogate)
+        for value in new:
+            codes[value] = len(codes)  # None is 0
+        head = [_CHUNK.pack(_TAG, covered, len(new), len(rows))]
+        for text in texts:
+            head += [_LENGTH.pack(len(text)), text]
+        code = codes.__getitem__
+        columns = [
+            array("d", ends),
+            array("d", latencies),
+            array("i", map(code, pods)),
+            array("i", map(code, errors)),
+        ]
+        return b"".join(head + [column.tobytes() for column in columns])
+
+
+def _side_rows(path: Path, records: IO[bytes]) -> Generator[Row, None, int]:
+    """Yields the rows of ``path``'s rows file that match ``records`` (the open JSONL); returns
+    how many bytes of the JSONL they cover."""
+    try:
+        side = rows_path(path).open("rb")
+    except FileNotFoundError:
+        return 0
+    with side:
+        stat = os.fstat(records.fileno())
+        if side.read(len(_MAGIC) + _HEAD.size) != _MAGIC + _HEAD.pack(stat.st_dev, stat.st_ino):
+            return 0
+        strings: list[str | None] = [None]
+        covered = 0
+        while (chunk := _read_chunk(side, strings)) is not None:
+            upto, rows = chunk
+            records.seek(upto - 1)
+            if upto < covered or upto > stat.st_size or records.read(1) != b"\n":
+                break
+            covered = upto
+            yield from rows
+        return covered
+
+
+def _read_chunk(side: IO[bytes], strings: list[str | None]) -> tuple[int, Iterator[Row]] | None:
+    head = side.read(_CHUNK.size)
+    if len(head) < _CHUNK.size:
+        return None
+    tag, upto, new, count = _CHUNK.unpack(head)
+    if tag != _TAG or upto == 0:
+        return None
+    added: list[str | None] = []
+    for _ in range(new):
+        size = side.read(_LENGTH.size)
+        if len(size) < _LENGTH.size:
+            return None
+        length = _LENGTH.unpack(size)[0]
+        text = side.read(length)
+        if len(text) < length:
+            return None
+        try:
+            added.append(text.decode())
+        except UnicodeDecodeError:
+            return None  # not a file this module wrote
+    columns = (array("d"), array("d"), array("i"), array("i"))
+    for column in columns:
+        data = side.read(count * column.itemsize)
+        if len(data) < count * column.itemsize:
+            return None
+        column.frombytes(data)
+    strings += added
+    ends, latencies, pods, errors = columns
+    if count and not (
+        0 <= min(min(pods), min(errors)) <= max(max(pods), max(errors)) < len(strings)
+    ):
+        return None  # a code without its string: not a file this module wrote
+    string = strings.__getitem__
+    return upto, zip(ends, latencies, map(string, pods), map(string, errors), strict=True)
+
+
+def read_last_end(path: Path, tail_bytes: int = 65536) -> float | None:
+    """The ``end`` of the file's last whole record, reading only its tail."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+        lines = handle.read().splitlines()
+    for line in reversed(lines):
+        row = parse_row(line)  # None for a torn line, or the cut-off start of the tail
+        if row is not None:
+            return row[0]
+    return None

@@ -25,13 +25,14 @@ from harness.console import Console
 from harness.errors import HarnessError
 from harness.gate import GateLimits
 from harness.journal import OrderEntry, RunJournal
+from harness.jsonl import JsonlWriter
 from harness.load.runner import start_load
 from harness.logsetup import run_log
 from harness.orders import deploy_spec
 from harness.outputs import summarise, write_outputs
-from harness.records import LOAD_STARTED, LOAD_STOPPED, JsonlWriter, TimelineEvent
 from harness.runlock import running
 from harness.scenario import Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 
 async def run_experiment(
@@ -111,7 +112,7 @@ async def _run_order(
         console.progress(f"[{order}] deploying {spec.replicas} replicas, waiting until ready")
         target = await backend.deploy(spec, timeline.write)
         t0 = time.time()
-        timeline.write(TimelineEvent(t0, LOAD_STARTED, detail={"target": target.url}))
+        timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail={"target": target.url}))
         load = await start_load(
             target.url,
             scenario.traffic,
@@ -145,7 +146,7 @@ async def _run_order(
                 f"chaos {_count_done(chaos, t0, scenario)}/{planned}"
             )
         t_end = time.time()
-        timeline.write(TimelineEvent(t_end, LOAD_STOPPED))
+        timeline.write(TimelineEvent(t_end, EventKind.LOAD_STOPPED))
         entry.window = (t0, t_end)
         await chaos  # every action's outcome is in the timeline
         console.progress(f"[{order}] load done; waiting for pods to settle")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.records import RequestRecord, TimelineEvent
+from harness.records import RequestRecord
+from harness.timeline import TimelineEvent
 
 
 def ev(ts: float, kind: str, pod: str | None = None, **detail: Any) -> TimelineEvent:

@@ -11,7 +11,7 @@ from typing import Any
 
 from test_embedded_support import processes_with
 
-from harness.records import iter_jsonl
+from harness.jsonl import iter_jsonl
 
 ROOT = Path(__file__).parents[1]
 

@@ -11,20 +11,10 @@ from harness.analysis.deletions import find_deletions
 from harness.analysis.endpoint_history import NoReadyIntervals
 from harness.analysis.index import index_timeline
 from harness.analysis.phases import Attributor
-from harness.records import (
-    APP_EVENT_PREFIX,
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 WINDOW = (990.0, 1010.0)
-READY = [ev(990.0, ENDPOINT_ADDED, p) for p in ("a", "b", "c")]
+READY = [ev(990.0, EventKind.ENDPOINT_ADDED, p) for p in ("a", "b", "c")]
 
 
 def attributor(timeline: list[TimelineEvent], run_end: float | None = 1010.0) -> Attributor:
@@ -39,11 +29,11 @@ def phase(timeline: list[TimelineEvent], t: float, pod: str | None = None) -> st
 # D=1000, S=1000.5, controller removal 1000.1, proxy removal R=1001, X=1002 → window [1000, 1004].
 FULL = [
     *READY,
-    ev(1000.0, DELETE_REQUESTED, "a", grace_period_s=30.0),
-    ev(1000.1, ENDPOINT_REMOVED, "a"),
-    ev(1000.5, SIGTERM_SENT, "a"),
-    ev(1001.0, REMOVAL_APPLIED, "a"),
-    ev(1002.0, EXITED, "a", code=0),
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
+    ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+    ev(1000.5, EventKind.SIGTERM_SENT, "a"),
+    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+    ev(1002.0, EventKind.EXITED, "a", code=0),
 ]
 
 
@@ -74,7 +64,7 @@ def test_window_and_moments_of_a_full_deletion() -> None:
 
 
 def test_controller_removal_is_r_where_no_proxy_event_exists() -> None:
-    timeline = [e for e in FULL if e.kind != REMOVAL_APPLIED]
+    timeline = [e for e in FULL if e.kind != EventKind.REMOVAL_APPLIED]
     assert phase(timeline, 1000.5) == "draining"  # R = 1000.1 < S
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert d.removal == 1000.1
@@ -85,10 +75,10 @@ def test_prestop_order_removal_before_sigterm_is_still_before_sigterm() -> None:
     # preStop sleep: routing moves on at 1001, SIGTERM only at 1005, exit at 1006.
     timeline = [
         *READY,
-        ev(1000.0, DELETE_REQUESTED, "a"),
-        ev(1001.0, REMOVAL_APPLIED, "a"),
-        ev(1005.0, SIGTERM_SENT, "a"),
-        ev(1006.0, EXITED, "a"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+        ev(1005.0, EventKind.SIGTERM_SENT, "a"),
+        ev(1006.0, EventKind.EXITED, "a"),
     ]
     assert phase(timeline, 1002.0) == "before_sigterm"
     assert phase(timeline, 1005.0) == "draining"  # propagating is empty: R <= S
@@ -100,11 +90,11 @@ def test_prestop_order_removal_before_sigterm_is_still_before_sigterm() -> None:
 def test_killed_counts_as_exit_and_the_earlier_of_exited_and_killed_wins() -> None:
     timeline = [
         *READY,
-        ev(1000.0, DELETE_REQUESTED, "a"),
-        ev(1000.0, SIGTERM_SENT, "a"),
-        ev(1000.6, REMOVAL_APPLIED, "a"),
-        ev(1030.0, KILLED, "a"),
-        ev(1030.2, EXITED, "a", code=137),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1000.0, EventKind.SIGTERM_SENT, "a"),
+        ev(1000.6, EventKind.REMOVAL_APPLIED, "a"),
+        ev(1030.0, EventKind.KILLED, "a"),
+        ev(1030.2, EventKind.EXITED, "a", code=137),
     ]
     (d,) = find_deletions(index_timeline(timeline), 1040.0)
     assert (d.gone, d.window_end) == (1030.0, 1032.0)
@@ -113,7 +103,7 @@ def test_killed_counts_as_exit_and_the_earlier_of_exited_and_killed_wins() -> No
 
 
 def test_missing_sigterm_extends_before_sigterm_until_exit() -> None:
-    timeline = [e for e in FULL if e.kind != SIGTERM_SENT]
+    timeline = [e for e in FULL if e.kind != EventKind.SIGTERM_SENT]
     assert phase(timeline, 1001.5) == "before_sigterm"
     assert phase(timeline, 1002.0) == "after_exit"
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
@@ -121,8 +111,8 @@ def test_missing_sigterm_extends_before_sigterm_until_exit() -> None:
 
 
 def test_the_apps_own_sigterm_line_stands_in_for_a_missing_sigterm_sent() -> None:
-    timeline = [e for e in FULL if e.kind != SIGTERM_SENT]
-    timeline.append(ev(1000.6, APP_EVENT_PREFIX + "sigterm", "a"))
+    timeline = [e for e in FULL if e.kind != EventKind.SIGTERM_SENT]
+    timeline.append(ev(1000.6, EventKind.APP_SIGTERM, "a"))
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert d.sigterm == 1000.6
     assert phase(timeline, 1000.55) == "before_sigterm"
@@ -130,7 +120,7 @@ def test_the_apps_own_sigterm_line_stands_in_for_a_missing_sigterm_sent() -> Non
 
 
 def test_missing_exit_keeps_the_window_open_until_the_run_ends() -> None:
-    timeline = [e for e in FULL if e.kind != EXITED]
+    timeline = [e for e in FULL if e.kind != EventKind.EXITED]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.gone, d.window_end, d.window_open) == (None, 1010.0, True)
     assert phase(timeline, 1009.0) == "draining"  # after_exit never applies without X
@@ -143,7 +133,9 @@ def test_missing_exit_keeps_the_window_open_until_the_run_ends() -> None:
 
 
 def test_missing_removal_means_propagating_until_exit_and_an_open_window() -> None:
-    timeline = [e for e in FULL if e.kind not in (ENDPOINT_REMOVED, REMOVAL_APPLIED)]
+    timeline = [
+        e for e in FULL if e.kind not in (EventKind.ENDPOINT_REMOVED, EventKind.REMOVAL_APPLIED)
+    ]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.removal, d.window_end, d.window_open) == (None, 1010.0, True)
     assert phase(timeline, 1001.5) == "propagating"
@@ -151,7 +143,7 @@ def test_missing_removal_means_propagating_until_exit_and_an_open_window() -> No
 
 
 def test_nothing_but_the_delete_call_is_before_sigterm_until_the_run_ends() -> None:
-    timeline = [*READY, ev(1000.0, DELETE_REQUESTED, "a")]
+    timeline = [*READY, ev(1000.0, EventKind.DELETE_REQUESTED, "a")]
     assert phase(timeline, 1000.0) == "before_sigterm"
     assert phase(timeline, 1010.0) == "before_sigterm"
     assert phase(timeline, 1010.1) == "unattributed"
@@ -161,10 +153,10 @@ def test_an_endpoint_already_removed_before_the_delete_is_r() -> None:
     # "a" failed readiness at 995 and was taken out; it never came back before the delete.
     timeline = [
         *READY,
-        ev(995.0, ENDPOINT_REMOVED, "a"),
-        ev(1000.0, DELETE_REQUESTED, "a"),
-        ev(1000.5, SIGTERM_SENT, "a"),
-        ev(1002.0, EXITED, "a"),
+        ev(995.0, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1000.5, EventKind.SIGTERM_SENT, "a"),
+        ev(1002.0, EventKind.EXITED, "a"),
     ]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.removal, d.endpoint_removed, d.window_end) == (995.0, None, 1004.0)
@@ -175,18 +167,18 @@ def test_an_endpoint_already_removed_before_the_delete_is_r() -> None:
 def test_a_readiness_flap_before_the_delete_does_not_count_as_removal() -> None:
     timeline = [
         *READY,
-        ev(995.0, ENDPOINT_REMOVED, "a"),
-        ev(996.0, ENDPOINT_ADDED, "a"),
-        ev(1000.0, DELETE_REQUESTED, "a"),
-        ev(1000.3, ENDPOINT_REMOVED, "a"),
-        ev(1002.0, EXITED, "a"),
+        ev(995.0, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(996.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1000.3, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(1002.0, EventKind.EXITED, "a"),
     ]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.removal, d.endpoint_removed, d.propagation_ms) == (1000.3, 1000.3, 300.0)
 
 
 def test_a_second_delete_of_the_same_pod_is_the_same_deletion() -> None:
-    timeline = [*FULL, ev(1001.5, DELETE_REQUESTED, "a")]
+    timeline = [*FULL, ev(1001.5, EventKind.DELETE_REQUESTED, "a")]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert d.requested == 1000.0
 
@@ -194,10 +186,10 @@ def test_a_second_delete_of_the_same_pod_is_the_same_deletion() -> None:
 # "a": D=1000, window [1000, 1004]; "b": D=1001, S=1001.2, R=1002, X=1003, window [1001, 1005].
 OVERLAP = [
     *FULL,
-    ev(1001.0, DELETE_REQUESTED, "b"),
-    ev(1001.2, SIGTERM_SENT, "b"),
-    ev(1002.0, REMOVAL_APPLIED, "b"),
-    ev(1003.0, EXITED, "b"),
+    ev(1001.0, EventKind.DELETE_REQUESTED, "b"),
+    ev(1001.2, EventKind.SIGTERM_SENT, "b"),
+    ev(1002.0, EventKind.REMOVAL_APPLIED, "b"),
+    ev(1003.0, EventKind.EXITED, "b"),
 ]
 
 
@@ -221,14 +213,14 @@ def test_overlapping_deletions_otherwise_take_the_most_recent_open_window() -> N
 def test_an_older_window_still_open_takes_over_when_the_newer_one_closes() -> None:
     timeline = [
         *READY,
-        ev(1000.0, DELETE_REQUESTED, "a"),
-        ev(1000.5, SIGTERM_SENT, "a"),
-        ev(1001.0, REMOVAL_APPLIED, "a"),
-        ev(1008.0, EXITED, "a"),  # window [1000, 1010]
-        ev(1001.0, DELETE_REQUESTED, "b"),
-        ev(1001.2, SIGTERM_SENT, "b"),
-        ev(1002.0, REMOVAL_APPLIED, "b"),
-        ev(1003.0, EXITED, "b"),  # window [1001, 1005]
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1000.5, EventKind.SIGTERM_SENT, "a"),
+        ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+        ev(1008.0, EventKind.EXITED, "a"),  # window [1000, 1010]
+        ev(1001.0, EventKind.DELETE_REQUESTED, "b"),
+        ev(1001.2, EventKind.SIGTERM_SENT, "b"),
+        ev(1002.0, EventKind.REMOVAL_APPLIED, "b"),
+        ev(1003.0, EventKind.EXITED, "b"),  # window [1001, 1005]
     ]
     a = attributor(timeline, run_end=1020.0)
     assert a.attribute(1004.0, None) == ("after_exit", 1)
@@ -239,17 +231,17 @@ def test_an_older_window_still_open_takes_over_when_the_newer_one_closes() -> No
 
 # All endpoints go: a and b are deleted together; c becomes ready at 1003.
 DELETE_ALL = [
-    ev(990.0, ENDPOINT_ADDED, "a"),
-    ev(990.0, ENDPOINT_ADDED, "b"),
-    ev(1000.0, DELETE_REQUESTED, "a"),
-    ev(1000.05, DELETE_REQUESTED, "b"),
-    ev(1000.1, ENDPOINT_REMOVED, "a"),
-    ev(1000.2, ENDPOINT_REMOVED, "b"),
-    ev(1000.3, SIGTERM_SENT, "a"),
-    ev(1000.3, SIGTERM_SENT, "b"),
-    ev(1000.4, EXITED, "a"),
-    ev(1000.4, EXITED, "b"),
-    ev(1003.0, ENDPOINT_ADDED, "c"),
+    ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+    ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+    ev(1000.05, EventKind.DELETE_REQUESTED, "b"),
+    ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+    ev(1000.2, EventKind.ENDPOINT_REMOVED, "b"),
+    ev(1000.3, EventKind.SIGTERM_SENT, "a"),
+    ev(1000.3, EventKind.SIGTERM_SENT, "b"),
+    ev(1000.4, EventKind.EXITED, "a"),
+    ev(1000.4, EventKind.EXITED, "b"),
+    ev(1003.0, EventKind.ENDPOINT_ADDED, "c"),
 ]
 
 
@@ -264,21 +256,27 @@ def test_no_ready_replica_is_checked_first_and_still_counts_for_the_deletion() -
 
 
 def test_no_ready_replica_applies_outside_deletion_windows_too() -> None:
-    timeline = [ev(990.0, ENDPOINT_ADDED, "a"), ev(995.0, ENDPOINT_REMOVED, "a")]
+    timeline = [
+        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(995.0, EventKind.ENDPOINT_REMOVED, "a"),
+    ]
     a = attributor(timeline)
     assert a.attribute(994.9, None) == ("unattributed", None)
     assert a.attribute(996.0, None) == ("no_ready_replica", None)
 
 
 def test_nothing_is_no_ready_before_the_first_endpoint_event_or_without_any() -> None:
-    late = [ev(1000.0, ENDPOINT_ADDED, "a")]
+    late = [ev(1000.0, EventKind.ENDPOINT_ADDED, "a")]
     assert attributor(late).attribute(999.0, None) == ("unattributed", None)
     assert attributor([]).attribute(999.0, None) == ("unattributed", None)
 
 
 def test_a_pod_first_seen_being_removed_was_an_endpoint_before() -> None:
     # No additions were recorded; a and b must have been endpoints, so the set empties at 1000.2.
-    timeline = [ev(1000.1, ENDPOINT_REMOVED, "a"), ev(1000.2, ENDPOINT_REMOVED, "b")]
+    timeline = [
+        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(1000.2, EventKind.ENDPOINT_REMOVED, "b"),
+    ]
     a = attributor(timeline)
     assert a.attribute(1000.15, None) == ("unattributed", None)
     assert a.attribute(1000.25, None) == ("no_ready_replica", None)

@@ -8,62 +8,44 @@ from _analysis_helpers import ev, fail, ok
 
 from harness.analysis import analyse_order, lifecycle_report, pod_lifecycles
 from harness.analysis.pods import ROW_KEYS
-from harness.records import (
-    APP_EVENT_PREFIX,
-    CHAOS_ACTION,
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_NETWORK_READY,
-    POD_READY,
-    POD_SCHEDULED,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-)
+from harness.timeline import EventKind
 
-APP = APP_EVENT_PREFIX
 # Written out of order on purpose: rows follow the sorted timeline.
 TIMELINE = [
-    ev(1000.0, CHAOS_ACTION, None, action="delete_random", targets=["a"]),
-    ev(1000.0, DELETE_REQUESTED, "a", grace_period_s=30.0),
-    ev(990.0, POD_CREATED, "a"),
-    ev(990.5, POD_SCHEDULED, "a"),
-    ev(990.75, POD_NETWORK_READY, "a"),
-    ev(991.0, POD_CONTAINER_STARTED, "a"),
-    ev(992.0, POD_READY, "a"),
-    ev(992.5, POD_READY, "a"),  # a second pass of the probe: the first one counts
-    ev(992.25, ENDPOINT_ADDED, "a"),
-    ev(996.0, ENDPOINT_REMOVED, "a"),  # a readiness blip before the delete
-    ev(996.5, ENDPOINT_ADDED, "a"),
-    ev(1000.05, ENDPOINT_REMOVED, "a"),
-    ev(1001.0, REMOVAL_APPLIED, "a"),
-    ev(1000.0, PRESTOP_STARTED, "a"),
-    ev(1003.0, PRESTOP_ENDED, "a"),
-    ev(1003.0, SIGTERM_SENT, "a"),
-    ev(1003.0, APP + "sigterm", "a"),
-    ev(1003.01, APP + "readiness_failed", "a"),
-    ev(1003.02, APP + "listener_closed", "a"),
-    ev(1003.5, APP + "drained", "a"),
-    ev(1003.6, APP + "exit", "a"),
-    ev(1003.75, EXITED, "a", code=1),
+    ev(1000.0, EventKind.CHAOS_ACTION, None, action="delete_random", targets=["a"]),
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
+    ev(990.0, EventKind.POD_CREATED, "a"),
+    ev(990.5, EventKind.POD_SCHEDULED, "a"),
+    ev(990.75, EventKind.POD_NETWORK_READY, "a"),
+    ev(991.0, EventKind.POD_CONTAINER_STARTED, "a"),
+    ev(992.0, EventKind.POD_READY, "a"),
+    ev(992.5, EventKind.POD_READY, "a"),  # a second pass of the probe: the first one counts
+    ev(992.25, EventKind.ENDPOINT_ADDED, "a"),
+    ev(996.0, EventKind.ENDPOINT_REMOVED, "a"),  # a readiness blip before the delete
+    ev(996.5, EventKind.ENDPOINT_ADDED, "a"),
+    ev(1000.05, EventKind.ENDPOINT_REMOVED, "a"),
+    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+    ev(1000.0, EventKind.PRESTOP_STARTED, "a"),
+    ev(1003.0, EventKind.PRESTOP_ENDED, "a"),
+    ev(1003.0, EventKind.SIGTERM_SENT, "a"),
+    ev(1003.0, EventKind.APP_SIGTERM, "a"),
+    ev(1003.01, EventKind.APP_READINESS_FAILED, "a"),
+    ev(1003.02, EventKind.APP_LISTENER_CLOSED, "a"),
+    ev(1003.5, EventKind.APP_DRAINED, "a"),
+    ev(1003.6, EventKind.APP_EXIT, "a"),
+    ev(1003.75, EventKind.EXITED, "a", code=1),
     # b: created later, replaces a, never deleted, never served.
-    ev(1000.5, POD_CREATED, "b"),
-    ev(1002.5, POD_READY, "b", replaces="a"),
-    ev(1002.75, ENDPOINT_ADDED, "b"),
+    ev(1000.5, EventKind.POD_CREATED, "b"),
+    ev(1002.5, EventKind.POD_READY, "b", replaces="a"),
+    ev(1002.75, EventKind.ENDPOINT_ADDED, "b"),
     # c: deleted, killed at the end of a 5 s grace period, never exits on its own.
-    ev(985.0, POD_CREATED, "c"),
-    ev(1010.0, DELETE_REQUESTED, "c", grace_period_s=5.0),
-    ev(1010.1, ENDPOINT_REMOVED, "c"),
-    ev(1010.1, SIGTERM_SENT, "c"),
-    ev(1015.0, KILLED, "c"),
+    ev(985.0, EventKind.POD_CREATED, "c"),
+    ev(1010.0, EventKind.DELETE_REQUESTED, "c", grace_period_s=5.0),
+    ev(1010.1, EventKind.ENDPOINT_REMOVED, "c"),
+    ev(1010.1, EventKind.SIGTERM_SENT, "c"),
+    ev(1015.0, EventKind.KILLED, "c"),
     # d: deleted as the run ended: nothing after the delete call.
-    ev(1020.0, DELETE_REQUESTED, "d"),
+    ev(1020.0, EventKind.DELETE_REQUESTED, "d"),
 ]
 RECORDS = [
     ok(1002.0, pod="a"),
@@ -140,10 +122,10 @@ def test_steps_not_observed_are_none_never_guessed() -> None:
 
 def test_without_a_delete_the_last_removal_is_reported() -> None:
     timeline = [
-        ev(990.0, ENDPOINT_ADDED, "e"),
-        ev(995.0, ENDPOINT_REMOVED, "e"),
-        ev(996.0, ENDPOINT_ADDED, "e"),
-        ev(997.0, ENDPOINT_REMOVED, "e"),
+        ev(990.0, EventKind.ENDPOINT_ADDED, "e"),
+        ev(995.0, EventKind.ENDPOINT_REMOVED, "e"),
+        ev(996.0, EventKind.ENDPOINT_ADDED, "e"),
+        ev(997.0, EventKind.ENDPOINT_REMOVED, "e"),
     ]
     (e,) = pod_lifecycles(timeline, [], "naive")
     assert (e["endpoint_added"], e["endpoint_removed"]) == (990.0, 997.0)
@@ -194,12 +176,12 @@ def test_findings_in_words() -> None:
 
 def test_finding_listener_closed_before_routing_moved_on() -> None:
     timeline = [
-        ev(1000.0, DELETE_REQUESTED, "n"),
-        ev(1000.0, SIGTERM_SENT, "n"),
-        ev(1000.01, APP + "listener_closed", "n"),
-        ev(1000.06, ENDPOINT_REMOVED, "n"),
-        ev(1000.9, REMOVAL_APPLIED, "n"),
-        ev(1000.02, EXITED, "n", code=0),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "n"),
+        ev(1000.0, EventKind.SIGTERM_SENT, "n"),
+        ev(1000.01, EventKind.APP_LISTENER_CLOSED, "n"),
+        ev(1000.06, EventKind.ENDPOINT_REMOVED, "n"),
+        ev(1000.9, EventKind.REMOVAL_APPLIED, "n"),
+        ev(1000.02, EventKind.EXITED, "n", code=0),
     ]
     records = [fail(1000.5, pod=None)]
     report = lifecycle_report(pod_lifecycles(timeline, records, "naive", (990.0, 1010.0)))

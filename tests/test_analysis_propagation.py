@@ -6,27 +6,27 @@ from _analysis_helpers import ev, fail, ok
 
 from harness.analysis import build_order_summary
 from harness.analysis.recommend import PropagationSample, recommend
-from harness.records import DELETE_REQUESTED, ENDPOINT_REMOVED, EXITED, REMOVAL_APPLIED
+from harness.timeline import EventKind
 
 WINDOW = (990.0, 1050.0)
 TIMELINE = [
     # a: controller 100 ms, proxy 1000 ms
-    ev(1000.0, DELETE_REQUESTED, "a"),
-    ev(1000.1, ENDPOINT_REMOVED, "a"),
-    ev(1001.0, REMOVAL_APPLIED, "a"),
-    ev(1002.0, EXITED, "a"),
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+    ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+    ev(1002.0, EventKind.EXITED, "a"),
     # b: controller 50 ms, proxy 1500 ms
-    ev(1010.0, DELETE_REQUESTED, "b"),
-    ev(1010.05, ENDPOINT_REMOVED, "b"),
-    ev(1011.5, REMOVAL_APPLIED, "b"),
-    ev(1012.0, EXITED, "b"),
+    ev(1010.0, EventKind.DELETE_REQUESTED, "b"),
+    ev(1010.05, EventKind.ENDPOINT_REMOVED, "b"),
+    ev(1011.5, EventKind.REMOVAL_APPLIED, "b"),
+    ev(1012.0, EventKind.EXITED, "b"),
     # c: controller only, 250 ms (a real cluster: kube-proxy's moment is not visible)
-    ev(1020.0, DELETE_REQUESTED, "c"),
-    ev(1020.25, ENDPOINT_REMOVED, "c"),
-    ev(1021.0, EXITED, "c"),
+    ev(1020.0, EventKind.DELETE_REQUESTED, "c"),
+    ev(1020.25, EventKind.ENDPOINT_REMOVED, "c"),
+    ev(1021.0, EventKind.EXITED, "c"),
     # d: no removal observed at all
-    ev(1030.0, DELETE_REQUESTED, "d"),
-    ev(1031.0, EXITED, "d"),
+    ev(1030.0, EventKind.DELETE_REQUESTED, "d"),
+    ev(1031.0, EventKind.EXITED, "d"),
 ]
 RECORDS = [
     ok(1000.75, pod="a"),
@@ -61,7 +61,7 @@ def test_propagation_per_deletion_and_stages() -> None:
 
 
 def test_stages_without_samples_say_why() -> None:
-    timeline = [ev(1000.0, DELETE_REQUESTED, "a"), ev(1001.0, EXITED, "a")]
+    timeline = [ev(1000.0, EventKind.DELETE_REQUESTED, "a"), ev(1001.0, EventKind.EXITED, "a")]
     stages = build_order_summary("naive", [], timeline, WINDOW)["propagation_ms"]["stages"]
     assert {stage: block["reason"] for stage, block in stages.items()} == {
         "endpoint_removed": "no deleted pod was seen leaving the endpoints after its delete call",
@@ -72,7 +72,7 @@ def test_stages_without_samples_say_why() -> None:
 
 
 def test_recommendation_margin_is_one_second_up_to_a_two_second_p99() -> None:
-    samples = [PropagationSample(ms, REMOVAL_APPLIED) for ms in (250.0, 1000.0, 1480.0)]
+    samples = [PropagationSample(ms, EventKind.REMOVAL_APPLIED) for ms in (250.0, 1000.0, 1480.0)]
     rec = recommend(samples)
     assert (rec["prestop_sleep_s"], rec["shutdown_delay_s"]) == (3.0, 3.0)  # 2480 ms → 3 s
     assert "+ margin 1000 ms" in rec["basis"]
@@ -80,19 +80,21 @@ def test_recommendation_margin_is_one_second_up_to_a_two_second_p99() -> None:
 
 
 def test_recommendation_exactly_on_a_whole_second_is_not_rounded_up() -> None:
-    rec = recommend([PropagationSample(2000.0, ENDPOINT_REMOVED)] * 3)
+    rec = recommend([PropagationSample(2000.0, EventKind.ENDPOINT_REMOVED)] * 3)
     assert rec["prestop_sleep_s"] == 3.0  # 2000 + 1000 = 3000 ms
 
 
 def test_recommendation_margin_is_half_the_p99_above_two_seconds() -> None:
-    rec = recommend([PropagationSample(ms, ENDPOINT_REMOVED) for ms in (100.0, 200.0, 9000.0)])
+    rec = recommend(
+        [PropagationSample(ms, EventKind.ENDPOINT_REMOVED) for ms in (100.0, 200.0, 9000.0)]
+    )
     assert rec["prestop_sleep_s"] == 14.0  # 9000 + 4500 = 13500 ms → 14 s
     assert "+ margin 4500 ms" in rec["basis"]
     assert "3 until endpoint removed by the controller" in rec["basis"]
 
 
 def test_recommendation_needs_three_samples() -> None:
-    rec = recommend([PropagationSample(500.0, REMOVAL_APPLIED)] * 2)
+    rec = recommend([PropagationSample(500.0, EventKind.REMOVAL_APPLIED)] * 2)
     assert rec == {
         "prestop_sleep_s": None,
         "shutdown_delay_s": None,

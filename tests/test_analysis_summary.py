@@ -8,26 +8,19 @@ import pytest
 from _analysis_helpers import ev, fail, ok
 
 from harness.analysis import build_order_summary, build_summary, summary_of_orders
-from harness.records import (
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    ERROR_CLASSES,
-    EXITED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-)
+from harness.records import ERROR_CLASSES
+from harness.timeline import EventKind
 
 WINDOW = (990.0, 1010.0)
 # D=1000, S=1000.5, R=1001 (proxy), X=1002 → window [1000, 1004]; "around" is [999, 1004].
 TIMELINE = [
-    ev(990.0, ENDPOINT_ADDED, "a"),
-    ev(990.0, ENDPOINT_ADDED, "b"),
-    ev(1000.0, DELETE_REQUESTED, "a"),
-    ev(1000.1, ENDPOINT_REMOVED, "a"),
-    ev(1000.5, SIGTERM_SENT, "a"),
-    ev(1001.0, REMOVAL_APPLIED, "a"),
-    ev(1002.0, EXITED, "a"),
+    ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+    ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+    ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+    ev(1000.5, EventKind.SIGTERM_SENT, "a"),
+    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
+    ev(1002.0, EventKind.EXITED, "a"),
 ]
 SUMMARY_KEYS = [
     "requests",
@@ -109,7 +102,7 @@ def test_all_failures() -> None:
 
 
 def test_no_deletions_everything_is_unattributed() -> None:
-    timeline = [ev(990.0, ENDPOINT_ADDED, "a")]
+    timeline = [ev(990.0, EventKind.ENDPOINT_ADDED, "a")]
     s = build_order_summary("naive", [fail(1000.0), ok(1000.5)], timeline, WINDOW)
     assert (s["deletions"], s["per_deletion"]) == (0, [])
     assert s["failures_by_phase"]["unattributed"] == 1
@@ -177,12 +170,12 @@ def test_not_finite_values_never_reach_the_json() -> None:
 
 def test_build_summary_shape_and_pooled_recommendation() -> None:
     timeline2 = [
-        ev(2000.0, DELETE_REQUESTED, "x"),
-        ev(2001.5, REMOVAL_APPLIED, "x"),
-        ev(2002.0, EXITED, "x"),
-        ev(2010.0, DELETE_REQUESTED, "y"),
-        ev(2010.25, ENDPOINT_REMOVED, "y"),
-        ev(2011.0, EXITED, "y"),
+        ev(2000.0, EventKind.DELETE_REQUESTED, "x"),
+        ev(2001.5, EventKind.REMOVAL_APPLIED, "x"),
+        ev(2002.0, EventKind.EXITED, "x"),
+        ev(2010.0, EventKind.DELETE_REQUESTED, "y"),
+        ev(2010.25, EventKind.ENDPOINT_REMOVED, "y"),
+        ev(2011.0, EventKind.EXITED, "y"),
     ]
     summary = build_summary(
         {"naive": ([ok(1000.0)], TIMELINE, WINDOW), "graceful": ([], timeline2, (1990.0, 2020.0))}
@@ -215,8 +208,8 @@ def test_build_summary_with_too_few_deletions_recommends_nothing(count: int) -> 
         e
         for i in range(count)
         for e in (
-            ev(1000.0 + i, DELETE_REQUESTED, f"p{i}"),
-            ev(1000.5 + i, ENDPOINT_REMOVED, f"p{i}"),
+            ev(1000.0 + i, EventKind.DELETE_REQUESTED, f"p{i}"),
+            ev(1000.5 + i, EventKind.ENDPOINT_REMOVED, f"p{i}"),
         )
     ]
     summary = build_summary({"naive": ([], timeline, WINDOW)})

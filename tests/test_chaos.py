@@ -11,8 +11,8 @@ import pytest
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.chaos import ChaosOutcome, due_times, eligible, pick_targets, play_chaos
 from harness.errors import ApiUnavailable, BackendError
-from harness.records import CHAOS_ACTION, TimelineEvent
 from harness.scenario import Chaos, Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 
 def _pods(*names: str, terminating: tuple[str, ...] = ()) -> list[PodInfo]:
@@ -131,7 +131,7 @@ def test_a_seeded_schedule_repeats_exactly() -> None:
 
 def test_every_action_is_an_event_and_an_outcome() -> None:
     outcomes, events, backend = _play(Chaos(action="delete_all"), [0.0, 0.05])
-    chaos_events = [e for e in events if e.kind == CHAOS_ACTION]
+    chaos_events = [e for e in events if e.kind == EventKind.CHAOS_ACTION]
     assert [e.detail["targets"] for e in chaos_events] == [o.targets for o in outcomes]
     assert outcomes[0].targets == ["p1", "p2", "p3"]
     assert outcomes[1].targets == ["p4", "p5", "p6"]  # the replacements, not the terminating

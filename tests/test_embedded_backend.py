@@ -14,23 +14,7 @@ from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded import app as app_module
 from harness.errors import BackendError
-from harness.records import (
-    ADDITION_APPLIED,
-    APP_EVENT_PREFIX,
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_READY,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 
 def _backend(tmp_path: Path, mode: str = "exit", **kwargs: object) -> EmbeddedBackend:
@@ -64,19 +48,24 @@ def test_deploy_walks_the_creation_path_for_every_pod(tmp_path: Path) -> None:
             assert len(hosts) == 2 and all(h.startswith("127.") for h in hosts)
 
     asyncio.run(main())
-    for pod in {e.pod for e in by_kind(events, POD_CREATED)}:
+    for pod in {e.pod for e in by_kind(events, EventKind.POD_CREATED)}:
         chain = [
             first(events, kind, pod)
-            for kind in (POD_CREATED, POD_CONTAINER_STARTED, POD_READY, ENDPOINT_ADDED)
+            for kind in (
+                EventKind.POD_CREATED,
+                EventKind.POD_CONTAINER_STARTED,
+                EventKind.POD_READY,
+                EventKind.ENDPOINT_ADDED,
+            )
         ]
-        chain.append(first(events, ADDITION_APPLIED, pod))
+        chain.append(first(events, EventKind.ADDITION_APPLIED, pod))
         stamps = [e.ts for e in chain]
         assert stamps == sorted(stamps)
-        delay = first(events, ADDITION_APPLIED, pod).detail["delay_s"]
+        delay = first(events, EventKind.ADDITION_APPLIED, pod).detail["delay_s"]
         assert FAST.propagation_min_s - 0.01 <= delay <= FAST.propagation_max_s + 1.0
-        assert first(events, APP_EVENT_PREFIX + "started", pod).detail["port"] > 0
+        assert first(events, EventKind.APP_STARTED, pod).detail["port"] > 0
     # Teardown is not part of the experiment: nothing after it reaches the timeline.
-    assert not by_kind(events, EXITED)
+    assert not by_kind(events, EventKind.EXITED)
 
 
 def test_an_app_that_ignores_sigterm_is_killed_when_the_grace_period_ends(tmp_path: Path) -> None:
@@ -94,14 +83,14 @@ def test_an_app_that_ignores_sigterm_is_killed_when_the_grace_period_ends(tmp_pa
             assert pod.name not in {p.name for p in await backend.list_pods()}
 
     asyncio.run(main())
-    victim = first(events, DELETE_REQUESTED).pod
-    deleted = first(events, DELETE_REQUESTED, victim)
+    victim = first(events, EventKind.DELETE_REQUESTED).pod
+    deleted = first(events, EventKind.DELETE_REQUESTED, victim)
     assert deleted.detail["grace_period_s"] == grace
-    assert first(events, SIGTERM_SENT, victim).ts - deleted.ts < 0.5
+    assert first(events, EventKind.SIGTERM_SENT, victim).ts - deleted.ts < 0.5
     assert first(events, "app_sigterm", victim)  # it got the signal and carried on
-    killed = first(events, KILLED, victim)
+    killed = first(events, EventKind.KILLED, victim)
     assert grace - 0.05 <= killed.ts - deleted.ts <= grace + 2.0
-    exited = first(events, EXITED, victim)
+    exited = first(events, EventKind.EXITED, victim)
     assert exited.ts >= killed.ts
     assert exited.detail == {"code": 137, "signal": "SIGKILL"}
 
@@ -119,16 +108,16 @@ def test_a_prestop_sleep_delays_sigterm_by_its_length(tmp_path: Path) -> None:
             await backend.wait_settled(30)
 
     asyncio.run(main())
-    victim = first(events, DELETE_REQUESTED).pod
-    deleted = first(events, DELETE_REQUESTED, victim).ts
-    assert first(events, PRESTOP_STARTED, victim).ts - deleted < 0.5
-    assert first(events, PRESTOP_ENDED, victim).detail["cut_short"] is False
-    sigterm = first(events, SIGTERM_SENT, victim).ts
+    victim = first(events, EventKind.DELETE_REQUESTED).pod
+    deleted = first(events, EventKind.DELETE_REQUESTED, victim).ts
+    assert first(events, EventKind.PRESTOP_STARTED, victim).ts - deleted < 0.5
+    assert first(events, EventKind.PRESTOP_ENDED, victim).detail["cut_short"] is False
+    sigterm = first(events, EventKind.SIGTERM_SENT, victim).ts
     assert prestop - 0.05 <= sigterm - deleted <= prestop + 1.5
-    assert first(events, EXITED, victim).detail["code"] == 0
-    assert not by_kind(events, KILLED)
+    assert first(events, EventKind.EXITED, victim).detail["code"] == 0
+    assert not by_kind(events, EventKind.KILLED)
     # The endpoint went at the delete call, not at SIGTERM.
-    assert first(events, ENDPOINT_REMOVED, victim).ts - deleted < 0.1
+    assert first(events, EventKind.ENDPOINT_REMOVED, victim).ts - deleted < 0.1
 
 
 def test_a_deleted_pod_is_replaced_and_the_new_one_gets_traffic_only_once_ready(
@@ -155,20 +144,22 @@ def test_a_deleted_pod_is_replaced_and_the_new_one_gets_traffic_only_once_ready(
         return routes
 
     routes = asyncio.run(main())
-    replacements = [e for e in by_kind(events, POD_CREATED) if "replaces" in e.detail]
+    replacements = [e for e in by_kind(events, EventKind.POD_CREATED) if "replaces" in e.detail]
     assert len(replacements) == 2
     for created in replacements:
         pod = created.pod
-        assert created.detail["replaces"] in {e.pod for e in by_kind(events, DELETE_REQUESTED)}
-        ready = first(events, POD_READY, pod)
+        assert created.detail["replaces"] in {
+            e.pod for e in by_kind(events, EventKind.DELETE_REQUESTED)
+        }
+        ready = first(events, EventKind.POD_READY, pod)
         assert ready.detail == {"replaces": created.detail["replaces"]}
-        applied = first(events, ADDITION_APPLIED, pod).ts
-        assert applied >= first(events, ENDPOINT_ADDED, pod).ts >= ready.ts
+        applied = first(events, EventKind.ADDITION_APPLIED, pod).ts
+        assert applied >= first(events, EventKind.ENDPOINT_ADDED, pod).ts >= ready.ts
         to_pod = [r.ts for r in routes if r.pod == pod]
         assert to_pod, f"the replacement {pod} never got traffic"
         assert min(to_pod) >= applied
     # And the deleted pods got no new connection once their removal was applied.
-    for removal in by_kind(events, REMOVAL_APPLIED):
+    for removal in by_kind(events, EventKind.REMOVAL_APPLIED):
         assert not [r for r in routes if r.pod == removal.pod and r.ts >= removal.ts]
 
 
@@ -192,7 +183,7 @@ def test_rolling_restart_replaces_every_pod_keeping_availability(tmp_path: Path)
             routes = list(backend.proxy.routes)
         assert results
         for pod in after:
-            applied = first(events, ADDITION_APPLIED, pod).ts
+            applied = first(events, EventKind.ADDITION_APPLIED, pod).ts
             assert min(r.ts for r in routes if r.pod == pod) >= applied
         return before, after
 
@@ -201,7 +192,7 @@ def test_rolling_restart_replaces_every_pod_keeping_availability(tmp_path: Path)
     except BackendError as exc:
         raise AssertionError(f"{exc}\n{timeline_text(events)}") from exc
     assert len(after) == 3 and not before & after
-    deletions = by_kind(events, DELETE_REQUESTED)
+    deletions = by_kind(events, EventKind.DELETE_REQUESTED)
     assert {e.pod for e in deletions} == before
     assert all(e.detail["cause"] == "scale_down" for e in deletions)
     # maxUnavailable 0: at every old pod's deletion, three other pods were ready.
@@ -215,9 +206,9 @@ def _ready_pods_at(events: list[TimelineEvent], ts: float) -> set[str]:
     for e in sorted(events, key=lambda e: e.ts):
         if e.ts > ts:
             break
-        if e.kind == POD_READY:
+        if e.kind == EventKind.POD_READY:
             ready.add(str(e.pod))
-        elif e.kind == DELETE_REQUESTED and e.ts < ts:
+        elif e.kind == EventKind.DELETE_REQUESTED and e.ts < ts:
             ready.discard(str(e.pod))
     return ready
 

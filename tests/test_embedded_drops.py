@@ -20,8 +20,8 @@ from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded.app import SAMPLE_APP
 from harness.chaos import play_chaos
 from harness.orders import deploy_spec
-from harness.records import DELETE_REQUESTED, REMOVAL_APPLIED, TimelineEvent
 from harness.scenario import Chaos, Embedded
+from harness.timeline import EventKind, TimelineEvent
 
 pytestmark = [
     pytest.mark.slow,
@@ -77,7 +77,7 @@ async def _run(order: str, tmp_path: Path) -> tuple[list[Result], list[TimelineE
 
 
 def _check_routing(results: list[Result], events: list[TimelineEvent], routes: list[Route]) -> None:
-    removed = {e.pod: e.ts for e in by_kind(events, REMOVAL_APPLIED)}
+    removed = {e.pod: e.ts for e in by_kind(events, EventKind.REMOVAL_APPLIED)}
     # The proxy's own log: no new connection to a pod once its removal was applied.
     late = [r for r in routes if r.pod in removed and r.ts >= removed[r.pod]]
     assert late == [], late[:5]
@@ -94,7 +94,7 @@ def _check_routing(results: list[Result], events: list[TimelineEvent], routes: l
 @pytest.mark.parametrize("order", ["naive", "graceful"])
 def test_deletions_under_traffic(order: str, tmp_path: Path) -> None:
     results, events, routes = asyncio.run(_run(order, tmp_path))
-    assert len(by_kind(events, DELETE_REQUESTED)) == DELETIONS
+    assert len(by_kind(events, EventKind.DELETE_REQUESTED)) == DELETIONS
     failed = [r for r in results if r.error is not None]
     by_mode = Counter(("keepalive" if r.keepalive else "new-conn", r.error) for r in failed)
     total = Counter("keepalive" if r.keepalive else "new-conn" for r in results)

@@ -17,13 +17,7 @@ from harness.backends.embedded.rollingupdate import (
     resolve_fenceposts,
     rollout_step,
 )
-from harness.records import (
-    ADDITION_APPLIED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    REMOVAL_APPLIED,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 
 @pytest.mark.parametrize(
@@ -117,8 +111,18 @@ def test_the_proxy_applies_changes_late_and_in_order() -> None:
 
     asyncio.run(main())
     kinds = [e.kind for e in events]
-    assert kinds[:4] == [ENDPOINT_ADDED, ENDPOINT_REMOVED, ENDPOINT_ADDED, ENDPOINT_REMOVED]
-    assert kinds[4:] == [ADDITION_APPLIED, REMOVAL_APPLIED, ADDITION_APPLIED, REMOVAL_APPLIED]
+    assert kinds[:4] == [
+        EventKind.ENDPOINT_ADDED,
+        EventKind.ENDPOINT_REMOVED,
+        EventKind.ENDPOINT_ADDED,
+        EventKind.ENDPOINT_REMOVED,
+    ]
+    assert kinds[4:] == [
+        EventKind.ADDITION_APPLIED,
+        EventKind.REMOVAL_APPLIED,
+        EventKind.ADDITION_APPLIED,
+        EventKind.REMOVAL_APPLIED,
+    ]
     assert all(e.detail["delay_s"] >= 0.04 for e in events[4:])
 
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.records import TimelineEvent
 from harness.scenario import Embedded
+from harness.timeline import TimelineEvent
 
 # Fast settings for tests: probes every 0.1 s, propagation well under a second.
 FAST = Embedded(

@@ -17,16 +17,9 @@ from harness.cli import main
 from harness.errors import UsageError
 from harness.journal import RunJournal
 from harness.outputs import RECOVERED, recover
-from harness.records import (
-    DELETE_REQUESTED,
-    EXITED,
-    LOAD_STARTED,
-    LOAD_STOPPED,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
 from harness.runlock import running, running_pid
 from harness.scenario import Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 T0 = 1_764_012_600.0
 
@@ -36,9 +29,17 @@ def _event(ts: float, kind: str, pod: str | None = None) -> TimelineEvent:
 
 
 def test_the_window_is_the_load_events_or_else_the_span_observed() -> None:
-    finished = [_event(0, LOAD_STARTED), _event(3, DELETE_REQUESTED, "p"), _event(9, LOAD_STOPPED)]
+    finished = [
+        _event(0, EventKind.LOAD_STARTED),
+        _event(3, EventKind.DELETE_REQUESTED, "p"),
+        _event(9, EventKind.LOAD_STOPPED),
+    ]
     assert journal.window_of(finished) == (T0, T0 + 9)
-    cut = [_event(-2, "pod_ready", "p"), _event(0, LOAD_STARTED), _event(4, EXITED, "p")]
+    cut = [
+        _event(-2, "pod_ready", "p"),
+        _event(0, EventKind.LOAD_STARTED),
+        _event(4, EventKind.EXITED, "p"),
+    ]
     assert journal.window_of(cut) == (T0, T0 + 4)
     before_load = [_event(1, "pod_ready", "p"), _event(2, "pod_ready", "q")]
     assert journal.window_of(before_load) == (T0 + 1, T0 + 2)
@@ -76,18 +77,19 @@ def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
             json.dumps({"ts": e.ts, "kind": e.kind, "pod": e.pod, "detail": e.detail})
             for e in [
                 _event(-1, "endpoint_added", "naive-0"),
-                _event(0, LOAD_STARTED),
-                _event(0.5, DELETE_REQUESTED, "naive-0"),
-                _event(0.51, SIGTERM_SENT, "naive-0"),
-                _event(0.52, EXITED, "naive-0"),
-                _event(records * 0.01, LOAD_STOPPED),
+                _event(0, EventKind.LOAD_STARTED),
+                _event(0.5, EventKind.DELETE_REQUESTED, "naive-0"),
+                _event(0.51, EventKind.SIGTERM_SENT, "naive-0"),
+                _event(0.52, EventKind.EXITED, "naive-0"),
+                _event(records * 0.01, EventKind.LOAD_STOPPED),
             ]
         )
         + "\n"
     )
     # The second order was cut right after its load started.
     (run_dir / runfolder.timeline_name("graceful")).write_text(
-        json.dumps({"ts": T0 + 100, "kind": LOAD_STARTED, "pod": None, "detail": {}}) + "\n"
+        json.dumps({"ts": T0 + 100, "kind": EventKind.LOAD_STARTED, "pod": None, "detail": {}})
+        + "\n"
     )
     return run_dir
 

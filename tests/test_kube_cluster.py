@@ -28,8 +28,8 @@ from harness.backends.kube import KubeBackend
 from harness.backends.kube.objects import names_for
 from harness.errors import BackendError
 from harness.orders import deploy_spec
-from harness.records import TimelineEvent
 from harness.scenario import Kube
+from harness.timeline import TimelineEvent
 
 pytestmark = pytest.mark.cluster
 config: Any = _config  # untyped loader

@@ -28,7 +28,8 @@ from kubernetes import client
 from kubernetes import config as _config
 
 from harness.backends.clusters.local import LocalCluster
-from harness.records import iter_jsonl
+from harness.jsonl import iter_jsonl
+from harness.records import read_records
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 config: Any = _config  # untyped loader
@@ -208,6 +209,6 @@ def test_an_api_failure_that_persists_ends_the_run_with_one_line(
     assert "HTTP 503" in summary["error"]
     assert (run_dir / "report.html").exists()
     # The run stopped at the failure, not at the end of its 24 s of load, and cleaned up.
-    records = list(iter_jsonl(run_dir / "records-graceful.jsonl"))
-    assert records and records[-1]["end"] - records[0]["start"] < 20
+    records = read_records(run_dir / "records-graceful.jsonl")
+    assert records and records[-1].end - records[0].start < 20
     assert _harness_objects(local_cluster, namespace) == []

@@ -17,7 +17,7 @@ from harness.backends.kube.podevents import EventTracker
 from harness.backends.kube.podstate import PodTracker
 from harness.backends.kube.rolloutstatus import rollout_state, settled_state, stuck_reason
 from harness.backends.kube.stamps import parse_time, stamp
-from harness.records import TimelineEvent
+from harness.timeline import TimelineEvent
 
 T0 = datetime(2026, 11, 24, 19, 40, tzinfo=timezone.utc).timestamp()
 

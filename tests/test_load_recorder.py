@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.bench import listener_cost_us
+from bench.recording import listener_cost_us
+from harness.jsonl import LineFile
 from harness.load.config import ENV_TRAFFIC, LoadConfig
-from harness.load.progress import LoadStats, RecordTail, format_progress
-from harness.load.recorder import LineFile, RecordFormatter
-from harness.records import RequestRecord, read_records, record_from_dict
+from harness.load.progress import LoadCounter, LoadStats, format_progress
+from harness.records import RecordFormatter, RequestRecord, read_records, record_from_dict
 from harness.scenario import Traffic
 
 
@@ -64,7 +64,7 @@ def test_line_file_appends_whole_lines(tmp_path: Path) -> None:
 
 def test_tail_counts_only_complete_lines_and_reads_only_new_bytes(tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
-    tail = RecordTail(path)
+    tail = LoadCounter(path)
     assert tail.poll() == LoadStats(0, 0, {})  # no file yet
     fmt = RecordFormatter()
     ok = fmt.line(1.0, 1.0, "/", 200, 3, "p", None, None)
@@ -123,7 +123,7 @@ def test_bad_environment_names_the_variable(
 
 @pytest.mark.slow
 def test_listener_costs_little_cpu_per_request() -> None:
-    """The listener on real locust objects (harness.load.listener_cost): ~10 us per request on
+    """The listener on real locust objects (bench.listener_cost): ~10 us per request on
     the reference machine, against ~450 us of locust's own; 20x that still fails loudly."""
 
     async def scenario() -> tuple[float, float]:

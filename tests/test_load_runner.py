@@ -16,10 +16,10 @@ from typing import TypeVar
 
 import pytest
 
+from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
 from harness.load.runner import LoadRun, LoadStatus, log_tail, read_status, start_load
-from harness.load.testserver import LoopbackServer, serve
-from harness.records import RequestRecord, iter_jsonl, read_records
+from harness.records import RequestRecord, read_records
 from harness.scenario import Traffic
 
 T = TypeVar("T")
@@ -106,7 +106,8 @@ def test_short_runs_record_every_request_keepalive_and_new_connections(tmp_path:
 @pytest.mark.slow
 def test_killed_server_gives_refused_connections(tmp_path: Path) -> None:
     server = subprocess.Popen(
-        [sys.executable, "-m", "harness.load.testserver", "--pod", "doomed"],
+        [sys.executable, "-m", "bench.testserver", "--pod", "doomed"],
+        cwd=Path(__file__).resolve().parents[1],  # where the bench package is
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -155,9 +156,9 @@ def test_records_survive_sigkill_of_locust(tmp_path: Path) -> None:
     raw = (tmp_path / "records.jsonl").read_bytes()
     lines = raw.split(b"\n")
     complete, last = lines[:-1], lines[-1]  # ``last`` is b"" unless a line was torn
-    records = list(iter_jsonl(tmp_path / "records.jsonl"))
+    records = read_records(tmp_path / "records.jsonl")
     assert len(records) == len(complete) >= 200
-    assert all(r["error"] is None for r in records)
+    assert all(r.error is None for r in records)
     if last:
         assert len(records) == len(raw.splitlines()) - 1
     # Lost: at most the requests in flight (one per user) when the kill came.

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from harness.records import TimelineEvent
 from harness.report.lifecycle import _count_within, complete_rows, lifecycle
 from harness.report.markers import markers
+from harness.timeline import TimelineEvent
 
 T0 = 1000.0
 

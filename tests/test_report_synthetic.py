@@ -24,30 +24,8 @@ from typing import Any
 import numpy as np
 
 from harness.gate import GateLimits, evaluate
-from harness.records import (
-    ADDITION_APPLIED,
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    ERROR_CLASSES,
-    EXITED,
-    KILLED,
-    LOAD_STARTED,
-    LOAD_STOPPED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_NETWORK_READY,
-    POD_READY,
-    POD_SCHEDULED,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    RequestRecord,
-    TimelineEvent,
-    read_records,
-    read_timeline,
-)
+from harness.records import ERROR_CLASSES, RequestRecord, read_records
+from harness.timeline import EventKind, TimelineEvent, read_timeline
 
 ORDERS = ("naive", "close-first", "prestop", "graceful")
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
@@ -282,28 +260,28 @@ def _injected(order: str, t0: float, deleted: list[Pod], pods: list[Pod]) -> lis
 
 def _events(pods: list[Pod], t0: float) -> list[TimelineEvent]:
     kinds = {
-        "created": POD_CREATED,
-        "scheduled": POD_SCHEDULED,
-        "network_ready": POD_NETWORK_READY,
-        "container_started": POD_CONTAINER_STARTED,
-        "ready": POD_READY,
-        "endpoint_added": ENDPOINT_ADDED,
-        "delete_requested": DELETE_REQUESTED,
-        "endpoint_removed": ENDPOINT_REMOVED,
-        "removal_applied": REMOVAL_APPLIED,
-        "prestop_started": PRESTOP_STARTED,
-        "prestop_ended": PRESTOP_ENDED,
-        "sigterm": SIGTERM_SENT,
+        "created": EventKind.POD_CREATED,
+        "scheduled": EventKind.POD_SCHEDULED,
+        "network_ready": EventKind.POD_NETWORK_READY,
+        "container_started": EventKind.POD_CONTAINER_STARTED,
+        "ready": EventKind.POD_READY,
+        "endpoint_added": EventKind.ENDPOINT_ADDED,
+        "delete_requested": EventKind.DELETE_REQUESTED,
+        "endpoint_removed": EventKind.ENDPOINT_REMOVED,
+        "removal_applied": EventKind.REMOVAL_APPLIED,
+        "prestop_started": EventKind.PRESTOP_STARTED,
+        "prestop_ended": EventKind.PRESTOP_ENDED,
+        "sigterm": EventKind.SIGTERM_SENT,
         "readiness_failed": "app_readiness_failed",
         "listener_closed": "app_listener_closed",
         "drained": "app_drained",
         "exit": "app_exit",
-        "exited": EXITED,
-        "killed": KILLED,
+        "exited": EventKind.EXITED,
+        "killed": EventKind.KILLED,
     }
     events = [
-        TimelineEvent(t0, LOAD_STARTED, None, {}),
-        TimelineEvent(t0 + DURATION_S, LOAD_STOPPED, None, {}),
+        TimelineEvent(t0, EventKind.LOAD_STARTED, None, {}),
+        TimelineEvent(t0 + DURATION_S, EventKind.LOAD_STOPPED, None, {}),
     ]
     replaced = iter(p.name for p in pods if p.at("delete_requested") is not None)
     for pod in pods:
@@ -328,7 +306,7 @@ def _events(pods: list[Pod], t0: float) -> list[TimelineEvent]:
                 detail = {"replaces": next(replaced)}
             events.append(TimelineEvent(value, kind, pod.name, detail))
         if pod.at("ready") is not None:
-            events.append(TimelineEvent(pod.routed_from, ADDITION_APPLIED, pod.name, {}))
+            events.append(TimelineEvent(pod.routed_from, EventKind.ADDITION_APPLIED, pod.name, {}))
     return sorted(events, key=lambda e: e.ts)
 
 

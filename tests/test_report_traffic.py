@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.records import ERROR_CLASSES, RequestRecord, iter_jsonl
+from harness.jsonl import iter_jsonl
+from harness.records import ERROR_CLASSES, RequestRecord
 from harness.report.traffic import (
     BIN_WIDTHS,
     MAX_BINS,
-    RecordScan,
+    TrafficScan,
     bin_traffic,
     bin_width,
     scan_file,
@@ -59,7 +60,7 @@ def reference(lines: list[bytes]) -> tuple[list[float], list[tuple[float, str | 
     return ok, failed
 
 
-def as_lists(scan: RecordScan) -> tuple[list[float], list[tuple[float, str | None, str]]]:
+def as_lists(scan: TrafficScan) -> tuple[list[float], list[tuple[float, str | None, str]]]:
     failed = [
         (end, scan.pods[pod] if pod >= 0 else None, ERROR_CLASSES[cls])
         for end, pod, cls in zip(scan.failed_ends, scan.failed_pod, scan.failed_class, strict=True)
@@ -126,7 +127,7 @@ def test_bins_are_per_second_rates_and_keep_every_request() -> None:
 
 
 def test_empty_scan_still_gives_an_axis() -> None:
-    bins = bin_traffic(RecordScan(), t0=0.0)
+    bins = bin_traffic(TrafficScan(), t0=0.0)
     assert bins.requests == 0 and bins.starts.size >= 1 and not bins.ok_rate.any()
 
 

@@ -16,22 +16,11 @@ from dataclasses import dataclass
 
 from harness.analysis.endpoint_history import CONTROLLER, PROXY, removal_in_effect
 from harness.analysis.index import TimelineIndex
-from harness.records import (
-    APP_EVENT_PREFIX,
-    DELETE_REQUESTED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-)
+from harness.timeline import EventKind
 
 # How long after the pod is gone from routing and from the process table a failure may still be
 # blamed on its deletion: clients see a refused or reset connection a little after the fact.
 WINDOW_TAIL_S = 2.0
-
-APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
-APP_LISTENER_CLOSED = APP_EVENT_PREFIX + "listener_closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +46,9 @@ class Deletion:
     @property
     def propagation_to(self) -> str | None:
         if self.removal_applied is not None:
-            return REMOVAL_APPLIED
+            return EventKind.REMOVAL_APPLIED
         if self.endpoint_removed is not None:
-            return ENDPOINT_REMOVED
+            return EventKind.ENDPOINT_REMOVED
         return None
 
 
@@ -82,26 +71,26 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
     open_end = math.inf if run_end is None else run_end
     found: list[Deletion] = []
     for pod in index.pods:
-        requested = index.first(pod, DELETE_REQUESTED)
+        requested = index.first(pod, EventKind.DELETE_REQUESTED)
         if requested is None:
             continue
-        sigterm = index.first_at_or_after(pod, SIGTERM_SENT, requested)
+        sigterm = index.first_at_or_after(pod, EventKind.SIGTERM_SENT, requested)
         if sigterm is None:
             # The kubelet's own moment is not visible on real clusters; the app logging that it
             # received SIGTERM is an observation that it had been sent by then.
-            sigterm = index.first_at_or_after(pod, APP_SIGTERM, requested)
+            sigterm = index.first_at_or_after(pod, EventKind.APP_SIGTERM, requested)
         own = index.by_pod[pod]
         removal = removal_in_effect(own, requested, PROXY)
         if removal is None:
             removal = removal_in_effect(own, requested, CONTROLLER)
-        exited = index.first_at_or_after(pod, EXITED, requested)
-        killed = index.first_at_or_after(pod, KILLED, requested)
+        exited = index.first_at_or_after(pod, EventKind.EXITED, requested)
+        killed = index.first_at_or_after(pod, EventKind.KILLED, requested)
         gone = min((t for t in (exited, killed) if t is not None), default=None)
         if removal is not None and gone is not None:
             window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
         else:
             window_end, window_open = open_end, True
-        grace = index.first_detail[(pod, DELETE_REQUESTED)].get("grace_period_s")
+        grace = index.first_detail[(pod, EventKind.DELETE_REQUESTED)].get("grace_period_s")
         found.append(
             Deletion(
                 pod=pod,
@@ -109,10 +98,14 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
                 grace_period_s=_seconds(grace),
                 sigterm=sigterm,
                 removal=removal,
-                endpoint_removed=index.first_at_or_after(pod, ENDPOINT_REMOVED, requested),
-                removal_applied=index.first_at_or_after(pod, REMOVAL_APPLIED, requested),
+                endpoint_removed=index.first_at_or_after(
+                    pod, EventKind.ENDPOINT_REMOVED, requested
+                ),
+                removal_applied=index.first_at_or_after(pod, EventKind.REMOVAL_APPLIED, requested),
                 gone=gone,
-                listener_closed=index.first_at_or_after(pod, APP_LISTENER_CLOSED, requested),
+                listener_closed=index.first_at_or_after(
+                    pod, EventKind.APP_LISTENER_CLOSED, requested
+                ),
                 window_end=window_end,
                 window_open=window_open,
             )

@@ -11,16 +11,10 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from harness.records import (
-    ADDITION_APPLIED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    REMOVAL_APPLIED,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
-CONTROLLER = (ENDPOINT_ADDED, ENDPOINT_REMOVED)
-PROXY = (ADDITION_APPLIED, REMOVAL_APPLIED)
+CONTROLLER = (EventKind.ENDPOINT_ADDED, EventKind.ENDPOINT_REMOVED)
+PROXY = (EventKind.ADDITION_APPLIED, EventKind.REMOVAL_APPLIED)
 
 
 class NoReadyIntervals:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.records import TimelineEvent
+from harness.timeline import TimelineEvent
 
 
 @dataclass(frozen=True, slots=True)

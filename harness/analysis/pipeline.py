@@ -8,8 +8,9 @@ from harness.analysis.deletions import Deletion, find_deletions
 from harness.analysis.endpoint_history import NoReadyIntervals
 from harness.analysis.index import TimelineIndex, index_timeline
 from harness.analysis.phases import Attributor
-from harness.analysis.scan import RecordScan, Row, scan_records
-from harness.records import TimelineEvent
+from harness.analysis.scan import RecordScan, scan_records
+from harness.records import Row
+from harness.timeline import TimelineEvent
 
 
 def analyse_rows(

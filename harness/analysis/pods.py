@@ -13,48 +13,31 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.analysis.deletions import APP_LISTENER_CLOSED, Deletion, ms_between
+from harness.analysis.deletions import Deletion, ms_between
 from harness.analysis.index import TimelineIndex
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.scan import rows_of
-from harness.records import (
-    APP_EVENT_PREFIX,
-    DELETE_REQUESTED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_NETWORK_READY,
-    POD_READY,
-    POD_SCHEDULED,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    RequestRecord,
-    TimelineEvent,
-)
+from harness.records import RequestRecord
+from harness.timeline import EventKind, TimelineEvent
 
 # Row key -> the event kind whose first occurrence it is.
 FIRST_OF: dict[str, str] = {
-    "created": POD_CREATED,
-    "scheduled": POD_SCHEDULED,
-    "network_ready": POD_NETWORK_READY,
-    "container_started": POD_CONTAINER_STARTED,
-    "ready": POD_READY,
-    "endpoint_added": ENDPOINT_ADDED,
-    "delete_requested": DELETE_REQUESTED,
-    "prestop_started": PRESTOP_STARTED,
-    "prestop_ended": PRESTOP_ENDED,
-    "sigterm": SIGTERM_SENT,
-    "readiness_failed": APP_EVENT_PREFIX + "readiness_failed",
-    "listener_closed": APP_LISTENER_CLOSED,
-    "drained": APP_EVENT_PREFIX + "drained",
-    "exit": APP_EVENT_PREFIX + "exit",
-    "exited": EXITED,
-    "killed": KILLED,
+    "created": EventKind.POD_CREATED,
+    "scheduled": EventKind.POD_SCHEDULED,
+    "network_ready": EventKind.POD_NETWORK_READY,
+    "container_started": EventKind.POD_CONTAINER_STARTED,
+    "ready": EventKind.POD_READY,
+    "endpoint_added": EventKind.ENDPOINT_ADDED,
+    "delete_requested": EventKind.DELETE_REQUESTED,
+    "prestop_started": EventKind.PRESTOP_STARTED,
+    "prestop_ended": EventKind.PRESTOP_ENDED,
+    "sigterm": EventKind.SIGTERM_SENT,
+    "readiness_failed": EventKind.APP_READINESS_FAILED,
+    "listener_closed": EventKind.APP_LISTENER_CLOSED,
+    "drained": EventKind.APP_DRAINED,
+    "exit": EventKind.APP_EXIT,
+    "exited": EventKind.EXITED,
+    "killed": EventKind.KILLED,
 }
 # The keys of a row that hold a moment (unix seconds), as opposed to the pod, counts and details.
 MOMENT_KEYS: tuple[str, ...] = (*FIRST_OF, "endpoint_removed", "removal_applied", "last_served")
@@ -130,15 +113,17 @@ def lifecycle_rows(
             row[key] = index.first(pod, kind)
         deleted = row["delete_requested"]
         for key, kind in (
-            ("endpoint_removed", ENDPOINT_REMOVED),
-            ("removal_applied", REMOVAL_APPLIED),
+            ("endpoint_removed", EventKind.ENDPOINT_REMOVED),
+            ("removal_applied", EventKind.REMOVAL_APPLIED),
         ):
             after = None if deleted is None else index.first_at_or_after(pod, kind, deleted)
             row[key] = after if after is not None else index.last(pod, kind)
         row["last_served"] = last_served.get(pod)
-        row["exit_code"] = _detail(index, pod, EXITED, "code", int)
-        row["replaces"] = _detail(index, pod, POD_READY, "replaces", str)
-        row["grace_period_s"] = _detail(index, pod, DELETE_REQUESTED, "grace_period_s", float)
+        row["exit_code"] = _detail(index, pod, EventKind.EXITED, "code", int)
+        row["replaces"] = _detail(index, pod, EventKind.POD_READY, "replaces", str)
+        row["grace_period_s"] = _detail(
+            index, pod, EventKind.DELETE_REQUESTED, "grace_period_s", float
+        )
         i = deletion_of.get(pod)
         row["failed"] = 0 if i is None else sum(failed[i].values())
         row["failed_after_listener_closed"] = 0 if i is None else failed_after_closed[i]

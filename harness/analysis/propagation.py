@@ -19,14 +19,18 @@ from typing import Any
 
 from harness.analysis.deletions import Deletion, ms_between
 from harness.analysis.stats import p50_p99_block
-from harness.records import ENDPOINT_REMOVED, REMOVAL_APPLIED
+from harness.timeline import EventKind
 
 LAST_SERVED = "last_served"
-STAGES: tuple[str, ...] = (ENDPOINT_REMOVED, REMOVAL_APPLIED, LAST_SERVED)
+STAGES: tuple[str, ...] = (EventKind.ENDPOINT_REMOVED, EventKind.REMOVAL_APPLIED, LAST_SERVED)
 # Why a stage has no samples, for the ``reason`` beside its nulls.
 NO_SAMPLES: dict[str, str] = {
-    ENDPOINT_REMOVED: "no deleted pod was seen leaving the endpoints after its delete call",
-    REMOVAL_APPLIED: "no Service proxy removal was observed (only the embedded backend sees it)",
+    EventKind.ENDPOINT_REMOVED: (
+        "no deleted pod was seen leaving the endpoints after its delete call"
+    ),
+    EventKind.REMOVAL_APPLIED: (
+        "no Service proxy removal was observed (only the embedded backend sees it)"
+    ),
     LAST_SERVED: "no deleted pod served a request after its delete call",
 }
 
@@ -38,8 +42,8 @@ def stage_samples(
     for d in deletions:
         served = last_served.get(d.pod)
         moments = {
-            ENDPOINT_REMOVED: d.endpoint_removed,
-            REMOVAL_APPLIED: d.removal_applied,
+            EventKind.ENDPOINT_REMOVED: d.endpoint_removed,
+            EventKind.REMOVAL_APPLIED: d.removal_applied,
             LAST_SERVED: served if served is not None and served >= d.requested else None,
         }
         for stage, moment in moments.items():

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from harness.analysis.stats import finite_sorted, percentile
-from harness.records import ENDPOINT_REMOVED, REMOVAL_APPLIED
+from harness.timeline import EventKind
 
 MIN_SAMPLES = 3
 MARGIN_MIN_MS = 1000.0
@@ -24,7 +24,7 @@ MARGIN_SHARE = 0.5
 
 class PropagationSample(NamedTuple):
     ms: float
-    to: str  # REMOVAL_APPLIED or ENDPOINT_REMOVED: which moment ended it
+    to: str  # EventKind.REMOVAL_APPLIED or EventKind.ENDPOINT_REMOVED: which moment ended it
 
 
 def recommend(samples: Sequence[PropagationSample]) -> dict[str, Any]:
@@ -43,8 +43,8 @@ def recommend(samples: Sequence[PropagationSample]) -> dict[str, Any]:
     assert p99 is not None  # values is not empty
     margin = max(MARGIN_MIN_MS, MARGIN_SHARE * p99)
     seconds = float(math.ceil(round(p99 + margin, 3) / 1000.0))
-    applied = sum(1 for s in samples if s.to == REMOVAL_APPLIED)
-    removed = sum(1 for s in samples if s.to == ENDPOINT_REMOVED)
+    applied = sum(1 for s in samples if s.to == EventKind.REMOVAL_APPLIED)
+    removed = sum(1 for s in samples if s.to == EventKind.ENDPOINT_REMOVED)
     sources = []
     if applied:
         sources.append(f"{applied} until removal applied by the Service proxy")

@@ -1,8 +1,8 @@
 """The one pass over the records: counts, failure attribution and the latency samples.
 
 Records arrive as ``Row`` tuples (end, latency_ms, pod, error) so that a list of RequestRecord
-and a JSONL file streamed line by line (``fastread.py``) share this loop; nothing but the
-successful requests' latencies (8 bytes each) and a few counters is kept.
+and a JSONL file streamed line by line (``harness.records.read_rows``) share this loop; nothing
+but the successful requests' latencies (8 bytes each) and a few counters is kept.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 from harness.analysis.deletions import Deletion
 from harness.analysis.phases import DELETION_PHASES, PHASES, Attributor
-from harness.records import ERROR_CLASSES, RequestRecord
-
-Row = tuple[float, float, str | None, str | None]  # end, latency_ms, pod, error
+from harness.records import ERROR_CLASSES, RequestRecord, Row
 
 # Successful requests ending this long before a delete call count as "around" it: a request
 # that was in flight when the delete happened is the one that would be slowed down.

@@ -19,14 +19,14 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis.deletions import Deletion
-from harness.analysis.fastread import iter_record_rows
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
 from harness.analysis.propagation import propagation_block
 from harness.analysis.recommend import PropagationSample, recommend
-from harness.analysis.scan import RecordScan, Row, rows_of
+from harness.analysis.scan import RecordScan, rows_of
 from harness.analysis.stats import latency_block
-from harness.records import RequestRecord, TimelineEvent
+from harness.records import RequestRecord, Row, read_rows
+from harness.timeline import TimelineEvent
 
 # The run's observation window for one order (load started, load stopped), unix seconds.
 Window = tuple[float, float]
@@ -91,7 +91,7 @@ def analyse_order_file(
 ) -> OrderAnalysis:
     """As ``analyse_order``, streaming records-<order>.jsonl: memory does not grow with the
     number of records beyond 8 bytes per successful request (its latency)."""
-    return _analyse(order, iter_record_rows(records_path), timeline, window)
+    return _analyse(order, read_rows(records_path), timeline, window)
 
 
 def _analyse(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
-from harness.records import TimelineEvent
+from harness.timeline import TimelineEvent
 
 EventSink = Callable[[TimelineEvent], None]
 

@@ -38,9 +38,10 @@ from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from harness.jsonl import LineFile
 from harness.load.classify import classify, describe
 from harness.load.config import LoadConfig
-from harness.load.recorder import LineFile, RecordFormatter
+from harness.records import RecordFormatter
 
 logger = logging.getLogger("drainlab")
 

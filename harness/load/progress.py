@@ -1,8 +1,7 @@
 """Live counts from a records file that is still growing, for the progress line.
 
-Reads only the bytes added since the last call and never parses JSON: the locustfile writes the
-fields in a fixed order (``harness.load.recorder``), so the error class is the token after
-``"error":``. A line without its newline yet (being written) waits for the next call.
+The rows come from ``harness.records.RecordTail``, which reads only what was appended since the
+last call, and keeps them in the records' rows file for the analysis.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_ERROR_KEY = b'"error":'
+from harness.records import RecordTail
 
 
 @dataclass(frozen=True)
@@ -20,40 +19,20 @@ class LoadStats:
     errors: dict[str, int] = field(default_factory=dict)  # error class -> count
 
 
-class RecordTail:
+class LoadCounter:
     """Counts the records appended to ``path`` so far; cheap to call every second."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
+        self._tail = RecordTail(path, keep_rows=True)  # the analysis reads them back
         self._requests = 0
         self._errors: dict[str, int] = {}
 
     def poll(self) -> LoadStats:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            chunk = b""
-        complete = chunk.rfind(b"\n") + 1
-        if complete:
-            self._offset += complete
-            for line in chunk[:complete].splitlines():
-                self._count(line)
+        for _end, _latency_ms, _pod, error in self._tail.new_rows():
+            self._requests += 1
+            if error is not None:
+                self._errors[error] = self._errors.get(error, 0) + 1
         return LoadStats(self._requests, sum(self._errors.values()), dict(self._errors))
-
-    def _count(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        self._requests += 1
-        at = line.find(_ERROR_KEY)
-        if at < 0:
-            return
-        value = line[at + len(_ERROR_KEY) :].split(b",", 1)[0].strip(b"}\r\n ")
-        if value != b"null":
-            name = value.strip(b'"').decode("utf-8", "replace")
-            self._errors[name] = self._errors.get(name, 0) + 1
 
 
 def format_progress(stats: LoadStats, elapsed_s: float, duration_s: float) -> str:

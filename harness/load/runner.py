@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import math
 import os
 import signal
@@ -41,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.jsonl import iter_jsonl
 from harness.load.config import ALL_ENV, LoadConfig
-from harness.load.progress import LoadStats, RecordTail, format_progress
+from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.scenario import Traffic
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -84,7 +84,7 @@ class LoadRun:
         self.config = config
         self.log_path = log_path
         self.stop_timeout_s = stop_timeout_s
-        self._tail = RecordTail(config.records_path)
+        self._counter = LoadCounter(config.records_path)
         self._we_killed = False
 
     @property
@@ -97,7 +97,7 @@ class LoadRun:
 
     def stats(self) -> LoadStats:
         """Requests recorded so far and how many failed (reads only what was appended)."""
-        return self._tail.poll()
+        return self._counter.poll()
 
     def status(self) -> LoadStatus:
         return read_status(self.config.status_path)
@@ -239,14 +239,10 @@ def read_status(path: Path) -> LoadStatus:
     fields: dict[str, Any] = {}
     cpu_at_start: float | None = None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = list(iter_jsonl(path))
     except FileNotFoundError:
         return LoadStatus()
-    for line in lines:
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for data in lines:
         event = data.get("event")
         if event == "started":
             fields["started_at"] = data["ts"]

@@ -28,7 +28,7 @@ from harness.analysis.pods import MOMENT_KEYS
 from harness.report.lifecycle import PodRow, routed_until, ts
 from harness.report.markers import MARKER_KINDS, Marker
 from harness.report.svg import inline_svg
-from harness.report.traffic import RecordScan, TrafficBins
+from harness.report.traffic import TrafficBins, TrafficScan
 
 # Text stays text (selectable, searchable for a pod name, and a fifth of the size of glyph
 # paths); the SVG names DejaVu Sans and a list of common fallbacks, all local fonts.
@@ -94,7 +94,7 @@ def order_chart(
     bins: TrafficBins,
     marks: Sequence[Marker],
     pods: Sequence[PodRow],
-    scan: RecordScan,
+    scan: TrafficScan,
     xlim: tuple[float, float],
 ) -> str:
     """The inline ``<svg>`` for one order."""
@@ -167,7 +167,7 @@ def _draw_markers(ax: Axes, marks: Sequence[Marker]) -> None:
 
 
 def _waterfall(
-    ax: Axes, rows: Sequence[PodRow], scan: RecordScan, t0: float, xlim: tuple[float, float]
+    ax: Axes, rows: Sequence[PodRow], scan: TrafficScan, t0: float, xlim: tuple[float, float]
 ) -> None:
     names = [str(r.get("pod")) for r in rows]
     count = len(rows)
@@ -234,7 +234,7 @@ def _row_marks(ax: Axes, y: float, steps: dict[str, float]) -> None:
 
 def _failure_marks(
     ax: Axes,
-    scan: RecordScan,
+    scan: TrafficScan,
     t0: float,
     centres: dict[str, float],
     top: int,

@@ -5,16 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.analysis.deletions import APP_SIGTERM
-from harness.records import (
-    DELETE_REQUESTED,
-    ENDPOINT_REMOVED,
-    EXITED,
-    KILLED,
-    POD_READY,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 # Drawing order and legend order: the sequence a deletion goes through.
 MARKER_KINDS: tuple[str, ...] = (
@@ -26,12 +17,12 @@ MARKER_KINDS: tuple[str, ...] = (
     "replacement ready",
 )
 
-_DIRECT = {
-    DELETE_REQUESTED: "delete",
-    SIGTERM_SENT: "SIGTERM",
-    ENDPOINT_REMOVED: "endpoint removed",
-    EXITED: "exit",
-    KILLED: "kill",
+_DIRECT: dict[str, str] = {
+    EventKind.DELETE_REQUESTED: "delete",
+    EventKind.SIGTERM_SENT: "SIGTERM",
+    EventKind.ENDPOINT_REMOVED: "endpoint removed",
+    EventKind.EXITED: "exit",
+    EventKind.KILLED: "kill",
 }
 
 
@@ -45,14 +36,14 @@ class Marker:
 def markers(events: Sequence[TimelineEvent], t0: float) -> list[Marker]:
     """Markers in time order. A pod's SIGTERM comes from the backend's own event where there is
     one, else from the app's log line (some backends only see the app's side)."""
-    sent_by_backend = {e.pod for e in events if e.kind == SIGTERM_SENT}
-    first_delete = min((e.ts for e in events if e.kind == DELETE_REQUESTED), default=None)
+    sent_by_backend = {e.pod for e in events if e.kind == EventKind.SIGTERM_SENT}
+    first_delete = min((e.ts for e in events if e.kind == EventKind.DELETE_REQUESTED), default=None)
     out: list[Marker] = []
     for event in events:
         kind = _DIRECT.get(event.kind)
-        if event.kind == APP_SIGTERM and event.pod not in sent_by_backend:
+        if event.kind == EventKind.APP_SIGTERM and event.pod not in sent_by_backend:
             kind = "SIGTERM"
-        elif event.kind == POD_READY and _is_replacement(event, first_delete):
+        elif event.kind == EventKind.POD_READY and _is_replacement(event, first_delete):
             kind = "replacement ready"
         if kind is not None:
             out.append(Marker(kind, event.ts - t0, event.pod))

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.records import TimelineEvent, iter_jsonl, read_timeline
+from harness.jsonl import iter_jsonl
 from harness.report.lifecycle import PodRow, ts
-from harness.report.traffic import RecordScan, scan_file
+from harness.report.traffic import TrafficScan, scan_file
+from harness.timeline import TimelineEvent, read_timeline
 
 FILE_KINDS: tuple[str, ...] = ("records", "timeline", "pods")
 _DEFAULT_NAMES = {
@@ -27,7 +28,7 @@ class OrderData:
     name: str
     t0: float  # the time axis origin: the order's window start
     files: dict[str, Path]  # kind -> path, whether or not it exists
-    scan: RecordScan
+    scan: TrafficScan
     events: list[TimelineEvent]
     pods: Sequence[PodRow]
     missing: list[str] = field(default_factory=list)  # kinds whose file is absent
@@ -48,14 +49,14 @@ def file_name(order: str, kind: str, entry: Mapping[str, Any]) -> str:
 def load_order(run_dir: Path, order: str, entry: Mapping[str, Any]) -> OrderData:
     files = {kind: run_dir / file_name(order, kind, entry) for kind in FILE_KINDS}
     missing = [kind for kind, path in files.items() if not path.is_file()]
-    scan = scan_file(files["records"]) if "records" not in missing else RecordScan()
+    scan = scan_file(files["records"]) if "records" not in missing else TrafficScan()
     events = read_timeline(files["timeline"]) if "timeline" not in missing else []
     pods = list(iter_jsonl(files["pods"])) if "pods" not in missing else []
     return OrderData(order, origin(entry, events, pods, scan), files, scan, events, pods, missing)
 
 
 def origin(
-    entry: Mapping[str, Any], events: list[TimelineEvent], pods: Sequence[PodRow], scan: RecordScan
+    entry: Mapping[str, Any], events: list[TimelineEvent], pods: Sequence[PodRow], scan: TrafficScan
 ) -> float:
     """The window start the summary gives, else the earliest thing the files show."""
     window = entry.get("window")

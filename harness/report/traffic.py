@@ -1,15 +1,12 @@
 """Requests per second from a records file, in one pass and without keeping the records.
 
 A run can hold a million requests, and the report only needs counts per time bin plus where the
-failures fell. Parsing every line as JSON costs ~8 µs, so successful lines written in the compact
-form ``JsonlWriter`` uses take a fast path (a substring test and one float); anything else, every
-failure included, is parsed as JSON. The fast path cannot be fooled by text inside a string value:
-there every ``"`` is escaped as ``\\"``, so ``"error":null`` or ``"end":`` cannot match inside one.
+failures fell: completion times, and for failures their pod and class. The lines are read by
+``harness.records.RecordRows`` (torn or garbled lines skipped and counted).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from array import array
 from collections.abc import Iterable
@@ -19,10 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from harness.records import ERROR_CLASSES
+from harness.records import ERROR_CLASSES, RecordRows
 
-_OK_MARK = b'"error":null'
-_END_KEY = b'"end":'
 # Bin widths the chart may use, in seconds. Rates are always drawn per second whatever the width.
 BIN_WIDTHS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_BINS = 300  # more bars than this are thinner than a pixel on a laptop screen
@@ -30,7 +25,7 @@ MIN_PER_BIN = 40  # fewer requests per bin on average and the line is mostly noi
 
 
 @dataclass(slots=True)
-class RecordScan:
+class TrafficScan:
     """What one pass over a records file keeps: completion times, and failures' pod and class."""
 
     ok_ends: array[float] = field(default_factory=lambda: array("d"))
@@ -60,38 +55,18 @@ class TrafficBins:
     failed: int
 
 
-def scan_lines(lines: Iterable[bytes]) -> RecordScan:
+def scan_lines(lines: Iterable[bytes]) -> TrafficScan:
     """Reads record lines (as bytes, as a file opened in binary mode yields them)."""
-    scan = RecordScan()
+    scan = TrafficScan()
     pod_index: dict[str, int] = {}
     class_index = {name: i for i, name in enumerate(ERROR_CLASSES)}
     other = class_index["other"]
     ok_append = scan.ok_ends.append
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        if _OK_MARK in line and line.endswith(b"}"):
-            start = line.find(_END_KEY)
-            if start >= 0:
-                start += len(_END_KEY)
-                stop = _value_end(line, start)
-                try:
-                    ok_append(float(line[start:stop]))
-                    continue
-                except ValueError:
-                    pass  # not a plain number: let the JSON parser decide
-        try:
-            data = json.loads(line)
-            end = float(data["end"])
-        except (ValueError, KeyError, TypeError):
-            scan.skipped_lines += 1
-            continue
-        error = data.get("error")
+    rows = RecordRows(lines)
+    for end, _latency_ms, pod, error in rows:
         if error is None:
             ok_append(end)
             continue
-        pod = data.get("pod")
         scan.failed_ends.append(end)
         scan.failed_class.append(class_index.get(str(error), other))
         if isinstance(pod, str):
@@ -101,16 +76,17 @@ def scan_lines(lines: Iterable[bytes]) -> RecordScan:
             scan.failed_pod.append(pod_index[pod])
         else:
             scan.failed_pod.append(-1)
+    scan.skipped_lines = rows.skipped
     return scan
 
 
-def scan_file(path: Path) -> RecordScan:
+def scan_file(path: Path) -> TrafficScan:
     with path.open("rb") as handle:
         return scan_lines(handle)
 
 
 def bin_traffic(
-    scan: RecordScan, t0: float, span: tuple[float, float] | None = None
+    scan: TrafficScan, t0: float, span: tuple[float, float] | None = None
 ) -> TrafficBins:
     """Rates per bin from ``t0``; ``span`` (relative seconds) widens the axis to cover the run."""
     ok = np.frombuffer(scan.ok_ends, dtype=np.float64) - t0
@@ -156,8 +132,3 @@ def _extent(
         return 0.0, 1.0
     lo, hi = min(lows), max(highs)
     return lo, max(hi, lo + 1.0)
-
-
-def _value_end(line: bytes, start: int) -> int:
-    comma = line.find(b",", start)
-    return comma if comma >= 0 else len(line) - 1

@@ -6,7 +6,7 @@ import json
 import math
 import time
 
-from harness.records import APP_EVENT_PREFIX, TimelineEvent
+from harness.timeline import TimelineEvent, app_kind
 
 
 def app_event(line: str, pod: str) -> TimelineEvent | None:
@@ -34,4 +34,4 @@ def app_event(line: str, pod: str) -> TimelineEvent | None:
         else time.time()
     )
     detail = {k: v for k, v in data.items() if k not in ("ts", "event", "pod")}
-    return TimelineEvent(stamp, APP_EVENT_PREFIX + event, pod, detail)
+    return TimelineEvent(stamp, app_kind(event), pod, detail)

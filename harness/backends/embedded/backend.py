@@ -43,8 +43,8 @@ from harness.backends.embedded.replicaset import ReplicaSets
 from harness.backends.embedded.rollingupdate import resolve_fenceposts
 from harness.backends.embedded.tasks import Changes, Tasks
 from harness.errors import BackendError
-from harness.records import TimelineEvent
 from harness.scenario import Embedded, Scenario
+from harness.timeline import TimelineEvent
 
 log = logging.getLogger(__name__)
 

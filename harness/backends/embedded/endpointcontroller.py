@@ -16,13 +16,7 @@ from collections.abc import Callable
 
 from harness.backends.base import EventSink
 from harness.backends.embedded.proxy import Endpoint, ServiceProxy
-from harness.records import (
-    ADDITION_APPLIED,
-    ENDPOINT_ADDED,
-    ENDPOINT_REMOVED,
-    REMOVAL_APPLIED,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 
 class PropagationDelay:
@@ -68,7 +62,7 @@ class EndpointsModel:
         self._emit(
             TimelineEvent(
                 time.time(),
-                ENDPOINT_ADDED,
+                EventKind.ENDPOINT_ADDED,
                 endpoint.pod,
                 {"host": endpoint.host, "port": endpoint.port},
             )
@@ -79,7 +73,7 @@ class EndpointsModel:
         """The pod is deleted, not ready, or gone: it leaves the endpoints."""
         if self.controller.pop(pod, None) is None:
             return
-        self._emit(TimelineEvent(time.time(), ENDPOINT_REMOVED, pod, {"reason": reason}))
+        self._emit(TimelineEvent(time.time(), EventKind.ENDPOINT_REMOVED, pod, {"reason": reason}))
         self._schedule(pod, None)
 
     @property
@@ -108,10 +102,10 @@ class EndpointsModel:
             detail = {"delay_s": round(time.time() - changed_at, 4)}
             if endpoint is None:
                 self._proxy.remove_endpoint(pod)
-                self._emit(TimelineEvent(time.time(), REMOVAL_APPLIED, pod, detail))
+                self._emit(TimelineEvent(time.time(), EventKind.REMOVAL_APPLIED, pod, detail))
             else:
                 self._proxy.set_endpoint(endpoint)
-                self._emit(TimelineEvent(time.time(), ADDITION_APPLIED, pod, detail))
+                self._emit(TimelineEvent(time.time(), EventKind.ADDITION_APPLIED, pod, detail))
             self._on_change()
 
         handle = loop.call_at(at, apply)

@@ -30,18 +30,7 @@ from harness.backends.embedded.probe import ProbeSettings, http_probe, run_probe
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint
 from harness.backends.embedded.tasks import wait_event
-from harness.records import (
-    DELETE_REQUESTED,
-    EXITED,
-    KILLED,
-    POD_CONTAINER_STARTED,
-    POD_NOT_READY,
-    POD_READY,
-    PRESTOP_ENDED,
-    PRESTOP_STARTED,
-    SIGTERM_SENT,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +86,7 @@ class Kubelet:
         self._emit(
             TimelineEvent(
                 pod.deleted_at,
-                DELETE_REQUESTED,
+                EventKind.DELETE_REQUESTED,
                 pod.name,
                 {"grace_period_s": grace, "cause": cause},
             )
@@ -144,7 +133,7 @@ class Kubelet:
         self._emit(
             TimelineEvent(
                 time.time(),
-                POD_CONTAINER_STARTED,
+                EventKind.POD_CONTAINER_STARTED,
                 pod.name,
                 {
                     "pid": container.pid,
@@ -179,7 +168,10 @@ class Kubelet:
             await asyncio.wait({prober})
         self._emit(
             TimelineEvent(
-                time.time(), EXITED, pod.name, {"code": exit_code(rc), "signal": signal_name(rc)}
+                time.time(),
+                EventKind.EXITED,
+                pod.name,
+                {"code": exit_code(rc), "signal": signal_name(rc)},
             )
         )
         if pod.ready:
@@ -190,11 +182,13 @@ class Kubelet:
         pod.ready = ready
         if ready:
             detail = {"replaces": pod.replaces} if pod.replaces is not None else {}
-            self._emit(TimelineEvent(time.time(), POD_READY, pod.name, detail))
+            self._emit(TimelineEvent(time.time(), EventKind.POD_READY, pod.name, detail))
             if not pod.terminating:
                 self._endpoints.add(Endpoint(pod.name, pod.host, pod.port))
         else:
-            self._emit(TimelineEvent(time.time(), POD_NOT_READY, pod.name, {"reason": reason}))
+            self._emit(
+                TimelineEvent(time.time(), EventKind.POD_NOT_READY, pod.name, {"reason": reason})
+            )
             self._endpoints.remove(pod.name, "not_ready")
         self._notify()
 
@@ -219,7 +213,9 @@ async def kill_pod(
     try:
         if prestop_sleep_s > 0 and grace_s > 0:
             emit(
-                TimelineEvent(time.time(), PRESTOP_STARTED, pod.name, {"sleep_s": prestop_sleep_s})
+                TimelineEvent(
+                    time.time(), EventKind.PRESTOP_STARTED, pod.name, {"sleep_s": prestop_sleep_s}
+                )
             )
             hook_limit = min(prestop_sleep_s, grace_s - (loop.time() - started_at))
             # The hook is a sleep in the container: it ends early if the container does.
@@ -227,7 +223,7 @@ async def kill_pod(
             emit(
                 TimelineEvent(
                     time.time(),
-                    PRESTOP_ENDED,
+                    EventKind.PRESTOP_ENDED,
                     pod.name,
                     {
                         "elapsed_s": round(loop.time() - started_at, 3),
@@ -241,14 +237,14 @@ async def kill_pod(
         stop_window = max(grace_s - (loop.time() - started_at), MIN_STOP_WINDOW_S)
         sent_at = time.time()  # before the signal: the app may log its reaction before we return
         if container.terminate():
-            emit(TimelineEvent(sent_at, SIGTERM_SENT, pod.name, {"pid": container.pid}))
+            emit(TimelineEvent(sent_at, EventKind.SIGTERM_SENT, pod.name, {"pid": container.pid}))
         await asyncio.wait({exited}, timeout=stop_window)
         killed_at = time.time()
         if container.running and container.kill():
             emit(
                 TimelineEvent(
                     killed_at,
-                    KILLED,
+                    EventKind.KILLED,
                     pod.name,
                     {"after_s": round(loop.time() - started_at, 3), "grace_period_s": grace_s},
                 )

@@ -16,7 +16,7 @@ from harness.backends.embedded.addresses import next_pod_host
 from harness.backends.embedded.kubelet import Kubelet
 from harness.backends.embedded.pod import Pod, PodNames
 from harness.backends.embedded.rollingupdate import ReplicaSetState, rollout_step
-from harness.records import POD_CREATED, TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 # Sleeps until the next change; raises once the deadline (monotonic) has passed or the
 # Deployment is gone. Its second argument names the wait in that error.
@@ -134,5 +134,5 @@ class ReplicaSets:
         detail: dict[str, Any] = {"revision": rev}
         if replaces is not None:
             detail["replaces"] = replaces
-        self._emit(TimelineEvent(pod.created, POD_CREATED, pod.name, detail))
+        self._emit(TimelineEvent(pod.created, EventKind.POD_CREATED, pod.name, detail))
         self._kubelet.run(pod)

@@ -58,8 +58,8 @@ from harness.backends.kube.rolloutstatus import is_ready
 from harness.backends.kube.session import Session
 from harness.backends.kube.stamps import parse_time
 from harness.errors import BackendError
-from harness.records import DELETE_REQUESTED, TimelineEvent
 from harness.scenario import Kube, Scenario
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ class KubeBackend(TeardownOnExit):
         detail["call_ms"] = round((time.time() - started) * 1000, 1)
         deleted_meta = answer.get("metadata") or {}
         detail["deletion_timestamp"] = deleted_meta.get("deletionTimestamp")
-        session.emit(TimelineEvent(started, DELETE_REQUESTED, name, detail))
+        session.emit(TimelineEvent(started, EventKind.DELETE_REQUESTED, name, detail))
 
     def _patch_deployment(self, names: Names, patch: dict[str, Any]) -> None:
         api = self._need_api()

@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.records import ENDPOINT_ADDED, ENDPOINT_REMOVED, TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 SLICE_V1 = "discovery.k8s.io/v1"
 SLICE_V1BETA1 = "discovery.k8s.io/v1beta1"
@@ -138,9 +138,9 @@ class EndpointTracker:
             detail = {**base, "reason": reason, "address": self._ready[pod].address}
             if now is not None and now.serving is not None:
                 detail["serving"] = now.serving
-            events.append(TimelineEvent(observed, ENDPOINT_REMOVED, pod, detail))
+            events.append(TimelineEvent(observed, EventKind.ENDPOINT_REMOVED, pod, detail))
         for pod in sorted(set(ready) - set(self._ready)):
             detail = {**base, "address": ready[pod].address}
-            events.append(TimelineEvent(observed, ENDPOINT_ADDED, pod, detail))
+            events.append(TimelineEvent(observed, EventKind.ENDPOINT_ADDED, pod, detail))
         self._ready = ready
         return events

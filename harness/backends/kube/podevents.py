@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.backends.kube.stamps import has_fraction, stamp
-from harness.records import KUBE_EVENT, PRESTOP_ENDED, PRESTOP_STARTED, SIGTERM_SENT, TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 KEPT = frozenset(
     {
@@ -72,12 +72,14 @@ class EventTracker:
             count=count,
             component=(obj.get("source") or {}).get("component") or obj.get("reportingComponent"),
         )
-        events = [TimelineEvent(ts, KUBE_EVENT, pod, detail)]
+        events = [TimelineEvent(ts, EventKind.KUBE_EVENT, pod, detail)]
         derived = {**detail, "source_event": reason, "source": f"kube_event/{detail['source']}"}
         if reason == "Killing" and pod not in self._killing_seen:
             self._killing_seen.add(pod)
-            kind = PRESTOP_STARTED if prestop else SIGTERM_SENT
+            kind = EventKind.PRESTOP_STARTED if prestop else EventKind.SIGTERM_SENT
             events.append(TimelineEvent(ts, kind, pod, derived))
         elif reason == "FailedPreStopHook":
-            events.append(TimelineEvent(ts, PRESTOP_ENDED, pod, {**derived, "failed": True}))
+            events.append(
+                TimelineEvent(ts, EventKind.PRESTOP_ENDED, pod, {**derived, "failed": True})
+            )
         return events

@@ -37,18 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.kube.stamps import parse_time, stamp, stamp_time
-from harness.records import (
-    DELETE_REQUESTED,
-    EXITED,
-    KILLED,
-    POD_CONTAINER_STARTED,
-    POD_CREATED,
-    POD_NETWORK_READY,
-    POD_NOT_READY,
-    POD_READY,
-    POD_SCHEDULED,
-    TimelineEvent,
-)
+from harness.timeline import EventKind, TimelineEvent
 
 SIGKILL_EXIT = 137
 # A terminated state the kubelet reports when it could not find the container any more (seen on
@@ -184,7 +173,7 @@ class PodTracker:
         if live and self._awaiting_successor and not meta.get("deletionTimestamp"):
             pod.replaces = self._awaiting_successor.pop(0)
         ts, detail = stamp(meta.get("creationTimestamp"), observed, live)
-        update.events.append(TimelineEvent(ts, POD_CREATED, name, detail))
+        update.events.append(TimelineEvent(ts, EventKind.POD_CREATED, name, detail))
         return pod
 
     def _scheduled(
@@ -197,7 +186,7 @@ class PodTracker:
         ts, detail = stamp(cond.get("lastTransitionTime"), observed, live)
         node = (obj.get("spec") or {}).get("nodeName")
         detail.update(field="PodScheduled", node=node)
-        u.events.append(TimelineEvent(ts, POD_SCHEDULED, name, detail))
+        u.events.append(TimelineEvent(ts, EventKind.POD_SCHEDULED, name, detail))
 
     def _network(
         self, name: str, pod: _Pod, obj: Mapping[str, Any], observed: float, live: bool, u: Update
@@ -232,7 +221,7 @@ class PodTracker:
                 ts = earliest
                 detail["bounded_by"] = "pod_container_started"
         pod.network = True
-        u.events.append(TimelineEvent(ts, POD_NETWORK_READY, name, detail))
+        u.events.append(TimelineEvent(ts, EventKind.POD_NETWORK_READY, name, detail))
 
     def _containers(
         self, name: str, pod: _Pod, obj: Mapping[str, Any], observed: float, live: bool, u: Update
@@ -256,7 +245,9 @@ class PodTracker:
                     pod.started.add(cid)
                     ts, detail = stamp(running.get("startedAt"), observed, live)
                     detail.update(container=container, restart_count=restarts, container_id=cid)
-                    u.events.append(TimelineEvent(ts, POD_CONTAINER_STARTED, name, detail))
+                    u.events.append(
+                        TimelineEvent(ts, EventKind.POD_CONTAINER_STARTED, name, detail)
+                    )
             if terminated is not None:
                 pod.running.pop(container, None)
                 self._ended(
@@ -291,12 +282,12 @@ class PodTracker:
             detail.update(code=None, reported_code=code, message=terminated.get("message"))
         if terminated.get("signal"):
             detail["signal"] = terminated.get("signal")
-        u.events.append(TimelineEvent(ts, EXITED, name, detail))
+        u.events.append(TimelineEvent(ts, EventKind.EXITED, name, detail))
         if detail["code"] == SIGKILL_EXIT:
             killed = dict(detail)
             if deletion_grace is not None:
                 killed["grace_period_s"] = deletion_grace
-            u.events.append(TimelineEvent(ts, KILLED, name, killed))
+            u.events.append(TimelineEvent(ts, EventKind.KILLED, name, killed))
 
     def _readiness(
         self, name: str, pod: _Pod, obj: Mapping[str, Any], observed: float, live: bool, u: Update
@@ -313,10 +304,10 @@ class PodTracker:
         if ready:
             if pod.replaces is not None:
                 detail["replaces"] = pod.replaces
-            u.events.append(TimelineEvent(ts, POD_READY, name, detail))
+            u.events.append(TimelineEvent(ts, EventKind.POD_READY, name, detail))
         else:
             detail.update(reason=cond.get("reason"), message=cond.get("message"))
-            u.events.append(TimelineEvent(ts, POD_NOT_READY, name, detail))
+            u.events.append(TimelineEvent(ts, EventKind.POD_NOT_READY, name, detail))
 
     def _deletion(
         self,
@@ -343,4 +334,4 @@ class PodTracker:
             grace_period_s=grace,
             cause="not_the_harness",
         )
-        u.events.append(TimelineEvent(ts, DELETE_REQUESTED, name, detail))
+        u.events.append(TimelineEvent(ts, EventKind.DELETE_REQUESTED, name, detail))

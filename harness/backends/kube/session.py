@@ -28,11 +28,10 @@ from harness.backends.kube.podevents import EventTracker
 from harness.backends.kube.podstate import LogTarget, PodTracker, Update
 from harness.backends.kube.watch import Watcher
 from harness.errors import BackendError
-from harness.records import APP_EVENT_PREFIX, SIGTERM_SENT, TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
-APP_SIGTERM = APP_EVENT_PREFIX + "sigterm"
 
 SYNC_TIMEOUT_S = 30.0  # for a watch's first list
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
@@ -197,12 +196,15 @@ class Session:
                 return
             detail = {**event.detail, "source": "app_log", "arrived": round(arrived, 6)}
             self.emit(TimelineEvent(event.ts, event.kind, pod, detail))
-            if event.kind == APP_SIGTERM:
+            if event.kind == EventKind.APP_SIGTERM:
                 # The app got SIGTERM by this time: an upper bound of when it was sent.
                 signal = event.detail.get("signal")
                 self.emit(
                     TimelineEvent(
-                        event.ts, SIGTERM_SENT, pod, {"source": "app_log", "signal": signal}
+                        event.ts,
+                        EventKind.SIGTERM_SENT,
+                        pod,
+                        {"source": "app_log", "signal": signal},
                     )
                 )
 

@@ -3,7 +3,7 @@
 Serves the sample app's routes (``/``, ``/work?ms=N``, ``/readyz``) with an ``X-Served-By``
 header, and counts accepted TCP connections and requests, which is how the tests tell keep-alive
 from a new connection per request. In-process (``await serve()``) or as a process that can be
-killed for real: ``python -m harness.load.testserver --pod NAME`` prints its port on stdout.
+killed for real: ``python -m bench.testserver --pod NAME`` prints its port on stdout.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """CPU time of the record listener per request, measured in a tight loop on real locust objects.
 
-    python -m harness.load.listener_cost URL   (prints: success_us failure_us)
+    python -m bench.listener_cost URL   (prints: success_us failure_us)
 
-Run by ``harness.load.bench`` in a process of its own (it imports locust, which patches the
+Run by ``bench.recording`` in a process of its own (it imports locust, which patches the
 process for gevent). Whole-run requests/s on a shared machine swing by more than the listener
 costs; this number does not, and against locust's own CPU per request it gives the expected
 capacity ratio.
@@ -48,8 +48,8 @@ def main() -> None:
         os.environ.update(config.to_env())
         from locust.contrib.fasthttp import FastHttpSession
 
+        from harness.jsonl import LineFile
         from harness.load import locustfile
-        from harness.load.recorder import LineFile
 
         hook = _Capture()
         FastHttpSession(url, hook, None).get("/", context={"path": "/"})

@@ -1,4 +1,5 @@
-"""Streaming records from JSONL gives exactly what reading them as RequestRecord gives."""
+"""Reading records files (harness.records): streamed rows give exactly what reading them as
+RequestRecord gives, whatever the writer, and torn or garbled lines are skipped."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import pytest
 from _analysis_helpers import ev, fail, ok
 
-from harness.analysis import analyse_order, analyse_order_file, fastread
-from harness.analysis.fastread import iter_record_rows
+from harness.analysis import analyse_order, analyse_order_file
 from harness.analysis.scan import rows_of
+from harness.jsonl import JsonlWriter
 from harness.records import (
-    DELETE_REQUESTED,
-    EXITED,
-    REMOVAL_APPLIED,
-    SIGTERM_SENT,
-    JsonlWriter,
+    RecordFormatter,
+    RecordRows,
     RequestRecord,
+    read_last_end,
     read_records,
+    read_rows,
 )
+from harness.timeline import EventKind
 
 RECORDS = [ok(1000.0 + i * 0.125, latency_ms=float(i), pod=f"p-{i % 3}") for i in range(40)] + [
     fail(1001.0),
@@ -37,25 +37,37 @@ def write(path: Path, records: list[RequestRecord]) -> Path:
     return path
 
 
-def test_jsonlwriter_output_takes_the_fast_path_and_matches(tmp_path: Path) -> None:
+def test_jsonlwriter_output_reads_back_as_written(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", RECORDS)
-    block = path.read_bytes()
-    assert len(fastread._LINE.findall(block)) == len(RECORDS)  # every line matched
-    assert list(iter_record_rows(path)) == list(rows_of(read_records(path)))
+    rows = RecordRows(path.read_bytes().splitlines())
+    assert list(rows) == list(rows_of(RECORDS))
+    assert rows.skipped == 0
+    assert list(read_rows(path)) == list(rows_of(read_records(path)))
 
 
-def test_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write(tmp_path / "r.jsonl", RECORDS)
-    monkeypatch.setattr(fastread, "BLOCK_BYTES", 300)  # about two lines a block
-    assert list(iter_record_rows(path)) == list(rows_of(RECORDS))
+def test_recorder_lines_read_back_as_written(tmp_path: Path) -> None:
+    fmt = RecordFormatter()
+    lines = [
+        fmt.line(1000.25, 12.5, "/", 200, 14, "p-0", None, None),
+        fmt.line(1001.0, 3.0, "/work?ms=1", 0, 0, None, "connection_refused", 'said "no"'),
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(lines))
+    assert list(read_rows(path)) == [
+        (1000.2625, 12.5, "p-0", None),
+        (1001.003, 3.0, None, "connection_refused"),
+    ]
+    assert read_last_end(path) == 1001.003
 
 
 def test_a_torn_last_line_is_skipped_like_iter_jsonl_does(tmp_path: Path) -> None:
     path = write(tmp_path / "r.jsonl", RECORDS)
     with path.open("a") as handle:
         handle.write('{"start":1.0,"end":2.0,"latency_ms":3.0,"name":"/","sta')
-    assert list(iter_record_rows(path)) == list(rows_of(RECORDS))
-    assert list(iter_record_rows(path)) == list(rows_of(read_records(path)))
+    assert list(read_rows(path)) == list(rows_of(RECORDS))
+    assert list(read_rows(path)) == list(rows_of(read_records(path)))
+    assert read_last_end(path) == RECORDS[-1].end
+    assert read_last_end(path, tail_bytes=300) == RECORDS[-1].end  # the tail cuts a line
 
 
 def test_other_writers_formats_fall_back_to_json(tmp_path: Path) -> None:
@@ -69,7 +81,9 @@ def test_other_writers_formats_fall_back_to_json(tmp_path: Path) -> None:
         json.dumps([1, 2]),
     ]
     path.write_text("\n".join(lines) + "\n")
-    assert list(iter_record_rows(path)) == [
+    rows = RecordRows(path.read_bytes().splitlines())
+    assert len(list(rows)) == 3 and rows.skipped == 2  # the blank line is not counted
+    assert list(read_rows(path)) == [
         (1000.0, 1.5, "p-0", None),
         (1000.5, 2.0, "p-\u00e9", None),
         (1001.0, 1.0, 'we"ird', "connection_refused"),
@@ -79,16 +93,17 @@ def test_other_writers_formats_fall_back_to_json(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text("")
-    assert list(iter_record_rows(path)) == []
+    assert list(read_rows(path)) == []
+    assert read_last_end(path) is None
 
 
 def test_analyse_order_file_equals_analyse_order(tmp_path: Path) -> None:
     path = write(tmp_path / "records-naive.jsonl", RECORDS)
     timeline = [
-        ev(1001.0, DELETE_REQUESTED, "p-1"),
-        ev(1001.2, SIGTERM_SENT, "p-1"),
-        ev(1001.75, REMOVAL_APPLIED, "p-1"),
-        ev(1002.25, EXITED, "p-1"),
+        ev(1001.0, EventKind.DELETE_REQUESTED, "p-1"),
+        ev(1001.2, EventKind.SIGTERM_SENT, "p-1"),
+        ev(1001.75, EventKind.REMOVAL_APPLIED, "p-1"),
+        ev(1002.25, EventKind.EXITED, "p-1"),
     ]
     window = (1000.0, 1010.0)
     from_file = analyse_order_file("naive", path, timeline, window)

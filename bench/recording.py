@@ -1,15 +1,15 @@
 """What recording every request costs: locust's requests/s with the record listener and without.
 
-    python -m harness.load.bench --users 1 10 --seconds 10 --rounds 3
+    python -m bench.recording --users 1 10 --seconds 10 --rounds 3
 
-Same locust, same locustfile, same trivial loopback server (``harness.load.testserver``, in this
+Same locust, same locustfile, same trivial loopback server (``bench.testserver``, in this
 process); ``DRAINLAB_RECORD=0`` only leaves the listener out. Users send ``GET /`` back to back
 (no think time, keep-alive), so locust runs flat out and any cost of the listener shows. Reported
 per run: the server's request count over the run's duration, and locust's CPU time per request.
 Runs alternate (off, on, off, on, ...) so drift hits both sides alike.
 
 On a machine shared with other work both swing by more than the listener costs, so the bench
-also measures the listener alone (``harness.load.listener_cost``: CPU per call in a tight loop on
+also measures the listener alone (``bench.listener_cost``: CPU per call in a tight loop on
 real locust objects) and gives the capacity ratio that follows: off / (off + listener).
 """
 
@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._common import ROOT
+from bench.testserver import serve
 from harness.load.runner import start_load
-from harness.load.testserver import serve
 from harness.scenario import Traffic
 
 
@@ -73,12 +74,12 @@ async def listener_cost_us() -> tuple[float, float]:
     """CPU microseconds of the listener per successful and per failed request."""
     server = await serve("bench")
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harness.load.listener_cost", server.url, stdout=PIPE
+        sys.executable, "-m", "bench.listener_cost", server.url, stdout=PIPE, cwd=ROOT
     )
     out, _ = await child.communicate()
     await server.close()
     if child.returncode != 0:
-        raise RuntimeError(f"harness.load.listener_cost failed (exit {child.returncode})")
+        raise RuntimeError(f"bench.listener_cost failed (exit {child.returncode})")
     success, failure = out.split()
     return float(success), float(failure)
 

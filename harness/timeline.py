@@ -1,0 +1,142 @@
+"""The timeline a run writes (timeline-<order>.jsonl): what happened to each pod, endpoint, the
+chaos schedule and the load, one ``TimelineEvent`` a line; and ``EventKind``, every kind of event.
+
+The kinds' strings are part of the on-disk contract (docs/summary-v1.md): a member's value is
+what is written, and what is read back is a plain ``str`` that compares equal to the member.
+Readers must therefore also accept kinds they do not know (a newer app's own lines, say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from harness.jsonl import iter_jsonl
+
+# The app's own shutdown lines ({"ts", "event", ...} on stdout) are stored as "app_" + their
+# "event" field, with the line's other fields as detail (see ``app_kind``).
+APP_EVENT_PREFIX = "app_"
+
+
+class EventKind(str, Enum):
+    """Every kind of timeline event: who emits it, and what its ``detail`` carries.
+
+    "Both backends" means the embedded backend (its kubelet, ReplicaSet and proxy model) and the
+    kube backend (pod and EndpointSlice watches, Kubernetes Events, the app's log lines). On the
+    kube backend, events stamped from an API time carry its provenance in detail: ``source``
+    ("api", "watch" or "api_ceil"), ``observed`` and ``api_time``.
+    """
+
+    # -- Pod lifecycle --------------------------------------------------------------------------
+    POD_CREATED = "pod_created"
+    """The pod object exists. Both backends; embedded detail: ``revision``, ``replaces`` (the
+    pod it stands in for, when the ReplicaSet replaced a deleted one)."""
+    POD_SCHEDULED = "pod_scheduled"
+    """The pod was bound to a node. Kube backend; detail: ``field``, ``node``."""
+    POD_NETWORK_READY = "pod_network_ready"
+    """The pod got its IP. Kube backend; detail: ``field``, ``ip`` (``bounded_by`` when the time
+    is only known to be no later than another event)."""
+    POD_CONTAINER_STARTED = "pod_container_started"
+    """The app's container (process) started. Both backends."""
+    POD_READY = "pod_ready"
+    """The readiness probe passed. Both backends; detail may carry ``replaces``: the pod this
+    one replaced."""
+    POD_NOT_READY = "pod_not_ready"
+    """The readiness probe failed on a pod that was ready. Both backends; embedded detail:
+    ``reason``."""
+    DELETE_REQUESTED = "delete_requested"
+    """The harness asked for the pod's deletion. Both backends; detail: ``grace_period_s``
+    (kube also: ``cause``, ``call_ms``, ``deletion_timestamp``, ``requested_grace_period_s``)."""
+    PRESTOP_STARTED = "prestop_started"
+    """The preStop hook began. Embedded kubelet (detail: ``sleep_s``) or a Kubernetes Event."""
+    PRESTOP_ENDED = "prestop_ended"
+    """The preStop hook ended. Embedded kubelet (detail: ``elapsed_s``, ``cut_short``) or a
+    Kubernetes Event."""
+    SIGTERM_SENT = "sigterm_sent"
+    """SIGTERM reached the container. Embedded kubelet (detail: ``pid``); kube: derived from a
+    Kubernetes Event or the app's own ``sigterm`` line (detail: ``source``, ``signal``)."""
+    EXITED = "exited"
+    """The container ended. Both backends; detail: ``code`` (embedded also ``signal``)."""
+    KILLED = "killed"
+    """SIGKILL, because the grace period ran out. Both backends; detail: ``after_s`` and
+    ``grace_period_s`` (embedded), the exit detail (kube)."""
+    KUBE_EVENT = "kube_event"
+    """A Kubernetes Event about a pod. Kube backend; detail: ``reason`` ("Killing",
+    "Unhealthy", "FailedPreStopHook", ...), ``message`` and the Event's other fields."""
+
+    # -- Endpoints: the controller's view, then the proxy's (the embedded proxy only) ------------
+    ENDPOINT_ADDED = "endpoint_added"
+    """The pod became a ready endpoint of the Service. Both backends; kube detail: ``address``."""
+    ENDPOINT_REMOVED = "endpoint_removed"
+    """The pod stopped being a ready endpoint. Both backends; kube detail: ``reason``,
+    ``address``, ``serving``."""
+    ADDITION_APPLIED = "addition_applied"
+    """The embedded Service proxy started sending new connections to the pod; detail:
+    ``delay_s`` after the endpoint change."""
+    REMOVAL_APPLIED = "removal_applied"
+    """The embedded Service proxy stopped sending new connections to the pod; detail:
+    ``delay_s`` after the endpoint change."""
+
+    # -- The chaos schedule and the run itself ---------------------------------------------------
+    CHAOS_ACTION = "chaos_action"
+    """A scheduled chaos action was taken (``harness.chaos``); detail: ``action``, ``targets``
+    (pod names), ``offset_s``, and ``error`` when no target could be picked."""
+    LOAD_STARTED = "load_started"
+    """Traffic began (``harness.run``); detail: ``target`` (the URL)."""
+    LOAD_STOPPED = "load_stopped"
+    """Traffic ended (``harness.run``)."""
+
+    # -- The app's own lines (sample-app/app.py), as ``app_kind`` names them; detail: the line's
+    #    fields other than ts, event and pod. An app may emit others: see ``app_kind``. -----------
+    APP_STARTED = "app_started"
+    """The app listens; detail: ``host``, ``port``, ``pid``, ``strategy``, ... ."""
+    APP_SIGTERM = "app_sigterm"
+    """The app got SIGTERM (or SIGINT); detail: ``signal``."""
+    APP_FORCED = "app_forced"
+    """A second signal during shutdown forced an exit; detail: ``signal``, ``stage``."""
+    APP_READINESS_FAILED = "app_readiness_failed"
+    """The app started failing its readiness probe (graceful order)."""
+    APP_LISTENER_CLOSED = "app_listener_closed"
+    """The app closed its listening socket; detail: ``reason``, ``waited_s``,
+    ``new_connections``."""
+    APP_DRAIN_STARTED = "app_drain_started"
+    """The app began draining in-flight requests; detail: ``connections``, ``idle_closed``."""
+    APP_DRAINED = "app_drained"
+    """Draining ended; detail: ``timed_out``, ``connections``, ``waited_s``."""
+    APP_EXIT = "app_exit"
+    """The app is exiting; detail: ``code``, ``forced``."""
+
+    def __str__(self) -> str:
+        return str(self.value)  # as a plain str would print, not "EventKind.POD_READY"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+def app_kind(event: str) -> str:
+    """The timeline kind of an app's own ``{"event": ...}`` line (``EventKind.APP_*`` for the
+    sample app's events; an unknown event keeps its name after the prefix)."""
+    return APP_EVENT_PREFIX + event
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    ts: float  # unix seconds
+    kind: str  # an EventKind (read back from a file: the same string)
+    pod: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def event_from_dict(data: dict[str, Any]) -> TimelineEvent:
+    return TimelineEvent(
+        ts=float(data["ts"]),
+        kind=str(data["kind"]),
+        pod=data.get("pod"),
+        detail=dict(data.get("detail") or {}),
+    )
+
+
+def read_timeline(path: Path) -> list[TimelineEvent]:
+    return sorted((event_from_dict(d) for d in iter_jsonl(path)), key=lambda e: e.ts)
