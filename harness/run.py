@@ -28,7 +28,6 @@ from harness.journal import OrderEntry, RunJournal
 from harness.jsonl import JsonlWriter
 from harness.load.runner import start_load
 from harness.logsetup import run_log
-from harness.orders import deploy_spec
 from harness.outputs import summarise, write_outputs
 from harness.runlock import running
 from harness.scenario import Scenario
@@ -94,17 +93,7 @@ async def _run_order(
     backend: Backend, scenario: Scenario, entry: OrderEntry, run_dir: Path, console: Console
 ) -> None:
     order = entry.name
-    app = scenario.app
-    spec = deploy_spec(
-        order,
-        replicas=scenario.replicas,
-        shutdown_delay_s=app.shutdown_delay_s,
-        shutdown_strategy=app.shutdown_strategy,
-        quiet_period_s=app.quiet_period_s,
-        drain_timeout_s=app.drain_timeout_s,
-        prestop_sleep_s=app.prestop_sleep_s,
-        grace_period_s=app.grace_period_s,
-    )
+    spec = scenario.deploy_spec(order)
     timeline = JsonlWriter(run_dir / runfolder.timeline_name(order))
     load = None
     background: list[asyncio.Task[Any]] = []  # chaos and the wait for load: stopped on every exit

@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
+from harness.backends.base import DeploySpec
 from harness.errors import ScenarioError
 from harness.gate import GateLimits
-from harness.orders import DEFAULT_ORDERS, ORDERS
+from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
 from harness.records import ERROR_CLASSES
 
 CHAOS_ACTIONS = ("delete_random", "delete_named", "delete_all", "rolling_restart")
@@ -96,6 +97,20 @@ class Scenario:
     embedded: Embedded = field(default_factory=Embedded)
     kube: Kube = field(default_factory=Kube)
     gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
+
+    def deploy_spec(self, order: str) -> DeploySpec:
+        """The pods of one order as this scenario describes them (replicas, app settings)."""
+        a = self.app
+        return deploy_spec(
+            order,
+            replicas=self.replicas,
+            shutdown_delay_s=a.shutdown_delay_s,
+            shutdown_strategy=a.shutdown_strategy,
+            quiet_period_s=a.quiet_period_s,
+            drain_timeout_s=a.drain_timeout_s,
+            prestop_sleep_s=a.prestop_sleep_s,
+            grace_period_s=a.grace_period_s,
+        )
 
     def chaos_offsets(self) -> list[float]:
         """Seconds from load start at which chaos actions fire."""

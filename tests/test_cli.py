@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 
 
 def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.summaries import SUMMARY, order_entry, summary
 
 from harness.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from harness.errors import HarnessError
@@ -22,35 +22,6 @@ from harness.summaryfile import (
     SummarySchemaError,
     load_summary,
 )
-
-
-def _order(requests: int, failed: int, **by_class: int) -> dict[str, Any]:
-    classes = {"connection_refused": 0, "connection_reset": 0, "timeout": 0, **by_class}
-    assert sum(classes.values()) == failed
-    return {
-        "requests": requests,
-        "failed": failed,
-        "failure_rate": failed / requests if requests else 0.0,
-        "failures_by_class": classes,
-    }
-
-
-SUMMARY: dict[str, Any] = {
-    "schema_version": 1,
-    "partial": False,
-    "orders": {
-        "naive": _order(5120, 8, connection_refused=6, timeout=2),
-        "graceful": _order(5000, 0),
-        "prestop": _order(4000, 3, timeout=3),
-    },
-}
-
-
-def summary(**changes: Any) -> dict[str, Any]:
-    data = copy.deepcopy(SUMMARY)
-    data.update(changes)
-    return data
-
 
 # -- evaluate ------------------------------------------------------------------------------------
 
@@ -101,7 +72,7 @@ def test_classes_count_only_those_errors() -> None:
 
 def test_an_order_that_completed_no_request_never_passes() -> None:
     data = summary()
-    data["orders"]["graceful"] = _order(0, 0)
+    data["orders"]["graceful"] = order_entry(0, 0)
     result = evaluate(data, GateLimits("graceful"))
     assert not result.ok
     assert "no request completed, so nothing was measured" in result.line

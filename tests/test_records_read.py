@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from _analysis_helpers import ev, fail, ok
+from helpers.analysis import ev, fail, ok
 
 from harness.analysis import analyse_order, analyse_order_file
 from harness.analysis.scan import rows_of

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_embedded_support import processes_with
+from helpers.embedded import processes_with
 
 from harness import run
 from harness.backends.base import Backend, DeploySpec, EventSink, PodInfo, Target

@@ -1,11 +1,12 @@
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from harness.errors import ScenarioError
 from harness.scenario import Scenario, load_scenario
 
-DEFAULT_YAML = Path(__file__).parents[1] / "harness" / "scenarios" / "default.yaml"
+DEFAULT_YAML = REPO / "harness" / "scenarios" / "default.yaml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

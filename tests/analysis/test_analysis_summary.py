@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _analysis_helpers import ev, fail, ok
+from helpers.analysis import ev, fail, ok
 
 from harness.analysis import build_order_summary, build_summary, summary_of_orders
 from harness.records import ERROR_CLASSES

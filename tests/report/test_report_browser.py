@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aptget import apt_install
+from helpers.aptget import apt_install
+from helpers.synthetic import GATE, make_run
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
-from test_report_synthetic import make_run
 
 from harness.gate import GateLimits, evaluate
 from harness.report import write_report
@@ -47,7 +47,6 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-GATE = {"order": "graceful", "max_failed": 0, "max_failure_rate": None, "classes": None}
 
 
 def _find_chromium() -> str | None:
@@ -86,13 +85,6 @@ def browser(chromium_path: str) -> Iterator[BrowserContext]:
             pytest.skip(f"chromium at {chromium_path} does not launch here: {exc}")
         yield context
         context.close()
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = make_run(tmp_path_factory.mktemp("browser"), gate=GATE)
-    write_report(run_dir)
-    return run_dir
 
 
 class Visit:

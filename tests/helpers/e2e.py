@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from test_embedded_support import processes_with
-
 from harness.jsonl import iter_jsonl
+from helpers.embedded import processes_with
+from helpers.paths import REPO
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 
 
 def run_harness(args: list[str], out: Path, timeout_s: float) -> tuple[Path, dict[str, Any]]:

@@ -12,8 +12,7 @@ import asyncio
 import threading
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,7 @@ from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend
 from harness.backends.kube.objects import names_for
 from harness.errors import BackendError
-from harness.orders import deploy_spec
-from harness.scenario import Kube
+from harness.scenario import App, Kube, Scenario
 from harness.timeline import TimelineEvent
 
 pytestmark = pytest.mark.cluster
@@ -38,16 +36,8 @@ IMAGE = "drainlab/sample-app:0.1.0"
 
 
 def _spec(order: str, replicas: int = 2, delay_s: float = 2.0) -> DeploySpec:
-    return deploy_spec(
-        order,
-        replicas=replicas,
-        shutdown_delay_s=delay_s,
-        shutdown_strategy="fixed",
-        quiet_period_s=1.0,
-        drain_timeout_s=5.0,
-        prestop_sleep_s=2.0,
-        grace_period_s=30.0,
-    )
+    app = App(shutdown_delay_s=delay_s, drain_timeout_s=5.0, prestop_sleep_s=2.0)
+    return Scenario(replicas=replicas, app=app).deploy_spec(order)
 
 
 class Timeline:
@@ -80,25 +70,6 @@ async def _until(what: str, check: Callable[[], bool], timeout_s: float = 60.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def core(local_cluster: LocalCluster) -> Any:
-    api = config.new_client_from_config(
-        config_file=str(local_cluster.kubeconfig), context=local_cluster.context
-    )
-    return client.CoreV1Api(api)
-
-
-@pytest.fixture
-def namespace(core: Any) -> Iterator[str]:
-    """A fresh namespace name; deleted afterwards if anything made it."""
-    name = f"drainlab-kt-{uuid.uuid4().hex[:6]}"
-    yield name
-    try:
-        core.delete_namespace(name)
-    except client.exceptions.ApiException as exc:
-        assert exc.status == 404
 
 
 def _backend(lc: LocalCluster, namespace: str, **kwargs: Any) -> KubeBackend:

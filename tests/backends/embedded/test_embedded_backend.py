@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_embedded_support import FAST, LoadClient, by_kind, first, get, timeline_text, tiny_app
+from helpers.embedded import FAST, LoadClient, by_kind, first, get, timeline_text, tiny_app
 
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend, Route

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from _analysis_helpers import ev, fail
+from helpers.analysis import ev, fail
 
 from harness.analysis import build_order_summary
 from harness.analysis.deletions import find_deletions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from _analysis_helpers import ev, fail, ok
+from helpers.analysis import ev, fail, ok
 
 from harness.analysis import analyse_order, lifecycle_report, pod_lifecycles
 from harness.analysis.pods import ROW_KEYS

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import ROOT, assert_lifecycle_order, pods, run_harness
+from helpers.e2e import ROOT, assert_lifecycle_order, pods, run_harness
 from kubernetes import client
 from kubernetes import config as _config
 

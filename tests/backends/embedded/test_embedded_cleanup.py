@@ -15,14 +15,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_embedded_support import FAST, processes_with, tiny_app
+from helpers.embedded import FAST, processes_with, tiny_app
+from helpers.paths import REPO
 
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-TESTS = Path(__file__).resolve().parent
+TESTS = REPO / "tests"  # where the child imports the helpers from
 
 # A harness in a child process: deploys two pods, says so, then waits to be ended.
 CHILD = """
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
-from test_embedded_support import FAST, tiny_app
+from helpers.embedded import FAST, tiny_app
 
 mode, marker, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 

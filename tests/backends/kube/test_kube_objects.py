@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers.paths import REPO
 
 from harness.backends.base import DeploySpec
 from harness.backends.kube.objects import (
@@ -28,26 +28,11 @@ from harness.backends.kube.objects import (
     restart_patch,
     service_object,
 )
-from harness.orders import DEFAULT_ORDERS, deploy_spec
+from harness.orders import DEFAULT_ORDERS
 from harness.scenario import Scenario
 
-REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
 KUBECTL = shutil.which("kubectl")
-
-
-def _spec(order: str) -> DeploySpec:
-    s = Scenario()
-    return deploy_spec(
-        order,
-        replicas=s.replicas,
-        shutdown_delay_s=s.app.shutdown_delay_s,
-        shutdown_strategy=s.app.shutdown_strategy,
-        quiet_period_s=s.app.quiet_period_s,
-        drain_timeout_s=s.app.drain_timeout_s,
-        prestop_sleep_s=s.app.prestop_sleep_s,
-        grace_period_s=s.app.grace_period_s,
-    )
 
 
 def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +64,9 @@ def test_python_objects_equal_kustomize_overlay(order: str) -> None:
     names = names_for(order, "drainlab")
     built = {
         "Namespace": namespace_object("drainlab"),
-        "Deployment": _normalise(deployment_object(_spec(order), names, Scenario().kube.image)),
+        "Deployment": _normalise(
+            deployment_object(Scenario().deploy_spec(order), names, Scenario().kube.image)
+        ),
         "Service": service_object(order, names),
     }
     assert set(rendered) == set(built)
@@ -115,7 +102,7 @@ def test_kind_config_maps_every_order_nodeport_on_localhost() -> None:
 
 def test_every_object_carries_every_label_and_the_selector_names_them_all() -> None:
     names = names_for("graceful", "ns1")
-    dep = deployment_object(_spec("graceful"), names, "img:1")
+    dep = deployment_object(Scenario().deploy_spec("graceful"), names, "img:1")
     svc = service_object("graceful", names)
     for obj in (dep, svc):
         assert owned(obj, names)

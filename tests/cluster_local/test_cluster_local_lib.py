@@ -14,9 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from aptget import apt_install
+from helpers.aptget import apt_install
+from helpers.paths import REPO
 
-LIB = Path(__file__).resolve().parent.parent / "cluster-local" / "lib.sh"
+LIB = REPO / "cluster-local" / "lib.sh"
 EXEC_DELAY_US = 500_000
 
 # Starts "$@" as daemon $NAME; prints how long start_daemon took, then whether the daemon counts

@@ -14,13 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_embedded_support import LoadClient, Result, by_kind, timeline_text
+from helpers.embedded import LoadClient, Result, by_kind, timeline_text
 
 from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded.app import SAMPLE_APP
 from harness.chaos import play_chaos
-from harness.orders import deploy_spec
-from harness.scenario import Chaos, Embedded
+from harness.scenario import App, Chaos, Embedded, Scenario
 from harness.timeline import EventKind, TimelineEvent
 
 pytestmark = [
@@ -41,16 +40,13 @@ EVERY_S = 1.0
 
 async def _run(order: str, tmp_path: Path) -> tuple[list[Result], list[TimelineEvent], list[Route]]:
     events: list[TimelineEvent] = []
-    spec = deploy_spec(
-        order,
-        replicas=3,
+    app = App(
         shutdown_delay_s=SHUTDOWN_DELAY_S,
-        shutdown_strategy="fixed",
-        quiet_period_s=1.0,
         drain_timeout_s=5.0,
         prestop_sleep_s=0.0,
         grace_period_s=10.0,
     )
+    spec = Scenario(replicas=3, app=app).deploy_spec(order)
     backend = EmbeddedBackend(
         PROPAGATION, None, seed=21, log_dir=tmp_path / "logs", record_routes=True
     )

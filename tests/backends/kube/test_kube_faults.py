@@ -15,15 +15,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from apiproxy import FaultyApiProxy, Rule
-from e2e_helpers import ROOT
+from helpers.apiproxy import FaultyApiProxy, Rule
+from helpers.e2e import ROOT
 from kubernetes import client
 from kubernetes import config as _config
 
@@ -46,17 +45,6 @@ def proxy(local_cluster: LocalCluster) -> Iterator[FaultyApiProxy]:
     proxy.start()
     yield proxy
     proxy.stop()
-
-
-@pytest.fixture
-def namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    name = f"drainlab-faults-{uuid.uuid4().hex[:6]}"
-    yield name
-    core = client.CoreV1Api(_api(local_cluster))
-    try:
-        core.delete_namespace(name)
-    except client.exceptions.ApiException as exc:
-        assert exc.status == 404
 
 
 def _api(local_cluster: LocalCluster) -> Any:

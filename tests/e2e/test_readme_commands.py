@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.paths import REPO
 
 from harness.backends.clusters.local import LocalCluster
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 WORKFLOW = ".github/workflows/chaos.yml"
 # The first `make` in a clone creates .venv and pip-installs drainlab: minutes on a cold cache.
 MAKE_TIMEOUT_S = 1200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _analysis_helpers import ev, fail, ok
+from helpers.analysis import ev, fail, ok
 
 from harness.analysis import build_order_summary
 from harness.analysis.recommend import PropagationSample, recommend

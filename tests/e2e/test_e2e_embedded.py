@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
+from helpers.e2e import (
     ROOT,
     assert_lifecycle_order,
     descendants,
@@ -23,7 +23,7 @@ from e2e_helpers import (
     wait_until_recording,
     whole_lines,
 )
-from test_embedded_support import processes_with
+from helpers.embedded import processes_with
 
 pytestmark = pytest.mark.slow
 

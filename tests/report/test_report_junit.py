@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_gate import SUMMARY, summary
+from helpers.summaries import SUMMARY, summary
 
 from harness.gate import GateLimits, evaluate_run
 from harness.report.junit import junit_element, write_junit

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from harness.load.runner import start_load
 from harness.records import read_records
 from harness.scenario import Traffic
 
-APP = Path(__file__).resolve().parents[1] / "sample-app" / "app.py"
+APP = REPO / "sample-app" / "app.py"
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness.backends.clusters import ClusterTarget, local
@@ -47,18 +46,8 @@ def wait_until(what: str, check: Callable[[], T | None], timeout_s: float) -> T:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def api(local_cluster: LocalCluster) -> client.ApiClient:
-    api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(local_cluster.kubeconfig), context=local_cluster.context
-    )
-    return api_client
-
-
-@pytest.fixture(scope="module")
-def namespace(api: client.ApiClient) -> Iterator[str]:
-    core = client.CoreV1Api(api)
-    name = f"drainlab-test-{uuid.uuid4().hex[:8]}"
+def _create_ready(core: client.CoreV1Api, name: str) -> None:
+    """Creates the namespace and waits until it admits pods."""
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
     def default_token() -> bool:
@@ -72,8 +61,6 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
         return bool(sa.secrets)
 
     wait_until("the namespace's default service account", default_token, 60)
-    yield name
-    core.delete_namespace(name, body=client.V1DeleteOptions(grace_period_seconds=0))
 
 
 def _deployment(name: str) -> client.V1Deployment:
@@ -154,6 +141,7 @@ def _ready_ips(core: client.CoreV1Api, namespace: str, name: str) -> set[str]:
 def test_sample_app_on_the_local_cluster(
     local_cluster: LocalCluster, api: client.ApiClient, namespace: str
 ) -> None:
+    _create_ready(client.CoreV1Api(api), namespace)
     assert local_cluster.kubernetes_version.startswith("v1.")
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)

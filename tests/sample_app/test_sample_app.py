@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.paths import REPO
 
-APP = Path(__file__).resolve().parents[1] / "sample-app" / "app.py"
+APP = REPO / "sample-app" / "app.py"
 APP_PYTHON = os.environ.get("DRAINLAB_APP_PYTHON", sys.executable)
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0  # process start on a loaded machine; only an upper bound

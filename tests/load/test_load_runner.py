@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from helpers.paths import REPO
 
 from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
@@ -107,7 +108,7 @@ def test_short_runs_record_every_request_keepalive_and_new_connections(tmp_path:
 def test_killed_server_gives_refused_connections(tmp_path: Path) -> None:
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.testserver", "--pod", "doomed"],
-        cwd=Path(__file__).resolve().parents[1],  # where the bench package is
+        cwd=REPO,  # where the bench package is
         stdout=subprocess.PIPE,
         text=True,
     )

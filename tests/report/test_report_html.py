@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report_synthetic import make_run
+from helpers.synthetic import GATE, make_run
 
 from harness.gate import GateLimits, evaluate
 from harness.report import write_report
@@ -22,13 +22,6 @@ from harness.report.outcome import outcome
 from harness.report.svg import inline_svg
 from harness.report.tables import lookup
 from harness.summaryfile import SummaryNotFoundError
-
-GATE = {"order": "graceful", "max_failed": 0, "max_failure_rate": None, "classes": None}
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_run(tmp_path_factory.mktemp("run"), gate=GATE)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Test helpers: importable modules that the tests share, and no tests of their own."""

@@ -1,0 +1,35 @@
+"""A small summary.json as the gate, JUnit and summary-file tests need it: three orders, one of
+them clean, with failures by class."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+def order_entry(requests: int, failed: int, **by_class: int) -> dict[str, Any]:
+    classes = {"connection_refused": 0, "connection_reset": 0, "timeout": 0, **by_class}
+    assert sum(classes.values()) == failed
+    return {
+        "requests": requests,
+        "failed": failed,
+        "failure_rate": failed / requests if requests else 0.0,
+        "failures_by_class": classes,
+    }
+
+
+SUMMARY: dict[str, Any] = {
+    "schema_version": 1,
+    "partial": False,
+    "orders": {
+        "naive": order_entry(5120, 8, connection_refused=6, timeout=2),
+        "graceful": order_entry(5000, 0),
+        "prestop": order_entry(4000, 3, timeout=3),
+    },
+}
+
+
+def summary(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(SUMMARY)
+    data.update(changes)
+    return data

@@ -1,0 +1,37 @@
+"""The synthetic run folder of helpers/synthetic.py is internally consistent, so a report test that
+fails points at the report, not at the fixture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers.synthetic import make_run
+
+from harness.records import read_records
+from harness.timeline import read_timeline
+
+
+def test_synthetic_run_is_consistent(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for order, entry in summary["orders"].items():
+        records = read_records(run_dir / entry["files"]["records"])
+        assert len(records) == entry["requests"]  # the torn tail line is not a record
+        assert sum(r.failed for r in records) == entry["failed"]
+        assert sum(entry["failures_by_class"].values()) == entry["failed"]
+        assert sum(entry["failures_by_phase"].values()) == entry["failed"]
+        assert entry["deletions"] == 5
+        assert read_timeline(run_dir / entry["files"]["timeline"]), order
+
+
+def test_synthetic_run_covers_the_cases_the_report_must_show(tmp_path: Path) -> None:
+    orders = json.loads((make_run(tmp_path) / "summary.json").read_text())["orders"]
+    assert orders["graceful"]["failed"] == 0
+    assert orders["naive"]["failures_by_phase"]["after_exit"] > 0
+    assert orders["close-first"]["failures_by_phase"]["propagating"] > 0
+    assert orders["close-first"]["failures_by_phase"]["unattributed"] == 2
+    assert orders["prestop"]["failures_by_phase"]["draining"] == 2
+    assert orders["prestop"]["failures_by_phase"]["before_sigterm"] == 1
+    classes = {c for o in orders.values() for c, n in o["failures_by_class"].items() if n}
+    assert {"connection_refused", "connection_reset", "timeout", "http_5xx"} <= classes
