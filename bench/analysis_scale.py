@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from harness.analysis import analyse_order, analyse_order_file
-from harness.records import ERROR_CLASSES, RecordTail, RequestRecord, rows_path
+from harness.load.classify import ERROR_CLASSES
+from harness.records import RecordTail, RequestRecord, rows_path
 from harness.timeline import EventKind, TimelineEvent
 
 ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.analysis_scale` resolves

@@ -23,14 +23,31 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.backends.base import Backend, EventSink, PodInfo
 from harness.errors import ApiUnavailable, HarnessError
-from harness.scenario import Chaos
 from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
+
+Picked = tuple[list[str], str | None]  # the targets, and why there are none
+
+
+@dataclass
+class Chaos:
+    """The scenario's ``chaos:`` section."""
+
+    action: str = "delete_random"  # a key of ACTIONS
+    start_after_s: float = 3.0  # first action this long after load starts
+    every_s: float = 2.0
+    count: int = 5  # how many actions; ignored when ``at_s`` is given
+    at_s: list[float] = field(default_factory=list)  # explicit offsets from load start
+    pod: str | None = None  # for delete_named: the pod's index ("0") or name
+    grace_period_s: float | None = None  # override of the pod's grace period for deletes
+    max_surge: str = "25%"
+    max_unavailable: str = "25%"
 
 
 @dataclass
@@ -53,31 +70,57 @@ def eligible(pods: list[PodInfo]) -> list[PodInfo]:
     return sorted(alive, key=lambda p: (p.created if p.created is not None else 0.0, p.name))
 
 
+def _one_serving(candidates: list[PodInfo], rng: random.Random, _: str | None) -> Picked:
+    # A serving pod when there is one: deleting a replacement that is still starting (it never
+    # had an endpoint) says nothing about shutdown, and short intervals would hit one.
+    serving = [p for p in candidates if p.ready]
+    return [rng.choice(serving or candidates).name], None
+
+
+def _every(candidates: list[PodInfo], _rng: random.Random, _ref: str | None) -> Picked:
+    return [p.name for p in candidates], None
+
+
+def _named(candidates: list[PodInfo], _: random.Random, pod_ref: str | None) -> Picked:
+    ref = (pod_ref or "").strip()
+    if ref.isdigit():
+        index = int(ref)
+        if index >= len(candidates):
+            return [], f"no pod at index {index} ({len(candidates)} not terminating)"
+        return [candidates[index].name], None
+    if any(p.name == ref for p in candidates):
+        return [ref], None
+    return [], f"no pod named {ref!r} that is not already terminating"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One kind of chaos: how it picks its pods, and what the backend does to them."""
+
+    pick: Callable[[list[PodInfo], random.Random, str | None], Picked]
+    rollout: bool = False  # True: backend.rolling_restart replaces them; False: each is deleted
+    needs_pod: bool = False  # the scenario must name the pod (chaos.pod)
+
+
+# Every chaos action there is: a new one is an entry here (and, if it needs one, a Backend verb).
+ACTIONS: dict[str, Action] = {
+    "delete_random": Action(_one_serving),
+    "delete_named": Action(_named, needs_pod=True),
+    "delete_all": Action(_every),
+    "rolling_restart": Action(_every, rollout=True),
+}
+
+
 def pick_targets(
     action: str, pods: list[PodInfo], rng: random.Random, pod_ref: str | None = None
-) -> tuple[list[str], str | None]:
+) -> Picked:
     """The pods an action applies to, and why it applies to none (None when it has targets)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown chaos action {action!r}")
     candidates = eligible(pods)
     if not candidates:
         return [], "no pod that is not already terminating"
-    if action == "delete_random":
-        # A serving pod when there is one: deleting a replacement that is still starting (it
-        # never had an endpoint) says nothing about shutdown, and short intervals would hit one.
-        serving = [p for p in candidates if p.ready]
-        return [rng.choice(serving or candidates).name], None
-    if action in ("delete_all", "rolling_restart"):
-        return [p.name for p in candidates], None
-    if action == "delete_named":
-        ref = (pod_ref or "").strip()
-        if ref.isdigit():
-            index = int(ref)
-            if index >= len(candidates):
-                return [], f"no pod at index {index} ({len(candidates)} not terminating)"
-            return [candidates[index].name], None
-        if any(p.name == ref for p in candidates):
-            return [ref], None
-        return [], f"no pod named {ref!r} that is not already terminating"
-    raise ValueError(f"unknown chaos action {action!r}")
+    return ACTIONS[action].pick(candidates, rng, pod_ref)
 
 
 async def play_chaos(
@@ -111,7 +154,7 @@ async def play_chaos(
             emit(TimelineEvent(outcome.ts, EventKind.CHAOS_ACTION, None, detail))
             if not outcome.targets:
                 continue
-            if chaos.action == "rolling_restart":
+            if ACTIONS[chaos.action].rollout:
                 task = asyncio.ensure_future(
                     backend.rolling_restart(chaos.max_surge, chaos.max_unavailable)
                 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import UsageError
-from harness.records import ERROR_CLASSES
+from harness.load.classify import ERROR_CLASSES
 from harness.summaryfile import SummaryInvalidError, order_entry, summary_orders
 
 

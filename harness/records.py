@@ -35,17 +35,6 @@ import orjson
 
 from harness.jsonl import iter_jsonl
 
-# Error classes a failed request is sorted into (the contract of records and summary.json).
-ERROR_CLASSES: tuple[str, ...] = (
-    "connection_refused",
-    "connection_reset",
-    "remote_disconnected",
-    "timeout",
-    "http_5xx",
-    "http_other",
-    "other",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
@@ -58,7 +47,7 @@ class RequestRecord:
     status: int  # HTTP status, 0 when no response arrived
     bytes: int
     pod: str | None  # X-Served-By, when a response carried it
-    error: str | None  # one of ERROR_CLASSES, None when the request succeeded
+    error: str | None  # one of load.classify.ERROR_CLASSES, None when the request succeeded
     message: str | None = None  # the client's own error text, for humans
 
     @property

@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from harness.backends.base import DeploySpec
+from harness.chaos import ACTIONS, Chaos
 from harness.errors import ScenarioError
 from harness.gate import GateLimits
+from harness.load.classify import ERROR_CLASSES
 from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
-from harness.records import ERROR_CLASSES
 
-CHAOS_ACTIONS = ("delete_random", "delete_named", "delete_all", "rolling_restart")
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
 
 
@@ -38,19 +38,6 @@ class Traffic:
     wait_min_s: float = 0.0  # think time between a user's requests
     wait_max_s: float = 0.05
     timeout_s: float = 10.0  # a request slower than this is a "timeout" failure
-
-
-@dataclass
-class Chaos:
-    action: str = "delete_random"
-    start_after_s: float = 3.0  # first action this long after load starts
-    every_s: float = 2.0
-    count: int = 5  # how many actions; ignored when ``at_s`` is given
-    at_s: list[float] = field(default_factory=list)  # explicit offsets from load start
-    pod: str | None = None  # for delete_named: the pod's index ("0") or name
-    grace_period_s: float | None = None  # override of the pod's grace period for deletes
-    max_surge: str = "25%"
-    max_unavailable: str = "25%"
 
 
 @dataclass
@@ -189,10 +176,10 @@ def validate(s: Scenario) -> None:
     if not 0 <= t.wait_min_s <= t.wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")
     c = s.chaos
-    if c.action not in CHAOS_ACTIONS:
-        problems.append(f"chaos.action: unknown {c.action!r} (known: {', '.join(CHAOS_ACTIONS)})")
-    if c.action == "delete_named" and not c.pod:
-        problems.append("chaos.pod: delete_named needs the pod's index or name")
+    if c.action not in ACTIONS:
+        problems.append(f"chaos.action: unknown {c.action!r} (known: {', '.join(ACTIONS)})")
+    elif ACTIONS[c.action].needs_pod and not c.pod:
+        problems.append(f"chaos.pod: {c.action} needs the pod's index or name")
     if c.count < 0:
         problems.append("chaos.count: must be >= 0")
     _positive(problems, "chaos.every_s", c.every_s)

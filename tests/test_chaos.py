@@ -9,9 +9,9 @@ import time
 import pytest
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
-from harness.chaos import ChaosOutcome, due_times, eligible, pick_targets, play_chaos
+from harness.chaos import Chaos, ChaosOutcome, due_times, eligible, pick_targets, play_chaos
 from harness.errors import ApiUnavailable, BackendError
-from harness.scenario import Chaos, Scenario
+from harness.scenario import Scenario
 from harness.timeline import EventKind, TimelineEvent
 
 

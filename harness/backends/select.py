@@ -15,12 +15,36 @@ from harness.backends.clusters.local import LocalProvisioner
 from harness.errors import HarnessError, UsageError
 from harness.scenario import Kube, Scenario
 
-# The clusters the harness brings up itself, by --backend name; the kube backend runs on each.
-PROVISIONERS: dict[str, Callable[[Kube], ClusterProvisioner]] = {
-    "local": LocalProvisioner.from_settings,
-    "kind": KindProvisioner.from_settings,
+Factory = Callable[[Scenario, Path], Backend]  # the scenario, and the run's logs/ folder
+
+
+def _embedded(scenario: Scenario, log_dir: Path) -> Backend:
+    from harness.backends.embedded import EmbeddedBackend
+
+    return EmbeddedBackend.from_scenario(scenario, log_dir=log_dir)
+
+
+def _kube_on(cluster: Callable[[Kube], ClusterProvisioner] | None) -> Factory:
+    """The kube backend, on a cluster the harness brings up itself or (None) on a given context."""
+
+    def make(scenario: Scenario, log_dir: Path) -> Backend:
+        # Imported here, so that embedded runs never import the kubernetes client.
+        from harness.backends.kube import KubeBackend
+
+        provisioner = cluster(scenario.kube) if cluster is not None else None
+        return KubeBackend.from_scenario(scenario, cluster=provisioner, log_dir=log_dir)
+
+    return make
+
+
+# Every --backend there is (but auto): a new backend is a module under backends/ and an entry here.
+FACTORIES: dict[str, Factory] = {
+    "embedded": _embedded,
+    "local": _kube_on(LocalProvisioner.from_settings),
+    "kind": _kube_on(KindProvisioner.from_settings),
+    "kube": _kube_on(None),
 }
-BACKENDS = ("auto", "embedded", *PROVISIONERS, "kube")
+BACKENDS = ("auto", *FACTORIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +88,6 @@ def _docker_and_kind_usable() -> tuple[bool, str]:
 
 def make_backend(choice: Choice, scenario: Scenario, run_dir: Path) -> Backend:
     """The backend for ``choice``; a provisioned cluster is brought up at its first deploy."""
-    log_dir = run_dir / "logs"
-    if choice.name == "embedded":
-        from harness.backends.embedded import EmbeddedBackend
-
-        return EmbeddedBackend.from_scenario(scenario, log_dir=log_dir)
-    # Imported here, so that embedded runs never import the kubernetes client.
-    from harness.backends.kube import KubeBackend
-
-    if choice.name == "kube":
-        return KubeBackend.from_scenario(scenario, log_dir=log_dir)
-    if choice.name in PROVISIONERS:
-        cluster = PROVISIONERS[choice.name](scenario.kube)
-        return KubeBackend.from_scenario(scenario, cluster=cluster, log_dir=log_dir)
-    raise HarnessError(f"backend {choice.name!r} is not available")
+    if choice.name not in FACTORIES:
+        raise HarnessError(f"backend {choice.name!r} is not available")
+    return FACTORIES[choice.name](scenario, run_dir / "logs")

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from harness import __version__, runfolder
 from harness.analysis.pods import MOMENT_KEYS
-from harness.records import ERROR_CLASSES
+from harness.load.classify import ERROR_CLASSES
 from harness.report import context, tables
 from harness.report.charts import order_chart
 from harness.report.formats import fmt_ms, fmt_size
@@ -200,14 +200,10 @@ def _raw(path: Path, what: str) -> RawFile:
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    # Escaped by default, and a missing variable is an error rather than an empty string.
+    loader = FileSystemLoader(TEMPLATES)
+    env = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+    env.trim_blocks = env.lstrip_blocks = env.keep_trailing_newline = True
     # Plain JSON text, left to autoescaping: Jinja's own tojson is marked safe and would put raw
     # quotes inside data-value="...".
     env.filters["json"] = json.dumps

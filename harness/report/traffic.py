@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from harness.records import ERROR_CLASSES, RecordRows
+from harness.load.classify import ERROR_CLASSES
+from harness.records import RecordRows
 
 # Bin widths the chart may use, in seconds. Rates are always drawn per second whatever the width.
 BIN_WIDTHS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)

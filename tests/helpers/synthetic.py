@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from harness.gate import GateLimits, evaluate
-from harness.records import ERROR_CLASSES, RequestRecord
+from harness.load.classify import ERROR_CLASSES
+from harness.records import RequestRecord
 from harness.timeline import EventKind, TimelineEvent
 
 ORDERS = ("naive", "close-first", "prestop", "graceful")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from harness.jsonl import iter_jsonl
-from harness.records import ERROR_CLASSES, RequestRecord
+from harness.load.classify import ERROR_CLASSES
+from harness.records import RequestRecord
 from harness.report.traffic import (
     BIN_WIDTHS,
     MAX_BINS,

@@ -18,8 +18,8 @@ from helpers.embedded import LoadClient, Result, by_kind, timeline_text
 
 from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded.app import SAMPLE_APP
-from harness.chaos import play_chaos
-from harness.scenario import App, Chaos, Embedded, Scenario
+from harness.chaos import Chaos, play_chaos
+from harness.scenario import App, Embedded, Scenario
 from harness.timeline import EventKind, TimelineEvent
 
 pytestmark = [
