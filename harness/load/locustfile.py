@@ -9,7 +9,7 @@ from the environment (``harness.load.config``) and never touches asyncio.
   ``DRAINLAB_SEED`` and the user's number, so a seed gives the same sequence per user.
 - Connections: keep-alive by default, like real clients. ``keepalive: false`` sends
   ``Connection: close``: the server closes after its answer, so the next request opens a new
-  TCP connection (tests/test_load_runner.py counts them on the server side).
+  TCP connection (tests/load/test_load_runner.py counts them on the server side).
 - Retries: geventhttpclient silently resends an idempotent request on a fresh connection when a
   pooled connection closes before any response byte. That hides exactly the drop drainlab looks
   for (a pod that exits with requests in flight), so it is switched off unless

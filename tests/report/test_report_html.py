@@ -1,5 +1,5 @@
 """report.html without a browser: self-contained, escaped, deterministic, right numbers, and quick
-on a large run. (tests/test_report_browser.py opens it in headless Chromium.)"""
+on a large run. (tests/report/test_report_browser.py opens it in headless Chromium.)"""
 
 from __future__ import annotations
 

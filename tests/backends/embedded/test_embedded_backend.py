@@ -1,5 +1,5 @@
 """The embedded backend with real processes: creation, deletion, preStop, SIGKILL, ReplicaSet,
-rolling restart. A tiny app (tests/test_embedded_support.py) keeps each test to a few seconds."""
+rolling restart. A tiny app (tests/helpers/embedded.py) keeps each test to a few seconds."""
 
 from __future__ import annotations
 
