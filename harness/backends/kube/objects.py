@@ -1,8 +1,8 @@
 """The Kubernetes objects of one order, built from its DeploySpec: Namespace, Deployment, Service.
 
-These are the same objects as ``manifests/overlays/<order>`` renders with kustomize (the test
-``tests/backends/kube/test_kube_objects.py`` compares both for every order), written as plain API dicts so
-they go to the API server as they are, on any cluster version.
+These are the same objects as ``manifests/overlays/<order>`` renders with kustomize
+(``tests/backends/kube/test_kube_objects.py`` compares both for every order), written as plain API
+dicts so they go to the API server as they are, on any cluster version.
 
 Every object carries the harness's labels; the harness selects on all of them, and refuses to
 touch anything that lacks them (see :func:`owned`).
