@@ -44,6 +44,7 @@ BASE_TS = 1764012600.0
 DURATION_S = 20.0
 DELETES_AT = (3.0, 6.0, 9.0, 12.0, 15.0)
 GRACE_S = 8.0
+# The moments of a pod row, in file order (independent of analysis/pods.py, which it checks).
 POD_KEYS = [
     "created",
     "scheduled",
@@ -262,6 +263,8 @@ def _injected(order: str, t0: float, deleted: list[Pod], pods: list[Pod]) -> lis
 
 
 def _events(pods: list[Pod], t0: float) -> list[TimelineEvent]:
+    # Written out here, not taken from analysis/pods.py: the fixture must not share the mapping
+    # it is used to check.
     kinds = {
         "created": EventKind.POD_CREATED,
         "scheduled": EventKind.POD_SCHEDULED,
