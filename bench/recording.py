@@ -143,7 +143,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="drainlab-bench-") as tmp:
-        workdir = args.keep or Path(tmp)
+        # Absolute: locust runs in the logs folder, so a relative path would mean another place.
+        workdir = Path(os.path.abspath(args.keep)) if args.keep else Path(tmp)
         asyncio.run(bench(args.users, args.seconds, args.rounds, workdir))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
