@@ -35,6 +35,15 @@ APP_PYTHON = os.environ.get("DRAINLAB_APP_PYTHON", sys.executable)
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0  # process start on a loaded machine; only an upper bound
 COMMON_FIELDS = ("ts", "event", "pod", "order", "inflight")
+# The graceful order's shutdown lines, in order, after "started".
+GRACEFUL_STEPS = [
+    "sigterm",
+    "readiness_failed",
+    "listener_closed",
+    "drain_started",
+    "drained",
+    "exit",
+]
 
 
 # ----- the app as a process ------------------------------------------------------------------
@@ -396,15 +405,7 @@ def test_graceful_keeps_serving_then_drains(start_app: Any) -> None:
     assert idle_closed_at >= closed["ts"]
     assert code == 0, app.stderr()
 
-    assert app.names() == [
-        "started",
-        "sigterm",
-        "readiness_failed",
-        "listener_closed",
-        "drain_started",
-        "drained",
-        "exit",
-    ]
+    assert app.names() == ["started", *GRACEFUL_STEPS]
     assert closed["reason"] == "delay"
     assert closed["ts"] - app.event("sigterm")["ts"] >= delay * 0.95
     assert app.event("sigterm")["inflight"] >= 3
@@ -475,14 +476,7 @@ def test_sigint_first_behaves_like_sigterm(start_app: Any) -> None:
     app.signal(signal.SIGINT)
     assert app.wait() == 0, app.stderr()
     assert app.event("sigterm")["signal"] == "SIGINT"
-    assert app.names()[1:] == [
-        "sigterm",
-        "readiness_failed",
-        "listener_closed",
-        "drain_started",
-        "drained",
-        "exit",
-    ]
+    assert app.names()[1:] == GRACEFUL_STEPS
 
 
 def test_drain_timeout_cuts_and_exits_1(start_app: Any) -> None:
