@@ -27,8 +27,13 @@ TESTS = REPO / "tests"  # where the child imports the helpers from
 
 # A harness in a child process: deploys two pods, says so, then waits to be ended.
 CHILD = """
-import asyncio, sys
+import asyncio, signal, sys
 from pathlib import Path
+# asyncio.run turns Ctrl-C into a cancel only if SIGINT is at its default when it starts; a suite
+# started as a background job of a non-interactive shell (as some CI runners do) hands every
+# child SIGINT ignored, and the SIGINT below would do nothing. Be the terminal's child instead.
+# (`harness run` needs none of this: it installs its own handler, which overrides an ignore.)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
