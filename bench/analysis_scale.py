@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from harness.analysis import analyse_order, analyse_order_file
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.records import RecordTail, RequestRecord, rows_path
 from harness.timeline import EventKind, TimelineEvent
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.classify import ERROR_CLASSES
 from harness.console import Console
 from harness.errors import HarnessError, UsageError
 from harness.gate import GateLimits, check_limits
-from harness.load.classify import ERROR_CLASSES
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.classify import ERROR_CLASSES
 from harness.errors import UsageError
-from harness.load.classify import ERROR_CLASSES
 from harness.summaryfile import SummaryInvalidError, order_entry, summary_orders
 
 

@@ -47,7 +47,7 @@ class RequestRecord:
     status: int  # HTTP status, 0 when no response arrived
     bytes: int
     pod: str | None  # X-Served-By, when a response carried it
-    error: str | None  # one of load.classify.ERROR_CLASSES, None when the request succeeded
+    error: str | None  # one of classify.ERROR_CLASSES, None when the request succeeded
     message: str | None = None  # the client's own error text, for humans
 
     @property

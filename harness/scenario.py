@@ -18,9 +18,9 @@ import yaml
 
 from harness.backends.base import DeploySpec
 from harness.chaos import ACTIONS, Chaos
+from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError
 from harness.gate import GateLimits
-from harness.load.classify import ERROR_CLASSES
 from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
 
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")

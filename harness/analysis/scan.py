@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from harness.analysis.deletions import Deletion
 from harness.analysis.phases import DELETION_PHASES, PHASES, Attributor
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.records import RequestRecord, Row
 
 # Successful requests ending this long before a delete call count as "around" it: a request

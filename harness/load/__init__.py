@@ -3,8 +3,8 @@
 
 - ``runner``: ``start_load`` / ``LoadRun`` (the asyncio API for the orchestrator).
 - ``locustfile``: what runs inside locust; ``config``: how settings reach it.
-- ``classify``: the error classes; ``progress``: live counts. The record lines themselves are
-  ``harness.records``'s.
+- ``progress``: live counts. The record lines are ``harness.records``'s, and the error classes
+  ``harness.classify``'s (the locustfile sorts each failure with it).
 
 Nothing is imported here: the locust (gevent) process imports this package too, and must not
 pull in the asyncio side.

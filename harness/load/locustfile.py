@@ -38,8 +38,8 @@ from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from harness.classify import classify, describe
 from harness.jsonl import LineFile
-from harness.load.classify import classify, describe
 from harness.load.config import LoadConfig
 from harness.records import RecordFormatter
 

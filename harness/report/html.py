@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from harness import __version__, runfolder
 from harness.analysis.pods import MOMENT_KEYS
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.report import context, tables
 from harness.report.charts import order_chart
 from harness.report.formats import fmt_ms, fmt_size

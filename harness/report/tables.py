@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis.phases import PHASE_MEANINGS
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.report.formats import fmt_int, fmt_ms, fmt_pct
 from harness.summaryfile import order_names, summary_orders
 

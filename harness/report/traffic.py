@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.records import RecordRows
 
 # Bin widths the chart may use, in seconds. Rates are always drawn per second whatever the width.

@@ -8,7 +8,7 @@ import pytest
 from helpers.analysis import ev, fail, ok
 
 from harness.analysis import build_order_summary, build_summary, summary_of_orders
-from harness.load.classify import ERROR_CLASSES
+from harness.classify import ERROR_CLASSES
 from harness.timeline import EventKind
 
 WINDOW = (990.0, 1010.0)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.classify import ERROR_CLASSES
 from harness.gate import GateLimits, evaluate
-from harness.load.classify import ERROR_CLASSES
 from harness.records import RequestRecord
 from harness.timeline import EventKind, TimelineEvent
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.classify import ERROR_CLASSES
 from harness.jsonl import iter_jsonl
-from harness.load.classify import ERROR_CLASSES
 from harness.records import RequestRecord
 from harness.report.traffic import (
     BIN_WIDTHS,

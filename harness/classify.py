@@ -5,7 +5,7 @@ are recognised by class name along their MRO instead of ``isinstance``, because 
 geventhttpclient's classes here would pull gevent into processes that must not have it.
 
 What FastHttpUser (locust 2.47, geventhttpclient 2.6) actually hands to ``events.request``, proven
-end to end by tests/load/test_load_classify.py against real loopback servers:
+end to end by tests/test_classify.py against real loopback servers:
 
 - closed port: ``ConnectionRefusedError`` (raised by connect, no wrapping).
 - server resets (SO_LINGER 0) after reading the request: ``HTTPConnectionClosed`` whose

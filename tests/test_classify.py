@@ -16,7 +16,7 @@ import pytest
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.useragent import BadStatusCode, RetriesExceeded
 
-from harness.load.classify import ERROR_CLASSES, classify, describe
+from harness.classify import ERROR_CLASSES, classify, describe
 from harness.load.runner import start_load
 from harness.records import read_records
 from harness.scenario import Traffic
