@@ -265,10 +265,16 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _run_gate_limits(summary: dict[str, Any]) -> GateLimits:
-    """The gate the run's scenario declared; the defaults for a summary that carries none."""
+    """The limits the run was gated with (its summary's gate section), else the gate its scenario
+    declared, else the defaults: without flags, `harness gate` repeats the run's own verdict."""
     scenario = summary.get("scenario")
-    section = scenario.get("gate") if isinstance(scenario, dict) else None
-    return GateLimits.from_mapping(section) if isinstance(section, dict) else GateLimits()
+    for section in (
+        summary.get("gate"),
+        scenario.get("gate") if isinstance(scenario, dict) else None,
+    ):
+        if isinstance(section, dict):
+            return GateLimits.from_mapping(section)
+    return GateLimits()
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

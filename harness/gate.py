@@ -97,8 +97,8 @@ class GateResult:
     limits: GateLimits
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary's "gate" section: the limits (so the report can re-evaluate them), then
-        the verdict as it was when the run ended."""
+        """The summary's "gate" section: the limits (`harness gate` starts from them), then the
+        verdict as it was when the run ended (the report shows it as it is)."""
         return {
             **self.limits.to_dict(),
             "ok": self.ok,

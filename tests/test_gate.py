@@ -240,6 +240,17 @@ def test_without_flags_the_runs_own_gate_applies(tmp_path: Path) -> None:
     assert code == EXIT_OK and out.startswith("ok prestop: 3 failed"), out
 
 
+def test_a_gated_run_is_regated_with_the_limits_it_was_gated_with(tmp_path: Path) -> None:
+    """`harness run --gate naive --max-failed 8` stores those limits; they beat the scenario's."""
+    stored = {"order": "naive", "max_failed": 8, "max_failure_rate": None, "classes": None}
+    write(
+        tmp_path / "summary.json",
+        summary(gate={**stored, "ok": True}, scenario={"gate": {"order": "graceful"}}),
+    )
+    code, out, _ = run(str(tmp_path))
+    assert code == EXIT_OK and out.startswith("ok naive: 8 failed"), out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
