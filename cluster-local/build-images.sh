@@ -21,8 +21,10 @@ if [[ ! -s "$BASE_LAYER" ]]; then
   say "building the Python base layer: debootstrap --variant=minbase $DL_SUITE + python3-aiohttp from $mirror (about a minute)"
   start=$SECONDS
   rootfs="$DL_IMAGES/rootfs.tmp"
-  rm -rf "$rootfs"
-  trap 'rm -rf "$rootfs" "$BASE_LAYER.part"' EXIT
+  # --one-file-system: debootstrap mounts /proc and /sys inside the rootfs; if one is still
+  # mounted, rm must not descend into the host's.
+  remove_tree "$rootfs"
+  always 'remove_tree "$rootfs" "$BASE_LAYER.part"'
   run_logged debootstrapping "$DL_IMAGES/debootstrap.log" \
     debootstrap --variant=minbase --include=python3,python3-aiohttp "$DL_SUITE" "$rootfs" "$mirror" || {
     tail -n 5 "$DL_IMAGES/debootstrap.log" >&2
@@ -38,8 +40,6 @@ if [[ ! -s "$BASE_LAYER" ]]; then
     chroot "$rootfs" python3 -c 'import aiohttp' || die "the base rootfs has no working aiohttp"
   tar --numeric-owner --sort=name -C "$rootfs" -cf "$BASE_LAYER.part" .
   mv "$BASE_LAYER.part" "$BASE_LAYER"
-  rm -rf "$rootfs"
-  trap - EXIT
   say "Python base layer built in $((SECONDS - start)) s ($(du -h "$BASE_LAYER" | cut -f1))"
 fi
 
@@ -47,12 +47,10 @@ if [[ ! -s "$PAUSE_ARCHIVE" ]]; then
   [[ -x "$DL_BIN/pause" ]] || die "no pause binary in $DL_BIN (run build-kubernetes.sh first)"
   say "building the pause image ($DL_SANDBOX_IMAGE) from the static pause binary"
   tmp="$(mktemp -d "$DL_IMAGES/pause.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
+  always 'remove_tree "$tmp"'
   install -m 0755 "$DL_BIN/pause" "$tmp/pause"
   tar --numeric-owner --owner=0 --group=0 -C "$tmp" -cf "$tmp/layer.tar" pause
   python3 "$DL_DIR/image-archive.py" "$PAUSE_ARCHIVE" "$tmp/layer.tar" \
     --tag "$DL_SANDBOX_IMAGE" --cmd '["/pause"]' >/dev/null
-  rm -rf "$tmp"
-  trap - EXIT
 fi
 say "image parts cached in $DL_IMAGES"

@@ -28,10 +28,28 @@ if have_all; then
 fi
 
 WORK="$DL_CACHE/build-kubernetes.tmp"
-rm -rf "$WORK"
+remove_tree "$WORK"
 mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+always 'remove_tree "$WORK"'
 cd "$WORK" || exit
+
+# `apt-get source` needs a deb-src entry. When the host has none, one is added for the time of
+# the download and removed again (with the index it fetched), whatever way this script ends.
+SRC_LIST=/etc/apt/sources.list.d/drainlab-src.sources
+if ! grep -qsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/*; then
+  mirror="$(debian_mirror)"
+  say "adding a deb-src entry for $DL_SUITE main ($mirror) for the download"
+  always 'rm -f "$SRC_LIST"; apt-get update -qq >/dev/null 2>&1'
+  cat >"$SRC_LIST" <<SRC
+# Added by drainlab cluster-local for \`apt-get source kubernetes\`; removed after the download.
+Types: deb-src
+URIs: $mirror
+Suites: $DL_SUITE
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed: no network to the Debian mirror ($mirror)?"
+fi
 
 say "fetching the kubernetes source package (apt-get source kubernetes)"
 apt-get source -qq kubernetes >"$WORK/apt-source.log" 2>&1 || {
@@ -67,7 +85,8 @@ run_logged building "$DL_CACHE/build-kubernetes.log" nice -n 10 make WHAT="$WHAT
 
 OUT="$SRC/_output/local/bin/linux/amd64"
 STAGE="$DL_BIN.tmp"
-rm -rf "$STAGE"
+remove_tree "$STAGE"
+always 'remove_tree "$STAGE"'
 mkdir -p "$STAGE"
 for b in "${BINARIES[@]}"; do
   [[ "$b" == pause ]] && continue
@@ -77,6 +96,6 @@ done
 gcc -Os -static -o "$STAGE/pause" "$SRC/build/pause/linux/pause.c" -DVERSION="$DL_K8S_VERSION" || \
   die "building the static pause binary failed (gcc and libc6-dev installed?)"
 strip "$STAGE/pause" 2>/dev/null || true
-rm -rf "$DL_BIN"
+remove_tree "$DL_BIN"
 mv "$STAGE" "$DL_BIN"
 say "built Kubernetes $DL_K8S_VERSION in $((SECONDS - start)) s: $DL_BIN"

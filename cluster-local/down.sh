@@ -4,9 +4,11 @@
 # Safe to run at any time, more than once, and after a crash: it stops the processes this cluster
 # started (by pid file, and leftovers of an earlier run found by what they are: our cached
 # binaries, or etcd/containerd/shims running on our state dir or socket, never by name alone),
-# kills the pods' processes, removes kube-proxy's and the kubelet's iptables chains, the CNI
-# rules, our FORWARD guard, the mounts under our state dirs, the veths and the bridge, the
-# unreachable routes, restores the sysctls, and deletes the state dirs. $DL_CACHE is left alone.
+# kills the pods' processes, removes the mounts under our state dirs, deletes the cluster's
+# network namespace (with it go the pod bridge, the pods' veths, every iptables rule of
+# kube-proxy and the kubelet, routes and sysctls: they all live in it) and our veth on the host,
+# and deletes the state dirs. Nothing else of the host's network is read or changed. $DL_CACHE
+# is left alone.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -75,69 +77,31 @@ stop_daemon kube-apiserver 10
 stop_daemon etcd 10
 mapfile -t left < <(our_pids)
 kill_and_wait 10 "${left[@]}"
-
-# --- iptables ------------------------------------------------------------------------------
-# Every KUBE-* chain (kube-proxy's and the kubelet's) and the jumps to it, our DRAINLAB-* guard,
-# and rules and chains the CNI plugins made for our network (they carry its name in a comment).
-# Not `kube-proxy --cleanup`: it also flushes every IPVS service on the machine, not only ours.
-clean_iptables() {  # iptables | ip6tables
-  local ipt="$1" table rules line chain target chains c
-  command -v "$ipt" >/dev/null || return 0
-  for table in filter nat mangle; do
-    rules="$("$ipt" -w -t "$table" -S 2>/dev/null)" || continue
-    chains="$(grep -oE '^-N (KUBE-|DRAINLAB-)[A-Za-z0-9_-]+' <<<"$rules" | awk '{print $2}' || true)"
-    while read -r line; do
-      [[ -n "$line" ]] || continue
-      chain="$(awk '{print $2}' <<<"$line")"
-      target="$(grep -oE -- '-j [A-Za-z0-9_-]+' <<<"$line" | awk '{print $2}' || true)"
-      case "$chain" in KUBE-* | DRAINLAB-*) continue ;; esac  # whole chain goes below
-      if [[ "$target" == CNI-* ]]; then
-        [[ "$line" == *drainlab-local* ]] || continue  # another network's
-        chains+=$'\n'"$target"
-      fi
-      eval "$ipt -w -t $table ${line/-A /-D }" 2>/dev/null || true
-    done < <(grep -E -- '^-A .*(-j (KUBE-|DRAINLAB-|CNI-)|drainlab-local)' <<<"$rules" || true)
-    for c in $chains; do "$ipt" -w -t "$table" -F "$c" 2>/dev/null || true; done
-    for c in $chains; do "$ipt" -w -t "$table" -X "$c" 2>/dev/null || true; done
-  done
-}
-say "removing iptables rules (KUBE-*, DRAINLAB-*, CNI rules of our network)"
-clean_iptables iptables
-clean_iptables ip6tables
-
-# --- mounts, network -----------------------------------------------------------------------
-# Everything mounted under our dirs (container rootfs overlays, shm, netns, secret volumes),
-# deepest first.
-for root in "$DL_STATE" "$DL_RUN"; do
-  awk -v r="$root/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-done
-
-if ip link show "$DL_BRIDGE" >/dev/null 2>&1; then
-  say "removing $DL_BRIDGE and its veths"
-  for v in $(ip -o link show master "$DL_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
-    ip link del "$v" 2>/dev/null || true
-  done
-  ip link del "$DL_BRIDGE" 2>/dev/null || true
+# Whatever else still runs in the cluster's network namespace is ours too (only our scripts put
+# processes there); the namespace cannot go while they live.
+if netns_exists; then
+  mapfile -t left < <(ip netns pids "$DL_NETNS" 2>/dev/null)
+  kill_and_wait 5 "${left[@]}"
 fi
-for cidr in "$DL_SERVICE_CIDR" "$DL_POD_WIDE"; do
-  if ip route show type unreachable | grep -q "^unreachable $cidr\b"; then
-    ip route del unreachable "$cidr" || true
-  fi
-done
 
-if [[ -s "$DL_STATE/sysctl.saved" ]]; then
-  while IFS='=' read -r key value; do
-    sysctl -q -w "$key=$value" 2>/dev/null || true
-  done <"$DL_STATE/sysctl.saved"
+# --- network -------------------------------------------------------------------------------
+# The namespace goes once its last process has (all are stopped above); our end of the link
+# goes with it, and is removed by name in case the namespace was already gone.
+if netns_exists; then
+  say "removing the network namespace $DL_NETNS"
+  ip netns del "$DL_NETNS" || die "cannot delete the network namespace $DL_NETNS"
+fi
+if ip link show "$DL_VETH_HOST" >/dev/null 2>&1; then
+  ip link del "$DL_VETH_HOST" || true
 fi
 
 # --- files ---------------------------------------------------------------------------------
 if [[ -s "$DL_STATE/created-paths" ]]; then
   while read -r d; do
-    case "$d" in /var/log/pods | /var/log/containers) rm -rf --one-file-system "$d" ;; esac
+    case "$d" in /var/log/pods | /var/log/containers) remove_tree "$d" ;; esac
   done <"$DL_STATE/created-paths"
 fi
-rm -rf --one-file-system "$DL_STATE" "$DL_RUN"
+# Everything mounted under our dirs (container rootfs overlays, shm, pod netns, secret volumes)
+# goes with them.
+remove_tree "$DL_STATE" "$DL_RUN"
 say "down (caches kept in $DL_CACHE)"

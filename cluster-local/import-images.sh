@@ -28,7 +28,7 @@ if [[ "$(cat "$DL_STATE/app-image.hash" 2>/dev/null || true)" == "$hash" ]] && \
 fi
 
 work="$(mktemp -d "$DL_STATE/app-image.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+always 'remove_tree "$work"'
 mkdir -p "$work/root/app"
 install -m 0644 "$DL_APP" "$work/root/app/app.py"
 tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$work/root" -cf "$work/app.layer.tar" app

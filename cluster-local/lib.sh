@@ -30,16 +30,27 @@ DL_KUBECONFIG="$DL_STATE/kubeconfig"
 DL_LOGS="$DL_STATE/logs"
 DL_PIDS="$DL_STATE/pids"
 
-# Networks. The pod bridge's /24 sits inside a wider /16 that is made unreachable, and so is the
-# service range: no packet for a pod or service address can ever leave this machine.
-DL_BRIDGE="cni0"
+# Networks. The whole cluster (its daemons, the pod bridge, kube-proxy's and the kubelet's
+# iptables, routes and sysctls) lives in a network namespace of its own, DL_NETNS; nothing of the
+# host's network is read or changed except one veth pair with drainlab's names: DL_VETH_HOST on
+# the host (DL_LINK_HOST) and DL_VETH_NODE in the namespace (DL_NODE_IP, the node's address: the
+# API server, the kubelet and the NodePorts answer there). The namespace has no default route,
+# so no packet from a pod or a Service can leave it except as a reply on that link.
+DL_NETNS="drainlab-local"
+DL_VETH_HOST="drainlab-host"   # at most 15 characters: Linux's interface name limit
+DL_VETH_NODE="drainlab-node"
+DL_LINK_NET="10.250.77.0/30"
+DL_LINK_HOST="10.250.77.1"
+DL_NODE_IP="10.250.77.2"
+DL_BRIDGE="cni0"               # inside the namespace only
 DL_POD_SUBNET="10.244.0.0/24"
 DL_POD_GATEWAY="10.244.0.1"
 DL_POD_WIDE="10.244.0.0/16"
 DL_SERVICE_CIDR="10.96.0.0/16"
 DL_NODEPORT_RANGE="30000-32767"
 
-# Ports, all bound to 127.0.0.1 (the kubelet's API to the bridge gateway, see start-node.sh).
+# Ports, inside the namespace: etcd on its loopback only (mutual TLS, the API server is its one
+# client), the API server, kubelet and NodePorts on DL_NODE_IP, health and metrics on loopback.
 DL_ETCD_PORT=2379
 DL_ETCD_PEER_PORT=2380
 DL_APISERVER_PORT=6443
@@ -53,6 +64,44 @@ DL_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler contai
 
 say() { printf 'drainlab-local: %s\n' "$*"; }
 die() { printf 'drainlab-local: error: %s\n' "$*" >&2; exit 1; }
+
+# Teardown removes the state folders whole, and the build scripts write below the cache: a path
+# the user sets must be drainlab's own (its last component starts with "drainlab"), so that a
+# slip like DRAINLAB_STATE=/var/lib can never remove a folder that holds anything else.
+own_path() {  # variable path
+  local base
+  base="$(basename -- "$2")"
+  [[ "$base" == drainlab* && "$2" != / ]] || \
+    die "$1=$2: drainlab only writes to (and removes) folders named drainlab*; choose one, e.g. ${2%/}/drainlab"
+}
+own_path DRAINLAB_CACHE "$DL_CACHE"
+own_path DRAINLAB_STATE "$DL_STATE"
+own_path DRAINLAB_RUN "$DL_RUN"
+[[ "$DL_STATE" != "$DL_RUN" && "$DL_STATE" != "$DL_CACHE" && "$DL_RUN" != "$DL_CACHE" ]] || \
+  die "DRAINLAB_STATE, DRAINLAB_RUN and DRAINLAB_CACHE must be three different folders"
+
+# Undo on failure: each script registers, as it goes, how to take back what it just did
+# (undo 'cmd args...'); if the script then exits with an error (or is interrupted), the steps run
+# last-first. A script that succeeds keeps what it made. `always` registers a step that runs at
+# any exit (temporary files). Steps are run with `eval`: quote their arguments.
+DL_UNDO=()
+DL_ALWAYS=()
+undo() { DL_UNDO+=("$1"); }
+always() { DL_ALWAYS+=("$1"); }
+on_exit() {
+  local rc=$? i
+  trap - EXIT INT TERM HUP
+  if ((rc != 0)); then
+    for ((i = ${#DL_UNDO[@]} - 1; i >= 0; i--)); do eval "${DL_UNDO[i]}" || true; done
+  fi
+  for ((i = ${#DL_ALWAYS[@]} - 1; i >= 0; i--)); do eval "${DL_ALWAYS[i]}" || true; done
+  exit "$rc"
+}
+trap on_exit EXIT
+# A signal ends the script through the same path, as a failure (128 + the signal number).
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 need_root() {
   [[ "$(uname -s)" == Linux ]] || die "the local cluster needs Linux (this is $(uname -s))"
@@ -68,6 +117,27 @@ debian_mirror() {
   fi
   printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
+
+# Remove folders whole, never beyond them: whatever is mounted below one (a rootfs's /proc left by
+# an interrupted debootstrap, container overlays, pod volumes) is unmounted first, deepest first,
+# and rm stays on the folder's own file system in case an unmount failed.
+remove_tree() {
+  local root m
+  for root in "$@"; do
+    [[ -n "$root" && "$root" != / ]] || continue
+    awk -v r="${root%/}/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r | \
+      while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+    rm -rf --one-file-system -- "$root"
+  done
+}
+
+# The host's OS, read (not sourced) from os-release.
+os_field() {  # KEY: its value, quotes removed; empty when absent
+  awk -F= -v k="$1" '$1 == k {v = substr($0, length(k) + 2); gsub(/^"|"$/, "", v); print v; exit}' \
+    /etc/os-release 2>/dev/null || true
+}
+os_name() { local n; n="$(os_field PRETTY_NAME)"; printf '%s\n' "${n:-unknown}"; }
+debian_host() { [[ "$(os_field ID)" == debian ]]; }
 
 # A process that exists and is not a zombie (our daemons are reparented to PID 1, which may be
 # slow to reap them: kill -0 alone would wait for that).
@@ -87,11 +157,18 @@ pid_alive() {
   [[ "$(basename "${exe% (deleted)}")" == "$name" ]]
 }
 
+# Run a command in the cluster's network namespace (the mount namespace stays the host's: the
+# kubelet and containerd must see each other's mounts, which `ip netns exec` would hide).
+DL_IN_NS=(nsenter --net="/run/netns/$DL_NETNS" --)
+in_ns() { "${DL_IN_NS[@]}" "$@"; }
+netns_exists() { [[ -e "/run/netns/$DL_NETNS" ]]; }
+
 # kubectl from the cache, against this cluster only.
 kc() { "$DL_BIN/kubectl" --kubeconfig "$DL_KUBECONFIG" --context "$DL_CONTEXT" "$@"; }
 
 # Start a long-running component detached from the caller (its own session, no inherited pipes:
 # a caller streaming our output must not wait on it), its log in $DL_LOGS, its pid in $DL_PIDS.
+# The cluster's components are started as `start_daemon NAME "${DL_IN_NS[@]}" PROGRAM ARGS...`.
 # Returns once the program runs, or has failed to start (wait_for then says it exited).
 start_daemon() {
   local name="$1"; shift
@@ -104,6 +181,7 @@ start_daemon() {
   setsid "$@" </dev/null >>"$DL_LOGS/$name.log" 2>&1 8>&- 9>&- &
   local pid=$! i
   echo "$pid" >"$DL_PIDS/$name.pid"
+  undo "stop_daemon $name"
   # Until its exec is done, $! is still a forked shell, and pid_alive would take the start for an
   # exit. Exec can take a while on a busy machine (the kubelet's did, in a clean-clone CI run).
   for ((i = 0; i < 600; i++)); do
@@ -146,13 +224,6 @@ wait_for() {
   done
 }
 
-# A port this cluster wants must be free (another etcd or kubelet on this machine would clash).
-port_free() {
-  local port="$1" who
-  who="$(ss -Htlnp "sport = :$port" 2>/dev/null || true)"
-  [[ -z "$who" ]] || die "port $port is already in use on this machine: $who"
-}
-
 # Run a long command with its output in a log, printing a line every 30 s so that whoever streams
 # our output (a test session, CI) sees it is alive. Returns the command's status.
 run_logged() {  # label logfile command...
@@ -170,9 +241,10 @@ run_logged() {  # label logfile command...
   wait "$pid"
 }
 
+# A URL answers, asked from inside the cluster's network namespace (where everything listens).
 http_ok() {  # url [curl args...]
   local url="$1"; shift
-  curl -fsS --max-time 3 "$@" "$url" >/dev/null
+  in_ns curl -fsS --max-time 3 "$@" "$url" >/dev/null
 }
 
 # The whole cluster answers: every component alive, API ready, node Ready, kube-proxy healthy.
@@ -180,6 +252,7 @@ cluster_healthy() {
   local c
   for c in "${DL_COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
   [[ -s "$DL_KUBECONFIG" && -x "$DL_BIN/kubectl" ]] || return 1
+  netns_exists || return 1
   http_ok http://127.0.0.1:10248/healthz || return 1
   http_ok http://127.0.0.1:10256/healthz || return 1
   kc get --raw /readyz --request-timeout 5s >/dev/null 2>&1 || return 1
@@ -194,14 +267,14 @@ node_ready() {
 # The machine-readable last line of up.sh and status.sh; $1 (up.sh only): started=1|0.
 ready_line() {
   say "kubeconfig: $DL_KUBECONFIG (context $DL_CONTEXT); e.g. $DL_BIN/kubectl --kubeconfig $DL_KUBECONFIG get nodes"
-  say "ready: kubeconfig=$DL_KUBECONFIG context=$DL_CONTEXT version=$DL_K8S_VERSION node=$DL_NODE host=127.0.0.1${1:+ started=$1}"
+  say "ready: kubeconfig=$DL_KUBECONFIG context=$DL_CONTEXT version=$DL_K8S_VERSION node=$DL_NODE host=$DL_NODE_IP${1:+ started=$1}"
 }
 
-# One bring-up or teardown at a time on this machine (whatever cache each uses: they share the
-# addresses and ports); scripts called by a holder inherit it.
+# One bring-up or teardown at a time on this machine (whatever state folders each uses: they
+# share the namespace, the link and its addresses); scripts called by a holder inherit it.
 lifecycle_lock() {
   [[ "${DL_LOCK_HELD:-}" == 1 ]] && return 0
-  exec 8>"$DL_RUN.lock"
+  exec 8>/run/drainlab-local.lock
   flock 8
   export DL_LOCK_HELD=1
 }

@@ -2,8 +2,10 @@
 # Make this cluster's credentials and the kubeconfig every client uses, once per state dir.
 #
 # A small CA signs the API server's serving certificate (so clients verify TLS instead of
-# skipping it) and the API server's client certificate for the kubelet (so the kubelet can refuse
-# anonymous callers). Users and components authenticate with one static admin token in the
+# skipping it), the API server's client certificate for the kubelet (so the kubelet can refuse
+# anonymous callers), and etcd's serving certificate and the API server's client certificate for
+# it: etcd accepts only clients with a certificate from this CA (mutual TLS), so only the API
+# server can read or write the cluster's data. Users and components authenticate with one static admin token in the
 # system:masters group; authorisation is AlwaysAllow. The service-account RSA key pair is required
 # by v1.20's API server and used by the controller-manager to sign pod tokens.
 # shellcheck source=lib.sh
@@ -13,6 +15,7 @@ need_root
 PKI="$DL_STATE/pki"
 mkdir -p "$PKI"
 chmod 0700 "$PKI"
+undo 'remove_tree "$PKI"; rm -f "$DL_KUBECONFIG" "$DL_KUBECONFIG.part"'
 cd "$PKI" || exit
 
 if [[ ! -s ca.crt ]]; then
@@ -41,8 +44,10 @@ if [[ ! -s ca.crt ]]; then
   # The first address of the service range is the `kubernetes` Service's cluster IP.
   svc_ip="${DL_SERVICE_CIDR%.*/*}.1"
   cert apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:$DL_POD_GATEWAY,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "IP:127.0.0.1,IP:$DL_NODE_IP,IP:$DL_POD_GATEWAY,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  cert etcd "/CN=drainlab-local-etcd" "IP:127.0.0.1,DNS:localhost"
+  cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client"
 
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
@@ -60,7 +65,7 @@ kind: Config
 clusters:
 - name: $DL_CONTEXT
   cluster:
-    server: https://127.0.0.1:$DL_APISERVER_PORT
+    server: https://$DL_NODE_IP:$DL_APISERVER_PORT
     certificate-authority-data: $(base64 -w0 ca.crt)
 users:
 - name: $DL_CONTEXT-admin

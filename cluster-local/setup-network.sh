@@ -1,49 +1,51 @@
 #!/usr/bin/env bash
-# Prepare this machine's network for the cluster, before any component starts.
+# Make the cluster's own network namespace, before any component starts.
 #
-# - Unreachable routes for the service range and a /16 around the pod bridge's /24: no packet for
-#   a service or pod address can ever be routed off this machine (the bridge's own /24 is more
-#   specific and wins while it exists). They go in before kube-proxy ever runs.
-# - The pod bridge cni0 is created here with its gateway address, so the kubelet and the API
-#   server's advertise address can use an address that exists only on this machine (loopback
-#   cannot be a node IP). The CNI bridge plugin adopts the existing bridge.
-# - A FORWARD guard: nothing from the pod bridge is forwarded out of any other interface.
-# - The sysctls kube-proxy and the bridge need; their previous values are saved for teardown.
+# - The namespace DL_NETNS holds the whole cluster network: loopback, the node's end of a veth
+#   pair (DL_NODE_IP), the pod bridge cni0 with its gateway, the forwarding sysctls, and later the
+#   kube-proxy and kubelet iptables chains. The host keeps only the other end, DL_VETH_HOST
+#   (DL_LINK_HOST), and the route the kernel adds for that link: clients on this machine reach
+#   the API server and the NodePorts at DL_NODE_IP through it.
+# - The namespace has no default route: a pod or Service address can never be routed off this
+#   machine, and packets from pods leave the namespace only as replies on the link.
 # - The CNI config (bridge + host-local IPAM with its data in the state dir + portmap).
+# On failure everything made so far is removed again (the undo steps of lib.sh).
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
 
+netns_exists && die "network namespace $DL_NETNS exists already (run down.sh first)"
+if ip link show "$DL_VETH_HOST" >/dev/null 2>&1; then
+  die "an interface named $DL_VETH_HOST exists already (run down.sh first)"
+fi
+# The link's addresses must not be in use on this machine: read-only, our link net only.
+in_use="$(ip -4 -o addr show to "$DL_LINK_NET" | awk '{print $2 " " $4}' | head -n1)"
+[[ -z "$in_use" ]] || die "$DL_LINK_NET is already used on this machine ($in_use); free it or change DL_LINK_NET in lib.sh"
+
 mkdir -p "$DL_STATE" "$DL_STATE/cni/net.d" "$DL_STATE/cni/networks"
 
-# Refuse address ranges that this machine already uses for something else.
-for cidr in "$DL_POD_WIDE" "$DL_SERVICE_CIDR"; do
-  clash="$(ip -4 route show match "${cidr%/*}" | grep -vE "^(default|unreachable $cidr)" \
-    | grep -v "dev $DL_BRIDGE" || true)"
-  [[ -z "$clash" ]] || die "$cidr is already routed on this machine ($clash); free it or change lib.sh"
-done
+ip netns add "$DL_NETNS"
+undo 'ip netns del "$DL_NETNS"'
+ip link add "$DL_VETH_HOST" type veth peer name "$DL_VETH_NODE" netns "$DL_NETNS"
+undo 'ip link del "$DL_VETH_HOST" 2>/dev/null'
+ip addr add "$DL_LINK_HOST/${DL_LINK_NET#*/}" dev "$DL_VETH_HOST"
+ip link set "$DL_VETH_HOST" up
 
-ip route replace unreachable "$DL_SERVICE_CIDR"
-ip route replace unreachable "$DL_POD_WIDE"
-
-if ! ip link show "$DL_BRIDGE" >/dev/null 2>&1; then
-  ip link add "$DL_BRIDGE" type bridge
+in_ns ip link set lo up
+in_ns ip addr add "$DL_NODE_IP/${DL_LINK_NET#*/}" dev "$DL_VETH_NODE"
+in_ns ip link set "$DL_VETH_NODE" up
+# The pod bridge exists before the kubelet starts so the CNI bridge plugin adopts it.
+in_ns ip link add "$DL_BRIDGE" type bridge
+in_ns ip addr add "$DL_POD_GATEWAY/${DL_POD_SUBNET#*/}" dev "$DL_BRIDGE"
+in_ns ip link set "$DL_BRIDGE" up
+# Per-namespace sysctls: routing between the bridge and the link, and bridged pod traffic through
+# iptables (kube-proxy's Service rules must see pod-to-Service packets on the bridge).
+in_ns sysctl -q -w net.ipv4.ip_forward=1
+if ! in_ns sysctl -q -w net.bridge.bridge-nf-call-iptables=1 2>/dev/null; then
+  modprobe br_netfilter 2>/dev/null || true
+  in_ns sysctl -q -w net.bridge.bridge-nf-call-iptables=1 || \
+    die "net.bridge.bridge-nf-call-iptables cannot be set (is the br_netfilter module available?)"
 fi
-ip addr replace "$DL_POD_GATEWAY/${DL_POD_SUBNET#*/}" dev "$DL_BRIDGE"
-ip link set "$DL_BRIDGE" up
-
-# FORWARD guard, first in the chain (kube-proxy's accept rules come later).
-iptables -w -N DRAINLAB-FORWARD 2>/dev/null || iptables -w -F DRAINLAB-FORWARD
-iptables -w -A DRAINLAB-FORWARD -i "$DL_BRIDGE" ! -o "$DL_BRIDGE" -j DROP \
-  -m comment --comment "drainlab-local: pod traffic never leaves this machine"
-iptables -w -C FORWARD -j DRAINLAB-FORWARD 2>/dev/null || iptables -w -I FORWARD 1 -j DRAINLAB-FORWARD
-
-# Sysctls: remember what they were (once) so teardown puts them back.
-SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet)
-if [[ ! -s "$DL_STATE/sysctl.saved" ]]; then
-  for s in "${SYSCTLS[@]}"; do printf '%s=%s\n' "$s" "$(sysctl -n "$s")"; done >"$DL_STATE/sysctl.saved"
-fi
-for s in "${SYSCTLS[@]}"; do sysctl -q -w "$s=1"; done
 
 cat >"$DL_STATE/cni/net.d/10-drainlab.conflist" <<CNI
 {
@@ -67,4 +69,4 @@ cat >"$DL_STATE/cni/net.d/10-drainlab.conflist" <<CNI
   ]
 }
 CNI
-say "network ready: $DL_BRIDGE $DL_POD_GATEWAY/${DL_POD_SUBNET#*/}, unreachable $DL_POD_WIDE and $DL_SERVICE_CIDR"
+say "network ready: namespace $DL_NETNS, node $DL_NODE_IP via $DL_VETH_HOST ($DL_LINK_HOST), pods $DL_POD_SUBNET on $DL_BRIDGE"

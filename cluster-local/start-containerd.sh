@@ -76,6 +76,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
 TOML
 
-start_daemon containerd /usr/bin/containerd --config "$CTRD/config.toml"
+start_daemon containerd "${DL_IN_NS[@]}" /usr/bin/containerd --config "$CTRD/config.toml"
 wait_for "containerd" 60 containerd ctr --address "$DL_CONTAINERD_SOCK" version
 say "containerd up ($DL_CONTAINERD_SOCK)"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Start the node: kubelet, then kube-proxy in iptables mode.
 #
-# The kubelet's node IP and API address are the pod bridge's gateway (an address that exists only
-# on this machine; loopback cannot be a node IP), its read-only port is off, it refuses anonymous
+# Both run in the cluster's network namespace. The kubelet's node IP and API address are the
+# node's end of the link (DL_NODE_IP), its read-only port is off, it refuses anonymous
 # callers and trusts only our CA (the API server's client certificate, for logs and exec).
 # cgroupfs without QoS cgroups, no eviction and no image GC: a test node, not a production one.
-# kube-proxy serves NodePorts on loopback only (clients use 127.0.0.1:<nodePort>) and leaves the
-# conntrack table size alone.
+# kube-proxy serves NodePorts on the node address only (clients on this machine use
+# DL_NODE_IP:<nodePort>) and leaves the conntrack table size alone.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -21,14 +21,14 @@ for d in /var/log/pods /var/log/containers; do
   if [[ ! -d "$d" ]]; then
     mkdir -p "$d"
     echo "$d" >>"$DL_STATE/created-paths"
+    undo "rmdir $d"
   fi
 done
 
 if ! pid_alive kubelet; then
-  port_free 10250; port_free 10248
   # AWS_EC2_METADATA_DISABLED: the kubelet's built-in ECR credential provider would otherwise ask
   # the EC2 metadata address (169.254.169.254), which is not this machine.
-  AWS_EC2_METADATA_DISABLED=true start_daemon kubelet "$DL_BIN/kubelet" \
+  AWS_EC2_METADATA_DISABLED=true start_daemon kubelet "${DL_IN_NS[@]}" "$DL_BIN/kubelet" \
     --kubeconfig "$DL_KUBECONFIG" --root-dir "$DL_STATE/kubelet" --cert-dir "$DL_STATE/kubelet/pki" \
     --container-runtime remote --container-runtime-endpoint "unix://$DL_CONTAINERD_SOCK" \
     --image-service-endpoint "unix://$DL_CONTAINERD_SOCK" --runtime-request-timeout 5m \
@@ -36,8 +36,8 @@ if ! pid_alive kubelet; then
     --cgroup-driver cgroupfs --cgroups-per-qos=false --enforce-node-allocatable= \
     --fail-swap-on=false --eviction-hard= --image-gc-high-threshold 100 --image-gc-low-threshold 99 \
     --network-plugin cni --cni-bin-dir /usr/lib/cni --cni-conf-dir "$DL_STATE/cni/net.d" \
-    --hostname-override "$DL_NODE" --node-ip "$DL_POD_GATEWAY" \
-    --address "$DL_POD_GATEWAY" --read-only-port 0 --healthz-bind-address 127.0.0.1 \
+    --hostname-override "$DL_NODE" --node-ip "$DL_NODE_IP" \
+    --address "$DL_NODE_IP" --read-only-port 0 --healthz-bind-address 127.0.0.1 \
     --anonymous-auth=false --client-ca-file "$PKI/ca.crt" --authorization-mode AlwaysAllow \
     --volume-plugin-dir "$DL_STATE/kubelet/volume-plugins" \
     --v=1
@@ -46,12 +46,11 @@ wait_for "kubelet health" 90 kubelet http_ok http://127.0.0.1:10248/healthz
 say "kubelet up"
 
 if ! pid_alive kube-proxy; then
-  port_free 10256; port_free 10249
-  start_daemon kube-proxy "$DL_BIN/kube-proxy" \
+  start_daemon kube-proxy "${DL_IN_NS[@]}" "$DL_BIN/kube-proxy" \
     --kubeconfig "$DL_KUBECONFIG" --hostname-override "$DL_NODE" --proxy-mode iptables \
     --bind-address 127.0.0.1 --healthz-bind-address 127.0.0.1:10256 \
-    --metrics-bind-address 127.0.0.1:10249 --nodeport-addresses 127.0.0.0/8 \
+    --metrics-bind-address 127.0.0.1:10249 --nodeport-addresses "$DL_NODE_IP/32" \
     --cluster-cidr "$DL_POD_WIDE" --conntrack-max-per-core 0 --v=1
 fi
 wait_for "kube-proxy health" 60 kube-proxy http_ok http://127.0.0.1:10256/healthz
-say "kube-proxy up (iptables mode, NodePorts on 127.0.0.1)"
+say "kube-proxy up (iptables mode, NodePorts on $DL_NODE_IP)"

@@ -5,7 +5,8 @@
 #   anything else    -> tears down leftovers of a crashed or partial run, then starts fresh
 # First run on a fresh machine installs packages, builds Kubernetes and the base image (minutes);
 # later runs use the cache ($DL_CACHE). The last line is machine-readable:
-#   drainlab-local: ready: kubeconfig=PATH context=NAME version=vX.Y.Z node=NAME host=127.0.0.1 started=1|0
+#   drainlab-local: ready: kubeconfig=PATH context=NAME version=vX.Y.Z node=NAME host=NODE_IP started=1|0
+# A bring-up that fails (or is interrupted) tears down what it started: nothing is left running.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -38,11 +39,12 @@ start=$SECONDS
 "$DL_DIR/build-images.sh"
 
 # Whatever an earlier run left (stale pid files, processes, iptables, mounts, the bridge): gone.
-if [[ -d "$DL_STATE" || -d "$DL_RUN" ]] || ip link show "$DL_BRIDGE" >/dev/null 2>&1; then
+if [[ -d "$DL_STATE" || -d "$DL_RUN" ]] || netns_exists; then
   say "cleaning up an earlier run that is not healthy"
 fi
 "$DL_DIR/down.sh"
 say "starting the cluster (state and component logs in $DL_STATE)"
+undo 'say "bring-up failed: tearing down what was started"; "$DL_DIR/down.sh"'
 t0=$SECONDS
 "$DL_DIR/setup-network.sh"
 "$DL_DIR/make-credentials.sh"
@@ -50,6 +52,7 @@ t0=$SECONDS
 # run them while the control plane boots.
 ("$DL_DIR/start-containerd.sh" && "$DL_DIR/import-images.sh") &
 runtime_pid=$!
+undo 'wait "$runtime_pid" 2>/dev/null'  # before the teardown: it may still be starting containerd
 "$DL_DIR/start-control-plane.sh"
 wait "$runtime_pid" || die "containerd or the image import failed (see above; logs in $DL_LOGS)"
 "$DL_DIR/start-node.sh"

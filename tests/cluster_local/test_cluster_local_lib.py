@@ -75,13 +75,17 @@ def test_a_daemon_whose_exec_is_slow_counts_as_alive_once_started(
         strace, "-f", "-qq", "-o", "/dev/null", "-P", str(program),
         "-e", "trace=execve", "-e", f"inject=execve:delay_enter={EXEC_DELAY_US}",
     )  # fmt: skip
-    took_s, alive = start_and_probe(tmp_path / "state", "slowprog", str(program), ["30"], slow_exec)
+    took_s, alive = start_and_probe(
+        tmp_path / "drainlab-state", "slowprog", str(program), ["30"], slow_exec
+    )
     assert alive == "alive"
     assert took_s >= EXEC_DELAY_US / 1e6 * 0.9  # and the exec really was slow
 
 
 def test_a_daemon_that_cannot_start_is_not_waited_for(tmp_path: Path) -> None:
-    took_s, alive = start_and_probe(tmp_path / "state", "nothere", str(tmp_path / "nothere"), [])
+    took_s, alive = start_and_probe(
+        tmp_path / "drainlab-state", "nothere", str(tmp_path / "nothere"), []
+    )
     assert took_s < 10  # the 30 s bound is for a slow exec, not a failed one
     assert alive == "not alive"
 
@@ -89,7 +93,11 @@ def test_a_daemon_that_cannot_start_is_not_waited_for(tmp_path: Path) -> None:
 def test_relative_state_and_cache_paths_mean_the_callers_folder(tmp_path: Path) -> None:
     """The scripts start daemons in other folders: a relative DRAINLAB_* path is made absolute
     against the folder the user typed the command in, once, in lib.sh."""
-    settings = {"DRAINLAB_STATE": "st", "DRAINLAB_CACHE": "../ca", "DRAINLAB_RUN": "r/un"}
+    settings = {
+        "DRAINLAB_STATE": "drainlab-st",
+        "DRAINLAB_CACHE": "../drainlab-ca",
+        "DRAINLAB_RUN": "r/drainlab-un",
+    }
     done = subprocess.run(
         ["bash", "-c", 'source "$LIB"; echo "$DL_STATE"; echo "$DL_CACHE"; echo "$DL_RUN"'],
         cwd=tmp_path,
@@ -100,7 +108,7 @@ def test_relative_state_and_cache_paths_mean_the_callers_folder(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [
-        str(tmp_path / "st"),
-        str(tmp_path.parent / "ca"),
-        str(tmp_path / "r" / "un"),
+        str(tmp_path / "drainlab-st"),
+        str(tmp_path.parent / "drainlab-ca"),
+        str(tmp_path / "r" / "drainlab-un"),
     ]

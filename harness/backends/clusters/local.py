@@ -18,7 +18,9 @@ this module                ``harness.backends.clusters.local``: the typed layer 
   stays).
 - :func:`status` says whether it is up.
 
-Clients reach Services at ``127.0.0.1:<nodePort>`` and the API with the kubeconfig's context.
+The cluster lives in a network namespace of its own (``drainlab-local``); this machine reaches it
+through one veth pair. Clients reach Services at ``<node address>:<nodePort>`` (the ready line's
+``host``, 10.250.77.2 by default) and the API with the kubeconfig's context.
 Every failure is a :class:`BackendError` with one line saying why (not Linux, not root, no
 network to the Debian mirror, a component that did not start...); :func:`unsupported_reason`
 tells, without raising, whether this machine cannot run it at all (not Linux, not root).
@@ -44,7 +46,6 @@ Progress = Callable[[str], None]
 
 # cluster-local/ sits next to harness/ in a checkout (the package is installed editable).
 SCRIPTS_DIR = Path(__file__).resolve().parents[3] / "cluster-local"
-NODE_HOST = "127.0.0.1"
 
 _PREFIX = "drainlab-local: "
 _ERROR = _PREFIX + "error: "
@@ -190,7 +191,7 @@ def _parse_ready(lines: list[str] | tuple[str, ...]) -> LocalCluster | None:
                 return LocalCluster(
                     kubeconfig=Path(fields["kubeconfig"]),
                     context=fields["context"],
-                    node_host=fields.get("host", NODE_HOST),
+                    node_host=fields["host"],
                     kubernetes_version=fields["version"],
                     node_name=fields["node"],
                     started=fields.get("started") == "1",
