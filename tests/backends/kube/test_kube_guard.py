@@ -28,16 +28,44 @@ def test_loopback(server: str, local: bool) -> None:
     assert is_loopback(server) is local
 
 
-def test_kind_contexts_are_allowed_by_name() -> None:
-    verdict = evaluate("kind-drainlab", "https://127.0.0.1:40000", None)
-    assert verdict.allowed and "kind" in verdict.reason
+KIND_NODES = ["kind://docker/drainlab/drainlab-control-plane", "kind://docker/drainlab/w"]
 
 
-def test_the_local_cluster_is_allowed_only_on_this_machine() -> None:
-    assert evaluate("drainlab-local", "https://127.0.0.1:6443", None).allowed
-    far = evaluate("drainlab-local", "https://10.1.2.3:6443", None)
-    assert not far.allowed
-    assert "--allow-context drainlab-local" in far.reason
+def test_a_kind_name_alone_allows_nothing() -> None:
+    """Finding: `kind-*` was allowed on its name alone. Now its nodes must be kind nodes."""
+    first = evaluate("kind-drainlab", "https://127.0.0.1:40000", None)
+    assert not first.allowed and first.needs_nodes
+    kind = evaluate("kind-drainlab", "https://127.0.0.1:40000", None, KIND_NODES)
+    assert kind.allowed and "kind" in kind.reason
+    impostor = evaluate("kind-drainlab", "https://127.0.0.1:40000", None, ["k3s://laptop"])
+    assert not impostor.allowed and "--allow-context kind-drainlab" in impostor.reason
+    remote = evaluate("kind-prod", "https://10.1.2.3:6443", None)
+    assert not remote.allowed and not remote.needs_nodes and "\n" not in remote.reason
+
+
+LOCAL_CA = b"-----BEGIN CERTIFICATE-----\nMIIBlocal\n-----END CERTIFICATE-----\n"
+OTHER_CA = b"-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
+
+
+def test_the_local_cluster_is_known_by_its_ca_not_its_address() -> None:
+    """Finding: `drainlab-local` was allowed with any loopback server. Now its CA decides, and
+    the address may be a veth's (10.250.0.2), not loopback."""
+    reflowed = LOCAL_CA.replace(b"\n", b"\r\n")
+    assert evaluate(
+        "drainlab-local", "https://10.250.0.2:6443", None, ca=reflowed, local_ca=LOCAL_CA
+    ).allowed
+    other = evaluate(
+        "drainlab-local", "https://127.0.0.1:6443", None, ca=OTHER_CA, local_ca=LOCAL_CA
+    )
+    assert not other.allowed and "CA is not the local cluster's" in other.reason
+    assert "--allow-context drainlab-local" in other.reason and "\n" not in other.reason
+    no_ca = evaluate("drainlab-local", "https://127.0.0.1:6443", None, ca=None, local_ca=LOCAL_CA)
+    assert not no_ca.allowed
+    unreadable = "the local cluster's CA /x/pki/ca.crt cannot be read (No such file or directory)"
+    missing = evaluate(
+        "drainlab-local", "https://127.0.0.1:6443", None, ca=LOCAL_CA, local_ca=unreadable
+    )
+    assert not missing.allowed and "/x/pki/ca.crt" in missing.reason
 
 
 def test_a_production_context_is_refused_with_how_to_allow_it() -> None:
