@@ -5,9 +5,8 @@ when the holder last renewed it. A run takes it at deploy, renews it every
 ``LEASE_DURATION_S / 4`` while the order runs, and deletes it at teardown. A second run finds it
 held and is refused with one line naming the holder; a Lease not renewed for
 ``leaseDurationSeconds`` belongs to a run that is gone (killed, its machine down) and is taken
-over. Expiry is judged by this machine's clock against the holder's ``renewTime``: two machines
-whose clocks differ by more than a few seconds shorten or lengthen each other's lease by that
-much. The Lease is served from Kubernetes 1.14 on.
+over (:meth:`LeaseHolder.acquire` watches it for that long at most: a killed run delays the
+next one by 30 s at most). The Lease is served from Kubernetes 1.14 on.
 
 Losing the Lease (another run took it over while this one could not renew it, e.g. a suspended
 laptop) is not silent: :attr:`LeaseHolder.lost` says so, and the backend refuses to go on.
@@ -31,8 +30,9 @@ from harness.errors import BackendError
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "drainlab-run"
-LEASE_DURATION_S = 60
+LEASE_DURATION_S = 30
 RENEW_EVERY_S = LEASE_DURATION_S / 4
+WATCH_POLL_S = 1.0  # how often a Lease held by another run is read again
 _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"  # MicroTime, as the API writes it
 
 
@@ -124,9 +124,15 @@ class LeaseHolder:
     """This run's Lease in one namespace: take, renew in a thread, release."""
 
     def __init__(
-        self, api: Api, namespace: str, run_id: str, clock: Callable[[], float] = time.time
+        self,
+        api: Api,
+        namespace: str,
+        run_id: str,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api = api
+        self._sleep = sleep
         self.namespace = namespace
         self.run_id = run_id
         self._clock = clock
@@ -136,8 +142,16 @@ class LeaseHolder:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> None:
-        """Takes the Lease, or BackendError (one line naming the holder) if a live run holds it."""
-        for _ in range(5):
+        """Takes the Lease, or BackendError (one line naming the holder) if a live run holds it.
+
+        A Lease another run holds and that has not expired by the clocks is watched: renewed
+        meanwhile, its holder is alive and this run is refused; left alone for its
+        ``leaseDurationSeconds`` (or until it expires by the clocks, if sooner), its holder is
+        gone (killed) and this run takes it over. A killed run thus delays the next one by the
+        Lease's duration at most, whatever the two machines' clocks say.
+        """
+        seen: tuple[object, float] | None = None  # (resourceVersion, give up watching at)
+        for _ in range(10_000):
             now = self._clock()
             existing = self._api.read(LEASE, LEASE_NAME, self.namespace)
             if not existing:
@@ -146,19 +160,40 @@ class LeaseHolder:
                     return
                 continue  # made by another run meanwhile: read it
             held = holding(existing)
+            version = (existing.get("metadata") or {}).get("resourceVersion")
             if not held.free_for(self.run_id, now):
-                raise BackendError(refusal(self.namespace, held, now))
-            body = lease_object(self.namespace, self.run_id, now, existing)
-            if self._api.replace(LEASE, LEASE_NAME, self.namespace, body):
-                if held.holder not in (None, self.run_id):
-                    self.taken_over_from = held.holder
+                if seen is not None and seen[0] != version:
+                    raise BackendError(refusal(self.namespace, held, now))  # renewed: alive
+                if seen is None:
+                    duration = (existing.get("spec") or {}).get("leaseDurationSeconds")
+                    seen = (version, now + float(duration or LEASE_DURATION_S))
                     log.warning(
-                        "kube: took over the Lease of namespace %s from run %s (expired)",
+                        "kube: namespace %s: its Lease is held by run %s; waiting up to %.0f s "
+                        "to see whether that run is still alive",
                         self.namespace,
                         held.holder,
+                        min(seen[1], held.expires or seen[1]) - now,
                     )
+                if now < seen[1]:
+                    self._sleep(WATCH_POLL_S)
+                    continue
+            if self._take(existing, held):
                 return
+            seen = None
         raise BackendError(f"kube: the Lease of namespace {self.namespace} kept changing")
+
+    def _take(self, existing: Mapping[str, Any], held: Holding) -> bool:
+        body = lease_object(self.namespace, self.run_id, self._clock(), existing)
+        if not self._api.replace(LEASE, LEASE_NAME, self.namespace, body):
+            return False
+        if held.holder not in (None, self.run_id):
+            self.taken_over_from = held.holder
+            log.warning(
+                "kube: took over the Lease of namespace %s from run %s (not renewed: gone)",
+                self.namespace,
+                held.holder,
+            )
+        return True
 
     def renew(self) -> bool:
         """Renews once; False (and :attr:`lost` set) when another run holds it now."""

@@ -18,7 +18,14 @@ from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.guard import foreign_namespace_refusal, namespace_refusal
 from harness.backends.kube.kinds import LEASE, NAMESPACE
-from harness.backends.kube.lease import LEASE_NAME, RENEW_EVERY_S, holding, lease_object, refusal
+from harness.backends.kube.lease import (
+    LEASE_DURATION_S,
+    LEASE_NAME,
+    RENEW_EVERY_S,
+    holding,
+    lease_object,
+    refusal,
+)
 from harness.backends.kube.objects import (
     LABEL_RUN,
     MANAGED,
@@ -100,8 +107,12 @@ def _read_namespace(api: Api, ns: str, allow_namespace: str | None) -> list[str]
     if lease:
         held = holding(lease)
         if not held.free_for(RUN_ID, time.time()):
-            raise BackendError(refusal(ns, held, time.time()))
-        if held.holder is not None:
+            lines.append(
+                f"{refusal(ns, held, time.time()).removeprefix('kube: ')}: the run would watch "
+                f"its Lease for {LEASE_DURATION_S} s at most, stop if it is renewed, take it "
+                "over if not"
+            )
+        elif held.holder is not None:
             lines.append(f"take over the expired Lease {ns}/{LEASE_NAME} of run {held.holder}")
     # This run has made nothing yet: every drainlab object there is a gone run's.
     selector = selector_of(app_labels())

@@ -77,17 +77,31 @@ def test_a_dry_run_on_a_context_reads_and_writes_nothing(
     assert "delete what a gone run left: deployment drainlab/drainlab-sample-naive" in printed
 
 
-def test_a_dry_run_is_refused_where_the_run_would_be(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_a_dry_run_says_which_run_holds_the_namespace(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = _fake_cluster(monkeypatch)
     fake.put(NAMESPACE, namespace_object("drainlab", "run-a"))
     fake.put(LEASE, lease_object("drainlab", "run-a", time.time()))
     fake.calls.clear()
     code = main(["run", "--dry-run", "--backend", "kube", "--context", "kind-dev"])
+    out = capsys.readouterr().out
+    assert code == 0 and fake.writes() == []
+    assert f"in use by run run-a (it holds the Lease {LEASE_NAME}" in out
+    assert "stop if it is renewed" in out
+
+
+def test_a_dry_run_is_refused_where_the_run_would_be(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _fake_cluster(monkeypatch)
+    fake.put(NAMESPACE, {"metadata": {"name": "team-x"}})
+    fake.calls.clear()
+    code = main(
+        ["run", "--dry-run", "--backend", "kube", "--context", "kind-dev", "--namespace", "team-x"]
+    )
     err = capsys.readouterr().err
-    assert code == 3 and err.count("\n") == 1
-    assert f"in use by run run-a (it holds the Lease {LEASE_NAME}" in err
+    assert code == 3 and err.count("\n") == 1 and "--allow-namespace team-x" in err
     assert fake.writes() == []
 
 

@@ -129,19 +129,57 @@ def test_the_sweep_leaves_this_runs_objects_and_removes_gone_runs(fake_api: Fake
     assert fake_api.get(SERVICE, "drainlab-sample-graceful", NS) is not None
 
 
+class Clock:
+    """Time for two runs: each sleep of the watching run moves it on, and may let the holder
+    renew its Lease meanwhile (a run that is alive)."""
+
+    def __init__(self, holder: LeaseHolder | None = None) -> None:
+        self.now = T0
+        self.holder = holder
+        self.slept = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+        if self.holder is not None and self.slept >= 5:
+            self.holder.renew()
+
+
 def test_a_second_run_is_refused_with_one_line_naming_the_holder(fake_api: FakeApi) -> None:
+    """Finding: two runs shared a namespace silently. The second one now sees the first one's
+    Lease renewed, and stops with one line naming it, before touching anything."""
     _namespace(fake_api)
-    first = LeaseHolder(_api(fake_api), NS, "run-a", clock=lambda: T0)
+    clock = Clock()
+    first = LeaseHolder(_api(fake_api), NS, "run-a", clock=clock)
     first.acquire()
     _deploy_objects(fake_api, "run-a")
-    second = LeaseHolder(_api(fake_api), NS, "run-b", clock=lambda: T0 + 10)
+    clock.holder = first
+    before = {k: v["metadata"]["uid"] for k, v in fake_api.objects.items()}
+    second = LeaseHolder(_api(fake_api), NS, "run-b", clock=clock, sleep=clock.sleep)
     with pytest.raises(BackendError) as err:
         second.acquire()
     message = str(err.value)
     assert "in use by run run-a" in message and "\n" not in message
-    assert fake_api.get(DEPLOYMENT, "drainlab-sample-naive", NS) is not None
+    assert clock.slept < LEASE_DURATION_S
+    assert {k: v["metadata"]["uid"] for k, v in fake_api.objects.items()} == before
     lease = fake_api.get(LEASE, LEASE_NAME, NS)
     assert lease is not None and lease["spec"]["holderIdentity"] == "run-a"
+
+
+def test_the_lease_of_a_killed_run_is_taken_over_after_its_duration(fake_api: FakeApi) -> None:
+    """A killed run renews nothing: the next one waits the Lease's duration at most, even when
+    the killed run's clock was far ahead (its renewTime in the future)."""
+    _namespace(fake_api)
+    ahead = LeaseHolder(_api(fake_api), NS, "run-killed", clock=lambda: T0 + 3600)
+    ahead.acquire()
+    clock = Clock()
+    nxt = LeaseHolder(_api(fake_api), NS, "run-next", clock=clock, sleep=clock.sleep)
+    nxt.acquire()
+    assert nxt.taken_over_from == "run-killed"
+    assert LEASE_DURATION_S <= clock.slept <= LEASE_DURATION_S + 2
 
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_knows_it_lost(
@@ -151,7 +189,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_knows_it_lost(
     old = LeaseHolder(_api(fake_api), NS, "run-a", clock=lambda: T0)
     old.acquire()
     late = T0 + LEASE_DURATION_S + 1
-    new = LeaseHolder(_api(fake_api), NS, "run-b", clock=lambda: late)
+    new = LeaseHolder(_api(fake_api), NS, "run-b", clock=lambda: late, sleep=_no_sleep)
     new.acquire()
     assert new.taken_over_from == "run-a"
     lease = fake_api.get(LEASE, LEASE_NAME, NS)
@@ -162,24 +200,27 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_knows_it_lost(
     assert fake_api.get(LEASE, LEASE_NAME, NS) is not None
 
 
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError("an expired Lease needs no watching")
+
+
 def test_renewing_moves_the_expiry_and_release_deletes_the_lease(fake_api: FakeApi) -> None:
     _namespace(fake_api)
     now = [T0]
     holder = LeaseHolder(_api(fake_api), NS, "run-a", clock=lambda: now[0])
     holder.acquire()
-    now[0] = T0 + 40
+    now[0] = T0 + 20
     assert holder.renew()
     lease = fake_api.get(LEASE, LEASE_NAME, NS)
     assert lease is not None
-    assert lease["spec"]["renewTime"] == micro_time(T0 + 40)
+    assert lease["spec"]["renewTime"] == micro_time(T0 + 20)
     assert lease["spec"]["acquireTime"] == micro_time(T0)
-    assert holding(lease).expires == pytest.approx(T0 + 40 + LEASE_DURATION_S)
-    blocked = LeaseHolder(_api(fake_api), NS, "run-b", clock=lambda: T0 + 70)
-    with pytest.raises(BackendError):
-        blocked.acquire()  # 70 s after the start, but only 30 s after the renewal
+    assert holding(lease).expires == pytest.approx(T0 + 20 + LEASE_DURATION_S)
+    assert not holding(lease).free_for("run-b", T0 + LEASE_DURATION_S + 1)
+    assert holding(lease).free_for("run-b", T0 + 20 + LEASE_DURATION_S)
     holder.release()
     assert fake_api.get(LEASE, LEASE_NAME, NS) is None
-    blocked.acquire()
+    LeaseHolder(_api(fake_api), NS, "run-b", clock=lambda: T0, sleep=_no_sleep).acquire()
 
 
 def test_a_namespace_this_run_did_not_create_is_not_deleted(fake_api: FakeApi) -> None:
