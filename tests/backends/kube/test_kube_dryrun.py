@@ -1,5 +1,4 @@
-"""`harness run --dry-run` prints what would be created and deleted and touches nothing; a system
-namespace is refused with one line before anything exists."""
+"""`harness run --dry-run` prints what would be created and deleted and touches nothing."""
 
 from __future__ import annotations
 
@@ -103,24 +102,3 @@ def test_a_dry_run_is_refused_where_the_run_would_be(
     err = capsys.readouterr().err
     assert code == 3 and err.count("\n") == 1 and "--allow-namespace team-x" in err
     assert fake.writes() == []
-
-
-@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
-@pytest.mark.parametrize("namespace", ["kube-system", "default"])
-def test_a_system_namespace_is_one_line_before_any_run_folder(
-    namespace: str,
-    dry: list[str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    nothing_runs: None,
-) -> None:
-    """Finding: `--namespace kube-system` was accepted without a word."""
-    out = tmp_path / "reports"
-    args = ["run", *dry, "--backend", "kind", "--namespace", namespace, "--out", str(out)]
-    code = main(args)
-    captured = capsys.readouterr()
-    assert code == 2 and not out.exists()
-    assert captured.err == (
-        f"harness: error: refusing namespace {namespace!r}: it is a system namespace and the "
-        "harness deletes pods; use a namespace of its own (the default: drainlab)\n"
-    )

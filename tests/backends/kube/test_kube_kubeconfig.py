@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,28 @@ def test_the_current_context_is_the_first_files_as_kubectl_says(
     view = _minified(env_value, None)
     assert conn.context == view["current-context"]
     assert conn.server == view["clusters"][0]["cluster"]["server"]
+
+
+@needs_kubectl
+def test_a_fresh_process_connects_where_kubectl_points(two_files: tuple[Path, Path]) -> None:
+    """The finding as a user meets it: KUBECONFIG=a:b set before the harness starts."""
+    a, b = two_files
+    env_value = f"{a}{os.pathsep}{b}"
+    code = (
+        "from harness.backends.kube.client import connect; "
+        "c = connect(None, None); print(c.context, c.server)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "KUBECONFIG": env_value},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    view = _minified(env_value, None)
+    expected = f"{view['current-context']} {view['clusters'][0]['cluster']['server']}"
+    assert done.stdout.strip() == expected == "ctx-a https://a.example:6443"
 
 
 @needs_kubectl
