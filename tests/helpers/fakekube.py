@@ -9,7 +9,7 @@ import copy
 import itertools
 from typing import Any
 
-from harness.backends.kube.kinds import NAMESPACE, Kind
+from harness.backends.kube.kinds import NAMESPACE, SERVICE_ACCOUNT, Kind
 
 Key = tuple[str, str | None, str]  # kind, namespace, name
 
@@ -70,9 +70,13 @@ class FakeApi:
         meta.setdefault("creationTimestamp", "2026-11-30T15:00:00Z")
         if kind.namespaced:
             meta["namespace"] = namespace
-        if kind is NAMESPACE or kind.name == NAMESPACE.name:
-            obj["status"] = {"phase": "Active"}
         self.objects[key] = obj
+        if kind.name == NAMESPACE.name:
+            obj["status"] = {"phase": "Active"}
+            # The service account controller's work: pods are admitted once it is there.
+            account_meta = {"name": "default", "namespace": name, "uid": f"uid-{next(self._ids)}"}
+            account = {"metadata": account_meta, "secrets": [{}]}
+            self.objects[(SERVICE_ACCOUNT.name, name, "default")] = account
         return copy.deepcopy(obj)
 
     def replace(

@@ -39,15 +39,14 @@ from typing import Any
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
-from harness.backends.kube import checks, cleanup, retry
+from harness.backends.kube import checks, claim, cleanup, retry
 from harness.backends.kube.api import NOT_FOUND, Api
-from harness.backends.kube.apply import apply, ensure_namespace, refuse_foreign
+from harness.backends.kube.apply import apply, refuse_foreign
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
-from harness.backends.kube.lease import LeaseHolder
 from harness.backends.kube.objects import (
     MANAGED,
     Names,
@@ -184,7 +183,15 @@ class KubeBackend(TeardownOnExit):
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
         self._session = session
         try:
-            await asyncio.to_thread(self._claim_namespace, session)
+            await asyncio.to_thread(
+                claim.claim_namespace,
+                api,
+                session,
+                self.run_id,
+                self._minor,
+                self._kube.allow_namespace,
+                self._patience.teardown_s,
+            )
             await asyncio.to_thread(refuse_foreign, api, names)
             await asyncio.to_thread(session.watch, api)
             made: dict[str, dict[str, Any]] = {}
@@ -233,7 +240,7 @@ class KubeBackend(TeardownOnExit):
         pod object at once without waiting for the kubelet (a force delete).
         """
         session = self._need_session()
-        self._check_lease(session)
+        claim.check_lease(session)
         if grace_period_s is not None and (grace_period_s < 0 or not math.isfinite(grace_period_s)):
             raise BackendError(f"kube: grace_period_s must be >= 0, got {grace_period_s:g}")
         await asyncio.to_thread(self._delete_pod, session, name, grace_period_s)
@@ -248,7 +255,7 @@ class KubeBackend(TeardownOnExit):
                 f"kube: max_surge/max_unavailable must be integers or percentages, "
                 f"got {max_surge!r}/{max_unavailable!r}"
             ) from None
-        self._check_lease(session)
+        claim.check_lease(session)
         await asyncio.to_thread(self._patch_deployment, session.names, patch)
         await self._wait("rolling restart", self._patience.rollout_s, self._rolled_out)
 
@@ -270,7 +277,7 @@ class KubeBackend(TeardownOnExit):
         for kind in MANAGED:
             await asyncio.to_thread(cleanup.delete_owned, api, kind, names)
         await self._wait_quietly("pods to go", functools.partial(checks.no_pods_left, api, names))
-        if await asyncio.to_thread(self._release_namespace, session):
+        if await asyncio.to_thread(claim.release_namespace, api, session, self.run_id):
             gone = functools.partial(checks.namespace_gone, api, names.namespace)
             await self._wait_quietly("namespace to go", gone)
         self._session = None
@@ -285,36 +292,6 @@ class KubeBackend(TeardownOnExit):
             )
 
         return Session(spec, names, emit, api, open_log, self._log_dir)
-
-    def _claim_namespace(self, session: Session) -> None:
-        """The namespace (made if missing, UID recorded), its Lease taken and renewed from now
-        on, and what gone runs left there removed: from here on the namespace is this run's."""
-        api, ns = self._need_api(), session.names.namespace
-        session.namespace_uid = ensure_namespace(
-            api, session.names, self.run_id, self._minor, self._kube.allow_namespace
-        )
-        lease = LeaseHolder(api, ns, self.run_id)
-        lease.acquire()
-        session.lease = lease
-        lease.start_renewing()
-        cleanup.sweep_leftovers(api, ns, self.run_id, self._patience.teardown_s)
-
-    def _release_namespace(self, session: Session) -> bool:
-        """Gives the namespace back: deletes it if this run made it and still holds its Lease
-        (True: deletion asked), else deletes the Lease alone."""
-        lease, ns = session.lease, session.names.namespace
-        if lease is None:
-            return False  # never held: the namespace, if this run made it, is another's now
-        lease.stop_renewing()
-        if session.namespace_uid is not None and lease.lost is None and lease.holds():
-            api = self._need_api()
-            return cleanup.delete_namespace(api, ns, session.namespace_uid, self.run_id)
-        lease.release()
-        return False
-
-    def _check_lease(self, session: Session) -> None:
-        if session.lease is not None and session.lease.lost is not None:
-            raise BackendError(session.lease.lost)
 
     def _discover(self) -> tuple[str, int | None]:
         served, minor = self._need_api().discover()

@@ -13,6 +13,7 @@ from harness.backends.kube.api import Api
 from harness.backends.kube.apply import apply, ensure_namespace, refuse_foreign
 from harness.backends.kube.backend import KubeBackend
 from harness.backends.kube.checks import owned_pods
+from harness.backends.kube.claim import check_lease, claim_namespace, release_namespace
 from harness.backends.kube.cleanup import delete_namespace, sweep_leftovers
 from harness.backends.kube.kinds import DEPLOYMENT, LEASE, NAMESPACE, POD, SERVICE
 from harness.backends.kube.lease import (
@@ -31,6 +32,7 @@ from harness.backends.kube.objects import (
     owned,
     service_object,
 )
+from harness.backends.kube.session import Session
 from harness.errors import BackendError, UsageError
 from harness.scenario import Kube
 
@@ -287,3 +289,52 @@ def test_system_namespaces_are_refused_before_anything(namespace: str) -> None:
 def test_a_namespace_that_is_no_name_is_refused() -> None:
     with pytest.raises(UsageError):
         KubeBackend(Kube(namespace="Not_A_Name"))
+
+
+def _session(run_id: str) -> Session:
+    names = names_for("naive", NS, run_id)
+    return Session(DeploySpec("naive"), names, lambda e: None, "v1", lambda p, c: None, None)
+
+
+def test_the_run_that_made_the_namespace_deletes_it_and_its_lease(fake_api: FakeApi) -> None:
+    session = _session("run-a")
+    claim_namespace(_api(fake_api), session, "run-a", None, None, 1.0)
+    made = fake_api.get(NAMESPACE, NS)
+    assert made is not None and session.namespace_uid == made["metadata"]["uid"]
+    assert made["metadata"]["labels"][LABEL_RUN] == "run-a"
+    assert release_namespace(_api(fake_api), session, "run-a")
+    assert fake_api.get(NAMESPACE, NS) is None and fake_api.get(LEASE, LEASE_NAME, NS) is None
+
+
+def test_a_namespace_made_by_another_is_kept_and_only_the_lease_goes(fake_api: FakeApi) -> None:
+    theirs = _namespace(fake_api, "run-elsewhere")
+    session = _session("run-b")
+    claim_namespace(_api(fake_api), session, "run-b", None, None, 1.0)
+    assert session.namespace_uid is None
+    assert not release_namespace(_api(fake_api), session, "run-b")
+    assert fake_api.get(NAMESPACE, NS) == theirs
+    assert fake_api.get(LEASE, LEASE_NAME, NS) is None
+
+
+def test_a_run_that_lost_its_lease_stops_and_deletes_no_namespace(fake_api: FakeApi) -> None:
+    session = _session("run-a")
+    claim_namespace(_api(fake_api), session, "run-a", None, None, 1.0)
+    lease = fake_api.get(LEASE, LEASE_NAME, NS)
+    assert lease is not None
+    # Another run took it over while this one could not renew (a suspended laptop).
+    taken = lease_object_for("run-b", lease)
+    assert fake_api.replace(LEASE, LEASE_NAME, NS, taken)
+    assert session.lease is not None and not session.lease.renew()
+    with pytest.raises(BackendError) as err:
+        check_lease(session)
+    assert "lost the Lease" in str(err.value) and "run-b" in str(err.value)
+    assert not release_namespace(_api(fake_api), session, "run-a")
+    assert fake_api.get(NAMESPACE, NS) is not None
+    after = fake_api.get(LEASE, LEASE_NAME, NS)
+    assert after is not None and after["spec"]["holderIdentity"] == "run-b"
+
+
+def lease_object_for(run_id: str, existing: dict[str, Any]) -> dict[str, Any]:
+    from harness.backends.kube.lease import lease_object
+
+    return lease_object(NS, run_id, T0 + 3600, existing)
