@@ -35,19 +35,22 @@ def ensure_namespace(
         gone = functools.partial(namespace_gone, api, ns)
         wait_until(f"namespace {ns} to finish terminating", 120.0, gone)
         existing = {}
+    uid = None
     if not existing:
         made = api.create(NAMESPACE, namespace_object(ns, run_id))
-        if made:
-            usable = functools.partial(namespace_usable, api, ns, server_minor)
-            wait_until(f"namespace {ns}'s default service account", 60.0, usable)
-            return str((made.get("metadata") or {}).get("uid") or "") or None
-        existing = api.read(NAMESPACE, ns)  # 409: someone made it meanwhile; it is not ours
-        if not existing:
-            raise BackendError(f"kube: namespace {ns} appeared and went while being created")
-    refused = foreign_namespace_refusal(existing, allow_namespace)
-    if refused is not None:
-        raise BackendError(refused)
-    return None
+        uid = str((made.get("metadata") or {}).get("uid") or "") or None
+        if not made:
+            existing = api.read(NAMESPACE, ns)  # 409: someone made it meanwhile; not ours
+            if not existing:
+                raise BackendError(f"kube: namespace {ns} appeared and went while being created")
+    if existing:
+        refused = foreign_namespace_refusal(existing, allow_namespace)
+        if refused is not None:
+            raise BackendError(refused)
+    # Made just now, by this run or another: pods are refused until its account is there.
+    usable = functools.partial(namespace_usable, api, ns, server_minor)
+    wait_until(f"namespace {ns}'s default service account", 60.0, usable)
+    return uid
 
 
 def refuse_foreign(api: Api, names: Names) -> None:

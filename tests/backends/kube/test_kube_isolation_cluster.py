@@ -8,7 +8,6 @@ import base64
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +168,6 @@ def test_a_dry_run_creates_nothing(
     with pytest.raises(ApiException) as missing:
         core.read_namespace(namespace)
     assert missing.value.status == 404
-    assert not [t for t in threading.enumerate() if t.name == "kube-lease"]
 
 
 def test_the_guard_knows_the_local_cluster_by_its_ca_and_kind_by_its_nodes(
@@ -180,12 +178,13 @@ def test_the_guard_knows_the_local_cluster_by_its_ca_and_kind_by_its_nodes(
     # The same server under a kind-like name: its nodes are not kind nodes.
     kind_like = yaml.safe_load(yaml.safe_dump(config))
     kind_like["contexts"][0]["name"] = kind_like["current-context"] = "kind-drainlab"
-    # drainlab-local's name on a cluster whose CA is another one.
+    # drainlab-local's name on a cluster whose CA is another certificate (a real one: the API
+    # server's own, which the local cluster's CA signed).
     other_ca = yaml.safe_load(yaml.safe_dump(config))
-    fake_pem = b"-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
+    other_pem = (local_cluster.kubeconfig.parent / "pki" / "apiserver.crt").read_bytes()
     other_ca["clusters"][0]["cluster"] = {
         "server": cluster["server"],
-        "certificate-authority-data": base64.b64encode(fake_pem).decode(),
+        "certificate-authority-data": base64.b64encode(other_pem).decode(),
     }
 
     def connect(data: dict[str, Any], context: str) -> str:
