@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+from helpers.fakekube import FakeApi
 
-from harness.backends.kube.client import connect, list_contexts
+from harness.backends.kube.api import Api
+from harness.backends.kube.client import Connection, connect, list_contexts
+from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.guard import evaluate, is_loopback
+from harness.backends.kube.kinds import NODE
 from harness.errors import BackendError
 
 
@@ -138,3 +143,35 @@ def test_a_missing_kubeconfig_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as err:
         list_contexts(tmp_path / "absent")
     assert "cannot read kubeconfig" in str(err.value) and "\n" not in str(err.value)
+
+
+def _connected(context: str, server: str, provider: str, ca: bytes | None = None) -> Api:
+    fake = FakeApi()
+    fake.put(NODE, {"metadata": {"name": "node-1"}, "spec": {"providerID": provider}})
+    fake.conn = Connection(api=None, context=context, server=server, ca=ca)  # type: ignore[attr-defined]
+    return cast(Api, fake)
+
+
+def test_a_kind_named_context_is_checked_against_its_nodes() -> None:
+    kind = _connected("kind-dev", "https://127.0.0.1:40000", "kind://docker/dev/dev-control-plane")
+    assert "kind nodes" in check_context(kind, None)
+    k3s = _connected("kind-dev", "https://127.0.0.1:6443", "k3s://laptop")
+    with pytest.raises(BackendError) as err:
+        check_context(k3s, None)
+    assert "nodes are not kind nodes" in str(err.value) and "\n" not in str(err.value)
+    assert "named by kube.allow_context" in check_context(k3s, "kind-dev")
+
+
+def test_drainlab_local_is_checked_against_the_ca_in_the_local_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "ca.crt").write_bytes(LOCAL_CA)
+    monkeypatch.setenv("DRAINLAB_STATE", str(tmp_path))
+    veth = "https://10.250.0.2:6443"
+    assert "local cluster" in check_context(_connected("drainlab-local", veth, "", LOCAL_CA), None)
+    with pytest.raises(BackendError, match="CA is not the local cluster's"):
+        check_context(_connected("drainlab-local", veth, "", OTHER_CA), None)
+    monkeypatch.setenv("DRAINLAB_STATE", str(tmp_path / "elsewhere"))
+    with pytest.raises(BackendError, match=r"elsewhere/pki/ca\.crt cannot be read"):
+        check_context(_connected("drainlab-local", veth, "", LOCAL_CA), None)
