@@ -79,12 +79,18 @@ class FakeApi:
             self.objects[(SERVICE_ACCOUNT.name, name, "default")] = account
         return copy.deepcopy(obj)
 
+    def _call(
+        self, verb: str, kind: Kind, namespace: str | None, name: str
+    ) -> tuple[Key, dict[str, Any] | None]:
+        """Records a call on one object: its key, and the object if there is one."""
+        self.calls.append((verb, kind.name, name))
+        key = (kind.name, namespace if kind.namespaced else None, name)
+        return key, self.objects.get(key)
+
     def replace(
         self, kind: Kind, name: str, namespace: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self.calls.append(("replace", kind.name, name))
-        key = (kind.name, namespace if kind.namespaced else None, name)
-        current = self.objects.get(key)
+        key, current = self._call("replace", kind, namespace, name)
         if current is None:
             return {}
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
@@ -99,9 +105,7 @@ class FakeApi:
     def delete(
         self, kind: Kind, name: str, namespace: str | None, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self.calls.append(("delete", kind.name, name))
-        key = (kind.name, namespace if kind.namespaced else None, name)
-        current = self.objects.get(key)
+        key, current = self._call("delete", kind, namespace, name)
         if current is None:
             return {}
         pre = body.get("preconditions") or {}
