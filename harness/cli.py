@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--context", help="kubeconfig context (kube backend)")
     run.add_argument("--allow-context", help="allow this non-kind context (kube backend)")
     run.add_argument("--namespace", help="namespace for the kube/kind backends")
+    run.add_argument(
+        "--allow-namespace", help="allow this existing namespace drainlab did not make (kube)"
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the run would create, start and delete; touch nothing",
+    )
     run.add_argument("--gate", metavar="ORDER", help="after the run, gate on this order")
     _add_limits(run)
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -164,6 +172,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         ("context", "kube.context"),
         ("allow_context", "kube.allow_context"),
         ("namespace", "kube.namespace"),
+        ("allow_namespace", "kube.allow_namespace"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -183,6 +192,11 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
         raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate ORDER")
     choice = choose_backend(args.backend, scenario)
+    if args.dry_run:
+        return _dry_run(choice, scenario)
+    from harness.backends.plan import refuse_before_run
+
+    refuse_before_run(choice, scenario)
     from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
@@ -210,6 +224,17 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = EXIT_OK if result.gate.ok else EXIT_GATE
     print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
     return code
+
+
+def _dry_run(choice: Any, scenario: Any) -> int:
+    """``run --dry-run``: the plan, one line per step; no cluster, no API write, no run folder."""
+    from harness.backends.plan import dry_run_lines
+
+    lines = dry_run_lines(choice, scenario)  # first: a refusal is the only line
+    print(f"backend: {choice.name} ({choice.why})")
+    for line in lines:
+        print(line)
+    return EXIT_OK
 
 
 def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

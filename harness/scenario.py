@@ -66,6 +66,7 @@ class Kube:
     context: str | None = None
     namespace: str = "drainlab"
     allow_context: str | None = None  # a context that is neither kind nor made by the harness
+    allow_namespace: str | None = None  # an existing namespace drainlab did not make
     node_host: str = "127.0.0.1"  # where NodePort Services are reached from this machine
     image: str = "drainlab/sample-app:0.1.0"
     request_timeout_s: float = 30.0  # one API call; longer counts as a failure and is retried

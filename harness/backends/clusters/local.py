@@ -85,6 +85,18 @@ def unsupported_reason() -> str | None:
     return None
 
 
+def local_ca() -> bytes | str:
+    """The local cluster's CA certificate (PEM), which identifies it to the kube guard; or why it
+    cannot be read (a str). It lies in the cluster's state: ``$DRAINLAB_STATE/pki/ca.crt``
+    (cluster-local/make-credentials.sh)."""
+    state = os.path.realpath(os.environ.get("DRAINLAB_STATE") or "/var/lib/drainlab-local")
+    path = Path(state) / "pki" / "ca.crt"
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"the local cluster's CA {path} cannot be read ({exc.strerror or exc})"
+
+
 def _check_can_run() -> None:
     reason = unsupported_reason()
     if reason is not None:

@@ -1,15 +1,17 @@
 """The kube backend: the sample app on any Kubernetes cluster, through the official client.
 
-Generic building blocks, which know nothing of orders or timelines:
-client (kubeconfig contexts, raw-JSON calls), retry (the retry policy), kinds (the resource
-kinds as data), api (the small API client: a few verbs on any kind, with retries), watch
-(list-then-watch threads), logs (following container logs).
+Generic building blocks, which know nothing of orders or timelines: kubeconfig (reading
+kubeconfig files as kubectl does), client (connecting to a context, raw-JSON calls), retry (the
+retry policy), kinds (the resource kinds as data), api (the small API client: a few verbs on any
+kind, with retries), watch (list-then-watch threads), logs (following container logs).
 
-The engine that uses them: guard (which contexts are allowed), objects (the Deployment, Service
-and Namespace of an order), apply (making them), checks (what deploy, restart and teardown wait
-for), cleanup (removing them, and what a killed run left), stamps (the time rule), podstate /
-endpointstate / podevents (API objects → timeline events), rolloutstatus (rollout and readiness
-of API objects), session (one deployed order's observers), backend (the Backend protocol).
+The engine that uses them: guard (which contexts and namespaces are allowed), contextcheck (the
+guard on a live connection), lease (one run per namespace), objects (the Deployment, Service and
+Namespace of an order, their labels and the run id), apply (making them), checks (what deploy,
+restart and teardown wait for), cleanup (removing them, and what a killed run left), stamps (the
+time rule), podstate / endpointstate / podevents (API objects → timeline events), rolloutstatus
+(rollout and readiness of API objects), session (one deployed order's observers), backend (the
+Backend protocol), plan (what ``harness run --dry-run`` prints).
 """
 
 from harness.backends.kube.backend import KubeBackend

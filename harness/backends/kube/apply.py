@@ -1,5 +1,8 @@
 """Making one order's objects: its namespace if missing, then create-or-replace of each object.
 
+The namespace a run creates is labelled with its run id and its UID is returned, so that only
+that run deletes it, and only that very namespace (cleanup.delete_namespace).
+
 Nothing is replaced that lacks the harness's labels: an object of that name without them is
 someone else's, and the deploy stops before changing anything (:func:`refuse_foreign`).
 """
@@ -12,13 +15,19 @@ from typing import Any
 
 from harness.backends.kube.api import Api
 from harness.backends.kube.checks import namespace_gone, namespace_usable, wait_until
+from harness.backends.kube.guard import foreign_namespace_refusal
 from harness.backends.kube.kinds import NAMESPACE, Kind
 from harness.backends.kube.objects import MANAGED, Names, namespace_object, owned
 from harness.errors import BackendError
 
 
-def ensure_namespace(api: Api, names: Names, server_minor: int | None) -> bool:
-    """Creates the namespace if it is missing; True when this call created it."""
+def ensure_namespace(
+    api: Api, names: Names, run_id: str, server_minor: int | None, allow_namespace: str | None
+) -> str | None:
+    """Creates the namespace if it is missing, labelled with ``run_id``; the UID of the
+    namespace this call created, None when it was there already (or another run made it
+    meanwhile: the create's 409). An existing namespace that is not drainlab's is refused
+    unless ``allow_namespace`` names it (guard.foreign_namespace_refusal)."""
     ns = names.namespace
     existing = api.read(NAMESPACE, ns)
     if existing and (existing.get("status") or {}).get("phase") == "Terminating":
@@ -26,12 +35,22 @@ def ensure_namespace(api: Api, names: Names, server_minor: int | None) -> bool:
         gone = functools.partial(namespace_gone, api, ns)
         wait_until(f"namespace {ns} to finish terminating", 120.0, gone)
         existing = {}
+    uid = None
+    if not existing:
+        made = api.create(NAMESPACE, namespace_object(ns, run_id))
+        uid = str((made.get("metadata") or {}).get("uid") or "") or None
+        if not made:
+            existing = api.read(NAMESPACE, ns)  # 409: someone made it meanwhile; not ours
+            if not existing:
+                raise BackendError(f"kube: namespace {ns} appeared and went while being created")
     if existing:
-        return False
-    api.create(NAMESPACE, namespace_object(ns))
+        refused = foreign_namespace_refusal(existing, allow_namespace)
+        if refused is not None:
+            raise BackendError(refused)
+    # Made just now, by this run or another: pods are refused until its account is there.
     usable = functools.partial(namespace_usable, api, ns, server_minor)
     wait_until(f"namespace {ns}'s default service account", 60.0, usable)
-    return True
+    return uid
 
 
 def refuse_foreign(api: Api, names: Names) -> None:

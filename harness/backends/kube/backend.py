@@ -39,17 +39,19 @@ from typing import Any
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
-from harness.backends.kube import checks, cleanup, retry
+from harness.backends.kube import checks, claim, cleanup, retry
 from harness.backends.kube.api import NOT_FOUND, Api
-from harness.backends.kube.apply import apply, ensure_namespace, refuse_foreign
+from harness.backends.kube.apply import apply, refuse_foreign
 from harness.backends.kube.client import connect
+from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
-from harness.backends.kube.guard import evaluate
-from harness.backends.kube.kinds import DEPLOYMENT, NODE, POD, SERVICE
+from harness.backends.kube.guard import namespace_refusal
+from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
 from harness.backends.kube.objects import (
     MANAGED,
     Names,
     names_for,
+    new_run_id,
     order_objects,
     owned,
     restart_patch,
@@ -57,7 +59,7 @@ from harness.backends.kube.objects import (
 from harness.backends.kube.rolloutstatus import is_ready
 from harness.backends.kube.session import Session
 from harness.backends.kube.stamps import parse_time
-from harness.errors import BackendError
+from harness.errors import BackendError, UsageError
 from harness.scenario import Kube, Scenario
 from harness.timeline import EventKind, TimelineEvent
 
@@ -90,8 +92,14 @@ class KubeBackend(TeardownOnExit):
         cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
         patience: Patience = DEFAULT_PATIENCE,
+        run_id: str | None = None,
     ) -> None:
+        refused = namespace_refusal(kube.namespace)
+        if refused is not None:
+            raise UsageError(refused)
         self._kube = kube
+        # On every object this run makes: no other run touches them, nor this one theirs.
+        self.run_id = run_id or new_run_id()
         self._kubeconfig = kubeconfig
         self._cluster = cluster
         self.name = cluster.name if cluster is not None else "kube"
@@ -102,7 +110,6 @@ class KubeBackend(TeardownOnExit):
         self._endpoint_api: str | None = None
         self._minor: int | None = None
         self._session: Session | None = None
-        self._swept = False  # leftovers of an earlier run looked for (once, at the first deploy)
 
     @classmethod
     def from_scenario(
@@ -112,7 +119,8 @@ class KubeBackend(TeardownOnExit):
         cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
     ) -> KubeBackend:
-        return cls(scenario.kube, cluster=cluster, log_dir=log_dir)
+        stem = log_dir.parent.name if log_dir is not None else None
+        return cls(scenario.kube, cluster=cluster, log_dir=log_dir, run_id=new_run_id(stem))
 
     # ----- connecting --------------------------------------------------------------------------
 
@@ -148,16 +156,11 @@ class KubeBackend(TeardownOnExit):
         kube = self._kube
         conn = connect(self._kubeconfig, kube.context)
         api = Api(conn, self._patience.policy, kube.request_timeout_s)
-        verdict = evaluate(conn.context, conn.server, kube.allow_context)
-        if verdict.needs_nodes:
-            nodes = api.list(NODE)
-            ids = [str(((n.get("spec") or {}).get("providerID")) or "") for n in nodes["items"]]
-            verdict = evaluate(conn.context, conn.server, kube.allow_context, ids)
-        if not verdict.allowed:
-            raise BackendError(f"kube: {verdict.reason}")
+        self.guard_reason = check_context(api, kube.allow_context)
         self._api = api
-        self.guard_reason = verdict.reason
-        log.info("kube: using context %s (%s)", conn.context, verdict.reason)
+        log.info(
+            "kube: using context %s (%s); run id %s", conn.context, self.guard_reason, self.run_id
+        )
 
     def _need_api(self) -> Api:
         if self._api is None:
@@ -174,20 +177,22 @@ class KubeBackend(TeardownOnExit):
             raise BackendError(f"kube: replicas must be >= 1, got {spec.replicas}")
         await self.connect()
         api = self._need_api()
-        names = names_for(spec.order, self._kube.namespace)
+        names = names_for(spec.order, self._kube.namespace, self.run_id)
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
-        if not self._swept:
-            timeout_s = self._patience.teardown_s
-            await asyncio.to_thread(cleanup.sweep_leftovers, api, names.namespace, timeout_s)
-            self._swept = True
-        await asyncio.to_thread(refuse_foreign, api, names)
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
         self._session = session
         try:
-            session.created_namespace = await asyncio.to_thread(
-                ensure_namespace, api, names, self._minor
+            await asyncio.to_thread(
+                claim.claim_namespace,
+                api,
+                session,
+                self.run_id,
+                self._minor,
+                self._kube.allow_namespace,
+                self._patience.teardown_s,
             )
+            await asyncio.to_thread(refuse_foreign, api, names)
             await asyncio.to_thread(session.watch, api)
             made: dict[str, dict[str, Any]] = {}
             for kind, body in order_objects(spec, names, self._kube.image):
@@ -235,6 +240,7 @@ class KubeBackend(TeardownOnExit):
         pod object at once without waiting for the kubelet (a force delete).
         """
         session = self._need_session()
+        claim.check_lease(session)
         if grace_period_s is not None and (grace_period_s < 0 or not math.isfinite(grace_period_s)):
             raise BackendError(f"kube: grace_period_s must be >= 0, got {grace_period_s:g}")
         await asyncio.to_thread(self._delete_pod, session, name, grace_period_s)
@@ -249,6 +255,7 @@ class KubeBackend(TeardownOnExit):
                 f"kube: max_surge/max_unavailable must be integers or percentages, "
                 f"got {max_surge!r}/{max_unavailable!r}"
             ) from None
+        claim.check_lease(session)
         await asyncio.to_thread(self._patch_deployment, session.names, patch)
         await self._wait("rolling restart", self._patience.rollout_s, self._rolled_out)
 
@@ -270,8 +277,7 @@ class KubeBackend(TeardownOnExit):
         for kind in MANAGED:
             await asyncio.to_thread(cleanup.delete_owned, api, kind, names)
         await self._wait_quietly("pods to go", functools.partial(checks.no_pods_left, api, names))
-        if session.created_namespace:
-            await asyncio.to_thread(cleanup.delete_namespace, api, names)
+        if await asyncio.to_thread(claim.release_namespace, api, session, self.run_id):
             gone = functools.partial(checks.namespace_gone, api, names.namespace)
             await self._wait_quietly("namespace to go", gone)
         self._session = None

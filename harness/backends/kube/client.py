@@ -18,6 +18,8 @@ from kubernetes import client
 from kubernetes import config as _config
 from kubernetes.config.config_exception import ConfigException
 
+from harness.backends.kube.kubeconfig import Resolved, kubeconfig_files, resolve
+from harness.backends.kube.kubeconfig import load as kubeconfig_load
 from harness.errors import BackendError
 
 # The config loader has no type hints; typed as Any here, once.
@@ -29,49 +31,44 @@ class Connection:
     api: Any  # kubernetes.client.ApiClient
     context: str
     server: str
+    ca: bytes | None = None  # the cluster's CA (PEM) as the kubeconfig gives it
 
 
 def list_contexts(kubeconfig: Path | None) -> tuple[list[str], str | None]:
-    """The kubeconfig's contexts and its current one (None: ``KUBECONFIG`` or ~/.kube/config)."""
-    where = str(kubeconfig) if kubeconfig is not None else None
-    try:
-        contexts, current = config.list_kube_config_contexts(config_file=where)
-    except (ConfigException, OSError) as exc:
-        shown = where or "KUBECONFIG / ~/.kube/config"
-        raise BackendError(f"kube: cannot read kubeconfig {shown}: {_first_line(exc)}") from None
-    names = [str(c.get("name")) for c in contexts or [] if c.get("name")]
-    current_name = str(current.get("name")) if current and current.get("name") else None
-    return names, current_name
+    """The kubeconfig's contexts and its current one, merged as kubectl merges them
+    (None: ``KUBECONFIG`` or ~/.kube/config; see kubeconfig.py)."""
+    merged = kubeconfig_load(kubeconfig_files(kubeconfig))
+    return sorted(merged.contexts), merged.current_context
+
+
+def resolve_context(kubeconfig: Path | None, context: str | None) -> Resolved:
+    """The context kubectl would use (``context``, else the current one), read only."""
+    return resolve(kubeconfig_load(kubeconfig_files(kubeconfig)), context)
 
 
 def connect(kubeconfig: Path | None, context: str | None) -> Connection:
-    """An API client for ``context`` (None: the kubeconfig's current context).
+    """An API client for ``context`` (None: the kubeconfig's current context, as kubectl picks it).
 
     A context that does not exist is a one-line error listing the ones that do. urllib3's own
     retries are off: retry.py is the one place that retries, and it logs each retry.
     """
-    names, current = list_contexts(kubeconfig)
-    wanted = context or current
-    if wanted is None:
-        raise BackendError(
-            "kube: no context given and the kubeconfig has no current context; "
-            f"available: {', '.join(names) or 'none'}"
-        )
-    if wanted not in names:
-        available = ", ".join(names) or "none"
-        raise BackendError(f"kube: no context {wanted!r} in the kubeconfig; available: {available}")
+    resolved = resolve_context(kubeconfig, context)
     configuration = client.Configuration()
     configuration.retries = 0
     try:
-        api = config.new_client_from_config(
-            config_file=str(kubeconfig) if kubeconfig is not None else None,
-            context=wanted,
+        api = config.new_client_from_config_dict(
+            config_dict=resolved.config,
+            context=resolved.context,
             persist_config=False,
             client_configuration=configuration,
         )
     except (ConfigException, OSError, ValueError) as exc:
-        raise BackendError(f"kube: cannot use context {wanted!r}: {_first_line(exc)}") from None
-    return Connection(api=api, context=wanted, server=str(api.configuration.host))
+        raise BackendError(
+            f"kube: cannot use context {resolved.context!r}: {_first_line(exc)}"
+        ) from None
+    return Connection(
+        api=api, context=resolved.context, server=str(api.configuration.host), ca=resolved.ca
+    )
 
 
 def _first_line(exc: BaseException) -> str:

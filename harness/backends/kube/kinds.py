@@ -35,6 +35,7 @@ SERVICE_ACCOUNT = Kind(
 )
 EVENT = Kind("event", "events", "CoreV1Api", "namespaced_event")
 ENDPOINTS = Kind("endpoints", "endpoints", "CoreV1Api", "namespaced_endpoints")
+LEASE = Kind("lease", "leases", "CoordinationV1Api", "namespaced_lease")
 DEPLOYMENT = Kind("deployment", "deployments", "AppsV1Api", "namespaced_deployment")
 # clusterIP is immutable: a replace must repeat it (and clusterIPs on 1.20+).
 SERVICE = Kind(

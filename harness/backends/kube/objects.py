@@ -4,13 +4,17 @@ These are the same objects as ``manifests/overlays/<order>`` renders with kustom
 (``tests/backends/kube/test_kube_objects.py`` compares both for every order), written as plain API
 dicts so they go to the API server as they are, on any cluster version.
 
-Every object carries the harness's labels; the harness selects on all of them, and refuses to
-touch anything that lacks them (see :func:`owned`).
+Every object carries the harness's labels, and the run's id (``drainlab.dev/run-id``): the
+harness selects on all of them, and refuses to touch anything that lacks them (see :func:`owned`),
+so two runs never see, replace or delete each other's objects. The namespace a run creates
+carries its run id too: that run is its owner (apply.py, cleanup.py).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +27,7 @@ MANAGED_BY = "drainlab"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_ORDER = "drainlab.dev/order"
+LABEL_RUN = "drainlab.dev/run-id"
 CONTAINER = "app"
 APP_PORT = 8080
 SERVICE_PORT = 80
@@ -53,21 +58,52 @@ class Names:
     @property
     def selector(self) -> str:
         """The label selector (``k=v,k=v``) used on every list, watch and delete."""
-        return ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return selector_of(self.labels)
 
     def name_of(self, kind: Kind) -> str:
         """The name of the order's object of ``kind`` (one of MANAGED)."""
         return {DEPLOYMENT.name: self.deployment, SERVICE.name: self.service}[kind.name]
 
 
-def names_for(order: str, namespace: str) -> Names:
+def names_for(order: str, namespace: str, run_id: str | None = None) -> Names:
+    """The order's names and labels; ``run_id`` None only for the manifests users apply
+    themselves (manifests/): every object a run makes carries its run id."""
     name = f"{APP_NAME}-{order}"
-    labels = {LABEL_NAME: APP_NAME, LABEL_MANAGED_BY: MANAGED_BY, LABEL_ORDER: order}
+    labels = {**app_labels(), LABEL_ORDER: order}
+    if run_id is not None:
+        labels[LABEL_RUN] = run_id
     return Names(namespace=namespace, deployment=name, service=name, labels=labels)
 
 
-def namespace_labels() -> dict[str, str]:
-    return {LABEL_MANAGED_BY: MANAGED_BY}
+def new_run_id(stem: str | None = None) -> str:
+    """A run id, unique across machines: ``stem`` (the run folder's name) and 6 random hex
+    digits, fit for a label value (63 characters at most, alphanumeric at both ends)."""
+    suffix = secrets.token_hex(3)
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", stem or "")[: 63 - len(suffix) - 1].strip("-._")
+    return f"{cleaned}-{suffix}" if cleaned else suffix
+
+
+def app_labels() -> dict[str, str]:
+    """What every object of every run carries: leftovers of any run are found by these."""
+    return {LABEL_NAME: APP_NAME, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def selector_of(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def run_of(obj: Mapping[str, Any]) -> str | None:
+    """The run id an object carries, None if it carries none."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    run = labels.get(LABEL_RUN)
+    return str(run) if run else None
+
+
+def namespace_labels(run_id: str | None = None) -> dict[str, str]:
+    labels = {LABEL_MANAGED_BY: MANAGED_BY}
+    if run_id is not None:
+        labels[LABEL_RUN] = run_id
+    return labels
 
 
 def owned(obj: Mapping[str, Any], names: Names) -> bool:
@@ -79,11 +115,11 @@ def owned(obj: Mapping[str, Any], names: Names) -> bool:
     return all(labels.get(k) == v for k, v in names.labels.items())
 
 
-def namespace_object(namespace: str) -> dict[str, Any]:
+def namespace_object(namespace: str, run_id: str | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": namespace_labels()},
+        "metadata": {"name": namespace, "labels": namespace_labels(run_id)},
     }
 
 

@@ -22,6 +22,7 @@ from harness.backends.embedded.applog import app_event
 from harness.backends.kube.api import Api
 from harness.backends.kube.endpointstate import ENDPOINTS_V1, EndpointTracker
 from harness.backends.kube.kinds import ENDPOINTS, EVENT, POD, endpoint_slices
+from harness.backends.kube.lease import LeaseHolder
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import Names
 from harness.backends.kube.podevents import EventTracker
@@ -58,7 +59,8 @@ class Session:
         self.events = EventTracker(self.pods.has_prestop)
         self.watchers: list[Watcher] = []
         self.followers: dict[str, LogFollower] = {}
-        self.created_namespace = False
+        self.namespace_uid: str | None = None  # the namespace this run created, by UID
+        self.lease: LeaseHolder | None = None  # set once this run holds the namespace's Lease
         self.closed = False
         self._sink = sink
         self._open_log = open_log

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+from helpers.fakekube import FakeApi
 
-from harness.backends.kube.client import connect, list_contexts
+from harness.backends.kube.api import Api
+from harness.backends.kube.client import Connection, connect, list_contexts
+from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.guard import evaluate, is_loopback
+from harness.backends.kube.kinds import NODE
 from harness.errors import BackendError
 
 
@@ -28,16 +33,44 @@ def test_loopback(server: str, local: bool) -> None:
     assert is_loopback(server) is local
 
 
-def test_kind_contexts_are_allowed_by_name() -> None:
-    verdict = evaluate("kind-drainlab", "https://127.0.0.1:40000", None)
-    assert verdict.allowed and "kind" in verdict.reason
+KIND_NODES = ["kind://docker/drainlab/drainlab-control-plane", "kind://docker/drainlab/w"]
 
 
-def test_the_local_cluster_is_allowed_only_on_this_machine() -> None:
-    assert evaluate("drainlab-local", "https://127.0.0.1:6443", None).allowed
-    far = evaluate("drainlab-local", "https://10.1.2.3:6443", None)
-    assert not far.allowed
-    assert "--allow-context drainlab-local" in far.reason
+def test_a_kind_name_alone_allows_nothing() -> None:
+    """Finding: `kind-*` was allowed on its name alone. Now its nodes must be kind nodes."""
+    first = evaluate("kind-drainlab", "https://127.0.0.1:40000", None)
+    assert not first.allowed and first.needs_nodes
+    kind = evaluate("kind-drainlab", "https://127.0.0.1:40000", None, KIND_NODES)
+    assert kind.allowed and "kind" in kind.reason
+    impostor = evaluate("kind-drainlab", "https://127.0.0.1:40000", None, ["k3s://laptop"])
+    assert not impostor.allowed and "--allow-context kind-drainlab" in impostor.reason
+    remote = evaluate("kind-prod", "https://10.1.2.3:6443", None)
+    assert not remote.allowed and not remote.needs_nodes and "\n" not in remote.reason
+
+
+LOCAL_CA = b"-----BEGIN CERTIFICATE-----\nMIIBlocal\n-----END CERTIFICATE-----\n"
+OTHER_CA = b"-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
+
+
+def test_the_local_cluster_is_known_by_its_ca_not_its_address() -> None:
+    """Finding: `drainlab-local` was allowed with any loopback server. Now its CA decides, and
+    the address may be a veth's (10.250.0.2), not loopback."""
+    reflowed = LOCAL_CA.replace(b"\n", b"\r\n")
+    assert evaluate(
+        "drainlab-local", "https://10.250.0.2:6443", None, ca=reflowed, local_ca=LOCAL_CA
+    ).allowed
+    other = evaluate(
+        "drainlab-local", "https://127.0.0.1:6443", None, ca=OTHER_CA, local_ca=LOCAL_CA
+    )
+    assert not other.allowed and "CA is not the local cluster's" in other.reason
+    assert "--allow-context drainlab-local" in other.reason and "\n" not in other.reason
+    no_ca = evaluate("drainlab-local", "https://127.0.0.1:6443", None, ca=None, local_ca=LOCAL_CA)
+    assert not no_ca.allowed
+    unreadable = "the local cluster's CA /x/pki/ca.crt cannot be read (No such file or directory)"
+    missing = evaluate(
+        "drainlab-local", "https://127.0.0.1:6443", None, ca=LOCAL_CA, local_ca=unreadable
+    )
+    assert not missing.allowed and "/x/pki/ca.crt" in missing.reason
 
 
 def test_a_production_context_is_refused_with_how_to_allow_it() -> None:
@@ -110,3 +143,35 @@ def test_a_missing_kubeconfig_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as err:
         list_contexts(tmp_path / "absent")
     assert "cannot read kubeconfig" in str(err.value) and "\n" not in str(err.value)
+
+
+def _connected(context: str, server: str, provider: str, ca: bytes | None = None) -> Api:
+    fake = FakeApi()
+    fake.put(NODE, {"metadata": {"name": "node-1"}, "spec": {"providerID": provider}})
+    fake.conn = Connection(api=None, context=context, server=server, ca=ca)  # type: ignore[attr-defined]
+    return cast(Api, fake)
+
+
+def test_a_kind_named_context_is_checked_against_its_nodes() -> None:
+    kind = _connected("kind-dev", "https://127.0.0.1:40000", "kind://docker/dev/dev-control-plane")
+    assert "kind nodes" in check_context(kind, None)
+    k3s = _connected("kind-dev", "https://127.0.0.1:6443", "k3s://laptop")
+    with pytest.raises(BackendError) as err:
+        check_context(k3s, None)
+    assert "nodes are not kind nodes" in str(err.value) and "\n" not in str(err.value)
+    assert "named by kube.allow_context" in check_context(k3s, "kind-dev")
+
+
+def test_drainlab_local_is_checked_against_the_ca_in_the_local_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "ca.crt").write_bytes(LOCAL_CA)
+    monkeypatch.setenv("DRAINLAB_STATE", str(tmp_path))
+    veth = "https://10.250.0.2:6443"
+    assert "local cluster" in check_context(_connected("drainlab-local", veth, "", LOCAL_CA), None)
+    with pytest.raises(BackendError, match="CA is not the local cluster's"):
+        check_context(_connected("drainlab-local", veth, "", OTHER_CA), None)
+    monkeypatch.setenv("DRAINLAB_STATE", str(tmp_path / "elsewhere"))
+    with pytest.raises(BackendError, match=r"elsewhere/pki/ca\.crt cannot be read"):
+        check_context(_connected("drainlab-local", veth, "", LOCAL_CA), None)

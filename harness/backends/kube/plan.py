@@ -1,0 +1,139 @@
+"""``harness run --dry-run`` on a Kubernetes backend: what the run would create and delete.
+
+Touches nothing: no cluster is brought up, nothing is written to the API, no run folder is made.
+On a given context (``--backend kube``) it reads what the run's checks read (the guard's facts,
+the namespace, its Lease and any leftovers) and applies the same rules, so a run that would be
+refused is refused here too, with the same one line. For kind and the local cluster it reads
+nothing: the cluster may not be up, and bringing it up is the first thing the run would do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from harness.backends.kube.api import Api
+from harness.backends.kube.client import connect
+from harness.backends.kube.contextcheck import check_context
+from harness.backends.kube.guard import foreign_namespace_refusal, namespace_refusal
+from harness.backends.kube.kinds import LEASE, NAMESPACE
+from harness.backends.kube.lease import (
+    LEASE_DURATION_S,
+    LEASE_NAME,
+    RENEW_EVERY_S,
+    holding,
+    lease_object,
+    refusal,
+)
+from harness.backends.kube.objects import (
+    LABEL_RUN,
+    MANAGED,
+    app_labels,
+    names_for,
+    namespace_labels,
+    order_objects,
+    run_of,
+    selector_of,
+)
+from harness.errors import BackendError, UsageError
+from harness.scenario import Scenario
+
+RUN_ID = "<run id>"  # made when the run starts; shown as a placeholder
+BRING_UP = {
+    "kind": "would create or reuse kind cluster drainlab, build the sample app's image and load "
+    "it into the nodes (context kind-drainlab)",
+    "local": "would bring up the local cluster with cluster-local/up.sh (context drainlab-local)",
+}
+
+
+def plan_lines(backend: str, scenario: Scenario) -> list[str]:
+    """What a run of ``scenario`` on ``backend`` (kube, kind or local) would do, one line each;
+    UsageError or BackendError (one line) where the run would be refused."""
+    kube = scenario.kube
+    refused = namespace_refusal(kube.namespace)
+    if refused is not None:
+        raise UsageError(refused)
+    ns = kube.namespace
+    lines = [f"dry run on the {backend} backend: nothing is created, deleted or started"]
+    if backend in BRING_UP:
+        lines.append(BRING_UP[backend] + "; not read in a dry run")
+        lines += _namespace_lines(ns, None)
+    else:
+        conn = connect(None, kube.context)
+        api = Api(conn, request_timeout_s=kube.request_timeout_s)
+        why = check_context(api, kube.allow_context)
+        lines.append(f"context {conn.context} (server {conn.server}): {why}")
+        lines += _read_namespace(api, ns, kube.allow_namespace)
+    lease = lease_object(ns, RUN_ID, time.time())
+    lines.append(
+        f"per order: create Lease {ns}/{LEASE_NAME} held by this run (renewed every "
+        f"{RENEW_EVERY_S:g} s), labels {_labels(lease['metadata']['labels'])}; delete it at "
+        "the order's teardown"
+    )
+    for order in scenario.orders:
+        names = names_for(order, ns, RUN_ID)
+        for _, body in order_objects(scenario.deploy_spec(order), names, kube.image):
+            lines.append(
+                f"order {order}: create {body['kind']} {ns}/{body['metadata']['name']} "
+                f"labels {_labels(body['metadata']['labels'])}{_detail(body)}; delete it at "
+                f"the order's teardown (only if it still carries {LABEL_RUN}={RUN_ID}, "
+                f"by UID)"
+            )
+    return lines
+
+
+def _namespace_lines(ns: str, existing: Mapping[str, Any] | None) -> list[str]:
+    if existing:
+        owner = run_of(existing)
+        made = f"made by run {owner}" if owner else "not made by a run"
+        return [f"namespace {ns} exists ({made}): used, never deleted by this run"]
+    return [
+        f"create Namespace {ns} labels {_labels(namespace_labels(RUN_ID))} at each order's "
+        "deploy, if it is missing then; delete it at the order's teardown (by its UID)"
+    ]
+
+
+def _read_namespace(api: Api, ns: str, allow_namespace: str | None) -> list[str]:
+    existing = api.read(NAMESPACE, ns)
+    if existing:
+        refused = foreign_namespace_refusal(existing, allow_namespace)
+        if refused is not None:
+            raise BackendError(refused)
+    lines = _namespace_lines(ns, existing or None)
+    if not existing:
+        return lines
+    lease = api.read(LEASE, LEASE_NAME, ns)
+    if lease:
+        held = holding(lease)
+        if not held.free_for(RUN_ID, time.time()):
+            lines.append(
+                f"{refusal(ns, held, time.time()).removeprefix('kube: ')}: the run would watch "
+                f"its Lease for {LEASE_DURATION_S} s at most, stop if it is renewed, take it "
+                "over if not"
+            )
+        elif held.holder is not None:
+            lines.append(f"take over the expired Lease {ns}/{LEASE_NAME} of run {held.holder}")
+    # This run has made nothing yet: every drainlab object there is a gone run's.
+    selector = selector_of(app_labels())
+    for kind in MANAGED:
+        for obj in api.list(kind, ns, label_selector=selector).get("items") or []:
+            meta = obj.get("metadata") or {}
+            lines.append(
+                f"delete what a gone run left: {kind.name} {ns}/{meta.get('name')} "
+                f"(run {run_of(obj) or 'unknown'}), then wait for its pods to go"
+            )
+    return lines
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _detail(body: Mapping[str, Any]) -> str:
+    spec = body.get("spec") or {}
+    if body.get("kind") == "Deployment":
+        return f", {spec.get('replicas')} replicas"
+    ports = spec.get("ports") or [{}]
+    node_port = ports[0].get("nodePort")
+    return f", NodePort {node_port}" if node_port else ", NodePort chosen by the API server"
