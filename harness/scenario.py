@@ -67,7 +67,9 @@ class Kube:
     namespace: str = "drainlab"
     allow_context: str | None = None  # a context that is neither kind nor made by the harness
     allow_namespace: str | None = None  # an existing namespace drainlab did not make
-    node_host: str = "127.0.0.1"  # where NodePort Services are reached from this machine
+    # Where NodePort Services are reached from this machine; None: the API server's host (kind
+    # maps both to 127.0.0.1, the local cluster serves both on its node address).
+    node_host: str | None = None
     image: str = "drainlab/sample-app:0.1.0"
     request_timeout_s: float = 30.0  # one API call; longer counts as a failure and is retried
 

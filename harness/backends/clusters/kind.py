@@ -59,7 +59,7 @@ class KindProvisioner:
 
     @classmethod
     def from_settings(cls, kube: Kube) -> KindProvisioner:
-        return cls(image=kube.image, node_host=kube.node_host)
+        return cls(image=kube.image, node_host=kube.node_host or "127.0.0.1")
 
     @property
     def context(self) -> str:

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
@@ -155,6 +156,10 @@ class KubeBackend(TeardownOnExit):
             )
         kube = self._kube
         conn = connect(self._kubeconfig, kube.context)
+        if kube.node_host is None:
+            self._kube = kube = dataclasses.replace(
+                kube, node_host=urlsplit(conn.server).hostname or "127.0.0.1"
+            )
         api = Api(conn, self._patience.policy, kube.request_timeout_s)
         self.guard_reason = check_context(api, kube.allow_context)
         self._api = api
@@ -199,6 +204,7 @@ class KubeBackend(TeardownOnExit):
                 made[kind.name] = await asyncio.to_thread(apply, api, kind, body, names)
             await self._wait("deploy", self._patience.deploy_s, self._rolled_out)
             ports = (made[SERVICE.name].get("spec") or {}).get("ports") or [{}]
+            assert self._kube.node_host is not None  # set at connect
             target = Target(self._kube.node_host, int(ports[0].get("nodePort") or 0))
             # Ready pods are not yet a reachable Service: kube-proxy programs the nodePort on
             # its own schedule, and load sent before would count refusals as shutdown drops.
