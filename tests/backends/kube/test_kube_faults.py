@@ -79,6 +79,8 @@ def _start_run(
                 "kube": {
                     "context": local_cluster.context,
                     "namespace": namespace,
+                    # The API is reached through the proxy; the NodePorts are on the node.
+                    "node_host": local_cluster.node_host,
                     "request_timeout_s": 3,
                 },
             }
