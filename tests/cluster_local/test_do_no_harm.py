@@ -222,7 +222,7 @@ def test_privileged_pods_are_refused(local_cluster: LocalCluster) -> None:
         input=pod, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode != 0
-    assert "privileged containers are not allowed" in done.stderr, done.stderr
+    assert "privileged: Forbidden: disallowed by cluster policy" in done.stderr, done.stderr
 
 
 def _kubectl() -> Path:
