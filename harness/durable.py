@@ -35,6 +35,19 @@ def sync_file(fd: int, path: Path) -> None:
         raise WriteError(path, exc) from None
 
 
+def sync_path(path: Path) -> None:
+    """fsync of a file another process wrote (and of its folder, which names it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+    try:
+        sync_file(fd, path)
+    finally:
+        os.close(fd)
+    sync_dir(path.parent)
+
+
 def sync_dir(folder: Path) -> None:
     """Makes the names of the files created in ``folder`` durable."""
     try:

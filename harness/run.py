@@ -22,6 +22,7 @@ from harness.backends.base import Backend, EventSink
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
+from harness.durable import sync_path
 from harness.errors import HarnessError, UsageError, WriteError
 from harness.gate import GateLimits
 from harness.journal import RunJournal
@@ -202,7 +203,7 @@ async def _run_order(
             await _shielded(load.stop())
         await _shielded(backend.teardown())
         console.done()
-        closed = _close_timeline(timeline, journal)
+        closed = _close_files(timeline, run_dir / runfolder.records_name(order), journal)
     if closed is not None:
         raise closed
 
@@ -224,14 +225,18 @@ def _check_written(timeline: JsonlWriter) -> None:
         raise timeline.failure
 
 
-def _close_timeline(timeline: JsonlWriter, journal: RunJournal) -> WriteError | None:
-    """Closes (and fsyncs) the order's timeline; notes in the journal what it lost. Never raises:
-    it runs while an error or a cancel may be on its way out; returns the failure instead."""
+def _close_files(timeline: JsonlWriter, records: Path, journal: RunJournal) -> WriteError | None:
+    """The order is over: its records and timeline are fsynced (so a machine that goes down
+    keeps them), and the journal notes what the timeline lost. Never raises: it runs while an
+    error or a cancel may be on its way out; returns the failure instead."""
     failure = timeline.failure
     try:
+        if records.exists():  # written by locust, flushed line by line: synced once, here
+            sync_path(records)
         timeline.close()
     except WriteError as exc:
         failure = failure or exc
+        journal.note_missing(f"{Path(str(exc.path)).name}: {exc.reason}")
     if timeline.lost:
         journal.note_missing(
             f"{timeline.path.name}: {timeline.lost} events not written "

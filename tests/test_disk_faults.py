@@ -27,8 +27,9 @@ from harness.backends.select import Choice
 from harness.backends.select import make_backend as real_make_backend
 from harness.cli import EXIT_RUN, EXIT_USAGE, main
 from harness.errors import WriteError
+from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter, LineFile
-from harness.logsetup import ROOT_LOGGER
+from harness.logsetup import ROOT_LOGGER, run_log
 from harness.records import read_rows
 from harness.scenario import Scenario
 from harness.timeline import read_timeline
@@ -337,3 +338,69 @@ def test_records_the_disk_refuses_end_the_run_with_one_line_and_stay_readable_up
     assert processes_with(marker) == []
     for records in run_dir.glob("records-*.jsonl"):
         assert list(read_rows(records))
+
+
+def test_a_run_log_the_disk_refuses_is_one_warning_not_a_traceback_per_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "harness.log").symlink_to("/dev/full")
+    seen: list[str] = []
+    catcher = logging.Handler(logging.INFO)
+    catcher.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(ROOT_LOGGER)
+    logger.addHandler(catcher)
+    try:
+        with run_log(logs):
+            for n in range(3):
+                logging.getLogger(f"{ROOT_LOGGER}.test").warning("retry %d", n)
+    finally:
+        logger.removeHandler(catcher)
+    assert capsys.readouterr().err == ""  # no "--- Logging error ---" tracebacks
+    assert seen == [
+        "retry 0",
+        f"cannot write {logs / 'harness.log'}: {NO_SPACE}; the harness log goes on on the "
+        "terminal only",
+        "retry 1",
+        "retry 2",
+    ]
+
+
+# -- fsync where the docs promise durability ------------------------------------------------------
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths fsynced from here on, in order (files and folders)."""
+    paths: list[str] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("names descriptors through Linux's /proc/self/fd")
+    monkeypatch.setattr(os, "fsync", recording)
+    return paths
+
+
+def test_a_finished_jsonl_file_is_fsynced_once_with_its_folder_not_per_line(
+    tmp_path: Path, fsynced: list[str]
+) -> None:
+    path = tmp_path / "timeline-naive.jsonl"
+    with JsonlWriter(path) as writer:
+        for n in range(1000):
+            writer.write({"n": n})
+        assert fsynced == []  # none per line: appends are flushed (write(2)), not synced
+    assert fsynced == [str(path), str(tmp_path)]
+
+
+def test_run_json_and_summary_json_are_fsynced_with_their_folder(
+    tmp_path: Path, fsynced: list[str]
+) -> None:
+    RunJournal.start(tmp_path, Scenario().to_dict(), "embedded", "test", 1).close()
+    # The temp file is synced before it is renamed over run.json, then the folder naming it.
+    assert fsynced == [str(tmp_path / ".run.json.tmp"), str(tmp_path)]
+    assert not (tmp_path / ".missing").exists()  # nothing went missing: no notes file left
