@@ -199,11 +199,13 @@ async def _run_order(
         for task in background:
             task.cancel()  # a no-op for those that finished
         await asyncio.gather(*background, return_exceptions=True)
-        if load is not None:
-            await _shielded(load.stop())
-        await _shielded(backend.teardown())
-        console.done()
-        closed = _close_files(timeline, run_dir / runfolder.records_name(order), journal)
+        try:
+            if load is not None:
+                await _shielded(load.stop())  # raises again for a locust that failed
+        finally:
+            await _shielded(backend.teardown())  # whatever stopping the load raised
+            console.done()
+            closed = _close_files(timeline, run_dir / runfolder.records_name(order), journal)
     if closed is not None:
         raise closed
 

@@ -58,7 +58,7 @@ def new_run_dir(out: Path) -> Path:
 def check_writable(run_dir: Path) -> None:
     """Proves a new run folder takes files (read-only mounts, /proc and /sys let a folder exist or
     refuse late): ``UsageError`` if a small file cannot be written, synced and removed."""
-    probe = run_dir / ".probe"
+    probe = run_dir / "probe"
     try:
         write_bytes_durably(probe, b"drainlab\n")
         probe.unlink()
