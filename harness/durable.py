@@ -37,27 +37,22 @@ def sync_file(fd: int, path: Path) -> None:
 
 def sync_path(path: Path) -> None:
     """fsync of a file another process wrote (and of its folder, which names it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise WriteError(path, exc) from None
-    try:
-        sync_file(fd, path)
-    finally:
-        os.close(fd)
+    _sync_opened(path, os.O_RDONLY | os.O_CLOEXEC)
     sync_dir(path.parent)
 
 
 def sync_dir(folder: Path) -> None:
     """Makes the names of the files created in ``folder`` durable."""
+    _sync_opened(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _sync_opened(path: Path, flags: int) -> None:
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise WriteError(folder, exc) from None
+        raise WriteError(path, exc) from None
     try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise WriteError(folder, exc) from None
+        sync_file(fd, path)
     finally:
         os.close(fd)
 

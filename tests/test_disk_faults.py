@@ -7,6 +7,7 @@ tests skip, saying so), or a file that is /dev/full.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -53,11 +54,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     reason = _can_mount()
     if reason is not None:
         pytest.skip(reason)
-    mountpoint = tmp_path / "disk"
+    with _tmpfs(tmp_path / "disk", "size=256k") as mountpoint:
+        yield mountpoint
+
+
+@contextlib.contextmanager
+def _tmpfs(mountpoint: Path, options: str) -> Iterator[Path]:
     mountpoint.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)], check=True
-    )
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mountpoint)], check=True)
     try:
         yield mountpoint
     finally:
@@ -76,16 +80,6 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-@pytest.fixture
-def restore_log_handlers() -> Iterator[None]:
-    """`harness run` routes warnings to its Console; keep that handler out of later tests."""
-    logger = logging.getLogger(ROOT_LOGGER)
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 # -- a bad --out ----------------------------------------------------------------------------------
 
 
@@ -94,16 +88,11 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A folder nothing may be written in: a read-only tmpfs as root (root ignores modes), else
     a folder without write permission."""
     folder = tmp_path / "ro"
-    folder.mkdir()
     if _can_mount() is None:
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=True
-        )
-        try:
+        with _tmpfs(folder, "ro,size=64k"):
             yield folder
-        finally:
-            subprocess.run(["umount", "-l", str(folder)], check=True)
         return
+    folder.mkdir()
     folder.chmod(0o555)
     yield folder
     folder.chmod(0o755)
@@ -237,9 +226,13 @@ class FillsTheDisk:
 
 
 def _run_on(
-    disk: Path, room_at_teardown: bool, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, FillsTheDisk]:
-    """`harness run` on ``disk`` with the backend that fills it; checks every pod is gone."""
+    disk: Path,
+    room_at_teardown: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[FillsTheDisk, Path, str]:
+    """`harness run` on ``disk`` with the backend that fills it: the backend, the run folder and
+    the one line on stderr, once it checked the run failed (exit 3) and every pod is gone."""
     made: list[FillsTheDisk] = []
 
     def make(choice: Choice, scenario: Scenario, run_dir: Path) -> FillsTheDisk:
@@ -258,21 +251,20 @@ def _run_on(
     code = main(["run", *RUN_ARGS, "--out", str(disk), "--quiet"])
     assert processes_with(marker) == []  # torn down, fault or not
     assert made and made[0].teardowns == 1
-    return code, made[0]
+    captured = capsys.readouterr()
+    assert code == EXIT_RUN, captured.err
+    (line,) = captured.err.splitlines()
+    (run_dir,) = (p for p in disk.iterdir() if p.is_dir())
+    return made[0], run_dir, line
 
 
 @pytest.mark.usefixtures("restore_log_handlers")
 def test_timeline_events_the_disk_refuses_end_the_run_with_one_line_and_are_reported_missing(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _ = _run_on(small_disk, room_at_teardown=True, monkeypatch=monkeypatch)
-    captured = capsys.readouterr()
-    (run_dir,) = (p for p in small_disk.iterdir() if p.is_dir())
+    _, run_dir, error = _run_on(small_disk, True, monkeypatch, capsys)
     timeline_path = run_dir / "timeline-naive.jsonl"
-    assert code == EXIT_RUN, captured.err
-    assert captured.err.splitlines() == [
-        f"harness: error: cannot write {timeline_path}: {NO_SPACE}"
-    ]
+    assert error == f"harness: error: cannot write {timeline_path}: {NO_SPACE}"
     assert read_timeline(timeline_path) == []  # readable; nothing reached it, and that is said:
     summary = json.loads((run_dir / "summary.json").read_text())
     (missing,) = summary["missing"]
@@ -286,15 +278,12 @@ def test_timeline_events_the_disk_refuses_end_the_run_with_one_line_and_are_repo
 def test_a_disk_that_stays_full_is_one_line_and_harness_report_rebuilds_once_there_is_room(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, backend = _run_on(small_disk, room_at_teardown=False, monkeypatch=monkeypatch)
-    captured = capsys.readouterr()
-    (run_dir,) = (p for p in small_disk.iterdir() if p.is_dir())
+    backend, run_dir, error = _run_on(small_disk, False, monkeypatch, capsys)
     timeline_path = run_dir / "timeline-naive.jsonl"
-    assert code == EXIT_RUN, captured.err
-    assert captured.err.splitlines() == [
+    assert error == (
         f"harness: error: cannot write {timeline_path}: {NO_SPACE}; no summary or report: "
         f"`harness report {run_dir}` once there is room"
-    ]
+    )
     assert not (run_dir / "summary.json").exists()
     assert not list(run_dir.glob(".*.tmp"))  # no half-written temp file left taking room
     assert json.loads((run_dir / "run.json").read_text())["backend"] == "embedded"
