@@ -229,24 +229,25 @@ def _check_written(timeline: JsonlWriter) -> None:
 
 def _close_files(timeline: JsonlWriter, records: Path, journal: RunJournal) -> WriteError | None:
     """The order is over: its records and timeline are fsynced (so a machine that goes down
-    keeps them), and the journal notes what the timeline lost. Never raises: it runs while an
-    error or a cancel may be on its way out; returns the failure instead."""
-    failure = timeline.failure
+    keeps them), and the journal notes what did not reach the disk. Never raises: it runs while
+    an error or a cancel may be on its way out; returns the first failure instead."""
+    failures: list[WriteError] = []
     try:
         if records.exists():  # written by locust, flushed line by line: synced once, here
             sync_path(records)
-        timeline.close()
     except WriteError as exc:
-        failure = failure or exc
-        journal.note_missing(f"{Path(str(exc.path)).name}: {exc.reason}")
-    if timeline.lost:
-        journal.note_missing(
-            f"{timeline.path.name}: {timeline.lost} events not written "
-            f"({failure.reason if failure else 'closed'})"
-        )
-    elif failure is not None:
-        journal.note_missing(f"{timeline.path.name}: {failure.reason}")
-    return failure
+        failures.append(exc)
+        journal.note_missing(f"{records.name}: not synced ({exc.reason})")
+    latched = timeline.failure
+    try:
+        timeline.close()
+    except WriteError as exc:  # the fsync of a timeline whose writes all went through
+        latched = exc
+    if latched is not None:
+        failures.insert(0, latched)
+        lost = f"{timeline.lost} events not written" if timeline.lost else "not synced"
+        journal.note_missing(f"{timeline.path.name}: {lost} ({latched.reason})")
+    return failures[0] if failures else None
 
 
 def _count_done(chaos: asyncio.Task[Any], t0: float, scenario: Scenario) -> int:
