@@ -113,16 +113,27 @@ class LineFile:
         if self.failure is not None:
             self.lost += 1
             return
+        data = line.encode()
         try:
-            write_all(self._fd, line.encode(), self.path)
+            # One write(2): the hot path (once per request, inside locust). The rest of a short
+            # write goes the long way, which names the error.
+            written = os.write(self._fd, data)
+            if written != len(data):
+                write_all(self._fd, data[written:], self.path)
+        except OSError as exc:
+            self._failed(WriteError(self.path, exc))
+            return
         except WriteError as exc:
-            if self._on_failure is None:
-                raise
-            self.failure = exc
-            self.lost += 1
-            self._on_failure(exc)
+            self._failed(exc)
             return
         self.count += 1
+
+    def _failed(self, failure: WriteError) -> None:
+        if self._on_failure is None:
+            raise failure
+        self.failure = failure
+        self.lost += 1
+        self._on_failure(failure)
 
     def write_obj(self, obj: dict[str, Any]) -> None:
         self.write_line(dumps_line(obj))
