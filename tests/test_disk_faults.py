@@ -156,6 +156,20 @@ def test_a_read_only_out_folder_is_one_line_and_exit_2(
     assert line.endswith(("Read-only file system", "Permission denied"))
 
 
+@pytest.mark.usefixtures("restore_log_handlers")
+def test_an_out_folder_on_a_full_disk_is_one_line_and_exit_2_before_anything_starts(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _nothing_may_start(monkeypatch)
+    fill(small_disk)
+    code = main(["run", *RUN_ARGS, "--out", str(small_disk), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE, captured.err
+    assert captured.err.splitlines() == [
+        f"harness: error: --out {small_disk}: cannot write in it: {NO_SPACE}"
+    ]
+
+
 # -- a refused write ------------------------------------------------------------------------------
 
 
