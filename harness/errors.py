@@ -19,3 +19,15 @@ class BackendError(HarnessError):
 
 class ApiUnavailable(BackendError):
     """The cluster's API kept failing through every retry: the run cannot go on."""
+
+
+class WriteError(HarnessError):
+    """A file of the run folder could not be written (disk full, read-only, I/O error): the run
+    ends with this one line (exit code 3); what was written before stays readable."""
+
+    def __init__(self, path: object, reason: OSError | str) -> None:
+        why = reason if isinstance(reason, str) else (reason.strerror or str(reason))
+        super().__init__(f"cannot write {path}: {why}")
+        self.path = path
+        self.reason = why
+        self.errno = reason.errno if isinstance(reason, OSError) else None

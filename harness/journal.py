@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness import runfolder
 from harness.analysis.summary import Window
-from harness.errors import UsageError
+from harness.durable import ReservedNotes
+from harness.errors import UsageError, WriteError
 from harness.records import read_last_end
 from harness.timeline import EventKind, TimelineEvent
 
@@ -44,6 +45,8 @@ class RunJournal:
     recovered: bool = False  # rebuilt by `harness report` from the files of a killed run
     summary: dict[str, Any] | None = None  # summary.json, once summarised
     gate: GateResult | None = None  # the gated order's verdict, evaluated once
+    missing: list[str] = field(default_factory=list)  # what could not be written: summary.missing
+    notes: ReservedNotes | None = None  # the on-disk copy of ``missing`` while the run goes on
 
     @classmethod
     def start(
@@ -60,7 +63,11 @@ class RunJournal:
             "versions": runfolder.versions(),
         }
         runfolder.write_json_atomic(run_dir / runfolder.RUN_JOURNAL, header)
-        return cls(run_dir, header)
+        try:
+            notes = ReservedNotes(run_dir / runfolder.MISSING_NOTES)
+        except OSError as exc:
+            raise WriteError(run_dir / runfolder.MISSING_NOTES, exc) from None
+        return cls(run_dir, header, notes=notes)
 
     @classmethod
     def from_files(cls, run_dir: Path) -> RunJournal:
@@ -85,7 +92,25 @@ class RunJournal:
             if (run_dir / runfolder.records_name(name)).exists()
             or (run_dir / runfolder.timeline_name(name)).exists()
         ]
-        return cls(run_dir, header, orders, partial=True, recovered=True)
+        missing = ReservedNotes.read(run_dir / runfolder.MISSING_NOTES)
+        return cls(run_dir, header, orders, partial=True, recovered=True, missing=missing)
+
+    def note_missing(self, what: str) -> None:
+        """Records that data never reached the disk: ``what`` is one line, ``file: what and why``.
+        The first line on a file is the one that counts. Kept in the reserved notes file too, so a
+        later ``harness report`` can say it although the disk was full."""
+        name = what.split(":", 1)[0]
+        if any(line.split(":", 1)[0] == name for line in self.missing):
+            return
+        self.missing.append(what)
+        if self.notes is not None:
+            self.notes.add(what)
+
+    def close(self) -> None:
+        """The run is over: the notes file is closed (and removed if the run lost nothing)."""
+        if self.notes is not None:
+            self.notes.close()
+            self.notes = None
 
     def order_started(self, name: str) -> OrderEntry:
         entry = OrderEntry(name)

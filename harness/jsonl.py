@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from harness.durable import sync_dir, sync_file, write_all
+from harness.errors import WriteError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
 def dumps_line(obj: dict[str, Any]) -> str:
@@ -26,26 +32,56 @@ def dumps_line(obj: dict[str, Any]) -> str:
 
 
 class JsonlWriter:
-    """Appends one JSON object per line and flushes it at once; safe to share between threads."""
+    """Appends one JSON object per line, each with one write(2) on an ``O_APPEND`` descriptor (no
+    user-space buffer: a SIGKILL loses no completed line); safe to share between threads.
+
+    A failed write (a full disk, an I/O error) raises ``WriteError`` naming the file. The writer
+    then stops writing, since a torn line must not glue onto the next, and counts every later
+    object as ``lost``, raising again: nothing is dropped silently. ``close`` fsyncs the file
+    (and, for a file it created, its folder): a finished file survives the machine going down.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._created = not path.exists()
+            self._fd: int | None = os.open(path, _APPEND, 0o644)
+        except OSError as exc:
+            raise WriteError(path, exc) from None
         self._lock = threading.Lock()
         self.count = 0
+        self.lost = 0
+        self.failure: WriteError | None = None
 
     def write(self, obj: DataclassInstance | dict[str, Any]) -> None:
         """``obj``: a dict, or a dataclass instance (written as its fields in order)."""
-        line = dumps_line(obj if isinstance(obj, dict) else asdict(obj))
+        data = dumps_line(obj if isinstance(obj, dict) else asdict(obj)).encode()
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            self.count += 1
+            if self.failure is None and self._fd is not None:
+                try:
+                    write_all(self._fd, data, self.path)
+                    self.count += 1
+                    return
+                except WriteError as exc:
+                    self.failure = exc
+            self.lost += 1
+            raise self.failure or WriteError(self.path, "written after it was closed")
 
     def close(self) -> None:
+        """Closes the file, fsynced unless a write already failed; ``WriteError`` if the fsync
+        fails (the file is closed either way)."""
         with self._lock:
-            self._file.close()
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            try:
+                if self.failure is None:
+                    sync_file(fd, self.path)
+            finally:
+                os.close(fd)
+            if self.failure is None and self._created:
+                sync_dir(self.path.parent)
 
     def __enter__(self) -> JsonlWriter:
         return self
@@ -56,19 +92,48 @@ class JsonlWriter:
 
 class LineFile:
     """Appends whole lines with one write(2) each on an ``O_APPEND`` descriptor: no user-space
-    buffer, so a SIGKILL of the writer loses no completed line. Safe to use from greenlets."""
+    buffer, so a SIGKILL of the writer loses no completed line. Safe to use from greenlets.
 
-    def __init__(self, path: Path) -> None:
+    A failed write raises ``WriteError``; with ``on_failure`` it is handed to that callback
+    instead, once, and later lines are counted as ``lost`` (the writer stops: a torn line must
+    not glue onto the next)."""
+
+    def __init__(self, path: Path, on_failure: Callable[[WriteError], None] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd: int | None = os.open(path, _APPEND, 0o644)
+        self._on_failure = on_failure
+        self.failure: WriteError | None = None
         self.count = 0
+        self.lost = 0
 
     def write_line(self, line: str) -> None:
         if self._fd is None:
             return  # closed at shutdown; a straggler greenlet must not crash the listener
-        os.write(self._fd, line.encode())
+        if self.failure is not None:
+            self.lost += 1
+            return
+        data = line.encode()
+        try:
+            # One write(2): the hot path (once per request, inside locust). The rest of a short
+            # write goes the long way, which names the error.
+            written = os.write(self._fd, data)
+            if written != len(data):
+                write_all(self._fd, data[written:], self.path)
+        except OSError as exc:
+            self._failed(WriteError(self.path, exc))
+            return
+        except WriteError as exc:
+            self._failed(exc)
+            return
         self.count += 1
+
+    def _failed(self, failure: WriteError) -> None:
+        if self._on_failure is None:
+            raise failure
+        self.failure = failure
+        self.lost += 1
+        self._on_failure(failure)
 
     def write_obj(self, obj: dict[str, Any]) -> None:
         self.write_line(dumps_line(obj))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,12 +46,43 @@ def log_to_console(console: Console) -> None:
     logger.setLevel(logging.INFO)
 
 
+class RunLogHandler(logging.FileHandler):
+    """The run's log file. A write the disk refuses is said once (a warning on the terminal,
+    through the other handlers), then the file is left alone: logging's default would print a
+    traceback for every record that follows."""
+
+    failure: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if self.failure is not None or not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self.failure = exc.strerror or str(exc)
+        logging.getLogger(ROOT_LOGGER).warning(
+            "cannot write %s: %s; the harness log goes on on the terminal only",
+            self.baseFilename,
+            self.failure,
+        )
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the buffered lines a full disk refused; said once above
+            if self.failure is None:
+                raise
+
+
 @contextlib.contextmanager
 def run_log(log_dir: Path) -> Iterator[Path]:
     """Every harness log record of INFO and above, with its time, in ``log_dir/harness.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / RUN_LOG
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = RunLogHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(
         logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%H:%M:%S")

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
-from harness.errors import UsageError
+from harness.errors import UsageError, WriteError
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import JsonlWriter
@@ -36,7 +36,10 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
         if not records_path.exists():
-            records_path.touch()  # an order cut before load started: zero requests
+            try:
+                records_path.touch()  # an order cut before load started: zero requests
+            except OSError as exc:
+                raise WriteError(records_path, exc) from None
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
         window = entry.window or window_from_files(timeline, records_path)
         analysis = analyse_order_file(entry.name, records_path, timeline, window)
@@ -50,6 +53,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     summary["finished"] = runfolder.iso_now()
     if journal.error is not None:
         summary["error"] = journal.error
+    if journal.missing:
+        summary["missing"] = journal.missing
     if journal.recovered:
         summary["recovered"] = RECOVERED
     journal.summary = summary
@@ -66,8 +71,15 @@ def write_outputs(journal: RunJournal, limits: GateLimits | None) -> Path:
     if journal.gate is not None:
         summary["gate"] = journal.gate.to_dict()
     runfolder.write_json_atomic(journal.run_dir / runfolder.SUMMARY, summary)
-    write_junit(summary, verdicts, journal.run_dir / runfolder.JUNIT)
-    return write_report(journal.run_dir)
+    junit = journal.run_dir / runfolder.JUNIT
+    try:
+        write_junit(summary, verdicts, junit)
+    except OSError as exc:
+        raise WriteError(junit, exc) from None
+    try:
+        return write_report(journal.run_dir)
+    except OSError as exc:
+        raise WriteError(journal.run_dir / runfolder.REPORT, exc) from None
 
 
 def recover(run_dir: Path) -> Path:

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.backends.base import Backend
+from harness.backends.base import Backend, EventSink
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
-from harness.errors import HarnessError
+from harness.durable import sync_path
+from harness.errors import HarnessError, UsageError, WriteError
 from harness.gate import GateLimits
-from harness.journal import OrderEntry, RunJournal
+from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter
 from harness.load.runner import start_load
 from harness.logsetup import run_log
@@ -47,8 +48,14 @@ async def run_experiment(
     Cancelled (Ctrl-C, SIGTERM) it tears down what it started and still writes a partial report.
     The harness's own log (retries, reconnects, warnings) goes to ``logs/harness.log``.
     """
-    run_dir = runfolder.new_run_dir(out)
-    with running(run_dir), run_log(run_dir / "logs"):
+    run_dir = runfolder.new_run_dir(out)  # a bad --out: one line, before anything starts
+    runfolder.check_writable(run_dir)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(running(run_dir))
+            stack.enter_context(run_log(run_dir / "logs"))
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write in it: {exc.strerror or exc}") from None
         return await _experiment(scenario, choice, run_dir, console, gate_limits)
 
 
@@ -62,12 +69,26 @@ async def _experiment(
     console.info(f"run folder: {run_dir}")
     console.info(f"backend: {choice.name} ({choice.why})")
     journal = RunJournal.start(run_dir, scenario.to_dict(), choice.name, choice.why, scenario.seed)
+    try:
+        return await _orders_then_outputs(scenario, choice, journal, console, gate_limits)
+    finally:
+        journal.close()
+
+
+async def _orders_then_outputs(
+    scenario: Scenario,
+    choice: Choice,
+    journal: RunJournal,
+    console: Console,
+    gate_limits: GateLimits | None,
+) -> RunJournal:
+    run_dir = journal.run_dir
     failure: HarnessError | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
         for index, order in enumerate(scenario.orders, start=1):
             console.info(f"[{index}/{len(scenario.orders)}] order {order}")
-            await _run_order(backend, scenario, journal.order_started(order), run_dir, console)
+            await _run_order(backend, scenario, journal, order, run_dir, console)
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.
         current = asyncio.current_task()
@@ -78,28 +99,56 @@ async def _experiment(
     except HarnessError as exc:
         # The order's teardown has run; keep what was measured, then end with the one line.
         failure = exc
+        if isinstance(exc, WriteError) and journal.orders:
+            journal.note_missing(f"{Path(str(exc.path)).name}: {exc.reason}")
         journal.partial = True
         journal.error = str(exc)
         console.info("the run failed: writing a partial report")
-    summarise(journal)
-    report = write_outputs(journal, None if failure else gate_limits)
+    try:
+        summarise(journal)
+        report = write_outputs(journal, None if failure else gate_limits)
+    except WriteError as exc:
+        raise _no_outputs(failure, exc, run_dir) from None
     console.info(f"report: {report}")
     if failure is not None:
         raise failure
     return journal
 
 
+def _no_outputs(failure: HarnessError | None, exc: WriteError, run_dir: Path) -> WriteError:
+    """The one line when the disk refused the summary or the report too: the first fault, and
+    that what the run wrote stays readable for `harness report` once there is room."""
+    later = f"no summary or report: `harness report {run_dir}` once there is room"
+    if isinstance(failure, WriteError):
+        same = exc.reason == failure.reason
+        return WriteError(
+            failure.path,
+            f"{failure.reason}; {later}"
+            if same
+            else f"{failure.reason}; {exc.path}: {exc.reason}; {later}",
+        )
+    after = "" if failure is None else f" (the run had failed: {failure})"
+    return WriteError(exc.path, f"{exc.reason}{after}; {later}")
+
+
 async def _run_order(
-    backend: Backend, scenario: Scenario, entry: OrderEntry, run_dir: Path, console: Console
+    backend: Backend,
+    scenario: Scenario,
+    journal: RunJournal,
+    order: str,
+    run_dir: Path,
+    console: Console,
 ) -> None:
-    order = entry.name
+    entry = journal.order_started(order)
     spec = scenario.deploy_spec(order)
     timeline = JsonlWriter(run_dir / runfolder.timeline_name(order))
+    emit = _sink(timeline)
     load = None
     background: list[asyncio.Task[Any]] = []  # chaos and the wait for load: stopped on every exit
     try:
         console.progress(f"[{order}] deploying {spec.replicas} replicas, waiting until ready")
-        target = await backend.deploy(spec, timeline.write)
+        target = await backend.deploy(spec, emit)
+        _check_written(timeline)
         t0 = time.time()
         timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail={"target": target.url}))
         load = await start_load(
@@ -116,7 +165,7 @@ async def _run_order(
                 scenario.chaos,
                 scenario.chaos_offsets(),
                 random.Random(scenario.seed),
-                timeline.write,
+                emit,
                 t0,
             )
         )
@@ -127,6 +176,7 @@ async def _run_order(
             await asyncio.wait({waiting, chaos}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             if chaos.done() and not chaos.cancelled() and chaos.exception() is not None:
                 await chaos  # a chaos action failed for good: end the order now, not at the end
+            _check_written(timeline)
             stats = load.stats()
             elapsed = min(time.time() - t0, scenario.duration_s)
             console.progress(
@@ -134,23 +184,70 @@ async def _run_order(
                 f"requests {stats.requests}  failed {stats.failed}  "
                 f"chaos {_count_done(chaos, t0, scenario)}/{planned}"
             )
+        if isinstance(waiting.exception(), WriteError):
+            await waiting  # the records file was refused: the order ends on that one line
         t_end = time.time()
         timeline.write(TimelineEvent(t_end, EventKind.LOAD_STOPPED))
         entry.window = (t0, t_end)
         await chaos  # every action's outcome is in the timeline
         console.progress(f"[{order}] load done; waiting for pods to settle")
         await backend.wait_settled(scenario.settle_timeout_s)
+        _check_written(timeline)
         stats = load.stats()
         console.info(f"[{order}] {stats.requests} requests, {stats.failed} failed")
     finally:
         for task in background:
             task.cancel()  # a no-op for those that finished
         await asyncio.gather(*background, return_exceptions=True)
-        if load is not None:
-            await _shielded(load.stop())
-        await _shielded(backend.teardown())
+        try:
+            if load is not None:
+                await _shielded(load.stop())  # raises again for a locust that failed
+        finally:
+            await _shielded(backend.teardown())  # whatever stopping the load raised
+            console.done()
+            closed = _close_files(timeline, run_dir / runfolder.records_name(order), journal)
+    if closed is not None:
+        raise closed
+
+
+def _sink(timeline: JsonlWriter) -> EventSink:
+    """The backends' and chaos's way into the timeline. A failed write must not stop pods from
+    being killed or replaced, so it does not raise here: the writer keeps the failure and counts
+    every event it loses, and the order ends on it at its next check (``_check_written``)."""
+
+    def emit(event: TimelineEvent) -> None:
+        with contextlib.suppress(WriteError):
+            timeline.write(event)
+
+    return emit
+
+
+def _check_written(timeline: JsonlWriter) -> None:
+    if timeline.failure is not None:
+        raise timeline.failure
+
+
+def _close_files(timeline: JsonlWriter, records: Path, journal: RunJournal) -> WriteError | None:
+    """The order is over: its records and timeline are fsynced (so a machine that goes down
+    keeps them), and the journal notes what did not reach the disk. Never raises: it runs while
+    an error or a cancel may be on its way out; returns the first failure instead."""
+    failures: list[WriteError] = []
+    try:
+        if records.exists():  # written by locust, flushed line by line: synced once, here
+            sync_path(records)
+    except WriteError as exc:
+        failures.append(exc)
+        journal.note_missing(f"{records.name}: not synced ({exc.reason})")
+    latched = timeline.failure
+    try:
         timeline.close()
-        console.done()
+    except WriteError as exc:  # the fsync of a timeline whose writes all went through
+        latched = exc
+    if latched is not None:
+        failures.insert(0, latched)
+        lost = f"{timeline.lost} events not written" if timeline.lost else "not synced"
+        journal.note_missing(f"{timeline.path.name}: {lost} ({latched.reason})")
+    return failures[0] if failures else None
 
 
 def _count_done(chaos: asyncio.Task[Any], t0: float, scenario: Scenario) -> int:

@@ -6,10 +6,13 @@ brought up once per session, on first use, and torn down at the end if this sess
 packages and builds Kubernetes (about ten minutes on 2 cores): its progress lines are shown as
 they come. Machines that cannot run it at all (not Linux, not root) skip the tests that use it;
 anywhere else a failed bring-up is an error, never a skip.
+
+``restore_log_handlers``: for tests that call `harness run` in-process (it adds a handler).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ import pytest
 
 from harness.backends.clusters import local
 from harness.backends.clusters.local import LocalCluster
+from harness.logsetup import ROOT_LOGGER
 
 
 def _printer(config: pytest.Config) -> local.Progress:
@@ -37,6 +41,16 @@ def _printer(config: pytest.Config) -> local.Progress:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``last`` run after all others (they take shared things down and up)."""
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+@pytest.fixture
+def restore_log_handlers() -> Iterator[None]:
+    """`harness run` routes warnings to its Console; keep that handler out of later tests."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

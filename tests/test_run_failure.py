@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from harness.cli import EXIT_RUN, main
 from harness.console import Console
 from harness.errors import ApiUnavailable
 from harness.gate import GateLimits
-from harness.logsetup import ROOT_LOGGER
 from harness.scenario import Scenario
 
 REFUSAL = "kube API: create deployment x failed after 5 attempts: HTTP 503 Service Unavailable"
@@ -103,16 +100,6 @@ class DeleteRefused:
     async def delete_pod(self, name: str, grace_period_s: float | None = None) -> None:
         self.deletes += 1
         raise ApiUnavailable(DELETE_REFUSAL)
-
-
-@pytest.fixture
-def restore_log_handlers() -> Iterator[None]:
-    """`harness run` routes warnings to its Console; keep that handler out of later tests."""
-    logger = logging.getLogger(ROOT_LOGGER)
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.mark.slow

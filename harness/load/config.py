@@ -21,6 +21,24 @@ ENV_DURATION = "DRAINLAB_DURATION_S"
 ENV_RECORD = "DRAINLAB_RECORD"  # "0": no request listener (only for measuring its cost)
 ENV_CLIENT_RETRIES = "DRAINLAB_CLIENT_RETRIES"  # "1": keep geventhttpclient's silent retries
 
+# Locust's exit code when the disk refused the records file: this base plus the errno (capped), so
+# the runner can name the file and the error in one line although no file could carry it.
+_RECORDS_UNWRITABLE = 100
+_ERRNO_CAP = 150
+
+
+def records_unwritable_exit(errno: int | None) -> int:
+    return _RECORDS_UNWRITABLE + min(errno or 0, _ERRNO_CAP)
+
+
+def records_unwritable_errno(code: int) -> int | None:
+    """The errno of a locust exit code made by ``records_unwritable_exit`` (0: unknown), else
+    None."""
+    if _RECORDS_UNWRITABLE <= code <= _RECORDS_UNWRITABLE + _ERRNO_CAP:
+        return code - _RECORDS_UNWRITABLE
+    return None
+
+
 ALL_ENV = (
     ENV_RECORDS,
     ENV_STATUS,

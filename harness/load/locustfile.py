@@ -39,8 +39,9 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from harness.classify import classify, describe
+from harness.errors import WriteError
 from harness.jsonl import LineFile
-from harness.load.config import LoadConfig
+from harness.load.config import LoadConfig, records_unwritable_exit
 from harness.records import RecordFormatter
 
 logger = logging.getLogger("drainlab")
@@ -51,8 +52,21 @@ _TOTAL_WEIGHT = TRAFFIC.fast_weight + TRAFFIC.slow_weight
 _HEADERS = None if TRAFFIC.keepalive else {"Connection": "close"}
 _SERVED_BY = "X-Served-By"
 
+_environments: list[Environment] = []  # the one locust runs, once the test started
+
+
+def _records_unwritable(failure: WriteError) -> None:
+    # A records file the disk refuses ends the load at once (requests nobody records are not a
+    # measurement); the exit code carries the errno to the runner, whose one line names the file.
+    logger.error("drainlab: %s; stopping the load", failure)
+    for environment in _environments:
+        environment.process_exit_code = records_unwritable_exit(failure.errno)
+        if environment.runner is not None:
+            environment.runner.quit()
+
+
 STATUS = LineFile(CONFIG.status_path)
-RECORDS = LineFile(CONFIG.records_path) if CONFIG.record else None
+RECORDS = LineFile(CONFIG.records_path, _records_unwritable) if CONFIG.record else None
 _user_numbers = itertools.count()
 _cut_off = 0
 _stopping = False
@@ -155,6 +169,7 @@ def _cpu_s() -> float:
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
+    _environments.append(environment)
     STATUS.write_obj(
         {
             "event": "started",

@@ -9,7 +9,8 @@
   import error, bad settings) is a one-line ``HarnessError`` quoting the log's last line.
 - Locust exits 1 when any request failed; that is a normal outcome here, not an error. Any other
   exit the harness did not cause (2: an exception in a listener, a signal) means the records
-  cannot be trusted, and ``wait`` raises ``HarnessError``.
+  cannot be trusted, and ``wait`` raises ``HarnessError``; a records file the disk refused
+  stops locust at once with an exit code that carries the errno: ``WriteError`` naming the file.
 - End of the run: the locustfile quits the runner after ``duration_s``; ``--stop-timeout`` lets
   each user finish the request it is in (locust's default of 0 would kill it mid-flight). It is
   ``2 * timeout_s + 2`` so even a request that spends the whole timeout connecting and then the
@@ -39,9 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WriteError
 from harness.jsonl import iter_jsonl
-from harness.load.config import ALL_ENV, LoadConfig
+from harness.load.config import ALL_ENV, LoadConfig, records_unwritable_errno
 from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.scenario import Traffic
 
@@ -111,6 +112,10 @@ class LoadRun:
     async def wait(self) -> int:
         """Waits for locust to exit; returns its exit code (0: no failure, 1: some failed)."""
         code = await self._process.wait()
+        errno = records_unwritable_errno(code)
+        if errno is not None:
+            reason = os.strerror(errno) if errno else "the write failed"
+            raise WriteError(self.config.records_path, reason)
         if code in (0, 1) or self._we_killed:
             return code
         raise HarnessError(

@@ -35,6 +35,7 @@ class RunInfo:
     partial: bool
     facts: list[tuple[str, str]] = field(default_factory=list)
     ended_by: str | None = None  # the error that ended the run, or how it was recovered
+    missing: list[str] = field(default_factory=list)  # data the run could not write (a disk fault)
 
 
 def recommendation(summary: Mapping[str, Any]) -> Recommendation:
@@ -75,7 +76,13 @@ def run_info(summary: Mapping[str, Any]) -> RunInfo:
         partial=bool(summary.get("partial")),
         facts=facts,
         ended_by=_ended_by(summary),
+        missing=_missing(summary),
     )
+
+
+def _missing(summary: Mapping[str, Any]) -> list[str]:
+    missing = summary.get("missing")
+    return [str(line) for line in missing] if isinstance(missing, list) else []
 
 
 def _ended_by(summary: Mapping[str, Any]) -> str | None:

@@ -8,7 +8,6 @@ same folder always renders the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from markupsafe import Markup
 from harness import __version__, runfolder
 from harness.analysis.pods import MOMENT_KEYS
 from harness.classify import ERROR_CLASSES
+from harness.durable import write_bytes_durably
 from harness.report import context, tables
 from harness.report.charts import order_chart
 from harness.report.formats import fmt_ms, fmt_size
@@ -66,10 +66,9 @@ def write_report(run_dir: Path) -> Path:
     summary = load_summary(run_dir)
     page = render_report(run_dir, summary)
     out = run_dir / REPORT_NAME
-    # Written beside and renamed, so a reader never sees half a report.
-    partial = out.with_name(f".{REPORT_NAME}.tmp")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, out)
+    # Written beside and renamed, so a reader never sees half a report; a refused write is one
+    # line naming the file (WriteError), and leaves no temp file behind.
+    write_bytes_durably(out, page.encode("utf-8"))
     return out
 
 
