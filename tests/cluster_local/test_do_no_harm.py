@@ -356,3 +356,11 @@ def _cluster_processes() -> list[str]:
         ):
             found.append(f"{proc.name} {exe}")
     return found
+
+
+@pytest.mark.cluster
+def test_no_deb_src_entry_is_left_behind(local_cluster: LocalCluster) -> None:
+    """On a fresh machine the session's bring-up built Kubernetes, which needs a deb-src entry
+    for `apt-get source`: it is added for the download only. (On a machine with the build cached
+    nothing was added, and this holds trivially.)"""
+    assert not Path("/etc/apt/sources.list.d/drainlab-src.sources").exists()
