@@ -15,6 +15,13 @@ PACKAGES=(golang-go rsync make dpkg-dev gcc libc6-dev etcd-server containerd run
 
 debian_host || die "the local cluster is built from Debian's packages: this host is not Debian ($(os_name)); use kind or an existing cluster instead"
 
+# Earlier drainlab versions left their deb-src entry in place; it is ours to remove.
+OLD_SRC_LIST=/etc/apt/sources.list.d/drainlab-src.sources
+if grep -qs '^# Added by drainlab cluster-local' "$OLD_SRC_LIST"; then
+  say "removing the deb-src entry an earlier drainlab left in $OLD_SRC_LIST"
+  rm -f "$OLD_SRC_LIST"
+fi
+
 # One simulated install says both what is missing ("Inst") and what installing it would remove
 # ("Remv"): on a host with Docker's containerd.io, installing containerd and runc removes Docker.
 # Nothing is installed when anything would be removed. APT_CONFIG, if set, is honoured as apt does.
