@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ProcSample:
     threads: int | None
     fds: int | None  # every open descriptor
     sockets: int | None  # of those, sockets
+    cpu_s: float | None = None  # CPU seconds used so far (user + system)
 
 
 def sample(pid: int, proc: Path = PROC) -> ProcSample:
@@ -41,7 +43,8 @@ def sample(pid: int, proc: Path = PROC) -> ProcSample:
             except OSError:  # closed since the listing
                 continue
             sockets += target.startswith("socket:")
-    return ProcSample(pid, _kib(status.get("VmRSS")), _int(status.get("Threads")), fds, sockets)
+    rss, threads = _kib(status.get("VmRSS")), _int(status.get("Threads"))
+    return ProcSample(pid, rss, threads, fds, sockets, _cpu_s(proc / str(pid) / "stat"))
 
 
 def descendants(pid: int, proc: Path = PROC) -> list[int]:
@@ -75,15 +78,28 @@ def load_average(proc: Path = PROC) -> float:
     return float((proc / "loadavg").read_text().split()[0])
 
 
-def _parent(stat_path: Path) -> int | None:
+def _stat_fields(stat_path: Path) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on; empty when the process is gone."""
     try:
         text = stat_path.read_text()
     except OSError:
-        return None
+        return []
     # The command name (field 2) is in parentheses and may hold spaces or ')': split after the
-    # last ')'. Then: state, ppid.
-    fields = text[text.rfind(")") + 2 :].split()
-    return int(fields[1]) if len(fields) > 1 else None
+    # last ')'.
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _parent(stat_path: Path) -> int | None:
+    fields = _stat_fields(stat_path)
+    return int(fields[1]) if len(fields) > 1 else None  # field 4: ppid
+
+
+def _cpu_s(stat_path: Path) -> float | None:
+    fields = _stat_fields(stat_path)
+    if len(fields) < 13:
+        return None
+    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15: utime, stime
+    return ticks / _TICKS_PER_S
 
 
 def _status_fields(path: Path) -> dict[str, str]:

@@ -147,23 +147,39 @@ def _num(value: int | None) -> str:
 
 
 COLUMNS = (
-    ("t s", 7), ("harness MiB", 11), ("fds", 5), ("sockets", 7), ("threads", 7),
-    ("locust MiB", 10), ("locust fds", 10), ("pods", 5), ("records", 10), ("req/s", 7), ("load", 5),
+    ("t s", 7), ("harness MiB", 11), ("CPU %", 5), ("fds", 5), ("sockets", 7), ("threads", 7),
+    ("locust MiB", 10), ("CPU %", 5), ("locust fds", 10), ("pods", 5), ("records", 10),
+    ("req/s", 7), ("load", 5),
 )  # fmt: skip
 HEADER = " ".join(f"{name:>{width}}" for name, width in COLUMNS)
 
 
 def format_sample(sample: Sample, previous: Sample | None) -> str:
-    rate = ""
-    if previous is not None and sample.t_s > previous.t_s:
-        rate = f"{(sample.records - previous.records) / (sample.t_s - previous.t_s):.0f}"
+    """One table row; the rates (CPU %, req/s) are over the time since ``previous``."""
     h, locust = sample.harness, sample.locust
+    elapsed = sample.t_s - previous.t_s if previous is not None else 0.0
+    rate = f"{(sample.records - previous.records) / elapsed:.0f}" if previous and elapsed else ""
     cells = [
-        f"{sample.t_s:.0f}", _mib(h.rss_kib), _num(h.fds), _num(h.sockets), _num(h.threads),
-        _mib(locust.rss_kib if locust else None), _num(locust.fds if locust else None),
+        f"{sample.t_s:.0f}", _mib(h.rss_kib),
+        _cpu_percent(h, previous.harness if previous else None, elapsed),
+        _num(h.fds), _num(h.sockets), _num(h.threads),
+        _mib(locust.rss_kib if locust else None),
+        _cpu_percent(locust, previous.locust if previous else None, elapsed),
+        _num(locust.fds if locust else None),
         str(sample.other_procs), str(sample.records), rate, f"{sample.load_1min:.1f}",
     ]  # fmt: skip
     return " ".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, COLUMNS, strict=True))
+
+
+def _cpu_percent(
+    now: _proctree.ProcSample | None, then: _proctree.ProcSample | None, elapsed_s: float
+) -> str:
+    """A process's CPU use between two samples, in % of one core; blank when unknown."""
+    if now is None or then is None or now.pid != then.pid or elapsed_s <= 0:
+        return ""
+    if now.cpu_s is None or then.cpu_s is None:
+        return ""
+    return f"{100 * (now.cpu_s - then.cpu_s) / elapsed_s:.0f}"
 
 
 def load_window(samples: list[Sample]) -> list[Sample]:
