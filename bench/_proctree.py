@@ -36,12 +36,15 @@ def sample(pid: int, proc: Path = PROC) -> ProcSample:
     except OSError:  # gone, or not ours to look at
         names = None
     if names is not None:
-        fds, sockets = len(names), 0
+        # Counted from the links read, not the listing: under connection churn many descriptors
+        # close between the two, and would count as open non-sockets.
+        fds, sockets = 0, 0
         for name in names:
             try:
                 target = os.readlink(fd_dir / name)
             except OSError:  # closed since the listing
                 continue
+            fds += 1
             sockets += target.startswith("socket:")
     rss, threads = _kib(status.get("VmRSS")), _int(status.get("Threads"))
     return ProcSample(pid, rss, threads, fds, sockets, _cpu_s(proc / str(pid) / "stat"))
