@@ -1,6 +1,6 @@
 """Soak: one long embedded-backend run at a high rate; is the harness's footprint flat?
 
-    python -m bench.soak --duration-s 1200 --users 100
+    python -m bench.soak --duration-s 1200 --users 250
 
 Runs ``harness run --backend embedded`` in a child process with the default scenario, reduced to
 one order (``--order``, default graceful) whose traffic lasts ``--duration-s``, and pod
@@ -251,7 +251,7 @@ def count_findings(run_dir: Path, order: str, records: int) -> list[Finding]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--duration-s", type=float, default=1200.0, help="seconds of load")
-    parser.add_argument("--users", type=int, default=100, help="locust users (see RESULTS.md)")
+    parser.add_argument("--users", type=int, default=250, help="locust users (see RESULTS.md)")
     parser.add_argument("--order", default="graceful", help="the sample app's shutdown order")
     parser.add_argument("--interval-s", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--keep", action="store_true", help="keep the run folder")
