@@ -17,6 +17,10 @@ The rule for "flat" (bench/RESULTS.md states it with the figures):
   climb counts: the second half's largest count must not exceed the first half's largest by
   more than ``max_socket_climb``.
 - Threads: the same rule as open files, with ``max_thread_spread``.
+- Processes below the harness other than locust (the pods, live or not yet reaped): their
+  number moves with the deletions (a deleted pod drains for seconds while its replacement
+  starts), so only a climb counts, within ``max_pod_climb``: a pod process that outlives its
+  deletion never goes away.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Limits:
     max_fd_spread: int = 16
     max_socket_climb: int = 16
     max_thread_spread: int = 4
+    max_pod_climb: int = 4
 
 
 @dataclass(frozen=True)

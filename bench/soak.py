@@ -6,12 +6,14 @@ Runs ``harness run --backend embedded`` in a child process with the default scen
 one order (``--order``, default graceful) whose traffic lasts ``--duration-s``, and pod
 deletions (the default scenario's: a random ready pod every 2 s) from the 3rd second to the
 end, so the delete, drain and replace paths run the whole time. Every ``--interval-s`` it samples
-from /proc the harness process (RSS, open files, threads), locust (RSS, open files), how many
-other processes run below the harness (the pods), and how many records were written so far
-(``harness.records.RecordTail``, the reader the progress line uses).
+from /proc the harness process (RSS, CPU, open files and of those sockets, threads), locust
+(RSS, CPU, open files), how many other processes run below the harness (the pods), how many
+records were written so far (``harness.records.RecordTail``, the reader the progress line uses)
+and the machine's load average.
 
 At the end it prints the samples and checks, with the rule in ``bench/_soakcheck.py``:
-- the harness's RSS, open files and threads are flat over the load window; locust's RSS too;
+- the harness's RSS, open files, sockets, threads and pod processes are flat over the load
+  window; locust's RSS too;
 - the records in the run's records file, locust's own request count (the summary table in its
   log) and the run's summary.json all give the same number.
 Exit code 0 when all hold, 1 when one does not, 2 when the run itself failed.
@@ -220,6 +222,11 @@ def flatness(window: list[Sample], limits: Limits) -> list[Finding]:
             series("harness threads", [s.harness.threads for s in window]),
             limits.max_thread_spread,
         ),
+        count_finding(
+            series("pod processes", [s.other_procs for s in window]),
+            limits.max_pod_climb,
+            climb_only=True,
+        ),
     ]
 
 
@@ -259,6 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-fd-spread", type=int, default=Limits.max_fd_spread)
     parser.add_argument("--max-socket-climb", type=int, default=Limits.max_socket_climb)
     parser.add_argument("--max-thread-spread", type=int, default=Limits.max_thread_spread)
+    parser.add_argument("--max-pod-climb", type=int, default=Limits.max_pod_climb)
     args = parser.parse_args(argv)
     if not 0 < args.duration_s <= 24 * 3600 or not 0 < args.interval_s <= args.duration_s:
         parser.error("need 0 < --interval-s <= --duration-s <= 86400")
@@ -270,7 +278,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     limits = Limits(
-        args.max_rss_slope, args.max_fd_spread, args.max_socket_climb, args.max_thread_spread
+        args.max_rss_slope,
+        args.max_fd_spread,
+        args.max_socket_climb,
+        args.max_thread_spread,
+        args.max_pod_climb,
     )
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
