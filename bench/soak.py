@@ -47,6 +47,7 @@ from bench._soakcheck import (
     rss_finding,
 )
 from harness import runfolder
+from harness.errors import HarnessError
 from harness.records import RecordTail
 from harness.scenario import load_scenario
 from harness.summaryfile import load_summary, order_entry
@@ -284,12 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         args.max_thread_spread,
         args.max_pod_climb,
     )
+    try:
+        scenario = soak_scenario(args.order, args.duration_s, args.users)
+    except HarnessError as exc:  # an unknown order, a duration the chaos schedule cannot fit
+        print(f"soak: error: {exc}", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
         scenario_path = work / "soak.yaml"
-        scenario_path.write_text(
-            yaml.safe_dump(soak_scenario(args.order, args.duration_s, args.users))
-        )
+        scenario_path.write_text(yaml.safe_dump(scenario))
         out = work / "runs"
         cmd = harness_cmd(scenario_path, out)
         print("$ " + " ".join(cmd), flush=True)

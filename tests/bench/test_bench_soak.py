@@ -20,7 +20,7 @@ from bench._soakcheck import (
     rss_finding,
     slope_per_s,
 )
-from bench.soak import soak_scenario
+from bench.soak import main, soak_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,6 +106,13 @@ def test_the_soak_scenario_deletes_pods_until_the_end() -> None:
     assert isinstance(chaos, dict)
     last = chaos["start_after_s"] + (chaos["count"] - 1) * chaos["every_s"]
     assert 1200.0 - chaos["every_s"] <= last < 1200.0
+
+
+def test_a_bad_order_is_one_line_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--order", "nope", "--duration-s", "60"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("soak: error: orders: unknown order 'nope'")
+    assert err.count("\n") == 1
 
 
 def test_proctree_sees_a_child_and_its_child() -> None:
