@@ -1,4 +1,7 @@
-"""`make bench`: the benchmarks that exist so far, one after another; each prints its figures."""
+"""`make bench`: the benchmarks that exist so far, one after another; each prints its figures.
+
+The soak (``python -m bench.soak``, 20 minutes by default) is not among them: run it on its own.
+"""
 
 import subprocess
 import sys
