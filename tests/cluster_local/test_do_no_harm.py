@@ -289,13 +289,15 @@ def test_a_hosts_own_cni0_and_kube_chains_survive_a_whole_cycle(
         assert up.returncode == 0, up.stdout + up.stderr
         assert "ready: kubeconfig=" in up.stdout
         during = _network_of(scratch_host)
-        # The host gained exactly our link (and the kernel's route for it), nothing else.
+        # The host's own chains and bridge are as they were; it gained exactly our link (and the
+        # kernel's route for it), nothing else.
+        for table in ("filter", "nat", "mangle"):
+            assert _without_counters(during[table]) == _without_counters(before[table]), table
+        assert "cni0" in during["links"] and "10.244.0.1/24" in during["addresses"]
         assert LINK_HOST in during["links"]
         assert [line for line in during["routes"].splitlines() if line not in before["routes"]] == [
             line for line in during["routes"].splitlines() if LINK_HOST in line
         ]
-        for table in ("filter", "nat", "mangle"):
-            assert _without_counters(during[table]) == _without_counters(before[table]), table
         nodes = in_netns(
             scratch_host, str(_kubectl()), "--kubeconfig", str(local_cluster.kubeconfig),
             "get", "nodes", "--no-headers",
