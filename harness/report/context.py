@@ -35,6 +35,11 @@ class RunInfo:
     partial: bool
     facts: list[tuple[str, str]] = field(default_factory=list)
     ended_by: str | None = None  # the error that ended the run, or how it was recovered
+    # The header's facts: "—" where the summary lacks them (a minimal v1 summary may)
+    started: str = MISSING
+    seed: str = MISSING
+    seed_json: str = "null"
+    schema_version: str = MISSING
 
 
 def recommendation(summary: Mapping[str, Any]) -> Recommendation:
@@ -75,6 +80,10 @@ def run_info(summary: Mapping[str, Any]) -> RunInfo:
         partial=bool(summary.get("partial")),
         facts=facts,
         ended_by=_ended_by(summary),
+        started=str(summary.get("started") or MISSING),
+        seed=str(summary.get("seed", MISSING)),
+        seed_json=json.dumps(summary.get("seed")),
+        schema_version=str(summary.get("schema_version", MISSING)),
     )
 
 
