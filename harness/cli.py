@@ -39,11 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="auto", help="auto | embedded | local | kind | kube")
     run.add_argument("--scenario", type=Path, help="scenario YAML (default: built-in defaults)")
     run.add_argument("--orders", help="comma-separated orders to run, e.g. naive,graceful")
-    run.add_argument("--duration", type=float, help="seconds of traffic per order")
+    run.add_argument("--duration", type=float, help="seconds of traffic per order (at most 86400)")
     run.add_argument("--users", type=int, help="concurrent simulated users")
     run.add_argument("--replicas", type=int, help="pods per order")
     run.add_argument("--seed", type=int, help="seed for chaos and traffic (repeatable runs)")
-    run.add_argument("--deletions", type=int, help="how many chaos actions per order")
+    run.add_argument("--deletions", type=int, help="chaos actions per order (at most 10000)")
     run.add_argument(
         "--new-connections",
         action="store_true",
