@@ -83,7 +83,7 @@ def assert_row(row: Any) -> None:
     assert error is None or type(error) is str
 
 
-@fuzz(300)
+@fuzz(150)
 @given(st.lists(LINES, max_size=8), st.lists(GOOD_LINES, max_size=6))
 def test_record_rows_of_any_lines(junk: list[bytes], good: list[bytes]) -> None:
     rows = RecordRows(torn([*junk, *good], 0).splitlines())
@@ -96,7 +96,7 @@ def test_record_rows_of_any_lines(junk: list[bytes], good: list[bytes]) -> None:
     assert rows.skipped <= sum(1 for line in junk for part in line.splitlines() if part.strip())
 
 
-@fuzz(200)
+@fuzz(120)
 @given(st.lists(GOOD_LINES, max_size=10), st.lists(LINES, max_size=6), st.integers(0, 40))
 def test_records_file_keeps_every_whole_record(
     good: list[bytes], junk: list[bytes], cut: int
@@ -161,7 +161,7 @@ GOOD_EVENTS = st.builds(
 )
 
 
-@fuzz(300)
+@fuzz(150)
 @given(
     st.lists(st.one_of(ODD_EVENTS, LINES), max_size=8),
     st.lists(GOOD_EVENTS, max_size=6),

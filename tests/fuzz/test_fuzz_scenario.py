@@ -98,7 +98,7 @@ def test_any_tree_under_a_real_key(key: str, tree: Any) -> None:
     load_file(json.dumps(document).encode())  # JSON keeps NaN and huge numbers as written
 
 
-@fuzz(100)
+@fuzz(40)
 @given(st.integers(min_value=0, max_value=3000), st.sampled_from([*KEYS, ""]))
 def test_any_nesting(depth: int, key: str) -> None:
     result = load_file(f'{{"{key}": {deep_json(depth)}}}'.encode())
