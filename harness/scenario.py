@@ -1,8 +1,9 @@
 """Scenarios: what a run does, as plain data. Loaded from YAML and validated before anything starts.
 
 Every default lives here, in the dataclasses below; ``harness/scenarios/default.yaml`` documents
-them for users. An unknown key or a value of the wrong type is a one-line ``ScenarioError`` that
-names the key (``traffic.users: expected an integer, got 'ten'``).
+them for users. An unknown key, a value of the wrong type, or a count or duration that is not
+finite or lies outside its range (``BOUNDS``) is a one-line ``ScenarioError`` that names the key
+(``traffic.users: expected an integer, got 'ten'``); the file itself is read by harness.yamlfile.
 """
 
 from __future__ import annotations

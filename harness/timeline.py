@@ -134,13 +134,21 @@ def event_from_dict(data: dict[str, Any]) -> TimelineEvent | None:
     """The event a timeline line holds; None when it is no event: ``ts`` a finite number,
     ``kind`` a string, ``pod`` a string or null, ``detail`` an object or null."""
     ts, kind, pod, detail = data.get("ts"), data.get("kind"), data.get("pod"), data.get("detail")
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         return None
-    if not isinstance(kind, str) or not (pod is None or isinstance(pod, str)):
+    try:
+        ts = float(ts)
+    except OverflowError:  # an integer past a float's range
+        return None
+    if (
+        not math.isfinite(ts)
+        or not isinstance(kind, str)
+        or not (pod is None or isinstance(pod, str))
+    ):
         return None
     if not (detail is None or isinstance(detail, dict)):
         return None
-    return TimelineEvent(float(ts), kind, pod, dict(detail or {}))
+    return TimelineEvent(ts, kind, pod, dict(detail or {}))
 
 
 def read_timeline(path: Path) -> list[TimelineEvent]:

@@ -14,13 +14,12 @@ def test_lines_that_are_no_event_are_skipped(tmp_path: Path) -> None:
         b'{"kind": "pod_ready"}\n'  # no ts
         b'{"ts": "x", "kind": "k"}\n'
         b'{"ts": NaN, "kind": "k"}\n'
+        b'{"ts": 1' + b"0" * 400 + b', "kind": "k"}\n'  # past a float's range
         b'{"ts": 1, "kind": 3}\n'
         b'{"ts": 1, "kind": "k", "pod": ["p"]}\n'
         b'{"ts": 1, "kind": "k", "detail": "text"}\n'
         b'{"ts": 1.5, "kind": "\xff\xfe"}\n'  # not UTF-8
-        + b"["
-        * 100_000
-        + b"\n"  # nested past the stack
+         + b"[" * 100_000 + b"\n"  # nested past the stack
         b'{"ts": 1.0, "kind": "app_exit", "pod": null, "detail": null}\n'
         b'{"ts": 3.0, "kind": "chaos_act'  # torn by a crash
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.orders import ORDERS
-from harness.report.formats import MISSING, as_int, fmt_int, fmt_plain, fmt_s
+from harness.report.formats import MISSING, as_float, as_int, fmt_int, fmt_plain, fmt_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +103,11 @@ def order_blurb(name: str) -> str:
 def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
     """One row per deletion: when (on the chart's axis), which pod, what failed, in which phase."""
     rows = []
-    for item in entry.get("per_deletion") or []:
+    items = entry.get("per_deletion")
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
-        at = item.get("ts")
+        at = as_float(item.get("ts"))
         by_phase = item.get("by_phase")
         phases: dict[str, Any] = by_phase if isinstance(by_phase, dict) else {}
         nonzero = [f"{k.replace('_', ' ')} {v}" for k, v in phases.items() if v]
@@ -114,7 +115,7 @@ def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
         rows.append(
             {
                 "pod": str(item.get("pod")),
-                "at": f"{float(at) - t0:.2f} s" if isinstance(at, (int, float)) else MISSING,
+                "at": f"{at - t0:.2f} s" if at is not None else MISSING,
                 "failed": fmt_int(failed),
                 "raw_failed": json.dumps(item.get("failed")),
                 "phases": ", ".join(nonzero) or ("none" if failed == 0 else MISSING),

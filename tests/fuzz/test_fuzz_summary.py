@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.fuzz import SCALARS, deep_json, fuzz, json_trees
+from helpers.summaries import ORDER_KEYS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,20 +52,6 @@ def test_any_nesting(depth: int) -> None:
     load_bytes(f'{{"schema_version": 1, "orders": {{}}, "x": {deep_json(depth)}}}'.encode())
 
 
-ORDER_KEYS = [
-    "requests",
-    "failed",
-    "failure_rate",
-    "failures_by_class",
-    "failures_by_phase",
-    "deletions",
-    "per_deletion",
-    "latency_ms",
-    "latency_ms_around_deletions",
-    "propagation_ms",
-    "window",
-    "files",
-]
 TOP_KEYS = ["partial", "error", "recovered", "backend", "backend_detail", "scenario", "started"]
 TOP_KEYS += ["finished", "seed", "versions", "recommendation", "gate"]
 JUNK = st.one_of(SCALARS, json_trees(max_leaves=4))

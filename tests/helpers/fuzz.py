@@ -2,7 +2,7 @@
 
 Deterministic on purpose: ``derandomize`` draws the same examples on every run and no example
 database is kept, so CI and a laptop test the same inputs. The deadline is loose (the machine is
-shared); it is there to catch an input that makes a parser take seconds, not to time it.
+shared); it is there to catch an input that makes a parser hang, not to time it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def fuzz(max_examples: int = 150) -> Callable[[F], F]:
     """The settings of one property test: ``max_examples`` inputs, the same ones every run."""
     return settings(  # type: ignore[return-value]
         max_examples=max_examples,
-        deadline=timedelta(seconds=5),
+        deadline=timedelta(seconds=30),
         derandomize=True,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -31,7 +31,7 @@ def fuzz(max_examples: int = 150) -> Callable[[F], F]:
 
 # Numbers a user (or a broken file) may write: the edges, not only typical values.
 EDGE_NUMBERS = st.sampled_from(
-    [0, -1, 1, 2**31, 2**63, 10**30, -(10**30), 1e308, -0.0, 1e-300, math.inf, -math.inf, math.nan]
+    [0, -1, 1, 2**31, 2**63, 10**30, -(10**400), 1e308, -0.0, 1e-300, math.inf, -math.inf, math.nan]
 )
 NUMBERS = st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), EDGE_NUMBERS)
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=20))
