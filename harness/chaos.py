@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.backends.base import Backend, EventSink, PodInfo
-from harness.errors import ApiUnavailable, HarnessError
+from harness.errors import ApiUnavailable, HarnessError, ScenarioError
 from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,52 @@ class Chaos:
     grace_period_s: float | None = None  # override of the pod's grace period for deletes
     max_surge: str = "25%"
     max_unavailable: str = "25%"
+
+
+# The most actions one order may schedule: at one a second that is close to three hours of
+# deletions, more than any run needs. A larger count is a typo (an extra zero), refused before
+# any offset is computed: the schedule is a list, and 1e8 offsets would take gigabytes.
+MAX_ACTIONS = 10_000
+
+
+def planned_actions(chaos: Chaos) -> int:
+    """How many actions the schedule holds, without building it."""
+    return len(chaos.at_s) if chaos.at_s else max(0, chaos.count)
+
+
+def schedule_offsets(chaos: Chaos) -> list[float]:
+    """Seconds from load start at which the actions fire, in order (at most MAX_ACTIONS)."""
+    planned = planned_actions(chaos)
+    if planned > MAX_ACTIONS:
+        raise ScenarioError(f"chaos: {planned} actions planned, at most {MAX_ACTIONS}")
+    if chaos.at_s:
+        return sorted(chaos.at_s)
+    return [chaos.start_after_s + i * chaos.every_s for i in range(planned)]
+
+
+def actions_from(chaos: Chaos, end_s: float) -> int:
+    """How many actions fall at or after ``end_s``, counted without building the schedule (the
+    regular schedule's offsets only grow, so they are the last ones)."""
+    if chaos.at_s:
+        return sum(1 for offset in chaos.at_s if offset >= end_s)
+    count, start, every = max(0, chaos.count), chaos.start_after_s, chaos.every_s
+    if count == 0 or not every > 0:
+        return count if count and start >= end_s else 0
+    ratio = (end_s - start) / every  # may overflow to inf with a tiny every_s
+    first = 0 if ratio <= 0 else count if ratio >= count else math.ceil(ratio)
+    # ``start + i * every`` as the schedule computes it: step past rounding at the boundary.
+    while first > 0 and start + (first - 1) * every >= end_s:
+        first -= 1
+    while first < count and start + first * every < end_s:
+        first += 1
+    return count - first
+
+
+def last_offset(chaos: Chaos) -> float | None:
+    """The last action's offset, None for an empty schedule."""
+    if chaos.at_s:
+        return max(chaos.at_s)
+    return chaos.start_after_s + (chaos.count - 1) * chaos.every_s if chaos.count > 0 else None
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from harness import __version__
 from harness.classify import ERROR_CLASSES
 from harness.console import Console
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, UsageError, one_line
 from harness.gate import GateLimits, check_limits
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 (no usage dump)."""
 
     def error(self, message: str) -> Any:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="auto", help="auto | embedded | local | kind | kube")
     run.add_argument("--scenario", type=Path, help="scenario YAML (default: built-in defaults)")
     run.add_argument("--orders", help="comma-separated orders to run, e.g. naive,graceful")
-    run.add_argument("--duration", type=float, help="seconds of traffic per order")
+    run.add_argument("--duration", type=float, help="seconds of traffic per order (at most 86400)")
     run.add_argument("--users", type=int, help="concurrent simulated users")
     run.add_argument("--replicas", type=int, help="pods per order")
     run.add_argument("--seed", type=int, help="seed for chaos and traffic (repeatable runs)")
-    run.add_argument("--deletions", type=int, help="how many chaos actions per order")
+    run.add_argument("--deletions", type=int, help="chaos actions per order (at most 10000)")
     run.add_argument(
         "--new-connections",
         action="store_true",
@@ -89,7 +89,10 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error argparse printed
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     _absolute_pythonpath()
     for name in ("out", "scenario", "run_dir", "target", "junit"):
         # Every path the user gives means what it meant in the folder they typed it in.
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_validate(args)
     except HarnessError as exc:
         console.done()
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print(f"harness: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if args.command != "run" else _run_error_code(exc)
     except KeyboardInterrupt:
         console.done()
@@ -256,7 +259,7 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     from harness.runfolder import RUN_JOURNAL, SUMMARY
 
     run_dir: Path = args.run_dir
-    if run_dir.is_dir() and not (run_dir / SUMMARY).exists() and (run_dir / RUN_JOURNAL).exists():
+    if not os.path.exists(run_dir / SUMMARY) and os.path.exists(run_dir / RUN_JOURNAL):
         path = recover(run_dir)
         print(f"{shown(run_dir)}: no summary; rebuilt it from the run's files (partial, recovered)")
     else:

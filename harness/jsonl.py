@@ -146,14 +146,13 @@ class LineFile:
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Yields each complete JSON line; a torn or garbled line (a crash mid-write) is skipped."""
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for line in handle:
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
+                data = json.loads(line.decode("utf-8"))
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 continue
             if isinstance(data, dict):
                 yield data

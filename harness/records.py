@@ -13,9 +13,10 @@ in order, compact separators. Everything that writes or reads such a line goes t
   binary so that ``read_rows`` need not parse those lines again.
 
 A reader takes what it needs as a ``Row`` (end, latency_ms, pod, error). A line is a record when
-it is a JSON object with numeric ``end`` and ``latency_ms``; anything else (a line torn by a crash
-mid-write, garbage) is skipped, never fatal. Parsing is orjson's, about 0.9 µs a line with the
-row taken out: more than the analysis of the row itself (bench/RESULTS.md).
+it is a JSON object with numeric ``end`` and ``latency_ms`` and a string or null ``pod`` and
+``error``; anything else (a line torn by a crash mid-write, garbage) is skipped, never fatal.
+Parsing is orjson's, about 0.9 µs a line with the row taken out: more than the analysis of the
+row itself (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
 
 
 def read_records(path: Path) -> list[RequestRecord]:
-    return [record_from_dict(d) for d in iter_jsonl(path)]
+    """The file's records; a line that is not one (see below) is skipped."""
+    records = []
+    for data in iter_jsonl(path):
+        try:
+            record = record_from_dict(data)
+        except (*_NOT_A_ROW, OverflowError):  # OverflowError: int() of an infinite status
+            continue
+        if _is_label(record.pod) and _is_label(record.error):
+            records.append(record)
+    return records
 
 
 # -- Writing ------------------------------------------------------------------------------------
@@ -135,9 +145,17 @@ def parse_row(line: bytes) -> Row | None:
     """The row of one record line, or None when the line is not a record (torn, garbled)."""
     try:
         data = orjson.loads(line)
-        return float(data["end"]), float(data["latency_ms"]), data.get("pod"), data.get("error")
+        pod, error = data.get("pod"), data.get("error")
+        if _is_label(pod) and _is_label(error):
+            return float(data["end"]), float(data["latency_ms"]), pod, error
     except (*_NOT_A_ROW, AttributeError):
-        return None
+        pass
+    return None
+
+
+def _is_label(value: object) -> bool:
+    """A pod or error as a row holds it: a string or None (the analysis groups by them)."""
+    return value is None or value.__class__ is str
 
 
 class RecordRows:
@@ -154,7 +172,12 @@ class RecordRows:
             try:
                 # Every field present: the case of every line our writers write.
                 end, latency_ms, pod, error = fields(loads(line))
-                yield float(end), float(latency_ms), pod, error
+                if (pod is None or pod.__class__ is str) and (
+                    error is None or error.__class__ is str
+                ):
+                    yield float(end), float(latency_ms), pod, error
+                    continue
+                self.skipped += 1
             except _NOT_A_ROW:
                 row = parse_row(line)  # a missing pod or error is None; anything else: skipped
                 if row is not None:
@@ -278,7 +301,8 @@ def _side_rows(path: Path, records: IO[bytes]) -> Generator[Row, None, int]:
             return 0
         strings: list[str | None] = [None]
         covered = 0
-        while (chunk := _read_chunk(side, strings)) is not None:
+        size = os.fstat(side.fileno()).st_size
+        while (chunk := _read_chunk(side, strings, size)) is not None:
             upto, rows = chunk
             records.seek(upto - 1)
             if upto < covered or upto > stat.st_size or records.read(1) != b"\n":
@@ -288,7 +312,11 @@ def _side_rows(path: Path, records: IO[bytes]) -> Generator[Row, None, int]:
         return covered
 
 
-def _read_chunk(side: IO[bytes], strings: list[str | None]) -> tuple[int, Iterator[Row]] | None:
+def _read_chunk(
+    side: IO[bytes], strings: list[str | None], size: int
+) -> tuple[int, Iterator[Row]] | None:
+    """The next chunk, None at the end or at anything this module did not write. ``size``: the
+    file's; a length past it is garbage, and reading it would first allocate that much."""
     head = side.read(_CHUNK.size)
     if len(head) < _CHUNK.size:
         return None
@@ -297,10 +325,12 @@ def _read_chunk(side: IO[bytes], strings: list[str | None]) -> tuple[int, Iterat
         return None
     added: list[str | None] = []
     for _ in range(new):
-        size = side.read(_LENGTH.size)
-        if len(size) < _LENGTH.size:
+        prefix = side.read(_LENGTH.size)
+        if len(prefix) < _LENGTH.size:
             return None
-        length = _LENGTH.unpack(size)[0]
+        length = _LENGTH.unpack(prefix)[0]
+        if side.tell() + length > size:
+            return None
         text = side.read(length)
         if len(text) < length:
             return None
@@ -309,6 +339,8 @@ def _read_chunk(side: IO[bytes], strings: list[str | None]) -> tuple[int, Iterat
         except UnicodeDecodeError:
             return None  # not a file this module wrote
     columns = (array("d"), array("d"), array("i"), array("i"))
+    if side.tell() + count * sum(column.itemsize for column in columns) > size:
+        return None
     for column in columns:
         data = side.read(count * column.itemsize)
         if len(data) < count * column.itemsize:

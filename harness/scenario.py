@@ -1,29 +1,74 @@
 """Scenarios: what a run does, as plain data. Loaded from YAML and validated before anything starts.
 
 Every default lives here, in the dataclasses below; ``harness/scenarios/default.yaml`` documents
-them for users. An unknown key or a value of the wrong type is a one-line ``ScenarioError`` that
-names the key (``traffic.users: expected an integer, got 'ten'``).
+them for users. An unknown key, a value of the wrong type, or a count or duration that is not
+finite or lies outside its range (``BOUNDS``) is a one-line ``ScenarioError`` that names the key
+(``traffic.users: expected an integer, got 'ten'``); the file itself is read by harness.yamlfile.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.backends.base import DeploySpec
-from harness.chaos import ACTIONS, Chaos
+from harness.chaos import (
+    ACTIONS,
+    MAX_ACTIONS,
+    Chaos,
+    actions_from,
+    last_offset,
+    planned_actions,
+    schedule_offsets,
+)
 from harness.classify import ERROR_CLASSES
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
 from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
+from harness.yamlfile import read_settings
 
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
+
+HOUR_S, DAY_S = 3600.0, 86400.0
+# Every count and duration: (lowest, highest, whether the lowest itself is allowed). The highest
+# is more than a real run can need (default.yaml says so beside each key), so a typo such as an
+# extra zero or 1e9 is a one-line error before anything starts, not a run that never ends.
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "replicas": (0, 100, False),
+    "duration_s": (0, DAY_S, False),
+    "settle_timeout_s": (0, HOUR_S, False),
+    "seed": (-(2**63), 2**63 - 1, True),
+    "traffic.users": (0, 10_000, False),
+    "traffic.spawn_rate": (0, 10_000, False),
+    "traffic.fast_weight": (0, 1000, True),
+    "traffic.slow_weight": (0, 1000, True),
+    "traffic.slow_ms_min": (0, 30_000, True),
+    "traffic.slow_ms_max": (0, 30_000, True),
+    "traffic.wait_min_s": (0, HOUR_S, True),
+    "traffic.wait_max_s": (0, HOUR_S, True),
+    "traffic.timeout_s": (0, HOUR_S, False),
+    "chaos.start_after_s": (0, DAY_S, True),
+    "chaos.every_s": (0, DAY_S, False),
+    "chaos.count": (0, MAX_ACTIONS, True),
+    "chaos.grace_period_s": (0, HOUR_S, True),
+    "app.shutdown_delay_s": (0, HOUR_S, True),
+    "app.quiet_period_s": (0, HOUR_S, True),
+    "app.drain_timeout_s": (0, HOUR_S, True),
+    "app.prestop_sleep_s": (0, HOUR_S, True),
+    "app.grace_period_s": (0, HOUR_S, False),
+    "embedded.propagation_min_s": (0, HOUR_S, True),
+    "embedded.propagation_max_s": (0, HOUR_S, True),
+    "embedded.readiness_period_s": (0, HOUR_S, False),
+    "embedded.readiness_timeout_s": (0, HOUR_S, False),
+    "embedded.readiness_failure_threshold": (0, 100, False),
+    "embedded.readiness_success_threshold": (0, 100, False),
+    "kube.request_timeout_s": (0, HOUR_S, False),
+}
 
 
 @dataclass
@@ -104,9 +149,7 @@ class Scenario:
 
     def chaos_offsets(self) -> list[float]:
         """Seconds from load start at which chaos actions fire."""
-        if self.chaos.at_s:
-            return sorted(self.chaos.at_s)
-        return [self.chaos.start_after_s + i * self.chaos.every_s for i in range(self.chaos.count)]
+        return schedule_offsets(self.chaos)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -116,28 +159,14 @@ class Scenario:
 
 def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) -> Scenario:
     """Reads a YAML scenario (or the defaults), applies dotted overrides, validates the result."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ScenarioError(f"{path}: not valid YAML{where}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ScenarioError(f"{path}: expected a mapping of settings at the top level")
-        raw = loaded
+    raw: dict[str, Any] = read_settings(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents, 1):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ScenarioError(f"{'.'.join(parents[:depth])}: expected a mapping")
         node[leaf] = value
     scenario: Scenario = _build(Scenario, raw, "")
     if path is not None:
@@ -157,90 +186,104 @@ def _program_beside(scenario_path: Path, command: list[str] | None) -> list[str]
 
 def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
-    problems: list[str] = []
+    problems = _out_of_bounds(s)
     if not s.orders:
         problems.append("orders: name at least one order")
     for name in s.orders:
         if name not in ORDERS:
-            problems.append(f"orders: unknown order {name!r} (known: {', '.join(ORDERS)})")
+            problems.append(f"orders: unknown order {shown(name)} (known: {', '.join(ORDERS)})")
     if len(set(s.orders)) != len(s.orders):
         problems.append("orders: an order is listed twice")
-    _positive(problems, "replicas", s.replicas)
-    _positive(problems, "duration_s", s.duration_s)
-    _positive(problems, "settle_timeout_s", s.settle_timeout_s)
     t = s.traffic
-    _positive(problems, "traffic.users", t.users)
-    _positive(problems, "traffic.spawn_rate", t.spawn_rate)
-    _positive(problems, "traffic.timeout_s", t.timeout_s)
-    if t.fast_weight < 0 or t.slow_weight < 0 or t.fast_weight + t.slow_weight == 0:
+    if t.fast_weight + t.slow_weight == 0:
         problems.append("traffic: fast_weight and slow_weight must be >= 0 and not both 0")
-    if not 0 <= t.slow_ms_min <= t.slow_ms_max <= 30000:
+    if t.slow_ms_min > t.slow_ms_max:
         problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
-    if not 0 <= t.wait_min_s <= t.wait_max_s:
+    # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
+    # drain's end and exit 1; and it must fit the client's timeout, else every order counts the
+    # scenario's own slow requests as timeouts. Either way the run would measure the scenario.
+    if t.slow_ms_max >= s.app.drain_timeout_s * 1000:
+        problems.append(
+            f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below app.drain_timeout_s "
+            f"({s.app.drain_timeout_s:g} s): the draining orders would cut the slowest requests"
+        )
+    if t.slow_ms_max >= t.timeout_s * 1000:
+        problems.append(
+            f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below traffic.timeout_s "
+            f"({t.timeout_s:g} s): the slowest requests would all count as timeouts"
+        )
+    if t.wait_min_s > t.wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")
     c = s.chaos
     if c.action not in ACTIONS:
-        problems.append(f"chaos.action: unknown {c.action!r} (known: {', '.join(ACTIONS)})")
+        problems.append(f"chaos.action: unknown {shown(c.action)} (known: {', '.join(ACTIONS)})")
     elif ACTIONS[c.action].needs_pod and not c.pod:
         problems.append(f"chaos.pod: {c.action} needs the pod's index or name")
-    if c.count < 0:
-        problems.append("chaos.count: must be >= 0")
-    _positive(problems, "chaos.every_s", c.every_s)
-    if c.start_after_s < 0 or any(x < 0 for x in c.at_s):
-        problems.append("chaos: offsets must be >= 0")
-    if c.grace_period_s is not None and c.grace_period_s < 0:
-        problems.append("chaos.grace_period_s: must be >= 0")
-    late = [x for x in s.chaos_offsets() if x >= s.duration_s]
-    if late:
-        problems.append(
-            f"chaos: {len(late)} of {len(s.chaos_offsets())} actions fall at or after the end of "
-            f"the run (duration_s={s.duration_s:g}, last at {max(late):g} s); "
-            "raise duration_s or lower count/every_s"
-        )
+    if len(c.at_s) > MAX_ACTIONS:
+        problems.append(f"chaos.at_s: {len(c.at_s)} offsets, at most {MAX_ACTIONS}")
+    if any(not 0 <= x <= DAY_S for x in c.at_s):
+        problems.append(f"chaos.at_s: offsets must be >= 0 and <= {DAY_S:g}")
+    if not problems:  # the schedule's numbers are finite and bounded: count, never build
+        late = actions_from(c, s.duration_s)
+        if late:
+            problems.append(
+                f"chaos: {late} of {planned_actions(c)} actions fall at or after the end of "
+                f"the run (duration_s={s.duration_s:g}, last at {last_offset(c):g} s); "
+                "raise duration_s or lower count/every_s"
+            )
     for pct_key in ("max_surge", "max_unavailable"):
         if not _is_int_or_percent(getattr(c, pct_key)):
             problems.append(f"chaos.{pct_key}: expected an integer or a percentage like '25%'")
     a = s.app
     if a.shutdown_strategy not in SHUTDOWN_STRATEGIES:
         problems.append(f"app.shutdown_strategy: expected one of {', '.join(SHUTDOWN_STRATEGIES)}")
-    for key in ("shutdown_delay_s", "quiet_period_s", "drain_timeout_s", "prestop_sleep_s"):
-        if getattr(a, key) < 0:
-            problems.append(f"app.{key}: must be >= 0")
-    _positive(problems, "app.grace_period_s", a.grace_period_s)
     if a.command is not None and not any("{port}" in part for part in a.command):
         problems.append("app.command: must contain {port} so each pod can listen on its own port")
+    if a.command is not None and any("\x00" in part for part in a.command):
+        problems.append("app.command: a NUL character cannot be passed to a program")
     e = s.embedded
-    if not 0 <= e.propagation_min_s <= e.propagation_max_s:
+    if e.propagation_min_s > e.propagation_max_s:
         problems.append("embedded: need 0 <= propagation_min_s <= propagation_max_s")
-    _positive(problems, "embedded.readiness_period_s", e.readiness_period_s)
-    _positive(problems, "embedded.readiness_timeout_s", e.readiness_timeout_s)
-    _positive(problems, "embedded.readiness_failure_threshold", e.readiness_failure_threshold)
-    _positive(problems, "embedded.readiness_success_threshold", e.readiness_success_threshold)
-    _positive(problems, "kube.request_timeout_s", s.kube.request_timeout_s)
     g = s.gate
     if g.order not in ORDERS:
-        problems.append(f"gate.order: unknown order {g.order!r}")
+        problems.append(f"gate.order: unknown order {shown(g.order)}")
     if g.max_failed is not None and g.max_failed < 0:
         problems.append("gate.max_failed: must be >= 0")
     if g.max_failure_rate is not None and not 0 <= g.max_failure_rate <= 1:
         problems.append("gate.max_failure_rate: must be between 0 and 1")
     unknown = [c for c in g.classes or () if c not in ERROR_CLASSES]
     if unknown:
-        problems.append(f"gate.classes: unknown error class {unknown[0]!r}")
+        problems.append(f"gate.classes: unknown error class {shown(unknown[0])}")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScenarioError(problems[0] + more)
 
 
-def _positive(problems: list[str], key: str, value: float) -> None:
-    if value <= 0:
-        problems.append(f"{key}: must be > 0, got {value:g}")
+def _out_of_bounds(s: Scenario) -> list[str]:
+    """One problem per BOUNDS key whose value is outside its range (NaN is outside any)."""
+    problems = []
+    for key, (low, high, low_allowed) in BOUNDS.items():
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(s, section) if section else s, name)
+        if value is None:
+            continue  # an optional setting left unset
+        above_low = value >= low if low_allowed else value > low
+        if not (above_low and value <= high):
+            sign = ">=" if low_allowed else ">"
+            problems.append(
+                f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"
+            )
+    return problems
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _is_int_or_percent(value: str) -> bool:
     text = str(value).strip()
     digits = text[:-1] if text.endswith("%") else text
-    return digits.isdigit()
+    return digits.isascii() and digits.isdigit()  # not "²" or "١٢", which int() refuses
 
 
 def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
@@ -249,10 +292,10 @@ def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
         raise ScenarioError(f"{prefix.rstrip('.') or 'scenario'}: expected a mapping")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(str(name) for name in set(raw) - set(fields))
     if unknown:
         raise ScenarioError(
-            f"{prefix}{unknown[0]}: unknown setting (known here: {', '.join(sorted(fields))})"
+            f"{prefix}{cut(unknown[0])}: unknown setting (known here: {', '.join(sorted(fields))})"
         )
     values = {name: _coerce(hints[name], raw[name], prefix + name) for name in raw}
     return cls(**values)
@@ -272,23 +315,29 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, str) and args[0] is str:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ScenarioError(f"{key}: expected a list, got {value!r}")
+            raise ScenarioError(f"{key}: expected a list, got {shown(value)}")
         items = [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ScenarioError(f"{key}: expected true or false, got {value!r}")
+        raise ScenarioError(f"{key}: expected true or false, got {shown(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ScenarioError(f"{key}: expected an integer, got {value!r}")
+        raise ScenarioError(f"{key}: expected an integer, got {shown(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ScenarioError(f"{key}: expected a number, got {value!r}")
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf  # an integer past float's range
+            if math.isfinite(number):
+                return number
+            raise ScenarioError(f"{key}: expected a finite number, got {shown(value)}")
+        raise ScenarioError(f"{key}: expected a number, got {shown(value)}")
     if hint is str:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return str(value)
-        raise ScenarioError(f"{key}: expected a string, got {value!r}")
+        raise ScenarioError(f"{key}: expected a string, got {shown(value)}")
     raise ScenarioError(f"{key}: unsupported setting type")  # pragma: no cover - schema bug

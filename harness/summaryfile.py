@@ -9,14 +9,18 @@ contract (``docs/summary-v1.md``) is checked in one place.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.errors import HarnessError
+from harness.errors import HarnessError, cut
 
 SUMMARY_NAME = runfolder.SUMMARY
+# A summary of 10 000 deletions in each of four orders is about 16 MB: past this, a file is not
+# one (/dev/zero, a log), and reading it whole would only fill memory.
+MAX_SUMMARY_BYTES = 64 << 20
 
 
 class SummaryError(HarnessError):
@@ -41,27 +45,37 @@ class OrderNotInSummaryError(SummaryError):
 
 def summary_path(target: Path) -> Path:
     """A run folder or a summary.json path, as the user may give either."""
-    return target / SUMMARY_NAME if target.is_dir() else target
+    # os.path.isdir, not Path.is_dir: a name too long or with a NUL byte is simply no folder.
+    return target / SUMMARY_NAME if os.path.isdir(target) else target
 
 
 def load_summary(target: Path, order: str | None = None) -> dict[str, Any]:
     """Reads and checks a summary; with ``order``, also checks that the order ran."""
     path = summary_path(target)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SUMMARY_BYTES + 1)
     except FileNotFoundError:
-        where = f"{target} has no {SUMMARY_NAME}" if target.is_dir() else f"{path} does not exist"
-        if (path.parent / runfolder.RUN_JOURNAL).exists():
+        where = (
+            f"{target} has no {SUMMARY_NAME}" if os.path.isdir(target) else f"{path} does not exist"
+        )
+        if os.path.exists(path.parent / runfolder.RUN_JOURNAL):
             where += f" (the run ended without one: `harness report {path.parent}` rebuilds it)"
         raise SummaryNotFoundError(f"no summary: {where}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise SummaryInvalidError(f"cannot read {path}: {exc}") from None
+    if len(raw) > MAX_SUMMARY_BYTES:
+        raise SummaryInvalidError(f"{path}: larger than {MAX_SUMMARY_BYTES >> 20} MiB")
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SummaryInvalidError(f"cannot read {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SummaryInvalidError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except (RecursionError, ValueError) as exc:  # nested too deep; an integer of 4300+ digits
+        raise SummaryInvalidError(f"{path}: not a summary ({cut(str(exc))})") from None
     if not isinstance(data, dict):
         raise SummaryInvalidError(f"{path}: expected a JSON object at the top level")
     version = data.get("schema_version")

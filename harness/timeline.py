@@ -8,6 +8,7 @@ Readers must therefore also accept kinds they do not know (a newer app's own lin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -129,14 +130,28 @@ class TimelineEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def event_from_dict(data: dict[str, Any]) -> TimelineEvent:
-    return TimelineEvent(
-        ts=float(data["ts"]),
-        kind=str(data["kind"]),
-        pod=data.get("pod"),
-        detail=dict(data.get("detail") or {}),
-    )
+def event_from_dict(data: dict[str, Any]) -> TimelineEvent | None:
+    """The event a timeline line holds; None when it is no event: ``ts`` a finite number,
+    ``kind`` a string, ``pod`` a string or null, ``detail`` an object or null."""
+    ts, kind, pod, detail = data.get("ts"), data.get("kind"), data.get("pod"), data.get("detail")
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return None
+    try:
+        ts = float(ts)
+    except OverflowError:  # an integer past a float's range
+        return None
+    if (
+        not math.isfinite(ts)
+        or not isinstance(kind, str)
+        or not (pod is None or isinstance(pod, str))
+    ):
+        return None
+    if not (detail is None or isinstance(detail, dict)):
+        return None
+    return TimelineEvent(ts, kind, pod, dict(detail or {}))
 
 
 def read_timeline(path: Path) -> list[TimelineEvent]:
-    return sorted((event_from_dict(d) for d in iter_jsonl(path)), key=lambda e: e.ts)
+    """The file's events by time; a line that is no event (torn, garbled) is skipped."""
+    events = (event_from_dict(d) for d in iter_jsonl(path))
+    return sorted((e for e in events if e is not None), key=lambda e: e.ts)

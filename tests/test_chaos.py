@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import tracemalloc
 
 import pytest
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.chaos import Chaos, ChaosOutcome, due_times, eligible, pick_targets, play_chaos
-from harness.errors import ApiUnavailable, BackendError
-from harness.scenario import Scenario
+from harness.errors import ApiUnavailable, BackendError, ScenarioError
+from harness.scenario import Scenario, validate
 from harness.timeline import EventKind, TimelineEvent
 
 
@@ -202,3 +203,17 @@ def test_the_scenario_offsets_feed_play_chaos() -> None:
     scenario.chaos.count = 3
     outcomes, _, _ = _play(scenario.chaos, scenario.chaos_offsets())
     assert len(outcomes) == 3 and all(len(o.targets) == 1 for o in outcomes)
+
+
+def test_an_absurd_count_is_refused_without_building_the_schedule() -> None:
+    scenario = Scenario(duration_s=3600.0, chaos=Chaos(count=2_000_000, every_s=0.001))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScenarioError, match=r"chaos\.count: must be >= 0 and <= 10000"):
+            validate(scenario)
+        with pytest.raises(ScenarioError, match="2000000 actions planned, at most 10000"):
+            scenario.chaos_offsets()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the 2e6 offsets alone would take 60 MB

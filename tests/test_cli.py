@@ -50,6 +50,13 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, tex
         (["run", "--max-failed", "1"], "go with --gate ORDER"),
         (["frobnicate"], "invalid choice"),
         (["validate", "/nonexistent.yaml"], "cannot read scenario"),
+        (["run", "--deletions", "100000000"], "chaos.count: must be >= 0 and <= 10000"),
+        (["run", "--duration", "nan"], "duration_s: expected a finite number, got nan"),
+        (["run", "--duration", "inf"], "duration_s: expected a finite number, got inf"),
+        (["validate", "/no\nsuch.yaml"], "cannot read scenario /no\\nsuch.yaml"),
+        (["validate", "a", "b\nc"], "unrecognized arguments: b\\nc"),
+        (["report", "x" * 5000], "cannot read"),
+        (["gate", "x" * 5000], "cannot read"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], text: str) -> None:
@@ -98,3 +105,23 @@ def test_unreadable_run_folder_is_one_line(tmp_path: Path, command: str) -> None
     assert_one_line_error(harness(command, str(tmp_path / "missing")), 2, "does not exist")
     (tmp_path / "summary.json").write_text("{x")
     assert_one_line_error(harness(command, str(tmp_path)), 2, "not valid JSON")
+
+
+MINIMAL_SUMMARY = '{"schema_version": 1, "orders": {"graceful": {"requests": 10, "failed": 0}}}'
+
+
+@pytest.mark.parametrize("junit", ["/proc/x.xml", "/dev/null/x.xml", "{folder}"])
+def test_gate_junit_that_cannot_be_written_is_one_line(tmp_path: Path, junit: str) -> None:
+    (tmp_path / "summary.json").write_text(MINIMAL_SUMMARY)
+    proc = harness("gate", str(tmp_path), "--junit", junit.format(folder=tmp_path))
+    assert_one_line_error(proc, 2, "cannot write")
+
+
+def test_report_renders_a_minimal_summary_the_gate_accepts(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text(MINIMAL_SUMMARY)
+    assert harness("gate", str(tmp_path)).returncode == 0
+    proc = harness("report", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "started \u2014" in page  # what the summary lacks is shown as missing
+    assert "no records file (records-graceful.jsonl)" in page

@@ -118,3 +118,23 @@ def test_analyse_order_file_equals_analyse_order(tmp_path: Path) -> None:
         "no_ready_replica": 0,
         "unattributed": 0,
     }
+
+
+def test_records_whose_pod_or_error_is_no_string_are_skipped(tmp_path: Path) -> None:
+    """Such a line is not one drainlab wrote; read as a row, its list or object would end the
+    analysis in "unhashable type"."""
+    odd = [
+        '{"start":1,"end":2.5,"latency_ms":3,"name":"/","status":0,"bytes":0,"pod":[1],"error":"x"}',
+        '{"start":1,"end":2.5,"latency_ms":3,"name":"/","status":0,"bytes":0,"pod":null,"error":{}}',
+        '{"start":1,"end":2.5,"latency_ms":3,"name":"/","status":0,"bytes":0,"pod":"p","error":1}',
+        '{"ts": 1, "kind": 2}',
+        "\udcff\udcfe not utf-8",
+    ]
+    path = write(tmp_path / "r.jsonl", RECORDS[:3])
+    with path.open("a", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write("\n".join(odd) + "\n")
+    rows = RecordRows(path.read_bytes().splitlines())
+    assert list(rows) == list(rows_of(RECORDS[:3])) and rows.skipped == len(odd)
+    assert read_records(path) == RECORDS[:3]
+    analysis = analyse_order_file("naive", path, [], (999.0, 1010.0))
+    assert analysis is not None

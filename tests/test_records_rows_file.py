@@ -80,7 +80,7 @@ def test_a_new_tail_starts_the_rows_file_anew(tmp_path: Path) -> None:
     assert len(from_json(path)) == 5
 
 
-def test_values_without_a_code_stop_the_rows_file_not_the_reading(tmp_path: Path) -> None:
+def test_a_record_whose_pod_is_no_string_is_skipped_by_both_readers(tmp_path: Path) -> None:
     path = tmp_path / "records-naive.jsonl"
     path.write_text("")
     tail = RecordTail(path, keep_rows=True)
@@ -90,7 +90,7 @@ def test_values_without_a_code_stop_the_rows_file_not_the_reading(tmp_path: Path
     grow(path, tail, [lines(0, 5), [odd + "\n"], lines(5, 9)])
     rows = list(read_rows(path))
     assert rows == from_json(path)
-    assert rows[5] == (2.5, 3.0, 7, None)
+    assert len(rows) == 9 and all(row[2] is None or isinstance(row[2], str) for row in rows)
 
 
 def test_without_keep_rows_no_rows_file(tmp_path: Path) -> None:

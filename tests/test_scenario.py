@@ -4,7 +4,7 @@ import pytest
 from helpers.paths import REPO
 
 from harness.errors import ScenarioError
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import BOUNDS, Scenario, load_scenario
 
 DEFAULT_YAML = REPO / "harness" / "scenarios" / "default.yaml"
 
@@ -47,6 +47,27 @@ def test_overrides_are_applied_and_typed() -> None:
         ("chaos:\n  max_surge: lots\n", "chaos.max_surge: expected an integer or a percentage"),
         ("app:\n  command: [my-app]\n", "app.command: must contain {port}"),
         ("kube:\n  request_timeout_s: 0\n", "kube.request_timeout_s: must be > 0"),
+        ("duration_s: .inf\n", "duration_s: expected a finite number, got inf"),
+        ("duration_s: .nan\n", "duration_s: expected a finite number, got nan"),
+        ("chaos:\n  every_s: .nan\n", "chaos.every_s: expected a finite number, got nan"),
+        ("duration_s: " + "9" * 400 + "\n", "duration_s: expected a finite number"),
+        ("duration_s: 100000\n", "duration_s: must be > 0 and <= 86400, got 100000"),
+        ("chaos:\n  count: 100000000\n", "chaos.count: must be >= 0 and <= 10000"),
+        ("chaos:\n  at_s: [1, -2]\n", "chaos.at_s: offsets must be >= 0"),
+        ("traffic:\n  users: 1000000\n", "traffic.users: must be > 0 and <= 10000"),
+        ("app:\n  grace_period_s: 1.0e+9\n", "app.grace_period_s: must be > 0 and <= 3600"),
+        ("seed: 2001-02-30\n", "not valid YAML (day is out of range"),
+        ("seed: " + "1" * 5000 + "\n", "not valid YAML (Exceeds the limit"),
+        ("1: x\nfoo: y\n", "1: unknown setting"),
+        ("chaos:\n  max_surge: \u00b2\n", "chaos.max_surge: expected an integer or a percentage"),
+        (
+            "traffic:\n  slow_ms_max: 25000\n  timeout_s: 60\n",
+            "traffic.slow_ms_max (25000 ms) must be below app.drain_timeout_s (20 s)",
+        ),
+        (
+            "traffic:\n  slow_ms_max: 12000\n",
+            "traffic.slow_ms_max (12000 ms) must be below traffic.timeout_s (10 s)",
+        ),
     ],
 )
 def test_bad_scenarios_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -64,3 +85,44 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_explicit_offsets_override_the_schedule() -> None:
     s = load_scenario(None, {"chaos.at_s": [9, 3.5]})
     assert s.chaos_offsets() == [3.5, 9.0]
+
+
+def test_non_utf8_scenario_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"duration_s: 20\n# caf\xe9\n")
+    with pytest.raises(ScenarioError, match=r"not UTF-8 text \(byte 0xe9 at offset 20\)"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 5000 + "]" * 5000,  # YAML flow
+        '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",  # JSON, which YAML reads too
+        "".join(f"{'  ' * i}k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n",  # block
+    ],
+)
+def test_deep_nesting_is_one_line(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ScenarioError, match="nested deeper than 32 levels"):
+        load_scenario(write(tmp_path, text))
+
+
+def test_a_file_too_large_for_a_scenario_is_refused_unread(tmp_path: Path) -> None:
+    path = write(tmp_path, "# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ScenarioError, match="larger than 1 MiB"):
+        load_scenario(path)
+
+
+def test_an_override_into_a_setting_that_is_no_section_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"^traffic: expected a mapping$"):
+        load_scenario(write(tmp_path, "traffic: 3\n"), {"traffic.users": 5})
+
+
+def test_every_bound_is_documented_in_default_yaml() -> None:
+    text = DEFAULT_YAML.read_text()
+    for key, (_low, high, _) in BOUNDS.items():
+        if key == "seed":
+            continue
+        name = key.rpartition(".")[2]
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{name}:"))
+        assert f"{high:g}" in line.replace("_", ""), (key, line)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.orders import ORDERS
-from harness.report.formats import MISSING, as_int, fmt_int, fmt_plain, fmt_s
+from harness.report.formats import MISSING, as_float, as_int, fmt_int, fmt_plain, fmt_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,11 @@ class RunInfo:
     facts: list[tuple[str, str]] = field(default_factory=list)
     ended_by: str | None = None  # the error that ended the run, or how it was recovered
     missing: list[str] = field(default_factory=list)  # data the run could not write (a disk fault)
+    # The header's facts: "—" where the summary lacks them (a minimal v1 summary may)
+    started: str = MISSING
+    seed: str = MISSING
+    seed_json: str = "null"
+    schema_version: str = MISSING
 
 
 def recommendation(summary: Mapping[str, Any]) -> Recommendation:
@@ -77,6 +82,10 @@ def run_info(summary: Mapping[str, Any]) -> RunInfo:
         facts=facts,
         ended_by=_ended_by(summary),
         missing=_missing(summary),
+        started=str(summary.get("started") or MISSING),
+        seed=str(summary.get("seed", MISSING)),
+        seed_json=json.dumps(summary.get("seed")),
+        schema_version=str(summary.get("schema_version", MISSING)),
     )
 
 
@@ -101,10 +110,11 @@ def order_blurb(name: str) -> str:
 def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
     """One row per deletion: when (on the chart's axis), which pod, what failed, in which phase."""
     rows = []
-    for item in entry.get("per_deletion") or []:
+    items = entry.get("per_deletion")
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
-        at = item.get("ts")
+        at = as_float(item.get("ts"))
         by_phase = item.get("by_phase")
         phases: dict[str, Any] = by_phase if isinstance(by_phase, dict) else {}
         nonzero = [f"{k.replace('_', ' ')} {v}" for k, v in phases.items() if v]
@@ -112,7 +122,7 @@ def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
         rows.append(
             {
                 "pod": str(item.get("pod")),
-                "at": f"{float(at) - t0:.2f} s" if isinstance(at, (int, float)) else MISSING,
+                "at": f"{at - t0:.2f} s" if at is not None else MISSING,
                 "failed": fmt_int(failed),
                 "raw_failed": json.dumps(item.get("failed")),
                 "phases": ", ".join(nonzero) or ("none" if failed == 0 else MISSING),

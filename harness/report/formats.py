@@ -8,6 +8,7 @@ reads as a gap, never as 0.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 MISSING = "—"
@@ -65,10 +66,22 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def as_float(value: Any) -> float | None:
+    """A time or duration from the summary, or None when it is missing or not a finite number
+    (an integer past a float's range included)."""
+    return float(value) if _is_number(value) else None
+
+
 def plural_s(n: int | None) -> str:
     """The "s" of "1 deletion" / "2 deletions"."""
     return "" if n == 1 else "s"
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number the page can write: not a bool, finite, within a float's range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past float's range
+        return False

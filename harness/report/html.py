@@ -24,7 +24,7 @@ from harness.classify import ERROR_CLASSES
 from harness.durable import write_bytes_durably
 from harness.report import context, tables
 from harness.report.charts import order_chart
-from harness.report.formats import fmt_ms, fmt_size
+from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
 from harness.report.markers import markers
 from harness.report.outcome import outcome
@@ -150,17 +150,17 @@ def _grace_period(summary: Mapping[str, Any]) -> float | None:
         return None
     for section in ("chaos", "app"):
         part = scenario.get(section)
-        value = part.get("grace_period_s") if isinstance(part, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        value = as_float(part.get("grace_period_s")) if isinstance(part, dict) else None
+        if value is not None:
+            return value
     return None
 
 
 def _xlim(data: OrderData, entry: Mapping[str, Any]) -> tuple[float, float]:
     """The shared time axis: from just before the load to the last thing that happened."""
     window = entry.get("window")
-    end = window.get("end") if isinstance(window, dict) else None
-    highs = [float(end) - data.t0] if isinstance(end, (int, float)) else []
+    end = as_float(window.get("end")) if isinstance(window, dict) else None
+    highs = [end - data.t0] if end is not None else []
     highs += [e.ts - data.t0 for e in data.events]
     lows = [e.ts - data.t0 for e in data.events]
     for row in data.pods:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.gate import GateLimits, GateResult, LimitCheck, Verdicts
+from harness.report.formats import as_float
 from harness.summaryfile import summary_orders
 
 SUITE_NAME = "drainlab"
@@ -123,9 +124,9 @@ def _duration(summary: Mapping[str, Any]) -> str:
     for entry in summary_orders(summary).values():
         window = entry.get("window") if isinstance(entry, dict) else None
         if isinstance(window, dict):
-            start, end = window.get("start"), window.get("end")
-            if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
-                spans.append(float(end) - float(start))
+            start, end = as_float(window.get("start")), as_float(window.get("end"))
+            if start is not None and end is not None and end >= start:
+                spans.append(end - start)
     return f"{sum(spans):.3f}"
 
 

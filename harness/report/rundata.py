@@ -11,6 +11,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.jsonl import iter_jsonl
+from harness.report.formats import as_float
 from harness.report.lifecycle import PodRow, ts
 from harness.report.traffic import TrafficScan, scan_file
 from harness.timeline import TimelineEvent, read_timeline
@@ -60,9 +61,9 @@ def origin(
 ) -> float:
     """The window start the summary gives, else the earliest thing the files show."""
     window = entry.get("window")
-    start = window.get("start") if isinstance(window, dict) else None
-    if isinstance(start, (int, float)) and not isinstance(start, bool):
-        return float(start)
+    start = as_float(window.get("start")) if isinstance(window, dict) else None
+    if start is not None:
+        return start
     candidates = [e.ts for e in events]
     candidates += [v for r in pods if (v := ts(r, "delete_requested")) is not None]
     if len(scan.ok_ends):

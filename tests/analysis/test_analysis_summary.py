@@ -6,6 +6,7 @@ import json
 
 import pytest
 from helpers.analysis import ev, fail, ok
+from helpers.summaries import ORDER_KEYS
 
 from harness.analysis import build_order_summary, build_summary, summary_of_orders
 from harness.classify import ERROR_CLASSES
@@ -21,20 +22,6 @@ TIMELINE = [
     ev(1000.5, EventKind.SIGTERM_SENT, "a"),
     ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
     ev(1002.0, EventKind.EXITED, "a"),
-]
-SUMMARY_KEYS = [
-    "requests",
-    "failed",
-    "failure_rate",
-    "failures_by_class",
-    "failures_by_phase",
-    "deletions",
-    "per_deletion",
-    "latency_ms",
-    "latency_ms_around_deletions",
-    "propagation_ms",
-    "window",
-    "files",
 ]
 NO_LATENCY = {"p50": None, "p95": None, "p99": None, "max": None, "samples": 0}
 
@@ -53,7 +40,7 @@ def test_totals_and_every_class_with_zeros() -> None:
         fail(1003.5, "something_new"),  # not a known class: counted as "other"
     ]
     s = build_order_summary("naive", records, TIMELINE, WINDOW)
-    assert list(s) == SUMMARY_KEYS
+    assert list(s) == ORDER_KEYS
     assert (s["requests"], s["failed"], s["failure_rate"]) == (18, 6, 6 / 18)
     assert s["failures_by_class"] == {
         "connection_refused": 2,

@@ -6,6 +6,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# An order's block in summary.json, its keys in the order the analysis writes them.
+ORDER_KEYS = [
+    "requests",
+    "failed",
+    "failure_rate",
+    "failures_by_class",
+    "failures_by_phase",
+    "deletions",
+    "per_deletion",
+    "latency_ms",
+    "latency_ms_around_deletions",
+    "propagation_ms",
+    "window",
+    "files",
+]
+
 
 def order_entry(requests: int, failed: int, **by_class: int) -> dict[str, Any]:
     classes = {"connection_refused": 0, "connection_reset": 0, "timeout": 0, **by_class}

@@ -250,3 +250,30 @@ def test_a_million_records_render_quickly(tmp_path: Path) -> None:
     print(f"\n1M-record report rendered in {elapsed:.1f} s, {path.stat().st_size / 1024:.0f} KB")
     assert elapsed < 30.0  # ~6 s on 2 idle cores; generous for a loaded CI machine
     assert path.stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize(
+    "orders",
+    [
+        {"naive": {"requests": None, "failed": None, "per_deletion": True}},
+        {"graceful": {"requests": 10, "failed": 0, "deletions": float("inf")}},
+        {
+            "graceful": {
+                "requests": 10,
+                "failed": 0,
+                "window": {"start": 10**400, "end": 10**401},
+                "per_deletion": [{"ts": 10**400, "failed": 1}],
+            }
+        },
+    ],
+)
+def test_a_summary_the_loader_accepts_always_renders(tmp_path: Path, orders: Any) -> None:
+    """Values found by tests/fuzz: a flag where a list belongs, an infinite count, integers past
+    a float's range. What is not a number the page can write shows as missing."""
+    summary = {
+        "schema_version": 1,
+        "orders": orders,
+        "scenario": {"app": {"grace_period_s": 1e999}},
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert "</html>" in write_report(tmp_path).read_text()
