@@ -36,6 +36,11 @@ from typing import IO
 from harness.backends.embedded.supervisor import KILL_POD, encode_environment
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
+# Imported rather than run as a script: its compiled form is cached, each pod's start is shorter.
+_RUN_SUPERVISOR = (
+    f"import sys; sys.path.insert(0, {str(SUPERVISOR.parent)!r}); "
+    "import supervisor; supervisor.main()"
+)
 _SUPERVISED = sys.platform.startswith("linux")
 _STDOUT_LIMIT = 1 << 20  # longest stdout line we parse; longer ones are skipped
 _STDOUT_DRAIN_S = 1.0  # after exit, how long to wait for the rest of stdout
@@ -92,7 +97,7 @@ class Container:
     ) -> Container:
         """Spawns ``argv``; raises OSError when it cannot be started at all."""
         if _SUPERVISED:
-            program = [sys.executable, "-I", "-S", str(SUPERVISOR), str(os.getpid()), *argv]
+            program = [sys.executable, "-I", "-S", "-c", _RUN_SUPERVISOR, str(os.getpid()), *argv]
         else:
             program = list(argv)
         log = log_path.open("ab", buffering=0) if log_path is not None else None

@@ -1,7 +1,9 @@
 """A pod's supervisor (Linux): the shim between the harness and one container's processes.
 
-Run as ``python -I -S supervisor.py <harness pid> <command...>`` (a few ms to start: standard
-library only, no site, nothing of the harness imported), with the command's environment on stdin
+Runs as ``python -I -S supervisor.py <harness pid> <command...>`` (process.py imports it by
+path instead, the same thing with its bytecode cached). It must start in a few ms: a few standard
+modules only, no site, nothing of the harness imported (no contextlib: that alone would double
+the imports' cost), with the command's environment on stdin
 as NUL-separated ``KEY=VALUE`` entries up to EOF. The environment does not go through the
 supervisor's own: /proc then shows the app's variables on the app's processes only.
 
@@ -25,10 +27,8 @@ reused. Messages of the supervisor itself go to stderr, prefixed ``drainlab:``.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-import resource
 import signal
 import sys
 import time
@@ -47,8 +47,10 @@ Identity = tuple[int, int]  # (pid, start time): a pid alone may be reused
 
 
 def _say(message: str) -> None:
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (no contextlib here: see the module docstring)
         os.write(2, f"drainlab: {message}\n".encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
 
 
 def read_environment(fd: int) -> dict[str, str]:
@@ -129,8 +131,10 @@ class PodCgroup:
         if parent is None:
             return None
         path = os.path.join(parent, f"drainlab-pod-{os.getpid()}")
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105
             os.rmdir(path)  # an empty one left by a supervisor of the same pid that was SIGKILLed
+        except OSError:
+            pass
         try:
             os.mkdir(path)
         except OSError:
@@ -287,9 +291,13 @@ def exit_like(returncode: int) -> None:
     if returncode >= 0:
         os._exit(returncode)
     signum = -returncode
+    import resource  # only here: every import costs each pod's start-up
+
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # re-raised SIGSEGV etc.: no core of ours
-    with contextlib.suppress(OSError, ValueError):
+    try:  # noqa: SIM105
         signal.signal(signum, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass  # SIGKILL: its disposition is fixed anyway
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)  # a signal whose default is not to end a process
