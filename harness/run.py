@@ -278,7 +278,8 @@ def install_signal_handlers(task: asyncio.Task[Any], console: Console) -> None:
             console.warn(f"{signal.Signals(signum).name}: stopping (again to force)")
             task.cancel()
         else:
-            # The pods die with us (PR_SET_PDEATHSIG); records on disk are already flushed.
+            # The pods die with us (their supervisors' death signal), locust too (setpriv's);
+            # records on disk are already flushed.
             os._exit(130)
 
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -18,10 +18,11 @@
   (``LoadStatus.cut_off``). Requests that complete after ``LoadStatus.stopping_at`` were in
   flight when the run ended.
 - ``stop`` sends SIGTERM (locust's graceful path: the same stop-timeout applies), then SIGKILL
-  after a bound. Locust gets PR_SET_PDEATHSIG=SIGKILL and its own session, so it never outlives
-  the harness and a Ctrl-C in the terminal reaches only the harness, which decides. The death
-  signal is tied to the thread that started it: call ``start_load`` from the thread whose event
-  loop lives as long as the run (the main thread, in practice).
+  after a bound. Locust gets PR_SET_PDEATHSIG=SIGKILL (through util-linux's ``setpriv``, not a
+  ``preexec_fn``, which is unsafe once the harness has threads) and its own session, so it never
+  outlives the harness and a Ctrl-C in the terminal reaches only the harness, which decides. The
+  death signal is tied to the thread that started it: call ``start_load`` from the thread whose
+  event loop lives as long as the run (the main thread, in practice).
 - Locust's own output goes to ``log_path``; the terminal stays clean.
 """
 
@@ -29,13 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import math
 import os
+import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,6 @@ from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.scenario import Traffic
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.05
 # How long after the end of stop-timeout locust gets to print its summary and exit before SIGKILL.
 _EXIT_MARGIN_S = 10.0
@@ -198,9 +197,10 @@ async def start_load(
         "--loglevel",
         "INFO",
     ]
+    program = die_with_parent(command, os.getpid())
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            *command,
+            *program,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
@@ -208,7 +208,6 @@ async def start_load(
             cwd=str(log_path.parent),
             env=_child_env(config),
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
         )
     run = LoadRun(process, config, log_path, stop_timeout_s)
     try:
@@ -293,14 +292,32 @@ def _child_env(config: LoadConfig) -> dict[str, str]:
     return env
 
 
-# Loaded in the parent: the child after fork must only call into it, not load libraries.
-_LIBC = ctypes.CDLL(None, use_errno=True)
+# Runs as `sh -c CHECK <parent pid> <argv...>` once setpriv has set the death signal: a parent
+# that died before that would never send it, so then the command must not start at all.
+_PARENT_CHECK = 'test "$PPID" = "$0" || exit 125; exec "$@"'
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    def preexec() -> None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
+def die_with_parent(argv: list[str], parent_pid: int) -> list[str]:
+    """``argv`` wrapped so that it gets SIGKILL when ``parent_pid`` (the caller) ends (Linux).
 
-    return preexec
+    ``setpriv`` sets PR_SET_PDEATHSIG and execs, so the process is the command itself (same pid,
+    same signals). Elsewhere the command runs as it is: there is no death signal to set.
+    """
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise HarnessError(
+            "setpriv not found (util-linux): it makes locust end with the harness; install it"
+        )
+    return [
+        setpriv,
+        "--pdeathsig",
+        "KILL",
+        "--",
+        "/bin/sh",
+        "-c",
+        _PARENT_CHECK,
+        str(parent_pid),
+        *argv,
+    ]

@@ -94,12 +94,14 @@ def test_after_sigkill_the_records_are_readable_the_run_recoverable_and_the_next
     )  # fmt: skip
     run_dir = wait_until_recording(out, "naive", proc, min_bytes=60_000)  # some 400 records
     started = descendants(proc.pid)
-    assert len(processes_with(marker)) >= 5  # the harness, locust and 3 pods at least
+    # Locust and 3 pods at least (by ancestry: a pod whose supervisor is starting the app has
+    # no marker yet); the marker, which the harness hands down, is checked for below.
+    assert len(started) >= 4 and proc.pid in processes_with(marker)
     os.kill(proc.pid, signal.SIGKILL)  # the harness alone: no handler, no teardown, no summary
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
 
-    # Nothing it started outlives it: pods and locust die with it (PR_SET_PDEATHSIG).
+    # Nothing it started outlives it: pods (their supervisors) and locust die with it.
     assert processes_left(marker, within_s=15) == []
     assert survivors(started, within_s=15) == set()
     assert not (run_dir / "summary.json").exists()

@@ -19,7 +19,14 @@ from helpers.paths import REPO
 
 from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
-from harness.load.runner import LoadRun, LoadStatus, log_tail, read_status, start_load
+from harness.load.runner import (
+    LoadRun,
+    LoadStatus,
+    die_with_parent,
+    log_tail,
+    read_status,
+    start_load,
+)
 from harness.records import RequestRecord, read_records
 from harness.scenario import Traffic
 
@@ -259,12 +266,13 @@ def test_locust_that_cannot_start_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_locust_dies_with_the_harness(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["os._exit(0)", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_locust_dies_with_the_harness(tmp_path: Path, end: str) -> None:
     parent = tmp_path / "parent.py"
     parent.write_text(
         textwrap.dedent(
             f"""
-            import asyncio, os
+            import asyncio, os, signal
             from pathlib import Path
             from harness.load.runner import start_load
             from harness.scenario import Traffic
@@ -275,16 +283,90 @@ def test_locust_dies_with_the_harness(tmp_path: Path) -> None:
                     Path({str(tmp_path / "r.jsonl")!r}), 1, Path({str(tmp_path / "l.log")!r}),
                 )
                 print(run.pid, flush=True)
-                os._exit(0)  # the harness dies without cleaning up
+                {end}  # the harness dies without cleaning up
 
             asyncio.run(main())
             """
         )
     )
     out = subprocess.run(
-        [sys.executable, str(parent)], capture_output=True, text=True, timeout=90, check=True
+        [sys.executable, str(parent)], capture_output=True, text=True, timeout=90, check=False
     )
     pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_locust_is_started_without_preexec_fn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """preexec_fn runs Python between fork and exec: unsafe once the harness has threads."""
+    calls: list[tuple[tuple[str, ...], dict[str, object]]] = []
+
+    class Spawned(Exception):
+        pass
+
+    async def spawn(*argv: str, **kwargs: object) -> None:
+        calls.append((argv, kwargs))
+        raise Spawned
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawn)
+    with pytest.raises(Spawned):
+        run_async(lambda: start("http://127.0.0.1:9", tmp_path, QUICK, 1.0))
+    ((argv, kwargs),) = calls
+    assert "preexec_fn" not in kwargs
+    assert Path(argv[0]).name == "setpriv" and argv[1:4] == ("--pdeathsig", "KILL", "--")
+    assert argv[argv.index("-m") + 1] == "locust"
+
+
+def test_die_with_parent_runs_the_command_as_itself() -> None:
+    # The same process (pid) and the same argv: setpriv and the check both exec.
+    command = ["sh", "-c", 'echo "$$ $0"', "named"]
+    proc = subprocess.Popen(
+        die_with_parent(command, os.getpid()), stdout=subprocess.PIPE, text=True
+    )
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert out.split() == [str(proc.pid), "named"]
+
+
+def test_die_with_parent_refuses_to_start_once_the_parent_is_gone(tmp_path: Path) -> None:
+    # A parent pid that is not our parent's stands for one that died before the death signal
+    # was set: the command must not start, it would never be told.
+    marker = tmp_path / "ran"
+    command = ["sh", "-c", f'touch "{marker}"']
+    result = subprocess.run(die_with_parent(command, 1), check=False)
+    assert result.returncode == 125
+    assert not marker.exists()
+
+
+def test_a_command_wrapped_by_die_with_parent_dies_with_a_sigkilled_parent() -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "from harness.load.runner import die_with_parent\n"
+            "child = subprocess.Popen(die_with_parent(['sleep', '3600'], os.getpid()))\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(3600)\n",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+            assert time.monotonic() < deadline, "the wrapped command never started"
+            time.sleep(0.01)
+    finally:
+        parent.kill()
+        parent.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.05)

@@ -1,20 +1,24 @@
-"""A pod's container: one OS process that can never outlive the harness.
+"""A pod's container: one OS process tree that can never outlive the harness.
 
-Three layers make sure no pod is left behind, whatever way the harness ends:
+On Linux each container is a supervisor (supervisor.py, the shim a container runtime has) that
+starts the command and ends every process of the pod, grandchildren included, when the command
+ends, when the harness asks, or when the harness dies however it dies (even SIGKILLed). Around
+it, for the harness's part:
 
-- teardown (and the container's own end) SIGKILLs the container's process group;
-- an ``atexit`` hook kills every group still registered, for an interpreter that exits without
-  a teardown (an exception nobody caught, ``sys.exit`` in the middle of a run);
-- on Linux the process is started through a tiny wrapper that sets ``PR_SET_PDEATHSIG`` to
-  SIGKILL and then ``exec``s the command, so even a SIGKILLed harness takes its pods with it.
-  A wrapper rather than ``preexec_fn``: ``preexec_fn`` is unsafe once the harness has threads
-  (Python's docs say it may deadlock), and a run has several.
+- teardown (and ``kill``) asks the supervisor to SIGKILL the whole pod;
+- an ``atexit`` hook asks the same of every container still running, for an interpreter that
+  exits without a teardown (an exception nobody caught, ``sys.exit`` in the middle of a run);
+- signals go through a pidfd opened before the supervisor can exit (it waits for its
+  environment on stdin, which is written after), never by pid: a reaped pid may be reused.
+  No ``preexec_fn`` anywhere: it is unsafe once the harness has threads, and a run has several.
 
-PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so pods must be started
-from a thread that lives as long as they do: the event loop's thread (the main thread in the CLI).
+The supervisor's death signal fires when the *thread* that started it ends, so pods must be
+started from a thread that lives as long as they do: the event loop's thread (the main thread in
+the CLI).
 
 Each container gets its own session (``start_new_session``): a Ctrl-C on the terminal reaches
 the harness only, which then shuts the pods down the Kubernetes way, not all at once by the tty.
+Elsewhere than Linux the command runs directly, in its own process group, which ``kill`` ends.
 """
 
 from __future__ import annotations
@@ -29,59 +33,29 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-# Runs as `python -I -S -c WRAPPER <harness pid> <argv...>`: -I -S keep its start-up to a few ms.
-_WRAPPER = r"""
-import ctypes, os, signal, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
-    sys.stderr.write("drainlab: prctl(PR_SET_PDEATHSIG) failed\n")
-    os._exit(125)
-if os.getppid() != int(sys.argv[1]):  # the harness died before prctl took effect
-    os._exit(125)
-try:
-    os.execvp(sys.argv[2], sys.argv[2:])
-except OSError as exc:
-    sys.stderr.write(f"drainlab: cannot run {sys.argv[2]!r}: {exc}\n")
-    os._exit(127)
-"""
-_USE_PDEATHSIG = sys.platform.startswith("linux")
+from harness.backends.embedded.supervisor import KILL_POD, encode_environment
+
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+# Imported rather than run as a script: its compiled form is cached, each pod's start is shorter.
+_RUN_SUPERVISOR = (
+    f"import sys; sys.path.insert(0, {str(SUPERVISOR.parent)!r}); "
+    "import supervisor; supervisor.main()"
+)
+_SUPERVISED = sys.platform.startswith("linux")
 _STDOUT_LIMIT = 1 << 20  # longest stdout line we parse; longer ones are skipped
-_STDOUT_DRAIN_S = 1.0  # after exit, how long to wait for the rest of stdout (children may hold it)
+_STDOUT_DRAIN_S = 1.0  # after exit, how long to wait for the rest of stdout
 
-# Process groups of containers that may still be running, for the atexit safety net.
-_live_groups: set[int] = set()
-
-
-def _kill_live_groups() -> None:
-    for pgid in list(_live_groups):
-        if _unreaped(pgid):
-            _killpg(pgid)
-    _live_groups.clear()
+# Containers that may still be running, for the atexit safety net.
+_live: set[Container] = set()
 
 
-atexit.register(_kill_live_groups)
+def _kill_live() -> None:
+    for container in list(_live):
+        container.kill()
+    _live.clear()
 
 
-def _unreaped(pid: int) -> bool:
-    """True while ``pid`` is still our child (running, or a zombie nobody has reaped).
-
-    Only then is its number certainly still its own: once reaped, the kernel may hand it to an
-    unrelated process, and a killpg with it could hit a stranger's process group (on a busy
-    machine pids wrap around quickly). WNOWAIT looks without reaping.
-    """
-    try:
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return True
-
-
-def _killpg(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+atexit.register(_kill_live)
 
 
 def exit_code(returncode: int) -> int:
@@ -109,6 +83,7 @@ class Container:
         self._log = log
         self.pid: int = proc.pid
         self.returncode: int | None = None
+        self._pidfd: int | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiter: asyncio.Task[int] | None = None
 
@@ -121,18 +96,18 @@ class Container:
         log_path: Path | None,
     ) -> Container:
         """Spawns ``argv``; raises OSError when it cannot be started at all."""
-        if _USE_PDEATHSIG:
-            program = [sys.executable, "-I", "-S", "-c", _WRAPPER, str(os.getpid()), *argv]
+        if _SUPERVISED:
+            program = [sys.executable, "-I", "-S", "-c", _RUN_SUPERVISOR, str(os.getpid()), *argv]
         else:
             program = list(argv)
         log = log_path.open("ab", buffering=0) if log_path is not None else None
         try:
             proc = await asyncio.create_subprocess_exec(
                 *program,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if _SUPERVISED else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log if log is not None else asyncio.subprocess.DEVNULL,
-                env=dict(env),
+                env={} if _SUPERVISED else dict(env),
                 start_new_session=True,
                 limit=_STDOUT_LIMIT,
             )
@@ -140,11 +115,32 @@ class Container:
             if log is not None:
                 log.close()
             raise
-        _live_groups.add(proc.pid)
         container = cls(proc, log)
+        _live.add(container)
+        if _SUPERVISED:
+            # Before the environment is written the supervisor cannot have exited (it reads up
+            # to EOF first), so this pidfd is surely its own.
+            with contextlib.suppress(OSError):  # no pidfd (Linux < 5.3): signals by pid
+                container._pidfd = os.pidfd_open(proc.pid)
+            try:
+                await container._send_environment(env)
+            except BaseException:  # cancelled: nobody else knows of this container
+                container.kill()
+                raise
         container._reader = asyncio.ensure_future(container._read_stdout(on_line))
         container._waiter = asyncio.ensure_future(container._wait())
         return container
+
+    async def _send_environment(self, env: Mapping[str, str]) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        # A supervisor that died early breaks the pipe: its exit status tells the rest.
+        with contextlib.suppress(ConnectionError):
+            stdin.write(encode_environment(dict(env)))
+            await stdin.drain()
+        stdin.close()  # EOF: the supervisor starts the command
+        with contextlib.suppress(ConnectionError):
+            await stdin.wait_closed()
 
     @property
     def running(self) -> bool:
@@ -153,19 +149,26 @@ class Container:
 
     def terminate(self) -> bool:
         """SIGTERM to the container's main process only, as the kubelet sends it to PID 1."""
-        if not self.running or not _unreaped(self.pid):
-            return False
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        return True
+        return self._signal(signal.SIGTERM)
 
     def kill(self) -> bool:
-        """SIGKILL to the whole process group, as the runtime kills the container's cgroup."""
-        if not self.running or not _unreaped(self.pid):
+        """SIGKILL to every process of the container, as the runtime kills its cgroup."""
+        return self._signal(KILL_POD if _SUPERVISED else signal.SIGKILL)
+
+    def _signal(self, signum: int) -> bool:
+        if not self.running:
             return False
-        return _killpg(self.pid)
+        try:
+            if self._pidfd is not None:
+                # Bound to the process itself: after its exit this fails, whoever has the pid now.
+                signal.pidfd_send_signal(self._pidfd, signum)
+            elif signum == signal.SIGKILL:  # unsupervised: the process group is the container
+                os.killpg(self.pid, signum)
+            else:
+                self._proc.send_signal(signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
 
     async def wait(self) -> int:
         """Waits for the exit (any number of callers); returns the process's returncode."""
@@ -173,13 +176,14 @@ class Container:
         return await asyncio.shield(self._waiter)
 
     async def _wait(self) -> int:
+        # The supervisor exits only once every process of the pod is gone; it reports the main
+        # process's status. Nothing is signalled by pid after this reap.
         rc = await self._proc.wait()
         self.returncode = rc
-        # When PID 1 of a container ends, everything else in it ends too (the kernel kills the
-        # rest of the PID namespace); a process group is our container. Right after the reap
-        # the number cannot have been reused yet; later on, kill() refuses to use it.
-        _killpg(self.pid)
-        _live_groups.discard(self.pid)
+        _live.discard(self)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         if self._reader is not None:
             # The last lines (e.g. the app's "exit") come before the exit is reported.
             await asyncio.wait({self._reader}, timeout=_STDOUT_DRAIN_S)
