@@ -25,6 +25,7 @@ from typing import Any
 from harness.backends.kube.api import Api
 from harness.backends.kube.kinds import LEASE
 from harness.backends.kube.objects import app_labels, namespace_labels
+from harness.backends.kube.stamps import parse_time
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -38,18 +39,6 @@ _MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"  # MicroTime, as the API writes it
 
 def micro_time(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(_MICRO)
-
-
-def parse_micro_time(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    for fmt in (_MICRO, "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            parsed = datetime.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +58,7 @@ class Holding:
 def holding(lease: Mapping[str, Any]) -> Holding:
     spec = lease.get("spec") or {}
     holder = spec.get("holderIdentity") or None
-    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds")
     expires = None
     if renewed is not None and isinstance(duration, int):
