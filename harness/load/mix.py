@@ -129,7 +129,7 @@ class Mix:
     """Draws the requests of a validated mix with a user's RNG."""
 
     def __init__(self, requests: list[Request], ms_min: int, ms_max: int, keepalive: bool) -> None:
-        self._prepared = [_prepare(r, keepalive) for r in requests]
+        self.prepared = [_prepare(r, keepalive) for r in requests]
         self._cumulative: list[float] = []
         total = 0.0
         for request in requests:
@@ -143,7 +143,7 @@ class Mix:
     def draw(self, rng: random.Random) -> tuple[Prepared, str]:
         """One entry by weight, and its path with ``{ms}`` drawn."""
         index = bisect.bisect_right(self._cumulative, rng.random() * self._total)
-        request = self._prepared[min(index, self._last)]
+        request = self.prepared[min(index, self._last)]
         if MS not in request.path:
             return request, request.path
         return request, request.path.replace(MS, str(rng.randint(*self._ms)))
