@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from aiohttp import web
 
+from bench.testserver import Counts, LoopbackServer, serve_app
 from harness.load.mix import Request
 from harness.load.runner import LoadRun, start_load
 from harness.records import RequestRecord, read_records
@@ -31,15 +32,15 @@ class Seen:
     body: str
 
 
-@dataclass
 class EchoServer:
     """Answers every request; ``/status/N`` with status N, anything else with 200 (201 to a
-    POST). Keeps what arrived, and counts TCP connections."""
+    POST). Keeps what arrived in ``seen``, and counts TCP connections."""
 
-    url: str = ""
-    seen: list[Seen] = field(default_factory=list)
-    connections: int = 0
-    _close: Callable[[], Awaitable[None]] | None = None
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.counts = Counts()
+        self.url = ""
+        self._server: LoopbackServer | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -52,28 +53,13 @@ class EchoServer:
     async def start(self) -> EchoServer:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        handler = runner.server
-        assert handler is not None
-
-        def protocol() -> Any:
-            self.connections += 1
-            return handler()
-
-        server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-        async def close() -> None:
-            server.close()
-            await runner.cleanup()
-
-        self._close = close
+        self._server = await serve_app(app, self.counts)
+        self.url = self._server.url
         return self
 
     async def close(self) -> None:
-        assert self._close is not None
-        await self._close()
+        assert self._server is not None
+        await self._server.close()
 
 
 def run_async(make: Callable[[], Awaitable[T]]) -> T:
@@ -160,7 +146,7 @@ def test_requests_reach_the_server_as_written_and_by_weight(tmp_path: Path) -> N
 
     # Only GET /a asks for a new connection: each one ends its connection, the others reuse.
     closing = by_method["GET"]
-    assert closing <= server.connections <= closing + users
+    assert closing <= server.counts.connections <= closing + users
 
 
 @pytest.mark.slow
