@@ -29,7 +29,7 @@ from harness.chaos import (
 from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
-from harness.load.mix import Request, request_problems, sample_app_mix
+from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
 from harness.yamlfile import read_settings
 
@@ -216,12 +216,13 @@ def validate(s: Scenario) -> None:
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
     # drain's end and exit 1; and it must fit the client's timeout, else every order counts the
     # scenario's own slow requests as timeouts. Either way the run would measure the scenario.
-    if t.slow_ms_max >= s.app.drain_timeout_s * 1000:
+    draws_ms = any(MS in r.path for r in t.mix())  # else no request is slow by the scenario's will
+    if draws_ms and t.slow_ms_max >= s.app.drain_timeout_s * 1000:
         problems.append(
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below app.drain_timeout_s "
             f"({s.app.drain_timeout_s:g} s): the draining orders would cut the slowest requests"
         )
-    if t.slow_ms_max >= t.timeout_s * 1000:
+    if draws_ms and t.slow_ms_max >= t.timeout_s * 1000:
         problems.append(
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below traffic.timeout_s "
             f"({t.timeout_s:g} s): the slowest requests would all count as timeouts"
@@ -286,11 +287,8 @@ def _traffic_problems(t: Traffic) -> list[str]:
             for name, limits in REQUEST_BOUNDS.items():
                 problems += _bound_problem(f"{key}.{name}", getattr(request, name), limits)
     if not problems and sum(r.weight for r in t.mix()) == 0:
-        problems.append(
-            "traffic.requests: the weights must not all be 0"
-            if t.requests
-            else "traffic: fast_weight and slow_weight must be >= 0 and not both 0"
-        )
+        key = "traffic.requests" if t.requests else "traffic.fast_weight, slow_weight"
+        problems.append(f"{key}: the weights must not all be 0")
     if t.slow_ms_min > t.slow_ms_max:
         problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
     if t.rate_per_s is not None and (t.wait_min_s, t.wait_max_s) != (None, None):

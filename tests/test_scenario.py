@@ -204,6 +204,10 @@ def requests_yaml(*entries: str) -> str:
         (requests_yaml("{keepalive: 0}"), "traffic.requests[0].keepalive: expected true or"),
         (requests_yaml("/path"), "traffic.requests[0]: expected a mapping"),
         (requests_yaml("{weight: 0}", "{weight: 0}"), "traffic.requests: the weights must not"),
+        (
+            requests_yaml("{path: /}", "{path: '/w?ms={ms}'}") + "  timeout_s: 0.5\n",
+            "traffic.slow_ms_max (600 ms) must be below traffic.timeout_s (0.5 s)",
+        ),
         ("traffic:\n  requests: []\n", "traffic.requests: list at least one request"),
         ("traffic:\n  requests: {path: /}\n", "traffic.requests: expected a list"),
         (
@@ -212,7 +216,7 @@ def requests_yaml(*entries: str) -> str:
         ),
         (
             "traffic:\n  fast_weight: 0\n  slow_weight: 0\n",
-            "traffic: fast_weight and slow_weight must be >= 0 and not both 0",
+            "traffic.fast_weight, slow_weight: the weights must not all be 0",
         ),
         (
             "traffic:\n  rate_per_s: 20\n  wait_max_s: 1\n",
@@ -228,3 +232,10 @@ def test_bad_traffic_is_one_line_naming_the_key(tmp_path: Path, text: str, messa
         load_scenario(write(tmp_path, text))
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+def test_slow_ms_bounds_apply_only_to_a_mix_that_draws_ms(tmp_path: Path) -> None:
+    """A mix of the user's own with no {ms} has no slow requests of the scenario's making: a
+    short timeout or drain is theirs to choose, not a clash with slow_ms_max."""
+    text = requests_yaml("{path: /}") + "  timeout_s: 0.5\napp:\n  drain_timeout_s: 0.2\n"
+    assert load_scenario(write(tmp_path, text)).traffic.timeout_s == 0.5
