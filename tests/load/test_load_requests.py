@@ -98,6 +98,7 @@ MIX = [
     ),
     Request(method="DELETE", path="/never", weight=0),
     Request(method="PUT", path="/b", headers={"X-Token": "t-2"}, body="", weight=1),
+    Request(method="HEAD", path="/h", weight=1),  # an answer without a body, all the same
 ]
 
 
@@ -121,7 +122,7 @@ def test_requests_reach_the_server_as_written_and_by_weight(tmp_path: Path) -> N
 
     # Server side: what was sent is what arrived.
     by_method = Counter(s.method for s in server.seen)
-    assert set(by_method) == {"GET", "POST", "PUT"}  # never the weight-0 DELETE
+    assert set(by_method) == {"GET", "POST", "PUT", "HEAD"}  # never the weight-0 DELETE
     for seen in server.seen:
         if seen.method == "POST":
             assert seen.path in {f"/orders?n={n}" for n in range(1, 10)}
@@ -130,19 +131,26 @@ def test_requests_reach_the_server_as_written_and_by_weight(tmp_path: Path) -> N
             assert seen.body == '{"item": "é"}'
         elif seen.method == "PUT":
             assert (seen.path, seen.headers["X-Token"], seen.body) == ("/b", "t-2", "")
+        elif seen.method == "HEAD":
+            assert (seen.path, seen.body) == ("/h", "")
         else:
             assert (seen.path, seen.body, seen.headers.get("X-Token")) == ("/a", "", None)
             assert seen.headers["Connection"].lower() == "close"
 
-    # Weights 1 : 3 : 0 : 1, within five standard deviations of a binomial count.
+    # Weights 1 : 3 : 0 : 1 : 1, within five standard deviations of a binomial count.
     n = len(server.seen)
-    for method, share in (("GET", 0.2), ("POST", 0.6), ("PUT", 0.2)):
+    for method, share in (("GET", 1 / 6), ("POST", 3 / 6), ("PUT", 1 / 6), ("HEAD", 1 / 6)):
         sd = (n * share * (1 - share)) ** 0.5
         assert abs(by_method[method] - n * share) < 5 * sd, by_method
 
     # The records say which method each was (a GET's line leaves it out) and the status it got.
     assert Counter(r.method for r in records) == by_method
-    assert {(r.method, r.status) for r in records} == {("GET", 200), ("POST", 201), ("PUT", 200)}
+    assert {(r.method, r.status, r.bytes) for r in records} == {
+        ("GET", 200, 2),
+        ("POST", 201, 2),
+        ("PUT", 200, 2),
+        ("HEAD", 200, 0),
+    }
 
     # Only GET /a asks for a new connection: each one ends its connection, the others reuse.
     closing = by_method["GET"]
