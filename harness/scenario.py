@@ -216,7 +216,7 @@ def validate(s: Scenario) -> None:
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
     # drain's end and exit 1; and it must fit the client's timeout, else every order counts the
     # scenario's own slow requests as timeouts. Either way the run would measure the scenario.
-    draws_ms = any(MS in r.path for r in t.mix())  # else no request is slow by the scenario's will
+    draws_ms = any(MS in r.path for r in t.mix())  # only {ms} makes a request slow on purpose
     if draws_ms and t.slow_ms_max >= s.app.drain_timeout_s * 1000:
         problems.append(
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below app.drain_timeout_s "
@@ -360,12 +360,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ScenarioError(f"{key}: expected a mapping, got {shown(value)}")
         key_hint, value_hint = args
-        return {
-            _coerce(key_hint, name, f"{key}.{cut(str(name))}"): _coerce(
-                value_hint, item, f"{key}.{cut(str(name))}"
-            )
-            for name, item in value.items()
-        }
+        mapping = {}
+        for name, item in value.items():
+            label = f"{key}.{cut(str(name))}"  # headers.X-Token: the key names the entry
+            mapping[_coerce(key_hint, name, label)] = _coerce(value_hint, item, label)
+        return mapping
     if origin in (list, tuple):
         if isinstance(value, str) and args[0] is str:
             value = [v.strip() for v in value.split(",") if v.strip()]
