@@ -81,6 +81,11 @@ def test_a_killed_pod_counts_its_kill_as_its_end() -> None:
     assert stats["SIGTERM → exit or kill"].max_ms == pytest.approx(3000)
     assert findings["killed"][0].startswith("k was killed (SIGKILL) 8.0 s after its delete")
     assert next(iter(findings)) == "killed"  # the worst kind comes first
+    assert findings["killed_at_grace"] == [
+        "1 of 1 deleted pods did not exit on SIGTERM and were killed (SIGKILL) at the end of "
+        "their grace period: no request failed, but each stop took the full grace period "
+        "(8.0 to 8.0 s from the delete call to the kill)"
+    ]
 
 
 def test_refused_requests_while_an_exited_pod_was_still_routed() -> None:
