@@ -95,7 +95,8 @@ def _order_line(name: str, entry: Mapping[str, Any]) -> OrderLine:
     top_phase = _largest(entry.get("failures_by_phase"))
     top_class = _largest(entry.get("failures_by_class"))
     if top_phase and top_class:
-        text += f"; mostly {top_phase[0].replace('_', ' ')} ({fmt_int(top_phase[1])})"
+        phase = "in an unknown phase" if top_phase[0] == "unknown" else top_phase[0]
+        text += f"; mostly {phase.replace('_', ' ')} ({fmt_int(top_phase[1])})"
         text += f" and {top_class[0].replace('_', ' ')} ({fmt_int(top_class[1])})"
     return OrderLine(name, failed, requests, text + ".", True)
 
