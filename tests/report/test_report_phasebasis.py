@@ -9,6 +9,7 @@ from helpers.analysis import ev, fail, ok
 
 from harness.analysis import build_summary
 from harness.report.context import per_deletion
+from harness.report.outcome import outcome
 from harness.report.tables import comparison
 from harness.timeline import EventKind, TimelineEvent
 
@@ -74,3 +75,29 @@ def test_a_summary_from_before_phase_basis_says_not_recorded() -> None:
     assert basis_row(s)["silent"][0] == "not recorded"
     (row,) = per_deletion(entry, 990.0)
     assert row["basis"] == "not recorded"
+
+
+def _ignored_sigterm(pod: str, d: float) -> list[TimelineEvent]:
+    return [
+        ev(d, EventKind.DELETE_REQUESTED, pod, grace_period_s=3.0),
+        ev(d, EventKind.SIGTERM_SENT, pod),
+        ev(d + 0.5, EventKind.REMOVAL_APPLIED, pod),
+        ev(d + 3.0, EventKind.KILLED, pod, after_s=3.0, grace_period_s=3.0),
+    ]
+
+
+def test_the_verdict_says_when_no_drop_came_at_the_price_of_the_whole_grace_period() -> None:
+    killed = [*BASE[:2], *_ignored_sigterm("a", 1000.0), *_ignored_sigterm("b", 1005.0)]
+    s = build_summary(
+        {
+            "ignores": ([ok(995.0)], killed, WINDOW),
+            "exits": ([ok(995.0)], SILENT, WINDOW),
+        }
+    )
+    lines = {line.order: line for line in outcome(s).lines}
+    assert lines["ignores"].text == (
+        "ignores dropped no request of 1 over 2 deletions, but each stop took the full grace "
+        "period: the app did not exit on SIGTERM and was killed (SIGKILL) at its end."
+    )
+    assert not lines["ignores"].bad
+    assert lines["exits"].text == "exits dropped no request of 1 over 1 deletion."
