@@ -90,14 +90,20 @@ def test_the_kubelets_own_sigterm_is_preferred_to_the_apps_line_and_to_the_deriv
     assert (d["sigterm"], d["basis"]["sigterm"]) == (1000.4, "app_sigterm")
 
 
+# A silent app with a preStop hook on a real cluster: the kubelet's Killing Event (the hook's
+# start) at 1000.1, the controller's removal, the container's exit. Nothing else.
+SILENT_WITH_HOOK = [
+    *READY,
+    ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
+    ev(1000.1, EventKind.PRESTOP_STARTED, "a", source_event="Killing"),
+    ev(1000.8, EventKind.ENDPOINT_REMOVED, "a"),
+]
+
+
 def test_the_sigterm_the_kubelets_rules_give_cuts_the_phases_when_nothing_else_does() -> None:
-    # A silent app with a preStop sleep on a real cluster: Killing (the hook's start) at 1000.1,
-    # sleep 5 s, so SIGTERM was due at 1005.1.
+    # The hook is a 5 s sleep: SIGTERM was due at 1005.1.
     timeline = [
-        *READY,
-        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
-        ev(1000.1, EventKind.PRESTOP_STARTED, "a", source_event="Killing"),
-        ev(1000.8, EventKind.ENDPOINT_REMOVED, "a"),
+        *SILENT_WITH_HOOK,
         ev(1005.1, EventKind.SIGTERM_DUE, "a", prestop_sleep_s=5.0),
         ev(1005.2, EventKind.EXITED, "a", code=143, ended_by="signal"),
     ]
@@ -113,15 +119,9 @@ def test_the_sigterm_the_kubelets_rules_give_cuts_the_phases_when_nothing_else_d
 
 
 def test_with_neither_source_showing_sigterm_failures_are_unknown_not_guessed() -> None:
-    # A silent app on a real cluster whose hook is not a plain sleep: nothing says when SIGTERM
-    # came, so before_sigterm, propagating and draining are not delimited.
-    timeline = [
-        *READY,
-        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
-        ev(1000.1, EventKind.PRESTOP_STARTED, "a", source_event="Killing"),
-        ev(1000.8, EventKind.ENDPOINT_REMOVED, "a"),
-        ev(1004.0, EventKind.EXITED, "a", code=0),
-    ]
+    # The hook is not a plain sleep: nothing says when SIGTERM came, so before_sigterm,
+    # propagating and draining are not delimited.
+    timeline = [*SILENT_WITH_HOOK, ev(1004.0, EventKind.EXITED, "a", code=0)]
     s = summary(timeline, 1000.5, 1002.0, 1004.5)
     assert s["failures_by_phase"]["unknown"] == 2
     assert s["failures_by_phase"]["after_exit"] == 1
