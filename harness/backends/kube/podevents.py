@@ -92,9 +92,9 @@ class EventTracker:
             due = self._sigterm_due(str(pod), ts) if prestop and self._sigterm_due else None
             if due is not None:
                 at, how = due
-                events.append(
-                    TimelineEvent(at, EventKind.SIGTERM_DUE, pod, {**how, "source": "derived"})
-                )
+                # The hook's start is the Killing Event's time, an upper bound like that Event's.
+                how = {**how, "source": "derived", "hook_started_source": detail["source"]}
+                events.append(TimelineEvent(at, EventKind.SIGTERM_DUE, pod, how))
         elif reason == "FailedPreStopHook":
             events.append(
                 TimelineEvent(ts, EventKind.PRESTOP_ENDED, pod, {**derived, "failed": True})

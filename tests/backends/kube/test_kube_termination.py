@@ -205,6 +205,7 @@ def test_a_preStop_sleep_puts_sigterm_at_the_hooks_start_plus_its_sleep() -> Non
     assert due.ts == events[1].ts + 5.0
     assert due.detail["source"] == "derived" and due.detail["capped_by_grace"] is False
     assert due.detail["derived_from"] == "preStop started + its sleep of 5 s"
+    assert due.detail["hook_started_source"] == "watch"  # :10 arrived at :10.3, in that second
 
 
 def test_a_sleep_longer_than_the_grace_period_is_cut_at_its_end() -> None:
