@@ -19,7 +19,7 @@ SOURCE_WORDS: dict[str, str] = {
     "sigterm_due": "preStop sleep's end (derived)",
     "removal_applied": "Service proxy",
     "endpoint_removed": "endpoint controller",
-    "exited": "exit",
+    "exited": "exited",
     "killed": "SIGKILL",
 }
 MOMENT_WORDS: dict[str, str] = {"sigterm": "SIGTERM", "removal": "routing stopped", "exit": "exit"}

@@ -61,7 +61,7 @@ def test_the_unknown_phase_is_a_row_and_a_phase_count_names_its_basis_on_hover()
 def test_each_deletion_row_says_where_its_moments_came_from() -> None:
     s = summary(sample=SAMPLE_APP, gap=GAP)
     (row,) = per_deletion(s["orders"]["sample"], 990.0)
-    assert row["basis"] == "SIGTERM: app line; routing stopped: endpoint controller; exit: exit"
+    assert row["basis"] == "SIGTERM: app line; routing stopped: endpoint controller; exit: exited"
     (row,) = per_deletion(s["orders"]["gap"], 990.0)
     assert row["basis"].startswith("SIGTERM: not seen;")
 
