@@ -35,13 +35,17 @@ class Marker:
 
 def markers(events: Sequence[TimelineEvent], t0: float) -> list[Marker]:
     """Markers in time order. A pod's SIGTERM comes from the backend's own event where there is
-    one, else from the app's log line (some backends only see the app's side)."""
+    one, else from the app's log line (some backends only see the app's side), else from the
+    moment the kubelet's rules put it at (``sigterm_due``): the analysis' order (deletions.py)."""
     sent_by_backend = {e.pod for e in events if e.kind == EventKind.SIGTERM_SENT}
+    seen_otherwise = sent_by_backend | {e.pod for e in events if e.kind == EventKind.APP_SIGTERM}
     first_delete = min((e.ts for e in events if e.kind == EventKind.DELETE_REQUESTED), default=None)
     out: list[Marker] = []
     for event in events:
         kind = _DIRECT.get(event.kind)
-        if event.kind == EventKind.APP_SIGTERM and event.pod not in sent_by_backend:
+        if (event.kind == EventKind.APP_SIGTERM and event.pod not in sent_by_backend) or (
+            event.kind == EventKind.SIGTERM_DUE and event.pod not in seen_otherwise
+        ):
             kind = "SIGTERM"
         elif event.kind == EventKind.POD_READY and _is_replacement(event, first_delete):
             kind = "replacement ready"

@@ -191,6 +191,23 @@ def test_markers_pick_the_deletion_events() -> None:
     ]
 
 
+def test_a_silent_apps_sigterm_is_marked_where_the_kubelets_rules_put_it() -> None:
+    events = [
+        ev(3.0, "delete_requested", "quiet"),
+        ev(3.1, "prestop_started", "quiet"),
+        ev(8.1, "sigterm_due", "quiet", prestop_sleep_s=5.0),  # nothing else shows SIGTERM
+        ev(6.0, "delete_requested", "talks"),
+        ev(6.1, "prestop_started", "talks"),
+        ev(11.1, "sigterm_due", "talks", prestop_sleep_s=5.0),
+        ev(11.12, "app_sigterm", "talks"),  # the app's own line wins over the derived time
+    ]
+    got = [(m.kind, round(m.t, 2), m.pod) for m in markers(events, T0)]
+    assert [g for g in got if g[0] == "SIGTERM"] == [
+        ("SIGTERM", 8.1, "quiet"),
+        ("SIGTERM", 11.12, "talks"),
+    ]
+
+
 def test_a_named_replacement_counts_even_before_any_delete() -> None:
     events = [ev(1.0, "pod_ready", "new", replaces="old")]
     assert [m.kind for m in markers(events, T0)] == ["replacement ready"]
