@@ -62,8 +62,9 @@ class EventKind(str, Enum):
     """When the kubelet's rules had SIGTERM sent: the preStop hook's start (its ``Killing``
     Event) plus the hook's known sleep, or the end of the grace period if that came first. Kube
     backend, derived, for pods whose hook is a plain sleep; detail: ``derived_from``,
-    ``prestop_sleep_s``, ``capped_by_grace``. Weaker than ``sigterm_sent`` and ``app_sigterm``:
-    the analysis uses it only when neither was seen."""
+    ``prestop_sleep_s``, ``capped_by_grace``. The weakest source of SIGTERM's moment: the
+    analysis uses it only when no ``sigterm_sent``, ``app_sigterm`` or ``prestop_ended`` was
+    seen (a failed hook ends at once, whatever its sleep)."""
     EXITED = "exited"
     """The container ended. Both backends; detail: ``code`` (embedded also ``signal``; kube
     also ``reason``, ``ended_by``: "exit" (a code below 128), "signal" (128 + the signal's

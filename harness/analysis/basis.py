@@ -3,9 +3,10 @@
 A deletion's phases are cut by its moments D, S, R and X (deletions.py), and each moment was taken
 from one kind of event (``Deletion.basis``). A phase rests on the moments that bound it, so it
 rests on the app when one of them came from an app line (``app_sigterm``), and on the platform
-otherwise (the delete call, ``sigterm_sent`` or ``sigterm_due``, ``removal_applied`` or
-``endpoint_removed``, ``exited`` or ``killed``). A phase one of whose moments is missing was not
-delimited for that deletion: its failures are ``unknown`` (phases.py).
+otherwise (the delete call, ``sigterm_sent``, ``prestop_ended`` or ``sigterm_due``,
+``removal_applied`` or ``endpoint_removed``, ``exited`` or ``killed``). A phase one of whose
+moments is missing was not delimited for that deletion: its failures are ``unknown``
+(phases.py).
 """
 
 from __future__ import annotations

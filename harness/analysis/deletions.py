@@ -24,10 +24,13 @@ from harness.timeline import EventKind
 # blamed on its deletion: clients see a refused or reset connection a little after the fact.
 WINDOW_TAIL_S = 2.0
 # Where S comes from, best first: the kubelet's own act (embedded: exact; kube: its Killing
-# Event), the app's line that it got the signal, then the time the kubelet's rules put it at.
+# Event), the app's line that it got the signal, the preStop hook's end (the kubelet sends SIGTERM
+# right after it; on Kubernetes only a failed hook's end is seen: a hook whose command does not
+# exist in the image fails at once), then the time the kubelet's rules put it at.
 SIGTERM_SOURCES: tuple[str, ...] = (
     EventKind.SIGTERM_SENT,
     EventKind.APP_SIGTERM,
+    EventKind.PRESTOP_ENDED,
     EventKind.SIGTERM_DUE,
 )
 # The moments whose source a deletion records (``Deletion.basis``).
@@ -39,7 +42,7 @@ class Deletion:
     pod: str
     requested: float  # D: the delete call
     grace_period_s: float | None  # from the delete_requested detail, when given
-    sigterm: float | None  # S: first sigterm_sent at/after D, else the app's own app_sigterm
+    sigterm: float | None  # S: the first event at/after D of the best of SIGTERM_SOURCES
     removal: float | None  # R: when routing to the pod stopped (proxy view, else controller view)
     endpoint_removed: float | None  # first endpoint_removed at/after D (controller)
     removal_applied: float | None  # first removal_applied at/after D (proxy, embedded only)

@@ -16,6 +16,7 @@ DELIMITED = ("before_sigterm", "propagating", "draining", "after_exit")
 SOURCE_WORDS: dict[str, str] = {
     "sigterm_sent": "kubelet",
     "app_sigterm": "app line",
+    "prestop_ended": "preStop hook's end",
     "sigterm_due": "preStop sleep's end (derived)",
     "removal_applied": "Service proxy",
     "endpoint_removed": "endpoint controller",

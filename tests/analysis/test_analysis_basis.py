@@ -118,6 +118,21 @@ def test_the_sigterm_the_kubelets_rules_give_cuts_the_phases_when_nothing_else_d
     }
 
 
+def test_a_failed_hook_ends_at_once_whatever_its_sleep_so_its_end_beats_the_derived_time() -> None:
+    # `sleep` missing from the image: the hook fails at 1000.15 and SIGTERM follows at once;
+    # the 5 s its command asked for never happened.
+    timeline = [
+        *SILENT_WITH_HOOK,
+        ev(1000.15, EventKind.PRESTOP_ENDED, "a", failed=True, source_event="FailedPreStopHook"),
+        ev(1005.1, EventKind.SIGTERM_DUE, "a", prestop_sleep_s=5.0),
+        ev(1000.2, EventKind.EXITED, "a", code=143, ended_by="signal"),
+    ]
+    s = summary(timeline, 1000.1, 1000.3)
+    (d,) = s["per_deletion"]
+    assert (d["sigterm"], d["basis"]["sigterm"]) == (1000.15, "prestop_ended")
+    assert d["by_phase"]["before_sigterm"] == 1 and d["by_phase"]["after_exit"] == 1
+
+
 def test_with_neither_source_showing_sigterm_failures_are_unknown_not_guessed() -> None:
     # The hook is not a plain sleep: nothing says when SIGTERM came, so before_sigterm,
     # propagating and draining are not delimited.

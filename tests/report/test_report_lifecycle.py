@@ -200,11 +200,16 @@ def test_a_silent_apps_sigterm_is_marked_where_the_kubelets_rules_put_it() -> No
         ev(6.1, "prestop_started", "talks"),
         ev(11.1, "sigterm_due", "talks", prestop_sleep_s=5.0),
         ev(11.12, "app_sigterm", "talks"),  # the app's own line wins over the derived time
+        ev(12.0, "delete_requested", "failed-hook"),
+        ev(12.1, "prestop_started", "failed-hook"),
+        ev(12.11, "prestop_ended", "failed-hook", failed=True),  # SIGTERM right after
+        ev(17.1, "sigterm_due", "failed-hook", prestop_sleep_s=5.0),
     ]
     got = [(m.kind, round(m.t, 2), m.pod) for m in markers(events, T0)]
     assert [g for g in got if g[0] == "SIGTERM"] == [
         ("SIGTERM", 8.1, "quiet"),
         ("SIGTERM", 11.12, "talks"),
+        ("SIGTERM", 12.11, "failed-hook"),
     ]
 
 
