@@ -33,8 +33,6 @@ SIGTERM_SOURCES: tuple[str, ...] = (
     EventKind.PRESTOP_ENDED,
     EventKind.SIGTERM_DUE,
 )
-# The moments whose source a deletion records (``Deletion.basis``).
-MOMENTS: tuple[str, ...] = ("delete", "sigterm", "removal", "exit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +48,8 @@ class Deletion:
     listener_closed: float | None  # first app_listener_closed at/after D
     window_end: float  # E: the window is [D, E], both ends included
     window_open: bool  # True when R or X was not observed, so E is the end of the run
-    # moment (MOMENTS) -> the kind of the event it was taken from, None when not observed
+    # moment ("delete", "sigterm", "removal", "exit") -> the kind of the event it was taken
+    # from, None when not observed
     basis: dict[str, str | None] = field(default_factory=dict)
 
     @property
