@@ -96,7 +96,10 @@ def _analyse(results: list[Result], events: list[TimelineEvent]) -> tuple[dict[s
     ]
     window = (min(r.start for r in results), max(r.end for r in results))
     analysis = analyse_order("naive", records, events, window)
-    return analysis.summary, lifecycle_report(analysis.pods)
+    summary = analysis.summary
+    phases = {k: v for k, v in summary["failures_by_phase"].items() if v}
+    print(f"\n{summary['requests']} requests, {summary['failed']} failed, by phase {phases}")
+    return summary, lifecycle_report(analysis.pods)
 
 
 def _check_platform_basis(summary: dict[str, Any], exit_kind: str) -> None:
