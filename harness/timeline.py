@@ -58,11 +58,21 @@ class EventKind(str, Enum):
     SIGTERM_SENT = "sigterm_sent"
     """SIGTERM reached the container. Embedded kubelet (detail: ``pid``); kube: derived from a
     Kubernetes Event or the app's own ``sigterm`` line (detail: ``source``, ``signal``)."""
+    SIGTERM_DUE = "sigterm_due"
+    """When the kubelet's rules had SIGTERM sent: the preStop hook's start (its ``Killing``
+    Event) plus the hook's known sleep, or the end of the grace period if that came first. Kube
+    backend, derived, for pods whose hook is a plain sleep; detail: ``derived_from``,
+    ``prestop_sleep_s``, ``capped_by_grace``. The weakest source of SIGTERM's moment: the
+    analysis uses it only when no ``sigterm_sent``, ``app_sigterm`` or ``prestop_ended`` was
+    seen (a failed hook ends at once, whatever its sleep)."""
     EXITED = "exited"
-    """The container ended. Both backends; detail: ``code`` (embedded also ``signal``)."""
+    """The container ended. Both backends; detail: ``code`` (embedded also ``signal``; kube
+    also ``reason``, ``ended_by``: "exit" (a code below 128), "signal" (128 + the signal's
+    number: ``signal_name``, e.g. SIGTERM when the app left SIGTERM's default action to end it),
+    "sigkill", "oom_killed" or "unknown")."""
     KILLED = "killed"
     """SIGKILL, because the grace period ran out. Both backends; detail: ``after_s`` and
-    ``grace_period_s`` (embedded), the exit detail (kube)."""
+    ``grace_period_s`` (embedded), the exit detail and ``grace_deadline`` (kube)."""
     KUBE_EVENT = "kube_event"
     """A Kubernetes Event about a pod. Kube backend; detail: ``reason`` ("Killing",
     "Unhealthy", "FailedPreStopHook", ...), ``message`` and the Event's other fields."""
@@ -114,6 +124,11 @@ class EventKind(str, Enum):
 
     def __format__(self, spec: str) -> str:
         return format(str(self.value), spec)
+
+
+def is_app_kind(kind: str) -> bool:
+    """Whether events of this kind come from the app's own lines (not from the platform)."""
+    return kind.startswith(APP_EVENT_PREFIX)
 
 
 def app_kind(event: str) -> str:

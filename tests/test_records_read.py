@@ -115,6 +115,7 @@ def test_analyse_order_file_equals_analyse_order(tmp_path: Path) -> None:
         "propagating": 1,  # 1001.5
         "draining": 1,  # 1002.0
         "after_exit": 1,  # 1002.5
+        "unknown": 0,
         "no_ready_replica": 0,
         "unattributed": 0,
     }

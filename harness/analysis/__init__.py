@@ -1,12 +1,13 @@
 """Analysis: records and timeline in, the numbers of summary.json v1 out. Pure functions.
 
 Modules, one job each: ``index`` (the timeline sorted and indexed once), ``endpoint_history``
-(the Service's endpoint set over time), ``deletions`` (each deletion's observed moments and
-window), ``phases`` (attribution of a failure to a deletion and a phase, and what each phase
-means), ``scan`` (the one pass over records), ``pipeline`` (those steps in order), ``stats``
-(nearest-rank percentiles), ``propagation``, ``recommend``, ``pods`` (per-pod lifecycle rows,
-durations, findings) and ``summary`` (the summary.json blocks). Records files are read by
-``harness.records``.
+(the Service's endpoint set over time), ``deletions`` (each deletion's observed moments, the
+kind of event each came from, and its window), ``phases`` (attribution of a failure to a
+deletion and a phase, and what each phase means), ``basis`` (what each phase rests on: the app's
+own lines or the platform's events), ``scan`` (the one pass over records), ``pipeline``
+(those steps in order), ``stats`` (nearest-rank percentiles), ``propagation``, ``recommend``,
+``pods`` (per-pod lifecycle rows, durations, findings) and ``summary`` (the summary.json
+blocks). Records files are read by ``harness.records``.
 """
 
 from harness.analysis.phases import DELETION_PHASES, PHASES

@@ -5,14 +5,16 @@ rolling restart reaching a pod that chaos already deleted) does not start a seco
 is not a second deletion. Pod names are assumed not to be reused within one order's run, which
 holds for the generated names of a Deployment's pods.
 
-Every moment is an observed event or None; nothing is estimated. What a missing moment does to
-the phases is decided in ``phases.py``; what it does to the window is decided here.
+Every moment is an event of the timeline or None; nothing is estimated here. Each deletion keeps
+``basis``: for each moment, the kind of event it was taken from, so that every phase can say
+whether it rests on the app's own lines or on what the platform showed. What a missing moment does
+to the phases is decided in ``phases.py``; what it does to the window is decided here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.analysis.endpoint_history import CONTROLLER, PROXY, removal_in_effect
 from harness.analysis.index import TimelineIndex
@@ -21,6 +23,16 @@ from harness.timeline import EventKind
 # How long after the pod is gone from routing and from the process table a failure may still be
 # blamed on its deletion: clients see a refused or reset connection a little after the fact.
 WINDOW_TAIL_S = 2.0
+# Where S comes from, best first: the kubelet's own act (embedded: exact; kube: its Killing
+# Event), the app's line that it got the signal, the preStop hook's end (the kubelet sends SIGTERM
+# right after it; on Kubernetes only a failed hook's end is seen: a hook whose command does not
+# exist in the image fails at once), then the time the kubelet's rules put it at.
+SIGTERM_SOURCES: tuple[str, ...] = (
+    EventKind.SIGTERM_SENT,
+    EventKind.APP_SIGTERM,
+    EventKind.PRESTOP_ENDED,
+    EventKind.SIGTERM_DUE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +40,7 @@ class Deletion:
     pod: str
     requested: float  # D: the delete call
     grace_period_s: float | None  # from the delete_requested detail, when given
-    sigterm: float | None  # S: first sigterm_sent at/after D, else the app's own app_sigterm
+    sigterm: float | None  # S: the first event at/after D of the best of SIGTERM_SOURCES
     removal: float | None  # R: when routing to the pod stopped (proxy view, else controller view)
     endpoint_removed: float | None  # first endpoint_removed at/after D (controller)
     removal_applied: float | None  # first removal_applied at/after D (proxy, embedded only)
@@ -36,6 +48,9 @@ class Deletion:
     listener_closed: float | None  # first app_listener_closed at/after D
     window_end: float  # E: the window is [D, E], both ends included
     window_open: bool  # True when R or X was not observed, so E is the end of the run
+    # moment ("delete", "sigterm", "removal", "exit") -> the kind of the event it was taken
+    # from, None when not observed
+    basis: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def propagation_ms(self) -> float | None:
@@ -74,18 +89,16 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
         requested = index.first(pod, EventKind.DELETE_REQUESTED)
         if requested is None:
             continue
-        sigterm = index.first_at_or_after(pod, EventKind.SIGTERM_SENT, requested)
-        if sigterm is None:
-            # The kubelet's own moment is not visible on real clusters; the app logging that it
-            # received SIGTERM is an observation that it had been sent by then.
-            sigterm = index.first_at_or_after(pod, EventKind.APP_SIGTERM, requested)
+        sigterm, sigterm_from = _first_of(index, pod, SIGTERM_SOURCES, requested)
         own = index.by_pod[pod]
-        removal = removal_in_effect(own, requested, PROXY)
+        removal, removal_from = removal_in_effect(own, requested, PROXY), EventKind.REMOVAL_APPLIED
         if removal is None:
             removal = removal_in_effect(own, requested, CONTROLLER)
+            removal_from = EventKind.ENDPOINT_REMOVED
         exited = index.first_at_or_after(pod, EventKind.EXITED, requested)
         killed = index.first_at_or_after(pod, EventKind.KILLED, requested)
         gone = min((t for t in (exited, killed) if t is not None), default=None)
+        gone_from = EventKind.KILLED if gone is not None and gone == killed else EventKind.EXITED
         if removal is not None and gone is not None:
             window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
         else:
@@ -108,7 +121,25 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
                 ),
                 window_end=window_end,
                 window_open=window_open,
+                basis={
+                    "delete": EventKind.DELETE_REQUESTED.value,
+                    "sigterm": None if sigterm_from is None else str(sigterm_from),
+                    "removal": None if removal is None else removal_from.value,
+                    "exit": None if gone is None else gone_from.value,
+                },
             )
         )
     found.sort(key=lambda d: d.requested)
     return found
+
+
+def _first_of(
+    index: TimelineIndex, pod: str, kinds: tuple[str, ...], t: float
+) -> tuple[float | None, str | None]:
+    """The first event at or after ``t`` of the first kind in ``kinds`` that has one, and that
+    kind."""
+    for kind in kinds:
+        found = index.first_at_or_after(pod, kind, t)
+        if found is not None:
+            return found, kind
+    return None, None

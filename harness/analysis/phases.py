@@ -14,6 +14,7 @@ BEFORE_SIGTERM = "before_sigterm"
 PROPAGATING = "propagating"
 DRAINING = "draining"
 AFTER_EXIT = "after_exit"
+UNKNOWN = "unknown"
 NO_READY_REPLICA = "no_ready_replica"
 UNATTRIBUTED = "unattributed"
 
@@ -22,6 +23,7 @@ PHASES: tuple[str, ...] = (
     PROPAGATING,
     DRAINING,
     AFTER_EXIT,
+    UNKNOWN,
     NO_READY_REPLICA,
     UNATTRIBUTED,
 )
@@ -35,6 +37,10 @@ PHASE_MEANINGS: dict[str, str] = {
     PROPAGATING: "after SIGTERM, while the Service still sent new connections to the pod",
     DRAINING: "after routing moved on, before exit: in-flight and keep-alive work was cut",
     AFTER_EXIT: "the process was gone while clients still reached it",
+    UNKNOWN: (
+        "inside a deletion window, but neither the app's lines nor the platform showed a moment "
+        "that bounds the phase (SIGTERM, routing stopped or exit): not guessed"
+    ),
     UNATTRIBUTED: "outside every deletion window: not caused by a deletion",
 }
 
@@ -44,16 +50,23 @@ def phase_in(deletion: Deletion, t: float) -> str:
 
     The first rule that holds wins, so overlapping table rows resolve in this order:
     the process being gone beats everything (it was gone whatever else was pending); before
-    SIGTERM beats a removal that came first (with a preStop sleep, R < S is the normal case);
-    and a missing moment never ends a phase: no S → before_sigterm until X, no R → propagating
-    until X, no X → after_exit never applies.
+    SIGTERM beats a removal that came first (with a preStop sleep, R < S is the normal case).
+    A phase is only given when the moments on both sides of ``t`` were seen: where one that
+    would decide it is missing (an app that writes no SIGTERM line, on a cluster that showed
+    none either), the failure is ``unknown``, never put in a phase by assumption.
     """
     if deletion.gone is not None and t >= deletion.gone:
         return AFTER_EXIT
-    if deletion.sigterm is None or t < deletion.sigterm:
+    if deletion.sigterm is None:
+        return UNKNOWN
+    if t < deletion.sigterm:
         return BEFORE_SIGTERM
-    if deletion.removal is None or t < deletion.removal:
+    if deletion.removal is None:
+        return UNKNOWN
+    if t < deletion.removal:
         return PROPAGATING
+    if deletion.gone is None:
+        return UNKNOWN  # routing had moved on; whether the process was still there, unseen
     return DRAINING
 
 

@@ -188,7 +188,40 @@ def lifecycle_report(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "samples": len(values),
         }
     findings = [f for row in rows for f in _findings(row)]
+    findings += _killed_at_grace(rows)
     return {"durations_ms": durations, "findings": findings}
+
+
+def _killed_at_grace(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One finding for the order when deleted pods were killed at the end of their grace
+    period: the app did not exit on SIGTERM. Whether requests failed or not, every such stop
+    held a replica (and a rollout) for the whole grace period, which is worth saying even when
+    the verdict is "no drops"."""
+    deleted = [r for r in rows if r["delete_requested"] is not None]
+    killed = [r for r in deleted if r["killed"] is not None]
+    if not killed:
+        return []
+    took = [r["killed"] - r["delete_requested"] for r in killed]
+    graces = sorted({float(r["grace_period_s"]) for r in killed if r["grace_period_s"] is not None})
+    if not graces:
+        period = "the full grace period"
+    elif len(graces) == 1:
+        period = f"the full grace period of {graces[0]:g} s"
+    else:
+        period = f"the full grace period ({graces[0]:g} to {graces[-1]:g} s)"
+    failed = sum(int(r["failed"] or 0) for r in killed)
+    outcome = (
+        "no request failed, but "
+        if failed == 0
+        else f"{failed} request(s) failed during those stops, and "
+    )
+    stops = "each stop" if len(killed) == len(deleted) else "each of those stops"
+    text = (
+        f"{len(killed)} of {len(deleted)} deleted pods did not exit on SIGTERM and were killed "
+        f"(SIGKILL) at the end of their grace period: {outcome}{stops} took {period} "
+        f"({min(took):.1f} to {max(took):.1f} s from the delete call to the kill)"
+    )
+    return [{"pod": None, "kind": "killed_at_grace", "text": text}]
 
 
 def _findings(row: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
+from harness.analysis.basis import phase_basis_block
 from harness.analysis.deletions import Deletion
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
@@ -107,6 +108,7 @@ def _analyse(
         "failures_by_phase": scan.by_phase,
         "deletions": len(deletions),
         "per_deletion": _per_deletion(deletions, scan),
+        "phase_basis": phase_basis_block(deletions),
         "latency_ms": latency_block(scan.latencies, "no request succeeded"),
         "latency_ms_around_deletions": latency_block(
             scan.around,
@@ -140,6 +142,7 @@ def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[
             "window_open": d.window_open,
             "propagation_ms": d.propagation_ms,
             "propagation_to": d.propagation_to,
+            "basis": dict(d.basis),
         }
         for d, by_phase in zip(deletions, scan.per_deletion, strict=True)
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.orders import ORDERS
 from harness.report.formats import MISSING, as_float, as_int, fmt_int, fmt_plain, fmt_s
+from harness.report.phasebasis import deletion_basis
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
                 "failed": fmt_int(failed),
                 "raw_failed": json.dumps(item.get("failed")),
                 "phases": ", ".join(nonzero) or ("none" if failed == 0 else MISSING),
+                "basis": deletion_basis(item),
                 "css": "bad" if failed else "zero",
             }
         )

@@ -34,6 +34,7 @@ LABELS: dict[str, str] = {
 # Finding kinds, worst first; the analysis may add kinds, which then follow in its order.
 KIND_TITLES: dict[str, str] = {
     "killed": "Killed at the grace period",
+    "killed_at_grace": "Ignored SIGTERM: each stop took the full grace period",
     "failed_after_listener_closed": "Requests failed after the pod stopped listening",
     "exited_before_removal": "Exited while the Service still routed to it",
     "closed_before_removal": "Stopped listening while the Service still routed to it",

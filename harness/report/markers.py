@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.analysis.deletions import SIGTERM_SOURCES
 from harness.timeline import EventKind, TimelineEvent
 
 # Drawing order and legend order: the sequence a deletion goes through.
@@ -19,7 +20,6 @@ MARKER_KINDS: tuple[str, ...] = (
 
 _DIRECT: dict[str, str] = {
     EventKind.DELETE_REQUESTED: "delete",
-    EventKind.SIGTERM_SENT: "SIGTERM",
     EventKind.ENDPOINT_REMOVED: "endpoint removed",
     EventKind.EXITED: "exit",
     EventKind.KILLED: "kill",
@@ -34,20 +34,34 @@ class Marker:
 
 
 def markers(events: Sequence[TimelineEvent], t0: float) -> list[Marker]:
-    """Markers in time order. A pod's SIGTERM comes from the backend's own event where there is
-    one, else from the app's log line (some backends only see the app's side)."""
-    sent_by_backend = {e.pod for e in events if e.kind == EventKind.SIGTERM_SENT}
+    """Markers in time order. A pod's SIGTERM comes from the best source the analysis would
+    take it from (deletions.SIGTERM_SOURCES): the backend's own event where there is one, else
+    the app's log line (some backends only see the app's side), else the preStop hook's end,
+    else the moment the kubelet's rules put it at."""
+    sigterm_kind = _sigterm_kinds(events)
     first_delete = min((e.ts for e in events if e.kind == EventKind.DELETE_REQUESTED), default=None)
     out: list[Marker] = []
     for event in events:
         kind = _DIRECT.get(event.kind)
-        if event.kind == EventKind.APP_SIGTERM and event.pod not in sent_by_backend:
+        if event.pod is not None and sigterm_kind.get(event.pod) == event.kind:
             kind = "SIGTERM"
         elif event.kind == EventKind.POD_READY and _is_replacement(event, first_delete):
             kind = "replacement ready"
         if kind is not None:
             out.append(Marker(kind, event.ts - t0, event.pod))
     return sorted(out, key=lambda m: m.t)
+
+
+def _sigterm_kinds(events: Sequence[TimelineEvent]) -> dict[str, str]:
+    """Pod → the kind of event its SIGTERM is marked from."""
+    present: dict[str, set[str]] = {}
+    for event in events:
+        if event.pod is not None and event.kind in SIGTERM_SOURCES:
+            present.setdefault(event.pod, set()).add(event.kind)
+    return {
+        pod: next(kind for kind in SIGTERM_SOURCES if kind in kinds)
+        for pod, kinds in present.items()
+    }
 
 
 def _is_replacement(event: TimelineEvent, first_delete: float | None) -> bool:

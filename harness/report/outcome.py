@@ -86,7 +86,7 @@ def _order_line(name: str, entry: Mapping[str, Any]) -> OrderLine:
     if requests == 0:
         return OrderLine(name, failed, requests, f"{name}: no request completed.", True)
     if failed == 0:
-        text = f"{name} dropped no request of {fmt_int(requests)}{over}."
+        text = f"{name} dropped no request of {fmt_int(requests)}{over}{_killed_note(entry)}."
         return OrderLine(name, failed, requests, text, False)
     text = (
         f"{name} dropped {fmt_int(failed)} of {fmt_int(requests)} requests "
@@ -95,9 +95,29 @@ def _order_line(name: str, entry: Mapping[str, Any]) -> OrderLine:
     top_phase = _largest(entry.get("failures_by_phase"))
     top_class = _largest(entry.get("failures_by_class"))
     if top_phase and top_class:
-        text += f"; mostly {top_phase[0].replace('_', ' ')} ({fmt_int(top_phase[1])})"
+        phase = "in an unknown phase" if top_phase[0] == "unknown" else top_phase[0]
+        text += f"; mostly {phase.replace('_', ' ')} ({fmt_int(top_phase[1])})"
         text += f" and {top_class[0].replace('_', ' ')} ({fmt_int(top_class[1])})"
     return OrderLine(name, failed, requests, text + ".", True)
+
+
+def _killed_note(entry: Mapping[str, Any]) -> str:
+    """ ", but ..." when its deleted pods were killed at the end of their grace period: no drops,
+    yet the app ignored SIGTERM and every such stop took the whole grace period."""
+    items = entry.get("per_deletion")
+    deletions = [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
+    killed = sum(
+        1
+        for d in deletions
+        if isinstance(d.get("basis"), dict) and d["basis"].get("exit") == "killed"
+    )
+    if not killed:
+        return ""
+    who = "each stop" if killed == len(deletions) else f"{killed} of {len(deletions)} stops"
+    return (
+        f", but {who} took the full grace period: the app did not exit on SIGTERM and was "
+        "killed (SIGKILL) at its end"
+    )
 
 
 def _largest(section: Any) -> tuple[str, int] | None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.analysis.phases import PHASE_MEANINGS
 from harness.classify import ERROR_CLASSES
 from harness.report.formats import fmt_int, fmt_ms, fmt_pct
+from harness.report.phasebasis import order_basis, phase_title
 from harness.summaryfile import order_names, summary_orders
 
 
@@ -59,17 +60,22 @@ def comparison(summary: Mapping[str, Any]) -> tuple[list[str], list[TableRow]]:
         for c in classes
     ]
     rows += [
-        _row(
-            p.replace("_", " "),
-            f"failures_by_phase.{p}",
+        _titled_by_basis(
+            _row(
+                p.replace("_", " "),
+                f"failures_by_phase.{p}",
+                entries,
+                names,
+                fmt_int,
+                "by phase",
+                PHASE_MEANINGS.get(p, ""),
+            ),
             entries,
-            names,
-            fmt_int,
-            "by phase",
-            PHASE_MEANINGS.get(p, ""),
+            p,
         )
         for p in phases
     ]
+    rows.append(_basis_row(entries, names))
     rows += [
         _row("deletions", "deletions", entries, names, fmt_int, count=False),
         _row("latency p50", "latency_ms.p50", entries, names, fmt_ms, count=False),
@@ -78,6 +84,30 @@ def comparison(summary: Mapping[str, Any]) -> tuple[list[str], list[TableRow]]:
         _row("propagation p99", "propagation_ms.p99", entries, names, fmt_ms, count=False),
     ]
     return names, rows
+
+
+def _titled_by_basis(row: TableRow, entries: Mapping[str, Any], phase: str) -> TableRow:
+    """A phase's count cells say, on hover, what that phase's boundaries rest on."""
+    cells = [
+        c if c.title else replace(c, title=phase_title(entries[c.order], phase)) for c in row.cells
+    ]
+    return replace(row, cells=cells)
+
+
+def _basis_row(entries: Mapping[str, Any], names: Sequence[str]) -> TableRow:
+    """Beside the phases: what each order's phase boundaries were taken from."""
+    cells = []
+    for name in names:
+        value, _ = lookup(entries[name], "phase_basis")
+        short, long = order_basis(entries[name])
+        cells.append(Cell(name, "phase_basis", json.dumps(value), short, "", long))
+    return TableRow(
+        "phases rest on",
+        cells,
+        "by phase",
+        "where the moments that cut the phases came from: the app's own lines or the platform's "
+        "events (delete call, kubelet, endpoint controller, Service proxy, container state)",
+    )
 
 
 def latency_rows(summary: Mapping[str, Any]) -> tuple[Header, list[TableRow]]:

@@ -102,9 +102,12 @@ def test_killed_counts_as_exit_and_the_earlier_of_exited_and_killed_wins() -> No
     assert phase(timeline, 1030.0) == "after_exit"
 
 
-def test_missing_sigterm_extends_before_sigterm_until_exit() -> None:
+def test_missing_sigterm_leaves_the_phase_unknown_until_exit() -> None:
+    # No SIGTERM from the platform and no line from the app: whether a failure came before or
+    # after it is not known, so it is not put in a phase by assumption.
     timeline = [e for e in FULL if e.kind != EventKind.SIGTERM_SENT]
-    assert phase(timeline, 1001.5) == "before_sigterm"
+    assert phase(timeline, 1000.0) == "unknown"
+    assert phase(timeline, 1001.5) == "unknown"
     assert phase(timeline, 1002.0) == "after_exit"
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.sigterm, d.window_end, d.window_open) == (None, 1004.0, False)
@@ -123,29 +126,32 @@ def test_missing_exit_keeps_the_window_open_until_the_run_ends() -> None:
     timeline = [e for e in FULL if e.kind != EventKind.EXITED]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.gone, d.window_end, d.window_open) == (None, 1010.0, True)
-    assert phase(timeline, 1009.0) == "draining"  # after_exit never applies without X
-    assert phase(timeline, 1010.0) == "draining"
+    assert phase(timeline, 1000.9) == "propagating"  # before R: X does not bound it
+    # After routing moved on, draining or after_exit: without X, not known which.
+    assert phase(timeline, 1009.0) == "unknown"
+    assert phase(timeline, 1010.0) == "unknown"
     assert phase(timeline, 1010.5) == "unattributed"
     # Without a run end the window never closes.
-    assert attributor(timeline, run_end=None).attribute(5000.0, None) == ("draining", 0)
+    assert attributor(timeline, run_end=None).attribute(5000.0, None) == ("unknown", 0)
     (unbounded,) = find_deletions(index_timeline(timeline), None)
     assert unbounded.window_end == math.inf
 
 
-def test_missing_removal_means_propagating_until_exit_and_an_open_window() -> None:
+def test_missing_removal_leaves_the_phase_after_sigterm_unknown_and_the_window_open() -> None:
     timeline = [
         e for e in FULL if e.kind not in (EventKind.ENDPOINT_REMOVED, EventKind.REMOVAL_APPLIED)
     ]
     (d,) = find_deletions(index_timeline(timeline), 1010.0)
     assert (d.removal, d.window_end, d.window_open) == (None, 1010.0, True)
-    assert phase(timeline, 1001.5) == "propagating"
+    assert phase(timeline, 1000.4) == "before_sigterm"
+    assert phase(timeline, 1001.5) == "unknown"  # propagating or draining: not seen which
     assert phase(timeline, 1008.0) == "after_exit"
 
 
-def test_nothing_but_the_delete_call_is_before_sigterm_until_the_run_ends() -> None:
+def test_nothing_but_the_delete_call_is_unknown_until_the_run_ends() -> None:
     timeline = [*READY, ev(1000.0, EventKind.DELETE_REQUESTED, "a")]
-    assert phase(timeline, 1000.0) == "before_sigterm"
-    assert phase(timeline, 1010.0) == "before_sigterm"
+    assert phase(timeline, 1000.0) == "unknown"
+    assert phase(timeline, 1010.0) == "unknown"
     assert phase(timeline, 1010.1) == "unattributed"
 
 
@@ -302,6 +308,7 @@ def test_per_deletion_counts_by_phase() -> None:
         "propagating": 1,
         "draining": 0,
         "after_exit": 1,
+        "unknown": 0,
         "no_ready_replica": 0,
     }
     assert summary["per_deletion"][1]["by_phase"] == {
@@ -309,6 +316,7 @@ def test_per_deletion_counts_by_phase() -> None:
         "propagating": 0,
         "draining": 1,
         "after_exit": 1,
+        "unknown": 0,
         "no_ready_replica": 0,
     }
     assert summary["failures_by_phase"] == {
@@ -316,6 +324,7 @@ def test_per_deletion_counts_by_phase() -> None:
         "propagating": 1,
         "draining": 1,
         "after_exit": 2,
+        "unknown": 0,
         "no_ready_replica": 0,
         "unattributed": 1,
     }

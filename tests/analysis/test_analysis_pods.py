@@ -171,6 +171,13 @@ def test_findings_in_words() -> None:
             "2 request(s) failed at a after it stopped listening: they were still routed to it",
         ),
         ("d", "no_exit", "d was deleted but no exit was observed before the run ended"),
+        (
+            None,
+            "killed_at_grace",
+            "1 of 3 deleted pods did not exit on SIGTERM and were killed (SIGKILL) at the end of "
+            "their grace period: no request failed, but each of those stops took the full grace "
+            "period of 5 s (5.0 to 5.0 s from the delete call to the kill)",
+        ),
     ]
 
 

@@ -57,6 +57,7 @@ def test_totals_and_every_class_with_zeros() -> None:
         "propagating": 0,
         "draining": 1,
         "after_exit": 3,
+        "unknown": 0,
         "no_ready_replica": 0,
         "unattributed": 0,
     }

@@ -15,6 +15,7 @@ ORDER_KEYS = [
     "failures_by_phase",
     "deletions",
     "per_deletion",
+    "phase_basis",
     "latency_ms",
     "latency_ms_around_deletions",
     "propagation_ms",

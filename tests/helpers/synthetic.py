@@ -37,6 +37,7 @@ PHASES = (
     "propagating",
     "draining",
     "after_exit",
+    "unknown",  # none here: every moment of every deletion is observed
     "no_ready_replica",
     "unattributed",
 )
@@ -338,6 +339,38 @@ def _stage(deleted: list[Pod], key: str) -> dict[str, Any]:
     return {"p50": pct["p50"], "p99": pct["p99"], "samples": len(values)}
 
 
+def _basis(pod: Pod) -> dict[str, str]:
+    """Where each moment of a deletion comes from: all the platform's here, as on the embedded
+    backend (the kubelet's SIGTERM, the proxy's removal, the exit or the kill)."""
+    return {
+        "delete": "delete_requested",
+        "sigterm": "sigterm_sent",
+        "removal": "removal_applied",
+        "exit": "killed" if pod.at("killed") is not None else "exited",
+    }
+
+
+def _phase_basis(deleted: list[Pod]) -> dict[str, Any]:
+    exits = sorted({_basis(p)["exit"] for p in deleted})
+    events = {
+        "before_sigterm": ["delete_requested", "sigterm_sent"],
+        "propagating": ["removal_applied", "sigterm_sent"],
+        "draining": sorted([*exits, "removal_applied", "sigterm_sent"]),
+        "after_exit": exits,
+    }
+    block: dict[str, Any] = {
+        phase: {
+            "rests_on": "platform",
+            "events": kinds,
+            "deletions": len(deleted),
+            "undelimited": 0,
+        }
+        for phase, kinds in events.items()
+    }
+    block["missing"] = {"sigterm": 0, "removal": 0, "exit": 0}
+    return block
+
+
 def order_summary(run: OrderRun) -> dict[str, Any]:
     by_class = dict.fromkeys(ERROR_CLASSES, 0)
     by_phase = dict.fromkeys(PHASES, 0)
@@ -346,7 +379,8 @@ def order_summary(run: OrderRun) -> dict[str, Any]:
             "pod": p.name,
             "ts": p.steps["delete_requested"],
             "failed": 0,
-            "by_phase": dict.fromkeys(PHASES, 0),
+            "by_phase": dict.fromkeys(PHASES[:-1], 0),
+            "basis": _basis(p),
         }
         for p in run.deleted
     }
@@ -373,6 +407,7 @@ def order_summary(run: OrderRun) -> dict[str, Any]:
         "failures_by_phase": by_phase,
         "deletions": len(run.deleted),
         "per_deletion": list(per_deletion.values()),
+        "phase_basis": _phase_basis(run.deleted),
         "latency_ms": _pct([r.latency_ms for r in run.records]),
         "latency_ms_around_deletions": _pct(near),
         "propagation_ms": {

@@ -81,6 +81,11 @@ def test_a_killed_pod_counts_its_kill_as_its_end() -> None:
     assert stats["SIGTERM → exit or kill"].max_ms == pytest.approx(3000)
     assert findings["killed"][0].startswith("k was killed (SIGKILL) 8.0 s after its delete")
     assert next(iter(findings)) == "killed"  # the worst kind comes first
+    assert findings["killed_at_grace"] == [
+        "1 of 1 deleted pods did not exit on SIGTERM and were killed (SIGKILL) at the end of "
+        "their grace period: no request failed, but each stop took the full grace period "
+        "(8.0 to 8.0 s from the delete call to the kill)"
+    ]
 
 
 def test_refused_requests_while_an_exited_pod_was_still_routed() -> None:
@@ -183,6 +188,28 @@ def test_markers_pick_the_deletion_events() -> None:
         ("delete", 6.0, "p-1"),
         ("SIGTERM", 6.1, "p-1"),
         ("kill", 14.0, "p-1"),
+    ]
+
+
+def test_a_silent_apps_sigterm_is_marked_where_the_kubelets_rules_put_it() -> None:
+    events = [
+        ev(3.0, "delete_requested", "quiet"),
+        ev(3.1, "prestop_started", "quiet"),
+        ev(8.1, "sigterm_due", "quiet", prestop_sleep_s=5.0),  # nothing else shows SIGTERM
+        ev(6.0, "delete_requested", "talks"),
+        ev(6.1, "prestop_started", "talks"),
+        ev(11.1, "sigterm_due", "talks", prestop_sleep_s=5.0),
+        ev(11.12, "app_sigterm", "talks"),  # the app's own line wins over the derived time
+        ev(12.0, "delete_requested", "failed-hook"),
+        ev(12.1, "prestop_started", "failed-hook"),
+        ev(12.11, "prestop_ended", "failed-hook", failed=True),  # SIGTERM right after
+        ev(17.1, "sigterm_due", "failed-hook", prestop_sleep_s=5.0),
+    ]
+    got = [(m.kind, round(m.t, 2), m.pod) for m in markers(events, T0)]
+    assert [g for g in got if g[0] == "SIGTERM"] == [
+        ("SIGTERM", 8.1, "quiet"),
+        ("SIGTERM", 11.12, "talks"),
+        ("SIGTERM", 12.11, "failed-hook"),
     ]
 
 

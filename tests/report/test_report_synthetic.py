@@ -8,6 +8,7 @@ from pathlib import Path
 
 from helpers.synthetic import make_run
 
+from harness.analysis import analyse_order
 from harness.records import read_records
 from harness.timeline import read_timeline
 
@@ -35,3 +36,17 @@ def test_synthetic_run_covers_the_cases_the_report_must_show(tmp_path: Path) -> 
     assert orders["prestop"]["failures_by_phase"]["before_sigterm"] == 1
     classes = {c for o in orders.values() for c, n in o["failures_by_class"].items() if n}
     assert {"connection_refused", "connection_reset", "timeout", "http_5xx"} <= classes
+
+
+def test_synthetic_phase_basis_is_what_the_analysis_finds(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for entry in summary["orders"].values():
+        records = read_records(run_dir / entry["files"]["records"])
+        timeline = read_timeline(run_dir / entry["files"]["timeline"])
+        window = (entry["window"]["start"], entry["window"]["end"])
+        found = analyse_order("x", records, timeline, window).summary
+        assert entry["phase_basis"] == found["phase_basis"]
+        assert [d["basis"] for d in entry["per_deletion"]] == [
+            d["basis"] for d in found["per_deletion"]
+        ]

@@ -10,6 +10,9 @@ The kubelet reports what it does to a pod as core/v1 Events. The ones kept:
   gives ``prestop_started`` when the pod has a preStop hook, else ``sigterm_sent`` (source
   ``kube_event``). Its time is an upper bound (stamps.py): the Event's ``eventTime`` when set
   (microseconds), else ``lastTimestamp`` (whole seconds) against the watch arrival.
+- With a preStop hook, no Event says when the hook ended and SIGTERM followed. When the hook is
+  a plain sleep, ``sigterm_due`` (podstate.py) gives the moment the kubelet's rules send it at,
+  from that start; it becomes ``sigterm_due`` (derived, marked as such in its detail).
 - ``FailedPreStopHook`` also gives ``prestop_ended`` with ``failed: true``.
 
 Events name pods but do not carry their labels, so only Events about pods the pod watch has
@@ -23,6 +26,9 @@ from typing import Any
 
 from harness.backends.kube.stamps import has_fraction, stamp
 from harness.timeline import EventKind, TimelineEvent
+
+# (pod name, when its preStop hook started) → (when SIGTERM was due, how that was derived)
+SigtermDue = Callable[[str, float], tuple[float, dict[str, Any]] | None]
 
 KEPT = frozenset(
     {
@@ -42,8 +48,13 @@ KEPT = frozenset(
 class EventTracker:
     """Reports each Event once per new ``count`` (the kubelet folds repeats into one Event)."""
 
-    def __init__(self, has_prestop: Callable[[str], bool | None]) -> None:
+    def __init__(
+        self,
+        has_prestop: Callable[[str], bool | None],
+        sigterm_due: SigtermDue | None = None,
+    ) -> None:
         self._has_prestop = has_prestop  # pod name → its spec has a preStop hook (None: unknown)
+        self._sigterm_due = sigterm_due
         self._counts: dict[str, int] = {}  # Event uid → last count reported
         self._killing_seen: set[str] = set()
 
@@ -78,6 +89,12 @@ class EventTracker:
             self._killing_seen.add(pod)
             kind = EventKind.PRESTOP_STARTED if prestop else EventKind.SIGTERM_SENT
             events.append(TimelineEvent(ts, kind, pod, derived))
+            due = self._sigterm_due(str(pod), ts) if prestop and self._sigterm_due else None
+            if due is not None:
+                at, how = due
+                # The hook's start is the Killing Event's time, an upper bound like that Event's.
+                how = {**how, "source": "derived", "hook_started_source": detail["source"]}
+                events.append(TimelineEvent(at, EventKind.SIGTERM_DUE, pod, how))
         elif reason == "FailedPreStopHook":
             events.append(
                 TimelineEvent(ts, EventKind.PRESTOP_ENDED, pod, {**derived, "failed": True})

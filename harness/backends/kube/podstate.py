@@ -25,9 +25,23 @@ delete_requested              only for deletions the harness did not make itself
 exited                        ``state.terminated`` (or ``lastState.terminated`` after a restart):
                               ``exitCode``, ``reason``; ``finishedAt``. With reason
                               ``ContainerStatusUnknown`` the kubelet made the state up (code 137,
-                              no finishedAt): code is None then, the time is the arrival
-killed                        the same, when ``exitCode`` is 137 (128 + SIGKILL) and real
+                              no finishedAt): code is None then, the time is the arrival.
+                              ``ended_by`` reads the code: "exit" (below 128: the process exited
+                              by itself), "signal" (128 + n: signal n ended it, ``signal_name``;
+                              143 is SIGTERM's default action, an app with no handler),
+                              "sigkill" (137), "oom_killed" (137 with reason ``OOMKilled``),
+                              "unknown"
+killed                        the same, when ``exitCode`` is 137 (128 + SIGKILL), real and not
+                              the OOM killer's: the kubelet's kill at the end of the grace
+                              period; ``grace_deadline``: the pod's ``deletionTimestamp`` (the end
+                              of that period) when it was being deleted
 ============================  ==================================================================
+
+``sigterm_due`` answers, for a pod whose preStop hook is a plain sleep (``exec`` of ``sleep N``,
+directly or through ``sh -c``, or the ``sleep`` action), when the kubelet's rules send SIGTERM
+once the hook started: start + N, or the end of the grace period (``deletionTimestamp``) if that
+comes first (the kubelet runs the hook for at most the grace period). Any other hook takes a time
+nobody can know from outside, so there is no answer.
 """
 
 from __future__ import annotations
@@ -37,9 +51,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.kube.stamps import parse_time, stamp, stamp_time
+from harness.backends.kube.termination import ended_by, prestop_sleep_s, prestops
 from harness.timeline import EventKind, TimelineEvent
 
-SIGKILL_EXIT = 137
 # A terminated state the kubelet reports when it could not find the container any more (seen on
 # v1.20 when a deleted pod's container had already been removed): exitCode 137 with this reason,
 # no finishedAt. It says the container is gone, not how it ended.
@@ -65,6 +79,8 @@ class Update:
 @dataclass
 class _Pod:
     has_prestop: bool = False
+    prestop_sleep_s: float | None = None  # the hook's duration, when it is a plain sleep
+    grace_deadline: str | None = None  # metadata.deletionTimestamp, once deleted
     scheduled: bool = False
     network: bool = False
     ready: bool | None = None
@@ -80,15 +96,6 @@ class _Pod:
 def _conditions(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     status = pod.get("status") or {}
     return {c.get("type", ""): c for c in status.get("conditions") or []}
-
-
-def _has_prestop(pod: Mapping[str, Any]) -> bool:
-    spec = pod.get("spec") or {}
-    for container in spec.get("containers") or []:
-        lifecycle = container.get("lifecycle") or {}
-        if lifecycle.get("preStop"):
-            return True
-    return False
 
 
 class PodTracker:
@@ -120,6 +127,27 @@ class PodTracker:
     def has_prestop(self, name: str) -> bool | None:
         pod = self._pods.get(name)
         return None if pod is None else pod.has_prestop
+
+    def sigterm_due(self, name: str, hook_started: float) -> tuple[float, dict[str, Any]] | None:
+        """When SIGTERM is due for ``name`` whose preStop hook started at ``hook_started``, and
+        how that was derived; None unless the hook is a plain sleep (see the module doc)."""
+        pod = self._pods.get(name)
+        if pod is None or pod.prestop_sleep_s is None:
+            return None
+        due = hook_started + pod.prestop_sleep_s
+        detail: dict[str, Any] = {
+            "derived_from": f"preStop started + its sleep of {pod.prestop_sleep_s:g} s",
+            "prestop_sleep_s": pod.prestop_sleep_s,
+            "capped_by_grace": False,
+        }
+        deadline = parse_time(pod.grace_deadline) if pod.grace_deadline else None
+        if deadline is not None:
+            detail["grace_deadline"] = pod.grace_deadline
+            if deadline < due:
+                due = deadline
+                detail["capped_by_grace"] = True
+                detail["derived_from"] = "the end of the grace period (metadata.deletionTimestamp)"
+        return due, detail
 
     def running_instance(self, name: str, container: str) -> str | None:
         """The container ID currently running in ``name``'s ``container``, if any."""
@@ -168,7 +196,12 @@ class PodTracker:
         self, name: str, obj: Mapping[str, Any], observed: float, live: bool, update: Update
     ) -> _Pod:
         meta = obj.get("metadata") or {}
-        pod = _Pod(has_prestop=_has_prestop(obj))
+        hooks = prestops(obj)
+        sleeps = {prestop_sleep_s(h) for h in hooks}
+        # One container with a plain sleep: its duration. Several hooks: SIGTERM goes to each
+        # container after its own, so no one moment is known.
+        sleep = sleeps.pop() if len(hooks) == 1 and len(sleeps) == 1 else None
+        pod = _Pod(has_prestop=bool(hooks), prestop_sleep_s=sleep)
         self._pods[name] = pod
         if live and self._awaiting_successor and not meta.get("deletionTimestamp"):
             pod.replaces = self._awaiting_successor.pop(0)
@@ -227,7 +260,10 @@ class PodTracker:
         self, name: str, pod: _Pod, obj: Mapping[str, Any], observed: float, live: bool, u: Update
     ) -> None:
         status = obj.get("status") or {}
-        deletion_grace = (obj.get("metadata") or {}).get("deletionGracePeriodSeconds")
+        meta = obj.get("metadata") or {}
+        deletion_grace = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp"):
+            pod.grace_deadline = str(meta["deletionTimestamp"])
         for cs in status.get("containerStatuses") or []:
             container = str(cs.get("name") or "")
             restarts = int(cs.get("restartCount") or 0)
@@ -282,11 +318,14 @@ class PodTracker:
             detail.update(code=None, reported_code=code, message=terminated.get("message"))
         if terminated.get("signal"):
             detail["signal"] = terminated.get("signal")
+        detail.update(ended_by(detail["code"], reason))
         u.events.append(TimelineEvent(ts, EventKind.EXITED, name, detail))
-        if detail["code"] == SIGKILL_EXIT:
+        if detail["ended_by"] == "sigkill":
             killed = dict(detail)
             if deletion_grace is not None:
                 killed["grace_period_s"] = deletion_grace
+            if pod.grace_deadline is not None:
+                killed["grace_deadline"] = pod.grace_deadline
             u.events.append(TimelineEvent(ts, EventKind.KILLED, name, killed))
 
     def _readiness(

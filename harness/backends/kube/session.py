@@ -56,7 +56,7 @@ class Session:
         self.lock = threading.RLock()
         self.pods = PodTracker()
         self.endpoints = EndpointTracker(endpoint_api)
-        self.events = EventTracker(self.pods.has_prestop)
+        self.events = EventTracker(self.pods.has_prestop, self.pods.sigterm_due)
         self.watchers: list[Watcher] = []
         self.followers: dict[str, LogFollower] = {}
         self.namespace_uid: str | None = None  # the namespace this run created, by UID
