@@ -94,6 +94,8 @@ class App:
     prestop_sleep_s: float = 5.0  # the prestop order's preStop sleep
     grace_period_s: float = 30.0  # terminationGracePeriodSeconds
     command: list[str] | None = None  # embedded: your own app, with {host} and {port}
+    images: list[str] = field(default_factory=list)  # kind: loaded into the nodes before deploy
+    image_archive: str | None = None  # local: a docker-save or OCI archive, imported before deploy
 
 
 @dataclass
@@ -171,6 +173,8 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
     scenario: Scenario = _build(Scenario, raw, "")
     if path is not None:
         scenario.app.command = _program_beside(path, scenario.app.command)
+        if scenario.app.image_archive:  # like a command's program: beside the scenario
+            scenario.app.image_archive = str(path.absolute().parent / scenario.app.image_archive)
     validate(scenario)
     return scenario
 
