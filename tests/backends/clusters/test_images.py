@@ -11,10 +11,13 @@ import asyncio
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from helpers.images import hollow_docker_save, write_tar
+from helpers.paths import REPO
 
 from harness.backends.clusters.containerd import Containerd
 from harness.backends.clusters.images import (
@@ -255,3 +258,20 @@ def test_the_archive_is_beside_the_scenario(tmp_path: Path) -> None:
     assert app.image_archive == str(tmp_path / "images" / "web.tar")
     assert app.images == ["me/api:2"]
     assert AppImages.from_app(app) == AppImages(("me/api:2",), tmp_path / "images" / "web.tar")
+
+
+def test_harness_run_with_an_archive_kind_cannot_load_is_one_line_exit_3(
+    fakes: Path, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("app:\n  image_archive: web.tar\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--backend", "kind", "--scenario", str(scenario),
+         "--out", str(tmp_path / "out"), "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"harness: error: kind: app.image_archive {tmp_path / 'web.tar'}: no such file"
+    ]
+    assert not any(c[:3] == ["kind", "load", "image-archive"] for c in _calls(fakes))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.images import hollow_docker_save, retagged, test_image
+from helpers.paths import REPO
 
 from harness.backends.clusters.containerd import Containerd
 from harness.backends.clusters.images import normalize_ref
@@ -98,13 +100,12 @@ def test_an_archive_ctr_refuses_is_one_line_and_leaves_no_image(
     node: Containerd, own_ref: str, tmp_path: Path
 ) -> None:
     broken = hollow_docker_save(tmp_path / "broken.tar", [own_ref])
-    before = node.images()
     with pytest.raises(BackendError) as err:
         LocalProvisioner(lambda _: None).load_images([], broken)
     text = str(err.value)
     assert text.startswith(f"local cluster: cannot import {broken}: ctr exited 1: "), text
     assert "\n" not in text
-    assert node.images() == before
+    assert normalize_ref(own_ref) not in node.images()
 
 
 def test_an_image_the_node_lacks_is_one_line_before_any_import(
@@ -147,3 +148,28 @@ def test_a_pod_of_the_nginx_image_serves(
     assert answers["/slow"][0] == 200 and answers["/slow"][1] >= 0.5  # 16 KiB at 16 KiB/s
     logs = kubectl(local_cluster, *ns, "logs", "web")
     assert '"GET / HTTP/1.1" 200' in logs  # its access log on stdout, as configured
+
+
+def test_harness_run_with_an_archive_the_node_refuses_stops_before_deploying(
+    local_cluster: LocalCluster, node: Containerd, own_ref: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("app:\n  image_archive: broken.tar\n")
+    hollow_docker_save(tmp_path / "broken.tar", [own_ref])
+    namespace = f"drainlab-t-img-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--backend", "local", "--scenario", str(scenario),
+         "--namespace", namespace, "--out", str(tmp_path / "out"),
+         "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(
+        f"harness: error: local cluster: cannot import {tmp_path / 'broken.tar'}: ctr exited 1: "
+    )
+    # Nothing deployed, nothing imported (other tests may share the cluster: only ours count).
+    assert f"namespace/{namespace}\n" not in kubectl(
+        local_cluster, "get", "namespaces", "-o", "name"
+    )
+    assert normalize_ref(own_ref) not in node.images()
