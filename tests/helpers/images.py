@@ -8,14 +8,16 @@ cached Python base layer, no Docker) once per content and returns the archive, f
   SIGTERM is its fast shutdown, SIGQUIT its graceful one.
 - ``http-server``: ``python3 -m http.server 8080``; exits at once on SIGTERM.
 
-:func:`hollow_docker_save` writes an archive that only looks like one. :func:`retagged` copies an
-archive under another name, so that a test can import and remove an image of its own without
-touching one that another test (or a colleague's run) uses.
+:func:`oci_layout` rewrites an archive as an OCI image layout, :func:`hollow_docker_save` writes
+one that only looks like an archive, and :func:`retagged` copies one under another name, so that
+a test can import and remove an image of its own without touching one that another test (or a
+colleague's run) uses.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import subprocess
@@ -67,6 +69,45 @@ def hollow_docker_save(path: Path, tags: list[str]) -> Path:
     layer are missing: a reader of names accepts it, containerd refuses it."""
     manifest = [{"Config": "c.json", "RepoTags": tags, "Layers": ["l/layer.tar"]}]
     return write_tar(path, {"manifest.json": json.dumps(manifest).encode()})
+
+
+def oci_layout(archive: Path, ref: str, dest: Path) -> Path:
+    """The one image of docker-save ``archive`` as an OCI image layout tar at ``dest``, its index
+    naming it ``ref`` (``org.opencontainers.image.ref.name``), as ``skopeo copy`` writes one."""
+    with tarfile.open(archive) as src:
+
+        def read(name: str) -> bytes:
+            f = src.extractfile(name)
+            assert f is not None, name
+            return f.read()
+
+        (image,) = json.loads(read("manifest.json"))
+        blobs: dict[str, bytes] = {}
+
+        def blob(data: bytes, media_type: str) -> dict[str, object]:
+            digest = hashlib.sha256(data).hexdigest()
+            blobs[f"blobs/sha256/{digest}"] = data
+            return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+        config = blob(read(image["Config"]), "application/vnd.oci.image.config.v1+json")
+        layers = [blob(read(n), "application/vnd.oci.image.layer.v1.tar") for n in image["Layers"]]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": layers,
+    }
+    entry = blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    entry["annotations"] = {"org.opencontainers.image.ref.name": ref}
+    index = {"schemaVersion": 2, "manifests": [entry]}
+    return write_tar(
+        dest,
+        {
+            "oci-layout": b'{"imageLayoutVersion": "1.0.0"}',
+            "index.json": json.dumps(index).encode(),
+            **blobs,
+        },
+    )
 
 
 def retagged(archive: Path, ref: str, dest: Path) -> Path:

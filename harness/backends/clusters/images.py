@@ -145,8 +145,23 @@ def _oci_refs(index: Any, where: str) -> list[str]:
     for entry in manifests:
         notes = (entry.get("annotations") if isinstance(entry, dict) else None) or {}
         name = next((notes[k] for k in _OCI_NAME_KEYS if isinstance(notes.get(k), str)), None)
-        if name:
-            refs.append(name)
+        if not name:
+            continue
+        if ":" not in name and "/" not in name:
+            # A bare tag, as the OCI spec allows: ctr would name the image "import-<date>:TAG".
+            raise BackendError(
+                f"{where}: index.json names an image by the tag {shown(name)} alone; name it in "
+                "full (org.opencontainers.image.ref.name: NAME:TAG)"
+            )
+        if name != normalize_ref(name):
+            # ctr keeps an OCI layout's names as written, while the kubelet (through the CRI)
+            # knows each image by its full name: an image named "web:1" would be listed there
+            # under a name containerd does not have, and no pod could start from it.
+            raise BackendError(
+                f"{where}: index.json names an image {shown(name)}; name it in full, as the "
+                f"kubelet does: {shown(normalize_ref(name))}"
+            )
+        refs.append(name)
     return refs
 
 
