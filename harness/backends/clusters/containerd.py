@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.clusters.images import ImageArchive, describe
-from harness.errors import BackendError, cut
+from harness.backends.clusters.tool import run_tool
+from harness.errors import BackendError
 
 NAMESPACE = "k8s.io"  # the CRI's containerd namespace
 LIST_TIMEOUT_S = 30.0
@@ -82,20 +82,4 @@ class Containerd:
         if ctr is None:
             raise BackendError(f"{self.who}: cannot {what}: `ctr` (containerd's CLI) not on PATH")
         argv = [ctr, "--address", str(self.socket), "-n", NAMESPACE, *args]
-        try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise BackendError(
-                f"{self.who}: cannot {what}: ctr still running after {timeout_s:g} s"
-            ) from None
-        except OSError as exc:
-            raise BackendError(f"{self.who}: cannot {what}: {exc.strerror or exc}") from None
-        if done.returncode != 0:
-            lines = [x.strip() for x in (done.stderr + "\n" + done.stdout).splitlines()]
-            last = next((x for x in reversed(lines) if x), "no output")
-            raise BackendError(
-                f"{self.who}: cannot {what}: ctr exited {done.returncode}: {cut(last, 200)}"
-            )
-        return done.stdout
+        return run_tool(self.who, what, argv, timeout_s, label=" ".join(["ctr", *args[:2]]))

@@ -22,15 +22,14 @@ drainlab`` removes it).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends.clusters import ClusterTarget, print_progress
 from harness.backends.clusters.images import normalize_ref, read_archive
+from harness.backends.clusters.tool import run_tool
 from harness.errors import BackendError
 from harness.scenario import Kube
 
@@ -161,26 +160,4 @@ class KindProvisioner:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def _run(self, what: str, argv: Sequence[str], timeout_s: float) -> str:
-        """Runs one command; its stdout, or a BackendError with its last line of output."""
-        try:
-            done = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-                env=os.environ.copy(),
-            )
-        except FileNotFoundError:
-            raise BackendError(f"kind: cannot {what}: {argv[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise BackendError(
-                f"kind: cannot {what}: `{' '.join(argv[:3])}` still running after {timeout_s:g} s"
-            ) from None
-        if done.returncode != 0:
-            lines = [x.strip() for x in (done.stderr + "\n" + done.stdout).splitlines()]
-            last = next((x for x in reversed(lines) if x), "no output")
-            raise BackendError(
-                f"kind: cannot {what}: `{' '.join(argv[:3])}` exited {done.returncode}: {last}"
-            )
-        return done.stdout
+        return run_tool("kind", what, argv, timeout_s)

@@ -103,7 +103,9 @@ def test_an_archive_ctr_refuses_is_one_line_and_leaves_no_image(
     with pytest.raises(BackendError) as err:
         LocalProvisioner(lambda _: None).load_images([], broken)
     text = str(err.value)
-    assert text.startswith(f"local cluster: cannot import {broken}: ctr exited 1: "), text
+    assert text.startswith(
+        f"local cluster: cannot import {broken}: `ctr images import` exited 1: "
+    ), text
     assert "\n" not in text
     assert normalize_ref(own_ref) not in node.images()
 
@@ -182,7 +184,8 @@ def test_harness_run_with_an_archive_the_node_refuses_stops_before_deploying(
     assert proc.returncode == 3, proc.stderr
     (line,) = proc.stderr.splitlines()
     assert line.startswith(
-        f"harness: error: local cluster: cannot import {tmp_path / 'broken.tar'}: ctr exited 1: "
+        f"harness: error: local cluster: cannot import {tmp_path / 'broken.tar'}: "
+        "`ctr images import` exited 1: "
     )
     # Nothing deployed, nothing imported (other tests may share the cluster: only ours count).
     assert f"namespace/{namespace}\n" not in kubectl(
