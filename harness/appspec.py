@@ -96,7 +96,8 @@ class App:
     # kube, kind, local: your own app
     manifests: str | None = None  # a YAML file or kustomize folder (relative: beside the scenario)
     images: list[str] = field(default_factory=list)  # kind: loaded into the nodes before deploy
-    image_archive: str | None = None  # local: a `docker save` or OCI archive imported into the node
+    # kind and local: a `docker save` or OCI layout archive imported into the nodes before deploy
+    image_archive: str | None = None
     # embedded: the probes (on Kubernetes they come from the manifests)
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe | None = None

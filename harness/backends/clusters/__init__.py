@@ -8,12 +8,16 @@ the Services' nodePorts answer on. Everything after that is the one kube backend
 - ``kind``: a kind cluster on this machine's Docker (kind.py);
 - ``local``: the single-node cluster built here from Debian's packages (local.py).
 
+The user's app images (``app.images``, ``app.image_archive``) reach the nodes through
+:meth:`ClusterProvisioner.load_images`, which the kube backend calls before deploying (images.py).
+
 ``harness.backends.select`` maps each name to its provisioner: a new one is a module here and one
 entry there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +40,13 @@ class ClusterProvisioner(Protocol):
 
     def ensure_up(self) -> ClusterTarget:
         """Blocks until the cluster is up; idempotent. BackendError (one line) when it cannot."""
+        ...
+
+    def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
+        """Once the cluster is up, before anything is deployed: makes the app's images (by
+        reference, and those in an image archive) usable by the nodes without a registry;
+        returns their references, normalized. BackendError (one line) when one cannot be, with
+        nothing of it left in the cluster. See images.py."""
         ...
 
 

@@ -12,20 +12,24 @@
    with ``imagePullPolicy: IfNotPresent`` and never ask a registry;
 4. the target is context ``kind-drainlab``; everything else is the kube backend's.
 
+:meth:`KindProvisioner.load_images` then loads the app's own images before the deploy: each of
+``app.images`` from this machine's Docker (``kind load docker-image IMAGE --name drainlab``; build
+or pull it there first), and ``app.image_archive`` (``kind load image-archive FILE``).
+
 The cluster is left up at the end: the next run reuses it (``kind delete cluster --name
 drainlab`` removes it).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends.clusters import ClusterTarget, print_progress
+from harness.backends.clusters.images import normalize_ref, read_archive
+from harness.backends.clusters.tool import run_tool
 from harness.errors import BackendError
 from harness.scenario import Kube
 
@@ -114,6 +118,29 @@ class KindProvisioner:
         )
         return ClusterTarget(self.kubeconfig, self.context, self.node_host, started=created)
 
+    def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
+        """Loads the app's images into the nodes (see the module docstring); returns them."""
+        carried = read_archive(archive, "kind") if archive is not None else None
+        self._check_tools()
+        loaded: list[str] = []
+        if carried is not None:
+            self.say(f"kind: loading {archive} into the nodes")
+            self._run(
+                f"load the image archive {archive}",
+                ["kind", "load", "image-archive", str(carried.path), "--name", self.cluster],
+                LOAD_TIMEOUT_S,
+            )
+            loaded.extend(carried.refs)
+        for image in images:
+            self.say(f"kind: loading {image} into the nodes")
+            self._run(
+                f"load the image {image}",
+                ["kind", "load", "docker-image", image, "--name", self.cluster],
+                LOAD_TIMEOUT_S,
+            )
+            loaded.append(normalize_ref(image))
+        return list(dict.fromkeys(loaded))
+
     def _kubeconfig_args(self) -> list[str]:
         return ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig is not None else []
 
@@ -133,26 +160,4 @@ class KindProvisioner:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def _run(self, what: str, argv: Sequence[str], timeout_s: float) -> str:
-        """Runs one command; its stdout, or a BackendError with its last line of output."""
-        try:
-            done = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-                env=os.environ.copy(),
-            )
-        except FileNotFoundError:
-            raise BackendError(f"kind: cannot {what}: {argv[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise BackendError(
-                f"kind: cannot {what}: `{' '.join(argv[:3])}` still running after {timeout_s:g} s"
-            ) from None
-        if done.returncode != 0:
-            lines = [x.strip() for x in (done.stderr + "\n" + done.stdout).splitlines()]
-            last = next((x for x in reversed(lines) if x), "no output")
-            raise BackendError(
-                f"kind: cannot {what}: `{' '.join(argv[:3])}` exited {done.returncode}: {last}"
-            )
-        return done.stdout
+        return run_tool("kind", what, argv, timeout_s)

@@ -14,6 +14,8 @@ this module                ``harness.backends.clusters.local``: the typed layer 
   image if ``sample-app/app.py`` changed), and returns where to reach it. The first run on a fresh
   machine installs packages and builds Kubernetes, which takes minutes: pass ``progress`` to see
   the scripts' lines as they come. :class:`LocalProvisioner` is the same for the kube backend.
+- :meth:`LocalProvisioner.load_images` imports the user's image archive into the node's
+  containerd (``ctr images import``, containerd.py) and checks that the images are there.
 - :func:`teardown` stops everything the cluster started and removes its state (the build cache
   stays).
 - :func:`status` says whether it is up.
@@ -33,12 +35,14 @@ import platform
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from harness.backends.clusters import ClusterTarget, print_progress
+from harness.backends.clusters.containerd import Containerd
+from harness.backends.clusters.images import absent, describe, normalize_ref, read_archive
 from harness.errors import BackendError
 from harness.scenario import Kube
 
@@ -97,6 +101,12 @@ def local_ca() -> bytes | str:
         return f"the local cluster's CA {path} cannot be read ({exc.strerror or exc})"
 
 
+def containerd_socket() -> Path:
+    """The node's containerd socket: ``$DRAINLAB_RUN/containerd.sock`` (cluster-local/lib.sh)."""
+    run = os.path.realpath(os.environ.get("DRAINLAB_RUN") or "/run/drainlab-local")
+    return Path(run) / "containerd.sock"
+
+
 def _check_can_run() -> None:
     reason = unsupported_reason()
     if reason is not None:
@@ -135,6 +145,25 @@ class LocalProvisioner:
 
     def ensure_up(self) -> ClusterTarget:
         return ensure_up(self._progress).target
+
+    def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
+        """Imports ``archive`` into the node's containerd, then checks that it has every image
+        of ``images`` (the node cannot pull: its network has no route out). Returns the
+        references now there. Checks everything it can before importing; a failed import leaves
+        no image behind (containerd.py)."""
+        who = "local cluster"
+        node = Containerd(containerd_socket(), who)
+        carried = read_archive(archive, who) if archive is not None else None
+        missing = absent(images, [*node.images(), *(carried.refs if carried else ())])
+        if missing:
+            raise BackendError(
+                f"{who}: image {describe(missing)} is not in the node's containerd and it cannot "
+                "pull; name an archive that holds it in app.image_archive"
+            )
+        loaded = node.import_archive(carried) if carried is not None else []
+        if carried is not None:
+            self._progress(f"{who}: imported {describe(loaded)} from {archive}")
+        return list(dict.fromkeys([*loaded, *map(normalize_ref, images)]))
 
 
 def teardown(progress: Progress | None = None) -> None:

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
+from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
 from harness.backends.kube import checks, claim, cleanup, retry
 from harness.backends.kube.api import NOT_FOUND, Api
 from harness.backends.kube.apply import apply, refuse_foreign
@@ -95,6 +96,7 @@ class KubeBackend(TeardownOnExit):
         log_dir: Path | None = None,
         patience: Patience = DEFAULT_PATIENCE,
         run_id: str | None = None,
+        images: AppImages = NO_IMAGES,  # the app's own, loaded once the cluster is up
     ) -> None:
         refused = namespace_refusal(kube.namespace)
         if refused is not None:
@@ -104,6 +106,7 @@ class KubeBackend(TeardownOnExit):
         self.run_id = run_id or new_run_id()
         self._kubeconfig = kubeconfig
         self._cluster = cluster
+        self._images = images
         self.name = cluster.name if cluster is not None else "kube"
         self._log_dir = log_dir
         self._patience = patience
@@ -122,7 +125,13 @@ class KubeBackend(TeardownOnExit):
         log_dir: Path | None = None,
     ) -> KubeBackend:
         stem = log_dir.parent.name if log_dir is not None else None
-        return cls(scenario.kube, cluster=cluster, log_dir=log_dir, run_id=new_run_id(stem))
+        return cls(
+            scenario.kube,
+            cluster=cluster,
+            log_dir=log_dir,
+            run_id=new_run_id(stem),
+            images=AppImages.from_app(scenario.app),
+        )
 
     # ----- connecting --------------------------------------------------------------------------
 
@@ -155,6 +164,7 @@ class KubeBackend(TeardownOnExit):
             self._kube = dataclasses.replace(
                 self._kube, context=target.context, node_host=target.node_host
             )
+        load_app_images(self._cluster, self._images)
         kube = self._kube
         conn = connect(self._kubeconfig, kube.context)
         if kube.node_host is None:
