@@ -18,7 +18,11 @@ shipped with drainlab (harness.packaged), and its four shutdown orders are four 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
+
+from harness.errors import shown
+from harness.settings import HOUR_S, Bound, bound_problem
 
 
 @dataclass(frozen=True)
@@ -107,3 +111,76 @@ class App:
     def is_sample(self) -> bool:
         """True when the app is drainlab's sample app (no command or manifests of the user's)."""
         return self.command is None and self.manifests is None
+
+
+PROBES = ("readiness", "liveness", "startup")
+PROBE_BOUNDS: dict[str, Bound] = {
+    "port": (0, 65535, False),
+    "initial_delay_s": (0, HOUR_S, True),
+    "period_s": (0, HOUR_S, False),
+    "timeout_s": (0, HOUR_S, False),
+    "success_threshold": (0, 100, False),
+    "failure_threshold": (0, 100, False),
+}
+VARIANT_BOUNDS: dict[str, Bound] = {
+    "prestop_sleep_s": (0, HOUR_S, True),
+    "grace_period_s": (0, HOUR_S, True),
+}
+MAX_VARIANTS = 20
+
+# A variant's name goes into object names, label values and file names: a DNS label, short
+# enough that "<app>-<variant>" stays one.
+_VARIANT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def variant_problems(key: str, name: str, variant: Variant) -> list[str]:
+    """A variant's problems, each one line naming the key."""
+    problems = []
+    if not _VARIANT_NAME.fullmatch(name):
+        problems.append(
+            f"{key}: a variant's name is 1-30 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    for setting, bound in VARIANT_BOUNDS.items():
+        problems += bound_problem(f"{key}.{setting}", getattr(variant, setting), bound)
+    if variant.prestop_sleep_s and variant.prestop_command:
+        problems.append(f"{key}: give prestop_sleep_s or prestop_command, not both")
+    if variant.prestop_command is not None and not variant.prestop_command:
+        problems.append(f"{key}.prestop_command: name the program to run")
+    problems += _env_problems(f"{key}.env", variant.env)
+    for probe in PROBES:
+        change: ProbeChange | None = getattr(variant, probe)
+        if change is not None:
+            problems += _probe_problems(f"{key}.{probe}", change)
+    return problems
+
+
+def app_problems(a: App) -> list[str]:
+    """The app section's problems, each one line naming the key."""
+    problems = _env_problems("app.env", a.env)
+    for probe in PROBES:
+        settings: Probe | None = getattr(a, probe)
+        if settings is not None:
+            problems += _probe_problems(f"app.{probe}", settings)
+    if a.command is not None and not a.command:
+        problems.append("app.command: name the program to run")
+    return problems
+
+
+def _env_problems(key: str, env: dict[str, str]) -> list[str]:
+    bad = [name for name in env if not _ENV_NAME.fullmatch(name)]
+    if bad:
+        return [f"{key}: {shown(bad[0])} is not an environment variable name"]
+    if any("\x00" in value for value in env.values()):
+        return [f"{key}: a NUL character cannot be passed to a program"]
+    return []
+
+
+def _probe_problems(key: str, probe: Probe | ProbeChange) -> list[str]:
+    problems = []
+    if probe.path is not None and not probe.path.startswith("/"):
+        problems.append(f"{key}.path: must start with '/', got {shown(probe.path)}")
+    for setting, bound in PROBE_BOUNDS.items():
+        problems += bound_problem(f"{key}.{setting}", getattr(probe, setting), bound)
+    return problems

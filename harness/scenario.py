@@ -1,7 +1,8 @@
 """Scenarios: what a run does, as plain data. Loaded from YAML and validated before anything starts.
 
-Every default lives here, in the dataclasses below; ``harness/scenarios/default.yaml`` documents
-them for users. An unknown key, a value of the wrong type, or a count or duration that is not
+Every default lives in the dataclasses below (the app and its variants in harness.appspec);
+``harness/scenarios/default.yaml`` documents them for users. The mapping is turned into them by
+harness.settings. An unknown key, a value of the wrong type, or a count or duration that is not
 finite or lies outside its range (``BOUNDS``) is a one-line ``ScenarioError`` that names the key
 (``traffic.users: expected an integer, got 'ten'``); the file itself is read by harness.yamlfile.
 """
@@ -9,15 +10,11 @@ finite or lies outside its range (``BOUNDS``) is a one-line ``ScenarioError`` th
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.appspec import CURRENT, App, Probe, ProbeChange, Variant
+from harness.appspec import CURRENT, MAX_VARIANTS, App, Variant, app_problems, variant_problems
 from harness.backends.base import DeploySpec
 from harness.chaos import (
     ACTIONS,
@@ -33,29 +30,15 @@ from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
+from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
 from harness.yamlfile import read_settings
 
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
 
-HOUR_S, DAY_S = 3600.0, 86400.0
-PROBES = ("readiness", "liveness", "startup")
-PROBE_BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "port": (0, 65535, False),
-    "initial_delay_s": (0, HOUR_S, True),
-    "period_s": (0, HOUR_S, False),
-    "timeout_s": (0, HOUR_S, False),
-    "success_threshold": (0, 100, False),
-    "failure_threshold": (0, 100, False),
-}
-VARIANT_BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "prestop_sleep_s": (0, HOUR_S, True),
-    "grace_period_s": (0, HOUR_S, True),
-}
-MAX_VARIANTS = 20
 # Every count and duration: (lowest, highest, whether the lowest itself is allowed). The highest
 # is more than a real run can need (default.yaml says so beside each key), so a typo such as an
 # extra zero or 1e9 is a one-line error before anything starts, not a run that never ends.
-BOUNDS: dict[str, tuple[float, float, bool]] = {
+BOUNDS: dict[str, Bound] = {
     "replicas": (0, 100, False),
     "duration_s": (0, DAY_S, False),
     "settle_timeout_s": (0, HOUR_S, False),
@@ -84,7 +67,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "kube.request_timeout_s": (0, HOUR_S, False),
 }
 # The same, for each entry of traffic.requests.
-REQUEST_BOUNDS: dict[str, tuple[float, float, bool]] = {"weight": (0, 1000, True)}
+REQUEST_BOUNDS: dict[str, Bound] = {"weight": (0, 1000, True)}
 
 
 @dataclass
@@ -202,7 +185,7 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
             if not isinstance(node, dict):
                 raise ScenarioError(f"{'.'.join(parents[:depth])}: expected a mapping")
         node[leaf] = value
-    scenario: Scenario = _build(Scenario, raw, "")
+    scenario: Scenario = build(Scenario, raw, "")
     if path is not None:
         _paths_beside(scenario, path.absolute().parent)
     if "order" not in (raw.get("gate") or {}):
@@ -286,7 +269,7 @@ def validate(s: Scenario) -> None:
     a = s.app
     if a.shutdown_strategy not in SHUTDOWN_STRATEGIES:
         problems.append(f"app.shutdown_strategy: expected one of {', '.join(SHUTDOWN_STRATEGIES)}")
-    problems += _app_problems(a)
+    problems += app_problems(a)
     if a.command is not None and not any("{port}" in part for part in a.command):
         problems.append("app.command: must contain {port} so each pod can listen on its own port")
     if a.command is not None and any("\x00" in part for part in a.command):
@@ -325,7 +308,7 @@ def _traffic_problems(t: Traffic) -> list[str]:
             key = f"traffic.requests[{index}]"
             problems += request_problems(request, key)
             for name, limits in REQUEST_BOUNDS.items():
-                problems += _bound_problem(f"{key}.{name}", getattr(request, name), limits)
+                problems += bound_problem(f"{key}.{name}", getattr(request, name), limits)
     if not problems and sum(r.weight for r in t.mix()) == 0:
         key = "traffic.requests" if t.requests else "traffic.fast_weight, slow_weight"
         problems.append(f"{key}: the weights must not all be 0")
@@ -340,23 +323,6 @@ def _traffic_problems(t: Traffic) -> list[str]:
     if wait_min_s > wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")
     return problems
-
-
-def _out_of_bounds(s: Scenario) -> list[str]:
-    """One problem per BOUNDS key whose value is outside its range (NaN is outside any)."""
-    problems = []
-    for key, bound in BOUNDS.items():
-        value: Any = s
-        for part in key.split("."):
-            value = getattr(value, part) if value is not None else None
-        problems += _bound_problem(key, value, bound)
-    return problems
-
-
-# A variant's name goes into object names, label values and file names: a DNS label, short
-# enough that "<app>-<variant>" stays one.
-_VARIANT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def _variant_problems(s: Scenario) -> list[str]:
@@ -382,135 +348,22 @@ def _variant_problems(s: Scenario) -> list[str]:
     if len(variants) > MAX_VARIANTS:
         problems.append(f"variants: {len(variants)} variants, at most {MAX_VARIANTS}")
     for name, variant in variants.items():
-        key = f"variants.{cut(name)}"
-        if not _VARIANT_NAME.fullmatch(name):
-            problems.append(
-                f"{key}: a variant's name is 1-30 lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit"
-            )
-        for setting, bound in VARIANT_BOUNDS.items():
-            problems += _bound_problem(f"{key}.{setting}", getattr(variant, setting), bound)
-        if variant.prestop_sleep_s and variant.prestop_command:
-            problems.append(f"{key}: give prestop_sleep_s or prestop_command, not both")
-        if variant.prestop_command is not None and not variant.prestop_command:
-            problems.append(f"{key}.prestop_command: name the program to run")
-        problems += _env_problems(f"{key}.env", variant.env)
-        for probe in PROBES:
-            change: ProbeChange | None = getattr(variant, probe)
-            if change is not None:
-                problems += _probe_problems(f"{key}.{probe}", change)
+        problems += variant_problems(f"variants.{cut(name)}", name, variant)
     return problems
 
 
-def _app_problems(a: App) -> list[str]:
-    problems = _env_problems("app.env", a.env)
-    for probe in PROBES:
-        settings: Probe | None = getattr(a, probe)
-        if settings is not None:
-            problems += _probe_problems(f"app.{probe}", settings)
-    if a.command is not None and not a.command:
-        problems.append("app.command: name the program to run")
-    return problems
-
-
-def _env_problems(key: str, env: dict[str, str]) -> list[str]:
-    bad = [name for name in env if not _ENV_NAME.fullmatch(name)]
-    if bad:
-        return [f"{key}: {shown(bad[0])} is not an environment variable name"]
-    if any("\x00" in value for value in env.values()):
-        return [f"{key}: a NUL character cannot be passed to a program"]
-    return []
-
-
-def _probe_problems(key: str, probe: Probe | ProbeChange) -> list[str]:
+def _out_of_bounds(s: Scenario) -> list[str]:
+    """One problem per BOUNDS key whose value is outside its range (NaN is outside any)."""
     problems = []
-    if probe.path is not None and not probe.path.startswith("/"):
-        problems.append(f"{key}.path: must start with '/', got {shown(probe.path)}")
-    for setting, bound in PROBE_BOUNDS.items():
-        problems += _bound_problem(f"{key}.{setting}", getattr(probe, setting), bound)
+    for key, bound in BOUNDS.items():
+        value: Any = s
+        for part in key.split("."):
+            value = getattr(value, part) if value is not None else None
+        problems += bound_problem(key, value, bound)
     return problems
-
-
-def _bound_problem(key: str, value: float | None, limits: tuple[float, float, bool]) -> list[str]:
-    """The problem of one bounded number, if any (None: an optional setting left unset)."""
-    low, high, low_allowed = limits
-    if value is None or ((value >= low if low_allowed else value > low) and value <= high):
-        return []
-    sign = ">=" if low_allowed else ">"
-    return [f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"]
-
-
-def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _is_int_or_percent(value: str) -> bool:
     text = str(value).strip()
     digits = text[:-1] if text.endswith("%") else text
     return digits.isascii() and digits.isdigit()  # not "²" or "١٢", which int() refuses
-
-
-def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
-    """Builds dataclass ``cls`` from a mapping, checking keys and types as it goes."""
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{prefix.rstrip('.') or 'scenario'}: expected a mapping")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(str(name) for name in set(raw) - set(fields))
-    if unknown:
-        raise ScenarioError(
-            f"{prefix}{cut(unknown[0])}: unknown setting (known here: {', '.join(sorted(fields))})"
-        )
-    values = {name: _coerce(hints[name], raw[name], prefix + name) for name in raw}
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key + ".")  # type: ignore[arg-type]
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, value, key)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ScenarioError(f"{key}: expected a mapping, got {shown(value)}")
-        key_hint, value_hint = args
-        mapping = {}
-        for name, item in value.items():
-            label = f"{key}.{cut(str(name))}"  # headers.X-Token: the key names the entry
-            mapping[_coerce(key_hint, name, label)] = _coerce(value_hint, item, label)
-        return mapping
-    if origin in (list, tuple):
-        if isinstance(value, str) and args[0] is str:
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise ScenarioError(f"{key}: expected a list, got {shown(value)}")
-        items = [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ScenarioError(f"{key}: expected true or false, got {shown(value)}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ScenarioError(f"{key}: expected an integer, got {shown(value)}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf  # an integer past float's range
-            if math.isfinite(number):
-                return number
-            raise ScenarioError(f"{key}: expected a finite number, got {shown(value)}")
-        raise ScenarioError(f"{key}: expected a number, got {shown(value)}")
-    if hint is str:
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return str(value)
-        raise ScenarioError(f"{key}: expected a string, got {shown(value)}")
-    raise ScenarioError(f"{key}: unsupported setting type")  # pragma: no cover - schema bug

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.appspec import App
 from harness.backends.clusters import ClusterProvisioner
 from harness.errors import BackendError, shown
-from harness.appspec import App
 
 log = logging.getLogger(__name__)
 
