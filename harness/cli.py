@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print what the run would create, start and delete; touch nothing",
     )
-    run.add_argument("--gate", metavar="ORDER", help="after the run, gate on this order")
+    run.add_argument("--gate", metavar="VARIANT", help="after the run, gate on this variant")
     _add_limits(run)
     run.add_argument("--quiet", action="store_true", help="no progress output")
 

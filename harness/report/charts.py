@@ -110,7 +110,7 @@ def order_chart(
             ax.set_xlim(*xlim)
         for ax in (traffic_ax, failed_ax):
             ax.tick_params(labelbottom=False)
-        pods_ax.set_xlabel("seconds from the start of this order's load")
+        pods_ax.set_xlabel("seconds from the start of this variant's load")
         _legends(fig, traffic_ax, marks)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -198,7 +198,7 @@ def _waterfall(
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_title("pods: upper bar the process, lower bar the Service's routing", loc="left")
     if not rows:
-        ax.text(0.5, 0.4, "no pods file for this order", transform=ax.transAxes, ha="center")
+        ax.text(0.5, 0.4, "no pods file for this variant", transform=ax.transAxes, ha="center")
 
 
 def _steps_of(row: PodRow, t0: float, horizon: float) -> dict[str, float]:

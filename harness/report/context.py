@@ -103,9 +103,40 @@ def _ended_by(summary: Mapping[str, Any]) -> str | None:
     return None
 
 
-def order_blurb(name: str) -> str:
+def variant_blurb(name: str, scenario: Any) -> str:
+    """What a variant is, in words: what it changes in the app (the scenario's ``variants``), or
+    the sample app's order it is."""
+    variants = scenario.get("variants") if isinstance(scenario, dict) else None
+    change = variants.get(name) if isinstance(variants, dict) else None
+    if isinstance(change, dict):
+        parts = [_change_words(key, value) for key, value in change.items() if value]
+        said = "; ".join(p for p in parts if p)
+        return said or "the app as it is"
     known = ORDERS.get(name)
     return known.summary if known else ""
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else fmt_plain(value)
+
+
+def _change_words(key: str, value: Any) -> str:
+    if key == "env" and isinstance(value, dict):
+        return "env " + " ".join(f"{k}={v}" for k, v in value.items())
+    if key == "prestop_sleep_s":
+        return f"a preStop sleep of {fmt_s(value)}"
+    if key == "prestop_command" and isinstance(value, list):
+        return "preStop `" + " ".join(str(v) for v in value) + "`"
+    if key == "grace_period_s":
+        return f"a grace period of {fmt_s(value)}"
+    if key == "args" and isinstance(value, list):
+        return "args `" + " ".join(str(v) for v in value) + "`"
+    if key == "patch":
+        return f"patch {value}"
+    if isinstance(value, dict):  # a probe's change
+        settings = ", ".join(f"{k} {_number(v)}" for k, v in value.items() if v is not None)
+        return f"{key} probe: {settings}"
+    return f"{key} {fmt_plain(value)}"
 
 
 def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:

@@ -114,7 +114,7 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
         )
     return OrderSection(
         name=data.name,
-        blurb=context.order_blurb(data.name),
+        blurb=context.variant_blurb(data.name, summary.get("scenario")),
         chart=Markup(chart),  # our own SVG, ids and attributes escaped by svg.inline_svg
         deletions=context.per_deletion(entry, data.t0),
         durations=[_duration_row(s) for s in stats],

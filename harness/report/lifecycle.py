@@ -102,7 +102,7 @@ def lifecycle(
     ]
     found += [("near_grace", text) for text in _near_grace(deleted, grace_period_s)]
     if not deleted:
-        found.append(("no_deletion", "No pod was deleted in this order: no shutdown to judge."))
+        found.append(("no_deletion", "No pod was deleted in this variant: no shutdown to judge."))
     elif not found:
         found.append(
             (

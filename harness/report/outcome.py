@@ -47,12 +47,12 @@ def outcome(summary: Mapping[str, Any]) -> Outcome:
     lines = [_order_line(name, summary_orders(summary)[name]) for name in names]
     dropped = [line for line in lines if line.bad]
     if not names:
-        headline = "No order ran: there is nothing to judge."
+        headline = "No variant ran: there is nothing to judge."
     elif not dropped:
-        headline = f"No order dropped a request ({len(names)} order{plural_s(len(names))} ran)."
+        headline = f"No variant dropped a request ({len(names)} variant{plural_s(len(names))} ran)."
     else:
         who = ", ".join(line.order for line in dropped)
-        headline = f"{len(dropped)} of {len(names)} orders dropped requests: {who}."
+        headline = f"{len(dropped)} of {len(names)} variants dropped requests: {who}."
     gate = gate_view(summary)
     # A gated run is judged by its gate: the other orders are there to be compared, and are
     # expected to drop requests.

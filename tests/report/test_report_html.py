@@ -113,7 +113,7 @@ def test_verdict_and_gate_banner(run_dir: Path, page: str) -> None:
     result = evaluate(summary, GateLimits.from_mapping(GATE))
     assert gate["data-ok"] == json.dumps(result.ok) == "true"
     assert html.escape(result.line, quote=False) in page
-    assert "3 of 4 orders dropped requests: naive, close-first, prestop." in page
+    assert "3 of 4 variants dropped requests: naive, close-first, prestop." in page
     lines = {a["data-order"]: a for a in with_attr(page, "data-failed")}
     for order, entry in summary["orders"].items():
         assert json.loads(str(lines[order]["data-failed"])) == entry["failed"]
@@ -179,14 +179,14 @@ def test_missing_files_and_hostile_names(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;evil&lt;/b&gt;" in page  # in the SVG's pod labels, escaped
     assert "no records file (records-graceful.jsonl)" in page
-    assert "No pods file for this order" in page
+    assert "No pods file for this variant" in page
     assert "../../etc/passwd" not in page.split('id="files"')[1]
 
 
 def test_a_run_interrupted_before_any_order_still_renders(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, orders=(), partial=True)
     page = write_report(run_dir).read_text()
-    assert "No order ran: there is nothing to judge." in page and 'id="partial-banner"' in page
+    assert "No variant ran: there is nothing to judge." in page and 'id="partial-banner"' in page
     assert "<svg" not in page
 
 
@@ -212,7 +212,7 @@ def test_inline_svg_prefixes_ids_and_drops_the_prolog() -> None:
 
 
 def test_verdict_without_orders() -> None:
-    assert outcome({"orders": {}}).headline == "No order ran: there is nothing to judge."
+    assert outcome({"orders": {}}).headline == "No variant ran: there is nothing to judge."
 
 
 def test_lookup_returns_the_reason_beside_a_null() -> None:
@@ -277,3 +277,25 @@ def test_a_summary_the_loader_accepts_always_renders(tmp_path: Path, orders: Any
     }
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     assert "</html>" in write_report(tmp_path).read_text()
+
+
+def test_a_variant_is_described_by_what_it_changes() -> None:
+    from harness.report.context import variant_blurb
+
+    scenario = {
+        "variants": {
+            "current": {"env": {}, "args": None, "prestop_sleep_s": None},
+            "tuned": {
+                "env": {"SHUTDOWN_DELAY": "3"},
+                "prestop_sleep_s": 5.0,
+                "grace_period_s": 45.0,
+                "readiness": {"path": None, "period_s": 1.0},
+            },
+        }
+    }
+    assert variant_blurb("current", scenario) == "the app as it is"
+    assert variant_blurb("tuned", scenario) == (
+        "env SHUTDOWN_DELAY=3; a preStop sleep of 5 s; a grace period of 45 s; "
+        "readiness probe: period_s 1"
+    )
+    assert variant_blurb("naive", {"variants": None}) == "exits at once on SIGTERM"

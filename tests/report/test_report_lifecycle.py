@@ -72,7 +72,9 @@ def test_durations_without_data_say_so() -> None:
     stats, findings = run([pod("new", created=1.0)])
     assert stats["create → ready"].samples == 0
     assert stats["create → ready"].median_ms is None and stats["create → ready"].max_pod is None
-    assert findings == {"no_deletion": ["No pod was deleted in this order: no shutdown to judge."]}
+    assert findings == {
+        "no_deletion": ["No pod was deleted in this variant: no shutdown to judge."]
+    }
 
 
 def test_a_killed_pod_counts_its_kill_as_its_end() -> None:
