@@ -35,7 +35,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
@@ -120,7 +120,7 @@ class KubeBackend(TeardownOnExit):
         *,
         cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
-    ) -> KubeBackend:
+    ) -> Self:
         stem = log_dir.parent.name if log_dir is not None else None
         return cls(scenario.kube, cluster=cluster, log_dir=log_dir, run_id=new_run_id(stem))
 

@@ -24,11 +24,9 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
-from harness.backends.clusters import ClusterProvisioner
 from harness.backends.kube import checks, claim, twin
 from harness.backends.kube.api import Api
 from harness.backends.kube.backend import STRATEGIC_MERGE, KubeBackend, _now_iso
@@ -36,7 +34,7 @@ from harness.backends.kube.endpointstate import ENDPOINTS_V1
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, NAMESPACE, SERVICE
 from harness.backends.kube.lease import LeaseHolder
-from harness.backends.kube.objects import RESTARTED_AT, Names, new_run_id
+from harness.backends.kube.objects import RESTARTED_AT, Names
 from harness.backends.kube.ownership import REPLICASET, owned_by, owner_refusal, replicaset_uids
 from harness.backends.kube.rolloutstatus import rollout_state, settled_state
 from harness.backends.kube.session import Session
@@ -98,27 +96,22 @@ def find(api: Api, namespace: str, target: str, service: str | None) -> Found:
 class TargetBackend(KubeBackend):
     """The kube backend on a Deployment that already runs (see the module docstring)."""
 
-    def __init__(self, scenario: Scenario, **options: Any) -> None:
-        super().__init__(scenario.kube, **options)
-        if scenario.kube.target is None:
+    def __init__(self, kube: Kube, **options: Any) -> None:
+        super().__init__(kube, **options)
+        if kube.target is None:
             raise UsageError("--target: no target given")
-        self._target = scenario.kube.target
+        self._target = kube.target
         target_name(self._target)
-        # Patching the user's Deployment is chaos's rolling_restart, and nothing else.
-        self._may_restart = scenario.chaos.action == "rolling_restart"
+        self._may_restart = False  # patching the user's Deployment: see from_scenario
         self._found: Found | None = None
         self._twin: tuple[str, str] | None = None  # (name, uid) of the twin this run made
 
     @classmethod
-    def from_scenario(
-        cls,
-        scenario: Scenario,
-        *,
-        cluster: ClusterProvisioner | None = None,
-        log_dir: Path | None = None,
-    ) -> TargetBackend:
-        stem = log_dir.parent.name if log_dir is not None else None
-        return cls(scenario, cluster=cluster, log_dir=log_dir, run_id=new_run_id(stem))
+    def from_scenario(cls, scenario: Scenario, **options: Any) -> Self:
+        backend = super().from_scenario(scenario, **options)
+        # The user's Deployment is patched by chaos's rolling_restart, and for nothing else.
+        backend._may_restart = scenario.chaos.action == "rolling_restart"
+        return backend
 
     async def deploy(self, spec: DeploySpec, emit: EventSink) -> Target:
         """Finds the Deployment and its Service, takes the namespace's Lease, starts the watches,
@@ -138,38 +131,44 @@ class TargetBackend(KubeBackend):
         session.endpoint_labels = ""  # the user's Service's endpoints carry its labels, not ours
         self._session = session
         try:
-            await asyncio.to_thread(self._claim, api, session)
-            await asyncio.to_thread(session.watch, api)
-            await self._wait("deployment rollout", self._patience.deploy_s, self._rolled_out)
-            body = twin.twin_object(found.service, self.run_id)
-            made = await asyncio.to_thread(api.create, SERVICE, body, kube.namespace)
-            if not made:
-                raise BackendError(
-                    f"kube: service {kube.namespace}/{body['metadata']['name']} already exists "
-                    "(another run's twin?); not replacing it"
-                )
-            self._twin = (str(made["metadata"]["name"]), str(made["metadata"]["uid"]))
-            assert kube.node_host is not None  # set at connect
-            target = Target(kube.node_host, twin.node_port(made))
-            log.info(
-                "kube: target deployment/%s in %s through service %s (twin %s on %s)",
-                found.names.deployment,
-                kube.namespace,
-                found.names.service,
-                self._twin[0],
-                target.url,
-            )
-            await self._wait(
-                f"the Service to answer on {target.url}",
-                self._patience.deploy_s,
-                functools.partial(answers_http, target),
-            )
+            return await self._start(api, session, found)
         except BaseException:
-            try:
-                await asyncio.shield(self.teardown())
-            except Exception as exc:  # the deploy failure is the one to report
-                log.warning("kube: cleanup after a failed start: %s", exc)
+            # The start's failure is the one to report; what cleaning up raises is logged.
+            cleanup = asyncio.ensure_future(self.teardown())
+            await asyncio.wait({cleanup})
+            if not cleanup.cancelled() and cleanup.exception() is not None:
+                log.warning("kube: cleanup after a failed start: %s", cleanup.exception())
             raise
+
+    async def _start(self, api: Api, session: Session, found: Found) -> Target:
+        kube = self.settings
+        await asyncio.to_thread(self._claim, api, session)
+        await asyncio.to_thread(session.watch, api)
+        await self._wait("deployment rollout", self._patience.deploy_s, self._rolled_out)
+        body = twin.twin_object(found.service, self.run_id)
+        made = await asyncio.to_thread(api.create, SERVICE, body, kube.namespace)
+        if not made:
+            raise BackendError(
+                f"kube: service {kube.namespace}/{body['metadata']['name']} already exists "
+                "(another run's twin?); not replacing it"
+            )
+        self._twin = (str(made["metadata"]["name"]), str(made["metadata"]["uid"]))
+        assert kube.node_host is not None  # set at connect
+        target = Target(kube.node_host, twin.node_port(made))
+        log.info(
+            "kube: target deployment/%s in %s through service %s (twin %s on %s)",
+            found.names.deployment,
+            kube.namespace,
+            found.names.service,
+            self._twin[0],
+            target.url,
+        )
+        # Ready pods are not yet a reachable twin: kube-proxy programs its node port on its
+        # own schedule, and load sent before would count refusals as shutdown drops.
+        reachable = functools.partial(answers_http, target)
+        await self._wait(
+            f"the Service to answer on {target.url}", self._patience.deploy_s, reachable
+        )
         return target
 
     def _claim(self, api: Api, session: Session) -> None:

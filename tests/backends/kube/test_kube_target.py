@@ -121,7 +121,7 @@ class Sink:
 def _started(fake: FakeApi, action: str = "delete_random") -> tuple[TargetBackend, Sink]:
     """A TargetBackend as deploy leaves it (found, Lease held, twin made), without the watches
     and the waits: those need a real API server (the cluster test has them)."""
-    backend = TargetBackend(_scenario(action))
+    backend = TargetBackend.from_scenario(_scenario(action))
     backend._api = _api(fake)
     backend.guard_reason = "a fake"
     found = find(_api(fake), NS, "deployment/web", None)
@@ -175,7 +175,7 @@ def test_a_missing_target_is_one_line_and_nothing_is_written(
 
 
 def test_a_deploy_of_a_missing_target_leaves_nothing_behind(fake: FakeApi) -> None:
-    backend = TargetBackend(_scenario())
+    backend = TargetBackend.from_scenario(_scenario())
     backend._api = _api(fake)
     backend.guard_reason = "a fake"
     backend._target = "deployment/gone"
