@@ -332,3 +332,38 @@ def test_teardown_leaves_a_twin_that_is_no_longer_this_runs(fake: FakeApi) -> No
 def test_found_keeps_the_deployment_uid(fake: FakeApi) -> None:
     found = find(_api(fake), NS, "deployment/web", None)
     assert isinstance(found, Found) and found.deployment_uid.startswith("uid-")
+
+
+def test_a_chosen_rolling_restart_patches_only_the_restart_annotation(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, _ = _started(fake, action="rolling_restart")
+    web = fake.get(DEPLOYMENT, "web", NS)
+    assert web is not None
+    web["metadata"]["generation"] = 1
+    web["status"] = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2}
+    web["status"] |= {"readyReplicas": 2, "availableReplicas": 2}
+    patches: list[tuple[str, dict[str, Any], str]] = []
+
+    def patch(kind: Any, name: str, namespace: str, body: dict[str, Any], ctype: str) -> Any:
+        patches.append((name, body, ctype))
+        return {}
+
+    monkeypatch.setattr(fake, "patch", patch, raising=False)
+    asyncio.run(backend.rolling_restart("50%", "0"))
+    [(name, body, ctype)] = patches
+    assert name == "web" and ctype == "application/strategic-merge-patch+json"
+    annotations = body["spec"]["template"]["metadata"]["annotations"]
+    assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+    assert list(body) == ["spec"] and list(body["spec"]) == ["template"]  # not its strategy
+
+
+def test_a_rolling_restart_of_a_replaced_deployment_is_refused(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, _ = _started(fake, action="rolling_restart")
+    fake.delete(DEPLOYMENT, "web", NS, {})
+    _deployment(fake, "web", {"app": "web"})  # the same name, another object
+    monkeypatch.setattr(fake, "patch", lambda *a: pytest.fail("patched"), raising=False)
+    with pytest.raises(BackendError, match="gone or was replaced"):
+        asyncio.run(backend.rolling_restart())

@@ -9,13 +9,15 @@ drainlab's is left in the namespace afterwards.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.e2e import run_harness
+from helpers.e2e import ROOT, run_harness
 from kubernetes import client
 from kubernetes import config as _config
 
@@ -116,6 +118,13 @@ def api_dict(obj: Any) -> dict[str, Any]:
     return as_dict
 
 
+def _harness(args: list[str], out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--quiet", "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def _wait_rolled_out(apps: Any, ns: str) -> None:
     import time
 
@@ -138,6 +147,22 @@ def test_a_running_deployment_is_tested_through_its_service_and_left_as_it_was(
     monkeypatch.setenv("KUBECONFIG", str(local_cluster.kubeconfig))
     _wait_rolled_out(apps, ns)
     before = _snapshot(core, apps, ns)
+    common = ["--backend", "kube", "--context", local_cluster.context, "--namespace", ns]
+    plan = _harness([*common, "--target", "deployment/graceful", "--dry-run"], tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert (
+        f"create Service {ns}/drainlab-twin-graceful (NodePort, selector app=graceful"
+        in plan.stdout
+    )
+    assert f"traffic through the Service path: Service {ns}/graceful" in plan.stdout
+    for missing in ("deployment/nowhere", "deployment/graceful --namespace drainlab-t-none"):
+        bad = _harness([*common, "--target", *missing.split()], tmp_path)
+        assert bad.returncode == 3 and bad.stderr.count("\n") == 1, bad.stderr
+        assert "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    assert sorted(s.metadata.name for s in core.list_namespaced_service(ns).items) == [
+        "graceful",
+        "naive",
+    ]
     summaries = {}
     for order in ORDERS:
         pods_before = {p.metadata.name for p in core.list_namespaced_pod(ns).items}
@@ -160,8 +185,11 @@ def test_a_running_deployment_is_tested_through_its_service_and_left_as_it_was(
         assert all(p.startswith(f"{order}-") for p in deleted), deleted
         others = {p for p in pods_before if not p.startswith(f"{order}-")}
         assert others <= {p.metadata.name for p in core.list_namespaced_pod(ns).items}
+        # The endpoints of the user's Service, as its clients see them: a deleted pod that was
+        # one (a pod deleted before it got ready never was) stops being one.
+        added = {e["pod"] for e in timeline if e["kind"] == "endpoint_added"}
         removed = {e["pod"] for e in timeline if e["kind"] == "endpoint_removed"}
-        assert deleted <= removed  # endpoints of the user's Service, as its clients see them
+        assert deleted & added and deleted & added <= removed
         target = next(e for e in timeline if e["kind"] == "load_started")["detail"]["target"]
         assert target.startswith(f"http://{local_cluster.node_host}:")
         # Nothing of drainlab's is left: neither the twin nor the Lease.
