@@ -84,6 +84,8 @@ def find(api: Api, namespace: str, target: str, service: str | None) -> Found:
             f"kube: deployment/{name} selects its pods with matchExpressions; --target "
             "supports matchLabels selectors only"
         )
+    if (dep.get("spec") or {}).get("replicas") == 0:
+        raise BackendError(f"kube: deployment/{name} is scaled to 0 replicas: no pod to test")
     template = ((dep.get("spec") or {}).get("template") or {}).get("metadata") or {}
     pod_labels = dict(template.get("labels") or {})
     services = api.list(SERVICE, namespace).get("items") or []

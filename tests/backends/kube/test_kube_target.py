@@ -7,12 +7,14 @@ made."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+import threading
+from typing import Any, ClassVar, cast
 
 import pytest
 from helpers.fakekube import FakeApi
 
 from harness.backends.base import DeploySpec
+from harness.backends.kube import session as session_module
 from harness.backends.kube.api import Api
 from harness.backends.kube.kinds import DEPLOYMENT, LEASE, NAMESPACE, POD, SERVICE
 from harness.backends.kube.lease import LEASE_NAME, LeaseHolder
@@ -194,6 +196,14 @@ def test_a_selector_with_match_expressions_is_refused(fake: FakeApi) -> None:
         find(_api(fake), NS, "deployment/expr", None)
 
 
+def test_a_deployment_scaled_to_zero_is_refused(fake: FakeApi) -> None:
+    web = fake.get(DEPLOYMENT, "web", NS)
+    assert web is not None
+    web["spec"]["replicas"] = 0
+    with pytest.raises(BackendError, match="scaled to 0 replicas: no pod to test"):
+        find(_api(fake), NS, "deployment/web", None)
+
+
 def test_several_services_need_target_service(fake: FakeApi) -> None:
     _service(fake, "web-admin", {"tier": "web"})
     pods = {"app": "web", "tier": "web"}
@@ -367,3 +377,51 @@ def test_a_rolling_restart_of_a_replaced_deployment_is_refused(
     monkeypatch.setattr(fake, "patch", lambda *a: pytest.fail("patched"), raising=False)
     with pytest.raises(BackendError, match="gone or was replaced"):
         asyncio.run(backend.rolling_restart())
+
+
+class _Watcher:
+    """Stands in for watch.Watcher: keeps what it would list, and is synced at once."""
+
+    made: ClassVar[list[_Watcher]] = []
+
+    def __init__(self, name: str, list_fn: Any, *_: Any) -> None:
+        self.name, self.list_fn, self.failed = name, list_fn, None
+        self.synced = threading.Event()
+        self.synced.set()
+        _Watcher.made.append(self)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class _Methods:
+    policy = None
+
+    def method(self, kind: Any, verb: str) -> Any:
+        return print  # a callable: the test reads the arguments bound to it
+
+
+@pytest.mark.parametrize(
+    ("endpoint_api", "expected"),
+    [
+        ("v1", {"label_selector": "", "field_selector": "metadata.name=web"}),
+        ("discovery.k8s.io/v1", {"label_selector": "kubernetes.io/service-name=web"}),
+    ],
+)
+def test_the_endpoints_watched_are_the_users_services_by_name(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch, endpoint_api: str, expected: dict[str, str]
+) -> None:
+    monkeypatch.setattr(session_module, "Watcher", _Watcher)
+    _Watcher.made.clear()
+    found = find(_api(fake), NS, "deployment/web", None)
+    session = Session(
+        DeploySpec("current"), found.names, Sink(), endpoint_api, lambda p, c: None, None
+    )
+    session.endpoint_labels = ""
+    session.watch(cast(Api, _Methods()))
+    lists = {w.name: w.list_fn for w in _Watcher.made}
+    assert lists["pods"].keywords == {"label_selector": "app=web"}  # the Deployment's selector
+    assert lists["endpoints"].keywords == expected
