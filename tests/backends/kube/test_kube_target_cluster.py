@@ -171,12 +171,14 @@ def test_a_running_deployment_is_tested_through_its_service_and_left_as_it_was(
                 "--backend", "kube", "--context", local_cluster.context,
                 "--target", f"deployment/{order}", "--namespace", ns,
                 "--duration", "20", "--deletions", str(DELETIONS[order]), "--new-connections",
-                "--users", "8",
+                "--users", "8", *(["--gate", "current"] if order == "graceful" else []),
             ],
             tmp_path / order,
             timeout_s=600,
         )  # fmt: skip
         summaries[order] = summary["orders"]["current"]
+        if order == "graceful":  # the user's CI gates on the one variant there is
+            assert summary["gate"]["order"] == "current" and summary["gate"]["ok"] is True
         assert list(summary["orders"]) == ["current"]
         timeline = list(iter_jsonl(run_dir / "timeline-current.jsonl"))
         deleted = {e["pod"] for e in timeline if e["kind"] == "delete_requested"}
