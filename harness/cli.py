@@ -207,6 +207,10 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.backends.plan import refuse_before_run
 
     refuse_before_run(choice, scenario)
+    if scenario.kube.target is not None and choice.name == "kube":
+        from harness.backends.kube.target import preflight
+
+        preflight(scenario.kube)  # a missing target: one line, and no run folder
     from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment

@@ -30,6 +30,8 @@ from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.backends.kube import checks, claim, twin
 from harness.backends.kube.api import Api
 from harness.backends.kube.backend import STRATEGIC_MERGE, KubeBackend, _now_iso
+from harness.backends.kube.client import connect
+from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.endpointstate import ENDPOINTS_V1
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, NAMESPACE, SERVICE
@@ -302,3 +304,15 @@ def target_refusal(backend: str, kube: Kube) -> None:
     refused = namespace_refusal(kube.namespace)
     if refused is not None:
         raise UsageError(refused)
+
+
+def preflight(kube: Kube) -> tuple[Api, str, Found]:
+    """On a given context (the kube backend), reads what a target run needs before the run
+    starts: a context the guard refuses, or a target, namespace or Service that is missing, is
+    one line (BackendError) before any run folder, traffic or object is made. Reads only.
+    Returns the connection, why the guard allows it, and what was found. (kind and local are
+    brought up by the run itself, which checks this at its start.)"""
+    assert kube.target is not None
+    api = Api(connect(None, kube.context), request_timeout_s=kube.request_timeout_s)
+    why = check_context(api, kube.allow_context)
+    return api, why, find(api, kube.namespace, kube.target, kube.target_service)

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import time
 
-from harness.backends.kube.api import Api
-from harness.backends.kube.client import connect
-from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.kinds import LEASE
 from harness.backends.kube.lease import LEASE_NAME, holding, refusal
 from harness.backends.kube.objects import LABEL_RUN, selector_of
-from harness.backends.kube.target import find, target_name
+from harness.backends.kube.target import preflight, target_name
 from harness.backends.kube.twin import twin_labels, twin_name, twin_object
 from harness.scenario import Scenario
 
@@ -40,11 +37,8 @@ def target_plan_lines(backend: str, scenario: Scenario, bring_up: str | None) ->
             f"if it still carries {LABEL_RUN}={RUN_ID}, by UID)",
         ]
     else:
-        conn = connect(None, kube.context)
-        api = Api(conn, request_timeout_s=kube.request_timeout_s)
-        why = check_context(api, kube.allow_context)
-        lines.append(f"context {conn.context} (server {conn.server}): {why}")
-        found = find(api, ns, kube.target, kube.target_service)
+        api, why, found = preflight(kube)
+        lines.append(f"context {api.conn.context} (server {api.conn.server}): {why}")
         twin = twin_object(found.service, RUN_ID)
         spec = twin["spec"]
         replicas = (found.deployment.get("spec") or {}).get("replicas")

@@ -3,8 +3,13 @@ runs, and what ``--dry-run`` says a target run would make and delete."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from helpers.fakekube import FakeApi
+
+from harness.backends.kube import target
+from harness.backends.kube.kinds import NAMESPACE
 from harness.cli import main
 
 
@@ -76,3 +81,21 @@ def test_the_dry_run_says_a_rolling_restart_changes_the_users_deployment(
     out = capsys.readouterr().out
     assert "patch deployment/web's pod template annotation" in out
     assert "this changes your Deployment" in out
+
+
+def test_a_missing_target_on_a_context_is_one_line_before_any_run_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeApi()
+    fake.put(NAMESPACE, {"metadata": {"name": "shop"}})
+    fake.calls.clear()
+    monkeypatch.setattr(target, "connect", lambda *_: None)
+    monkeypatch.setattr(target, "Api", lambda *_, **__: fake)
+    monkeypatch.setattr(target, "check_context", lambda *_: "a fake")
+    out = tmp_path / "reports"
+    argv = ["run", "--backend", "kube", "--target", "deployment/gone", "--namespace", "shop"]
+    assert main([*argv, "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert err == "harness: error: kube: deployment/gone does not exist in namespace shop\n"
+    assert not out.exists()  # no run folder: nothing ran
+    assert fake.writes() == []

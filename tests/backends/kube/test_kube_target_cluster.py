@@ -156,9 +156,10 @@ def test_a_running_deployment_is_tested_through_its_service_and_left_as_it_was(
     )
     assert f"traffic through the Service path: Service {ns}/graceful" in plan.stdout
     for missing in ("deployment/nowhere", "deployment/graceful --namespace drainlab-t-none"):
-        bad = _harness([*common, "--target", *missing.split()], tmp_path)
+        bad = _harness([*common, "--target", *missing.split()], tmp_path / "bad")
         assert bad.returncode == 3 and bad.stderr.count("\n") == 1, bad.stderr
         assert "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+        assert not (tmp_path / "bad").exists()  # refused before the run: no run folder
     assert sorted(s.metadata.name for s in core.list_namespaced_service(ns).items) == [
         "graceful",
         "naive",
