@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--allow-namespace", help="allow this existing namespace drainlab did not make (kube)"
     )
+    run.add_argument(  # not `target`: that is `gate`'s path, made absolute in main
+        "--target", dest="kube_target", help="deployment/NAME: test it as it runs (--namespace)"
+    )
+    run.add_argument("--target-service", help="the target's Service, when several select it")
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -176,6 +180,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         ("allow_context", "kube.allow_context"),
         ("namespace", "kube.namespace"),
         ("allow_namespace", "kube.allow_namespace"),
+        ("kube_target", "kube.target"),
+        ("target_service", "kube.target_service"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -194,11 +200,17 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
         raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate VARIANT")
     choice = choose_backend(args.backend, scenario)
+    if scenario.kube.target is not None:
+        _refuse_target(args, choice.name, scenario)
     if args.dry_run:
         return _dry_run(choice, scenario)
     from harness.backends.plan import refuse_before_run
 
     refuse_before_run(choice, scenario)
+    if scenario.kube.target is not None and choice.name == "kube":
+        from harness.backends.kube.target import preflight
+
+        preflight(scenario.kube)  # a missing target: one line, and no run folder
     from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
@@ -226,6 +238,16 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = EXIT_OK if result.gate.ok else EXIT_GATE
     print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
     return code
+
+
+def _refuse_target(args: argparse.Namespace, backend: str, scenario: Any) -> None:
+    """A target (--target or kube.target) is tested where it runs, in a namespace the user
+    names on the command line: never the default one by accident."""
+    if args.namespace is None:
+        raise UsageError("--target needs --namespace NS: the namespace the Deployment runs in")
+    from harness.backends.kube.target import target_refusal
+
+    target_refusal(backend, scenario.kube)
 
 
 def _dry_run(choice: Any, scenario: Any) -> int:

@@ -114,6 +114,10 @@ class Kube:
     node_host: str | None = None
     image: str = "drainlab/sample-app:0.1.0"
     request_timeout_s: float = 30.0  # one API call; longer counts as a failure and is retried
+    # A Deployment that already runs ("deployment/NAME", in `namespace`): tested as it is,
+    # nothing deployed (harness.backends.kube.target); target_service: which of its Services.
+    target: str | None = None
+    target_service: str | None = None
 
 
 @dataclass
@@ -136,6 +140,8 @@ class Scenario:
 
     def variant_names(self) -> list[str]:
         """The variants a run deploys, in order."""
+        if self.kube.target is not None:
+            return [CURRENT]  # a running Deployment, as it is
         if self.variants is not None:
             return list(self.variants)
         if self.orders is not None:
@@ -328,6 +334,8 @@ def _traffic_problems(t: Traffic) -> list[str]:
 def _variant_problems(s: Scenario) -> list[str]:
     """orders or variants: which variants run, and what each changes."""
     problems = []
+    if s.kube.target is not None and (s.orders is not None or s.variants is not None):
+        problems.append("kube.target: tests the Deployment as it runs; drop orders/variants")
     if s.orders is not None and s.variants is not None:
         problems.append("orders: give orders (the sample app's variants) or variants, not both")
     if s.orders is not None and not s.app.is_sample:

@@ -32,6 +32,10 @@ def _kube_on(cluster: Callable[[Kube], ClusterProvisioner] | None) -> Factory:
         from harness.backends.kube import KubeBackend
 
         provisioner = cluster(scenario.kube) if cluster is not None else None
+        if scenario.kube.target is not None:  # a running Deployment: nothing deployed
+            from harness.backends.kube.target import TargetBackend
+
+            return TargetBackend.from_scenario(scenario, cluster=provisioner, log_dir=log_dir)
         return KubeBackend.from_scenario(scenario, cluster=provisioner, log_dir=log_dir)
 
     return make

@@ -12,6 +12,10 @@ restart and teardown wait for), cleanup (removing them, and what a killed run le
 time rule), podstate / endpointstate / podevents (API objects → timeline events), rolloutstatus
 (rollout and readiness of API objects), session (one deployed order's observers), backend (the
 Backend protocol), plan (what ``harness run --dry-run`` prints).
+
+``--target deployment/NAME`` (a Deployment that already runs, nothing deployed): target (the
+backend for it), twin (the user's Service and its NodePort twin), ownership (pod → ReplicaSet →
+Deployment, checked before each delete), targetplan (its dry run).
 """
 
 from harness.backends.kube.backend import KubeBackend

@@ -35,7 +35,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
@@ -123,7 +123,7 @@ class KubeBackend(TeardownOnExit):
         *,
         cluster: ClusterProvisioner | None = None,
         log_dir: Path | None = None,
-    ) -> KubeBackend:
+    ) -> Self:
         stem = log_dir.parent.name if log_dir is not None else None
         return cls(
             scenario.kube,
@@ -326,11 +326,8 @@ class KubeBackend(TeardownOnExit):
         pod = api.read(POD, name, names.namespace)
         if not pod:
             raise BackendError(f"kube: no pod {name!r} in namespace {names.namespace}")
-        if not owned(pod, names):
-            raise BackendError(
-                f"kube: refusing to delete pod {names.namespace}/{name}: it lacks the harness's "
-                f"labels ({names.selector})"
-            )
+        if (refused := self._delete_refusal(api, pod, names)) is not None:
+            raise BackendError(refused)
         meta = pod.get("metadata") or {}
         if meta.get("deletionTimestamp"):
             return  # already on its way out; its first grace period stands
@@ -372,6 +369,12 @@ class KubeBackend(TeardownOnExit):
         deleted_meta = answer.get("metadata") or {}
         detail["deletion_timestamp"] = deleted_meta.get("deletionTimestamp")
         session.emit(TimelineEvent(started, EventKind.DELETE_REQUESTED, name, detail))
+
+    def _delete_refusal(self, api: Api, pod: dict[str, Any], names: Names) -> str | None:
+        """Why the pod (as just read) may not be deleted, else None."""
+        where = f"{names.namespace}/{(pod.get('metadata') or {}).get('name')}"
+        why = f"it lacks the harness's labels ({names.selector})"
+        return None if owned(pod, names) else f"kube: refusing to delete pod {where}: {why}"
 
     def _patch_deployment(self, names: Names, patch: dict[str, Any]) -> None:
         api = self._need_api()

@@ -54,6 +54,10 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
     refused = namespace_refusal(kube.namespace)
     if refused is not None:
         raise UsageError(refused)
+    if kube.target is not None:  # a running Deployment: nothing is deployed
+        from harness.backends.kube.targetplan import target_plan_lines
+
+        return target_plan_lines(backend, scenario, BRING_UP.get(backend))
     ns = kube.namespace
     lines = [f"dry run on the {backend} backend: nothing is created, deleted or started"]
     if backend in BRING_UP:

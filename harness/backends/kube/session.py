@@ -61,6 +61,9 @@ class Session:
         self.followers: dict[str, LogFollower] = {}
         self.namespace_uid: str | None = None  # the namespace this run created, by UID
         self.lease: LeaseHolder | None = None  # set once this run holds the namespace's Lease
+        # The labels the Service's endpoints are selected by, besides its name; None: the
+        # harness's (its own Service's). A --target run watches the user's Service: "".
+        self.endpoint_labels: str | None = None
         self.closed = False
         self._sink = sink
         self._open_log = open_log
@@ -87,11 +90,12 @@ class Session:
         names = self.names
         ns = names.namespace
         pods = functools.partial(api.method(POD, "list"), ns, label_selector=names.selector)
+        labels = names.selector if self.endpoint_labels is None else self.endpoint_labels
         if self.endpoints.api == ENDPOINTS_V1:
             endpoints = functools.partial(
                 api.method(ENDPOINTS, "list"),
                 ns,
-                label_selector=names.selector,
+                label_selector=labels,
                 field_selector=f"metadata.name={names.service}",
             )
         else:
@@ -100,7 +104,9 @@ class Session:
                 ns,
                 # The controller names the Service on each slice and copies the Service's
                 # labels onto it (1.19+), so the harness's labels select them too.
-                label_selector=f"{names.selector},{SERVICE_NAME_LABEL}={names.service}",
+                label_selector=",".join(
+                    filter(None, (labels, f"{SERVICE_NAME_LABEL}={names.service}"))
+                ),
             )
         # Events cannot be selected by the pod's labels: the session keeps only those about
         # pods the (label-selected) pod watch has seen.
