@@ -38,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every shutdown order under traffic and pod deletions")
     run.add_argument("--backend", default="auto", help="auto | embedded | local | kind | kube")
     run.add_argument("--scenario", type=Path, help="scenario YAML (default: built-in defaults)")
-    run.add_argument("--orders", help="comma-separated orders to run, e.g. naive,graceful")
+    run.add_argument(
+        "--variants",
+        "--orders",
+        dest="variants",
+        help="comma-separated variants to run (of the scenario's; the sample app's orders), "
+        "e.g. naive,graceful",
+    )
     run.add_argument("--duration", type=float, help="seconds of traffic per order (at most 86400)")
     run.add_argument("--users", type=int, help="concurrent simulated users")
     run.add_argument("--replicas", type=int, help="pods per order")
@@ -170,7 +176,6 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     overrides: dict[str, Any] = {}
     for flag, key in (
-        ("orders", "orders"),
         ("duration", "duration_s"),
         ("users", "traffic.users"),
         ("replicas", "replicas"),
@@ -188,7 +193,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             overrides[key] = value
     if args.new_connections:
         overrides["traffic.keepalive"] = False
-    scenario = load_scenario(args.scenario, overrides)
+    only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
+    scenario = load_scenario(args.scenario, overrides, only=only)
     limits = None
     if args.gate:
         if args.gate not in scenario.variant_names():

@@ -180,8 +180,11 @@ def _set_fields(variant: Variant) -> dict[str, Any]:
     }
 
 
-def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Reads a YAML scenario (or the defaults), applies dotted overrides, validates the result."""
+def load_scenario(
+    path: Path | None, overrides: dict[str, Any] | None = None, only: list[str] | None = None
+) -> Scenario:
+    """Reads a YAML scenario (or the defaults), applies dotted overrides, keeps ``only`` these
+    variants (``--variants``) if given, validates the result."""
     raw: dict[str, Any] = read_settings(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         node = raw
@@ -194,6 +197,8 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
     scenario: Scenario = build(Scenario, raw, "")
     if path is not None:
         _paths_beside(scenario, path.absolute().parent)
+    if only is not None:
+        _keep_only(scenario, only)
     if "order" not in (raw.get("gate") or {}):
         # No variant named for the gate: the sample app's graceful order, else the first variant.
         names = scenario.variant_names()
@@ -201,6 +206,21 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
             scenario.gate = dataclasses.replace(scenario.gate, order=names[0])
     validate(scenario)
     return scenario
+
+
+def _keep_only(scenario: Scenario, only: list[str]) -> None:
+    """Runs just ``only`` of the scenario's variants, in that order."""
+    names = scenario.variant_names()
+    unknown = [name for name in only if name not in names]
+    if not only or unknown:
+        raise ScenarioError(
+            f"--variants: {shown(unknown[0] if unknown else '')} is not a variant of this "
+            f"scenario (variants: {', '.join(names)})"
+        )
+    if scenario.variants is not None:
+        scenario.variants = {name: scenario.variants[name] for name in only}
+    elif scenario.app.is_sample and scenario.kube.target is None:
+        scenario.orders = list(only)
 
 
 def _paths_beside(scenario: Scenario, folder: Path) -> None:

@@ -35,7 +35,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, tex
 @pytest.mark.parametrize(
     ("args", "text"),
     [
-        (["run", "--orders", "naive,bogus"], "unknown order 'bogus'"),
+        (["run", "--orders", "naive,bogus"], "--variants: 'bogus' is not a variant"),
         (["run", "--duration", "-5"], "duration_s: must be > 0"),
         (["run", "--users", "0"], "traffic.users: must be > 0"),
         (["run", "--duration", "4"], "actions fall at or after the end of the run"),

@@ -34,8 +34,8 @@ from harness.cli import main
             "refusing namespace 'default': it is a system namespace",
         ),
         (
-            ["--target", "deployment/web", "--namespace", "shop", "--orders", "naive"],
-            "kube.target: tests the Deployment as it runs; drop orders/variants",
+            ["--target", "deployment/web", "--namespace", "shop", "--variants", "naive"],
+            "--variants: 'naive' is not a variant of this scenario (variants: current)",
         ),
     ],
 )
