@@ -27,11 +27,11 @@ from pathlib import Path
 
 from harness.backends.clusters import ClusterTarget, print_progress
 from harness.errors import BackendError
+from harness.packaged import sample_app_path, sample_manifests_dir
 from harness.scenario import Kube
 
-REPO = Path(__file__).resolve().parents[3]
-KIND_CONFIG = REPO / "manifests" / "kind-config.yaml"
-SAMPLE_APP_DIR = REPO / "sample-app"
+KIND_CONFIG = sample_manifests_dir() / "kind-config.yaml"
+SAMPLE_APP_DIR = sample_app_path().parent
 CLUSTER = "drainlab"
 INSTALL_KIND = "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
 
