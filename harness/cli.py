@@ -193,15 +193,14 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario, overrides)
     limits = None
     if args.gate:
-        from harness.orders import ORDERS
-
-        if args.gate not in ORDERS:
-            raise UsageError(f"--gate: unknown order {args.gate!r}")
-        if args.gate not in scenario.orders:
-            raise UsageError(f"--gate: order {args.gate!r} is not among the orders run")
+        if args.gate not in scenario.variant_names():
+            raise UsageError(
+                f"--gate: {args.gate!r} is not a variant of this run "
+                f"(variants: {', '.join(scenario.variant_names())})"
+            )
         limits = _limits(args, scenario.gate, args.gate)
     elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
-        raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate ORDER")
+        raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate VARIANT")
     choice = choose_backend(args.backend, scenario)
     if args.dry_run:
         return _dry_run(choice, scenario)

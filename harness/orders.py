@@ -1,10 +1,10 @@
-"""The shutdown orders drainlab compares, and how each one maps onto an app and a pod spec."""
+"""The sample app's shutdown orders: its four built-in variants (see harness.appspec)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.backends.base import DeploySpec
+from harness.appspec import App, Variant
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,30 +32,19 @@ ORDERS: dict[str, Order] = {
 DEFAULT_ORDERS: tuple[str, ...] = ("naive", "close-first", "prestop", "graceful")
 
 
-def deploy_spec(
-    order: str,
-    *,
-    replicas: int,
-    shutdown_delay_s: float,
-    shutdown_strategy: str,
-    quiet_period_s: float,
-    drain_timeout_s: float,
-    prestop_sleep_s: float,
-    grace_period_s: float,
-) -> DeploySpec:
-    """The pod spec for one order: env for the app, preStop only for the prestop order."""
+def sample_variant(order: str, app: App) -> Variant:
+    """The sample app's built-in variant for one order: its env, and a preStop sleep for the
+    prestop order only; the grace period is the scenario's ``app.grace_period_s``."""
     spec = ORDERS[order]
     env = {
         "SHUTDOWN_ORDER": spec.app_order,
-        "SHUTDOWN_DELAY": f"{shutdown_delay_s:g}",
-        "SHUTDOWN_STRATEGY": shutdown_strategy,
-        "QUIET_PERIOD": f"{quiet_period_s:g}",
-        "DRAIN_TIMEOUT": f"{drain_timeout_s:g}",
+        "SHUTDOWN_DELAY": f"{app.shutdown_delay_s:g}",
+        "SHUTDOWN_STRATEGY": app.shutdown_strategy,
+        "QUIET_PERIOD": f"{app.quiet_period_s:g}",
+        "DRAIN_TIMEOUT": f"{app.drain_timeout_s:g}",
     }
-    return DeploySpec(
-        order=order,
-        replicas=replicas,
+    return Variant(
         env=env,
-        prestop_sleep_s=prestop_sleep_s if spec.uses_prestop else 0.0,
-        grace_period_s=grace_period_s,
+        prestop_sleep_s=app.prestop_sleep_s if spec.uses_prestop else 0.0,
+        grace_period_s=app.grace_period_s,
     )

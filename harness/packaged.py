@@ -1,14 +1,15 @@
 """Where drainlab's shipped files are: the sample app, its manifests, the default scenario and the
 local cluster's scripts. Every caller finds them here and nowhere else.
 
-=========================  ===================================  ===============================
-function                   in a checkout (or editable install)   installed (pip, a wheel)
-=========================  ===================================  ===============================
-sample_app_path()          sample-app/app.py                     harness/sample_app/app.py
-sample_manifests_dir()     manifests/                            harness/sample_manifests/
-cluster_local_dir()        cluster-local/                        harness/cluster_local/
-default_scenario_path()    harness/scenarios/default.yaml        the same, inside the package
-=========================  ===================================  ===============================
+=======================  ==============================  =================================
+function                 in a checkout                   installed (pip), below harness/
+=======================  ==============================  =================================
+sample_app_path()        sample-app/app.py               sample_app/app.py
+sample_manifests_dir()   manifests/base/                 sample_manifests/base/
+kind_config_path()       manifests/kind-config.yaml      sample_manifests/kind-config.yaml
+cluster_local_dir()      cluster-local/                  cluster_local/
+default_scenario_path()  harness/scenarios/default.yaml  scenarios/default.yaml
+=======================  ==============================  =================================
 
 The repository keeps sample-app/, manifests/ and cluster-local/ at its root; setup.py maps them
 into the package at build time (package data). An installed harness finds them through the import
@@ -48,8 +49,15 @@ def sample_app_path() -> Path:
 
 
 def sample_manifests_dir() -> Path:
-    """The sample app's manifests: kind-config.yaml, the kustomize base and the orders' overlays."""
-    return _shipped("harness.sample_manifests", "manifests")
+    """The sample app's kustomize base: its Deployment and Service (the orders' overlays lie in
+    ../overlays)."""
+    return _shipped("harness.sample_manifests", "manifests") / "base"
+
+
+def kind_config_path() -> Path:
+    """The kind cluster drainlab creates: one control plane, two workers, nodePorts mapped to
+    127.0.0.1."""
+    return _shipped("harness.sample_manifests", "manifests") / "kind-config.yaml"
 
 
 def cluster_local_dir() -> Path:

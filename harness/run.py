@@ -86,8 +86,9 @@ async def _orders_then_outputs(
     failure: HarnessError | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
-        for index, order in enumerate(scenario.orders, start=1):
-            console.info(f"[{index}/{len(scenario.orders)}] order {order}")
+        variants = scenario.variant_names()
+        for index, order in enumerate(variants, start=1):
+            console.info(f"[{index}/{len(variants)}] variant {order}")
             await _run_order(backend, scenario, journal, order, run_dir, console)
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.appspec import CURRENT, App, Probe, ProbeChange, Variant
 from harness.backends.base import DeploySpec
 from harness.chaos import (
     ACTIONS,
@@ -29,12 +31,26 @@ from harness.chaos import (
 from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
-from harness.orders import DEFAULT_ORDERS, ORDERS, deploy_spec
+from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.yamlfile import read_settings
 
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
 
 HOUR_S, DAY_S = 3600.0, 86400.0
+PROBES = ("readiness", "liveness", "startup")
+PROBE_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "port": (0, 65535, False),
+    "initial_delay_s": (0, HOUR_S, True),
+    "period_s": (0, HOUR_S, False),
+    "timeout_s": (0, HOUR_S, False),
+    "success_threshold": (0, 100, False),
+    "failure_threshold": (0, 100, False),
+}
+VARIANT_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "prestop_sleep_s": (0, HOUR_S, True),
+    "grace_period_s": (0, HOUR_S, True),
+}
+MAX_VARIANTS = 20
 # Every count and duration: (lowest, highest, whether the lowest itself is allowed). The highest
 # is more than a real run can need (default.yaml says so beside each key), so a typo such as an
 # extra zero or 1e9 is a one-line error before anything starts, not a run that never ends.
@@ -63,10 +79,6 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "app.grace_period_s": (0, HOUR_S, False),
     "embedded.propagation_min_s": (0, HOUR_S, True),
     "embedded.propagation_max_s": (0, HOUR_S, True),
-    "embedded.readiness_period_s": (0, HOUR_S, False),
-    "embedded.readiness_timeout_s": (0, HOUR_S, False),
-    "embedded.readiness_failure_threshold": (0, 100, False),
-    "embedded.readiness_success_threshold": (0, 100, False),
     "kube.request_timeout_s": (0, HOUR_S, False),
 }
 
@@ -86,24 +98,9 @@ class Traffic:
 
 
 @dataclass
-class App:
-    shutdown_delay_s: float = 5.0  # graceful: how long to keep serving after readiness fails
-    shutdown_strategy: str = "fixed"  # fixed delay, or "quiet": until no new connection for a while
-    quiet_period_s: float = 1.0
-    drain_timeout_s: float = 20.0
-    prestop_sleep_s: float = 5.0  # the prestop order's preStop sleep
-    grace_period_s: float = 30.0  # terminationGracePeriodSeconds
-    command: list[str] | None = None  # embedded: your own app, with {host} and {port}
-
-
-@dataclass
 class Embedded:
     propagation_min_s: float = 0.5  # delay before the Service proxy applies an endpoint change
     propagation_max_s: float = 1.5
-    readiness_period_s: float = 0.5
-    readiness_timeout_s: float = 1.0
-    readiness_failure_threshold: int = 1
-    readiness_success_threshold: int = 1
 
 
 @dataclass
@@ -121,7 +118,11 @@ class Kube:
 
 @dataclass
 class Scenario:
-    orders: list[str] = field(default_factory=lambda: list(DEFAULT_ORDERS))
+    # The sample app's built-in variants to run (harness.orders); default: all four.
+    orders: list[str] | None = None
+    # Named changes to the app, run one after another (harness.appspec.Variant); default: the
+    # sample app's `orders`, or your app as it is (one variant, "current").
+    variants: dict[str, Variant] | None = None
     replicas: int = 3
     duration_s: float = 20.0
     settle_timeout_s: float = 60.0
@@ -133,19 +134,26 @@ class Scenario:
     kube: Kube = field(default_factory=Kube)
     gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
 
-    def deploy_spec(self, order: str) -> DeploySpec:
-        """The pods of one order as this scenario describes them (replicas, app settings)."""
-        a = self.app
-        return deploy_spec(
-            order,
-            replicas=self.replicas,
-            shutdown_delay_s=a.shutdown_delay_s,
-            shutdown_strategy=a.shutdown_strategy,
-            quiet_period_s=a.quiet_period_s,
-            drain_timeout_s=a.drain_timeout_s,
-            prestop_sleep_s=a.prestop_sleep_s,
-            grace_period_s=a.grace_period_s,
-        )
+    def variant_names(self) -> list[str]:
+        """The variants a run deploys, in order."""
+        if self.variants is not None:
+            return list(self.variants)
+        if self.orders is not None:
+            return list(self.orders)
+        return list(DEFAULT_ORDERS) if self.app.is_sample else [CURRENT]
+
+    def variant(self, name: str) -> Variant:
+        """The change a variant makes. A sample-app variant named after an order starts from
+        that order's settings; its own settings win."""
+        own = (self.variants or {}).get(name, Variant())
+        if not (self.app.is_sample and name in ORDERS):
+            return own
+        built_in = sample_variant(name, self.app)
+        return dataclasses.replace(built_in, **_set_fields(own), env={**built_in.env, **own.env})
+
+    def deploy_spec(self, name: str) -> DeploySpec:
+        """One variant's pods as this scenario describes them."""
+        return DeploySpec(variant=name, replicas=self.replicas, change=self.variant(name))
 
     def chaos_offsets(self) -> list[float]:
         """Seconds from load start at which chaos actions fire."""
@@ -155,6 +163,15 @@ class Scenario:
         data = dataclasses.asdict(self)
         data["gate"] = self.gate.to_dict()  # plain lists, for YAML and JSON
         return data
+
+
+def _set_fields(variant: Variant) -> dict[str, Any]:
+    """The settings a variant names (env aside): those not left at None."""
+    return {
+        f.name: getattr(variant, f.name)
+        for f in dataclasses.fields(variant)
+        if f.name != "env" and getattr(variant, f.name) is not None
+    }
 
 
 def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -170,30 +187,49 @@ def load_scenario(path: Path | None, overrides: dict[str, Any] | None = None) ->
         node[leaf] = value
     scenario: Scenario = _build(Scenario, raw, "")
     if path is not None:
-        scenario.app.command = _program_beside(path, scenario.app.command)
+        _paths_beside(scenario, path.absolute().parent)
+    if "order" not in (raw.get("gate") or {}):
+        # No variant named for the gate: the sample app's graceful order, else the first variant.
+        names = scenario.variant_names()
+        if names and scenario.gate.order not in names:
+            scenario.gate = dataclasses.replace(scenario.gate, order=names[0])
     validate(scenario)
     return scenario
 
 
-def _program_beside(scenario_path: Path, command: list[str] | None) -> list[str] | None:
+def _paths_beside(scenario: Scenario, folder: Path) -> None:
+    """Paths in a scenario (the app's program, workdir, manifests, image archive, a variant's
+    patch) given relative mean beside the scenario file, wherever the harness is started from."""
+    app = scenario.app
+    app.command = _program_beside(folder, app.command)
+    app.workdir = _beside(folder, app.workdir)
+    app.manifests = _beside(folder, app.manifests)
+    app.image_archive = _beside(folder, app.image_archive)
+    for name, variant in (scenario.variants or {}).items():
+        if variant.patch is not None:
+            scenario.variants[name] = dataclasses.replace(  # type: ignore[index]
+                variant, patch=_beside(folder, variant.patch)
+            )
+
+
+def _beside(folder: Path, path: str | None) -> str | None:
+    if path is None or Path(path).is_absolute():
+        return path
+    return str(folder / path)
+
+
+def _program_beside(folder: Path, command: list[str] | None) -> list[str] | None:
     """A scenario's ``app.command`` program given as a relative path (``./server``,
     ``bin/app``) means the file beside the scenario, wherever the harness is started from. A bare
     name (``python3``) is looked up on PATH as usual, and arguments are the app's business."""
     if not command or "/" not in command[0] or Path(command[0]).is_absolute():
         return command
-    return [str(scenario_path.absolute().parent / command[0]), *command[1:]]
+    return [str(folder / command[0]), *command[1:]]
 
 
 def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
-    problems = _out_of_bounds(s)
-    if not s.orders:
-        problems.append("orders: name at least one order")
-    for name in s.orders:
-        if name not in ORDERS:
-            problems.append(f"orders: unknown order {shown(name)} (known: {', '.join(ORDERS)})")
-    if len(set(s.orders)) != len(s.orders):
-        problems.append("orders: an order is listed twice")
+    problems = _out_of_bounds(s) + _variant_problems(s)
     t = s.traffic
     if t.fast_weight + t.slow_weight == 0:
         problems.append("traffic: fast_weight and slow_weight must be >= 0 and not both 0")
@@ -237,6 +273,7 @@ def validate(s: Scenario) -> None:
     a = s.app
     if a.shutdown_strategy not in SHUTDOWN_STRATEGIES:
         problems.append(f"app.shutdown_strategy: expected one of {', '.join(SHUTDOWN_STRATEGIES)}")
+    problems += _app_problems(a)
     if a.command is not None and not any("{port}" in part for part in a.command):
         problems.append("app.command: must contain {port} so each pod can listen on its own port")
     if a.command is not None and any("\x00" in part for part in a.command):
@@ -245,8 +282,11 @@ def validate(s: Scenario) -> None:
     if e.propagation_min_s > e.propagation_max_s:
         problems.append("embedded: need 0 <= propagation_min_s <= propagation_max_s")
     g = s.gate
-    if g.order not in ORDERS:
-        problems.append(f"gate.order: unknown order {shown(g.order)}")
+    if not problems and g.order not in s.variant_names():
+        problems.append(
+            f"gate.order: {shown(g.order)} is not a variant of this run "
+            f"(variants: {', '.join(s.variant_names())})"
+        )
     if g.max_failed is not None and g.max_failed < 0:
         problems.append("gate.max_failed: must be >= 0")
     if g.max_failure_rate is not None and not 0 <= g.max_failure_rate <= 1:
@@ -262,17 +302,101 @@ def validate(s: Scenario) -> None:
 def _out_of_bounds(s: Scenario) -> list[str]:
     """One problem per BOUNDS key whose value is outside its range (NaN is outside any)."""
     problems = []
-    for key, (low, high, low_allowed) in BOUNDS.items():
-        section, _, name = key.rpartition(".")
-        value = getattr(getattr(s, section) if section else s, name)
-        if value is None:
-            continue  # an optional setting left unset
-        above_low = value >= low if low_allowed else value > low
-        if not (above_low and value <= high):
-            sign = ">=" if low_allowed else ">"
+    for key, bound in BOUNDS.items():
+        value: Any = s
+        for part in key.split("."):
+            value = getattr(value, part) if value is not None else None
+        problems += _bound_problem(key, value, bound)
+    return problems
+
+
+def _bound_problem(key: str, value: float | None, bound: tuple[float, float, bool]) -> list[str]:
+    """The one problem of a value outside its bound, or none; None is an optional setting unset."""
+    low, high, low_allowed = bound
+    if value is None:
+        return []
+    above_low = value >= low if low_allowed else value > low
+    if above_low and value <= high:
+        return []
+    sign = ">=" if low_allowed else ">"
+    return [f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"]
+
+
+# A variant's name goes into object names, label values and file names: a DNS label, short
+# enough that "<app>-<variant>" stays one.
+_VARIANT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _variant_problems(s: Scenario) -> list[str]:
+    """orders or variants: which variants run, and what each changes."""
+    problems = []
+    if s.orders is not None and s.variants is not None:
+        problems.append("orders: give orders (the sample app's variants) or variants, not both")
+    if s.orders is not None and not s.app.is_sample:
+        problems.append(
+            "orders: names the sample app's built-in variants; name your app's under variants:"
+        )
+    if s.orders is not None:
+        if not s.orders:
+            problems.append("orders: name at least one order")
+        for name in s.orders:
+            if name not in ORDERS:
+                problems.append(f"orders: unknown order {shown(name)} (known: {', '.join(ORDERS)})")
+        if len(set(s.orders)) != len(s.orders):
+            problems.append("orders: an order is listed twice")
+    variants = s.variants or {}
+    if s.variants is not None and not variants:
+        problems.append("variants: name at least one variant (e.g. current: {})")
+    if len(variants) > MAX_VARIANTS:
+        problems.append(f"variants: {len(variants)} variants, at most {MAX_VARIANTS}")
+    for name, variant in variants.items():
+        key = f"variants.{cut(name)}"
+        if not _VARIANT_NAME.fullmatch(name):
             problems.append(
-                f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"
+                f"{key}: a variant's name is 1-30 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
             )
+        for setting, bound in VARIANT_BOUNDS.items():
+            problems += _bound_problem(f"{key}.{setting}", getattr(variant, setting), bound)
+        if variant.prestop_sleep_s and variant.prestop_command:
+            problems.append(f"{key}: give prestop_sleep_s or prestop_command, not both")
+        if variant.prestop_command is not None and not variant.prestop_command:
+            problems.append(f"{key}.prestop_command: name the program to run")
+        problems += _env_problems(f"{key}.env", variant.env)
+        for probe in PROBES:
+            change: ProbeChange | None = getattr(variant, probe)
+            if change is not None:
+                problems += _probe_problems(f"{key}.{probe}", change)
+    return problems
+
+
+def _app_problems(a: App) -> list[str]:
+    problems = _env_problems("app.env", a.env)
+    for probe in PROBES:
+        settings: Probe | None = getattr(a, probe)
+        if settings is not None:
+            problems += _probe_problems(f"app.{probe}", settings)
+    if a.command is not None and not a.command:
+        problems.append("app.command: name the program to run")
+    return problems
+
+
+def _env_problems(key: str, env: dict[str, str]) -> list[str]:
+    bad = [name for name in env if not _ENV_NAME.fullmatch(name)]
+    if bad:
+        return [f"{key}: {shown(bad[0])} is not an environment variable name"]
+    if any("\x00" in value for value in env.values()):
+        return [f"{key}: a NUL character cannot be passed to a program"]
+    return []
+
+
+def _probe_problems(key: str, probe: Probe | ProbeChange) -> list[str]:
+    problems = []
+    if probe.path is not None and not probe.path.startswith("/"):
+        problems.append(f"{key}.path: must start with '/', got {shown(probe.path)}")
+    for setting, bound in PROBE_BOUNDS.items():
+        problems += _bound_problem(f"{key}.{setting}", getattr(probe, setting), bound)
     return problems
 
 
@@ -301,6 +425,12 @@ def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
+def _is_key(name: Any, key: str) -> bool:
+    if isinstance(name, str) and name:
+        return True
+    raise ScenarioError(f"{key}: keys must be non-empty strings, got {shown(name)}")
+
+
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -311,6 +441,14 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{key}: expected a mapping, got {shown(value)}")
+        return {
+            str(k): _coerce(args[1], v, f"{key}.{cut(str(k))}")
+            for k, v in value.items()
+            if _is_key(k, key)
+        }
     if origin in (list, tuple):
         if isinstance(value, str) and args[0] is str:
             value = [v.strip() for v in value.split(",") if v.strip()]

@@ -148,8 +148,8 @@ def elsewhere(tmp_path: Path) -> Iterator[Path]:
 def _packaged(venv: Venv, cwd: Path) -> dict[str, Path]:
     code = (
         "from harness import packaged as p\n"
-        "for name in ('sample_app_path', 'sample_manifests_dir', 'cluster_local_dir',"
-        " 'default_scenario_path'):\n"
+        "for name in ('sample_app_path', 'sample_manifests_dir', 'kind_config_path',"
+        " 'cluster_local_dir', 'default_scenario_path'):\n"
         "    print(name, getattr(p, name)())\n"
     )
     done = _run([str(venv.python), "-c", code], cwd)
@@ -168,7 +168,8 @@ def test_the_installed_package_holds_every_shipped_file(
     package = venv.site / "harness"
     assert paths == {
         "sample_app_path": package / "sample_app" / "app.py",
-        "sample_manifests_dir": package / "sample_manifests",
+        "sample_manifests_dir": package / "sample_manifests" / "base",
+        "kind_config_path": package / "sample_manifests" / "kind-config.yaml",
         "cluster_local_dir": package / "cluster_local",
         "default_scenario_path": package / "scenarios" / "default.yaml",
     }
@@ -220,7 +221,8 @@ def test_an_editable_install_finds_the_checkout_folders(tree: Path, tmp_path: Pa
     paths = _packaged(venv, tmp_path)
     assert paths == {
         "sample_app_path": tree / "sample-app" / "app.py",
-        "sample_manifests_dir": tree / "manifests",
+        "sample_manifests_dir": tree / "manifests" / "base",
+        "kind_config_path": tree / "manifests" / "kind-config.yaml",
         "cluster_local_dir": tree / "cluster-local",
         "default_scenario_path": tree / "harness" / "scenarios" / "default.yaml",
     }

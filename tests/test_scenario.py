@@ -1,4 +1,6 @@
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.paths import REPO
@@ -126,3 +128,65 @@ def test_every_bound_is_documented_in_default_yaml() -> None:
         name = key.rpartition(".")[2]
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{name}:"))
         assert f"{high:g}" in line.replace("_", ""), (key, line)
+
+
+USER_APP = {"app.command": ["python3", "-m", "http.server", "{port}"]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"orders": ["naive"], "variants": {"a": {}}}, "orders: give orders"),
+        ({**USER_APP, "orders": ["naive"]}, "orders: names the sample app's built-in variants"),
+        ({**USER_APP, "variants": {}}, "variants: name at least one variant"),
+        ({**USER_APP, "variants": {"Big_Name": {}}}, "variants.Big_Name: a variant's name"),
+        ({**USER_APP, "variants": {"a": {"env": {"A=B": "1"}}}}, "variants.a.env: 'A=B' is not"),
+        ({**USER_APP, "variants": {"a": {"readiness": {"path": "x"}}}}, "readiness.path: must"),
+        ({**USER_APP, "variants": {"a": {"grace_period_s": -1}}}, "variants.a.grace_period_s"),
+        (
+            {**USER_APP, "variants": {"a": {"prestop_sleep_s": 1, "prestop_command": ["x"]}}},
+            "variants.a: give prestop_sleep_s or prestop_command",
+        ),
+        ({**USER_APP, "variants": {"a": {"envs": {}}}}, "variants.a.envs: unknown setting"),
+        ({"app.readiness.failure_threshold": 0}, "app.readiness.failure_threshold: must be > 0"),
+        ({**USER_APP, "gate.order": "graceful"}, "gate.order: 'graceful' is not a variant"),
+    ],
+)
+def test_bad_variants_are_one_line_naming_the_key(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario(None, overrides)
+
+
+def test_a_user_app_runs_as_it_is_and_gates_on_its_first_variant() -> None:
+    s = load_scenario(None, USER_APP)
+    assert s.variant_names() == ["current"] and s.gate.order == "current"
+    s = load_scenario(None, {**USER_APP, "variants": {"before": {}, "after": {}}})
+    assert s.variant_names() == ["before", "after"] and s.gate.order == "before"
+
+
+def test_a_sample_variant_named_after_an_order_starts_from_it() -> None:
+    s = load_scenario(None, {"variants": {"prestop": {"env": {"DRAIN_TIMEOUT": "3"}}}})
+    change = s.deploy_spec("prestop").change
+    assert change.prestop_sleep_s == 5.0 and change.grace_period_s == 30.0
+    assert change.env["SHUTDOWN_ORDER"] == "prestop" and change.env["DRAIN_TIMEOUT"] == "3"
+
+
+def test_a_variants_probe_change_keeps_what_it_does_not_name() -> None:
+    s = load_scenario(None, {**USER_APP, "variants": {"a": {"readiness": {"period_s": 2}}}})
+    change = s.deploy_spec("a").change.readiness
+    assert change is not None
+    probe = change.applied_to(s.app.readiness)
+    assert probe.period_s == 2 and probe.path == "/readyz"
+
+
+def test_paths_in_a_scenario_mean_beside_it(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "app:\n  command: [./srv, '{port}']\n  workdir: www\n  manifests: k8s\n"
+        "  image_archive: img.tar\nvariants:\n  a: {patch: p.yaml}\n"
+    )
+    s = load_scenario(scenario)
+    assert s.app.command == [str(tmp_path / "srv"), "{port}"]
+    assert (s.app.workdir, s.app.manifests) == (str(tmp_path / "www"), str(tmp_path / "k8s"))
+    assert s.app.image_archive == str(tmp_path / "img.tar")
+    assert s.deploy_spec("a").change.patch == str(tmp_path / "p.yaml")

@@ -1,8 +1,8 @@
 """The small interface every backend implements, so runs, analysis and reports are one code path.
 
-A backend owns one Deployment of one shutdown order at a time. It reports everything that happens
-to pods and endpoints as ``TimelineEvent``s through the ``emit`` callback it is given, stamped with
-the time the backend observed them.
+A backend owns one Deployment of one variant of the app at a time. It reports everything that
+happens to pods and endpoints as ``TimelineEvent``s through the ``emit`` callback it is given,
+stamped with the time the backend observed them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
+from harness.appspec import Variant
 from harness.timeline import TimelineEvent
 
 EventSink = Callable[[TimelineEvent], None]
@@ -18,15 +19,15 @@ EventSink = Callable[[TimelineEvent], None]
 
 @dataclass(frozen=True, slots=True)
 class DeploySpec:
-    """What to run: one shutdown order of the app, N replicas, and its termination settings."""
+    """What to run: one variant of the app (harness.appspec), N replicas.
 
-    order: str  # naive | close-first | prestop | graceful (see harness.orders)
+    The backend holds the app itself (its command or manifests, env and probes) and applies
+    ``change`` to it: what the variant sets replaces the app's, the rest stays the app's own.
+    """
+
+    variant: str  # the variant's name (the sample app's: naive | close-first | prestop | graceful)
     replicas: int = 3
-    # Environment for the app (SHUTDOWN_ORDER, SHUTDOWN_DELAY, DRAIN_TIMEOUT, ...).
-    env: dict[str, str] = field(default_factory=dict)
-    prestop_sleep_s: float = 0.0  # 0 means no preStop hook
-    grace_period_s: float = 30.0  # terminationGracePeriodSeconds, counted from the delete
-    readiness_path: str = "/readyz"
+    change: Variant = field(default_factory=Variant)
 
 
 @dataclass(frozen=True, slots=True)

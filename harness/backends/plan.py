@@ -40,14 +40,16 @@ def _embedded_lines(scenario: Scenario) -> list[str]:
     command = scenario.app.command or default_app_command()
     chaos = scenario.chaos
     lines = ["dry run on the embedded backend: no process is started, nothing is written"]
-    for order in scenario.orders:
-        spec = scenario.deploy_spec(order)
-        env = " ".join(f"{k}={v}" for k, v in sorted(spec.env.items()))
+    for variant in scenario.variant_names():
+        spec = scenario.deploy_spec(variant)
+        env = " ".join(
+            f"{k}={v}" for k, v in sorted({**scenario.app.env, **spec.change.env}.items())
+        )
         lines.append(
-            f"order {order}: start {spec.replicas} app processes `{shlex.join(command)}` "
+            f"variant {variant}: start {spec.replicas} app processes `{shlex.join(command)}` "
             f"({env}), each on its own 127.x address, behind a Service proxy in the harness; "
             f"then locust ({scenario.traffic.users} users, {scenario.duration_s:g} s) and "
             f"{len(chaos.at_s) or chaos.count} chaos {chaos.action} actions; all of them "
-            "stopped at the order's end"
+            "stopped at the variant's end"
         )
     return lines

@@ -15,16 +15,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.appspec import App, Probe
 from harness.scenario import Embedded
 from harness.timeline import TimelineEvent
 
 # Fast settings for tests: probes every 0.1 s, propagation well under a second.
-FAST = Embedded(
-    propagation_min_s=0.2,
-    propagation_max_s=0.5,
-    readiness_period_s=0.1,
-    readiness_timeout_s=1.0,
-)
+FAST = Embedded(propagation_min_s=0.2, propagation_max_s=0.5)
+FAST_PROBE = Probe(period_s=0.1, timeout_s=1.0)
+
+
+def fast_app(command: list[str]) -> App:
+    """An app of ``command`` probed every 0.1 s on /readyz."""
+    return App(command=command, readiness=FAST_PROBE)
 
 
 @dataclass(frozen=True)
@@ -259,11 +261,16 @@ asyncio.run(main())
 """
 
 
-def tiny_app(tmp_path: Path, mode: str = "exit") -> list[str]:
+def tiny_command(tmp_path: Path, mode: str = "exit") -> list[str]:
     """The command for the tiny app in ``mode``, with the backend's placeholders."""
     script = tmp_path / "tiny_app.py"
     script.write_text(TINY_APP)
     return [sys.executable, str(script), "{host}", "{port}", mode]
+
+
+def tiny_app(tmp_path: Path, mode: str = "exit") -> App:
+    """The tiny app in ``mode``, probed every 0.1 s."""
+    return fast_app(tiny_command(tmp_path, mode))
 
 
 def processes_with(marker: str) -> list[int]:

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from harness.backends.clusters import ClusterTarget, print_progress
 from harness.errors import BackendError
-from harness.packaged import sample_app_path, sample_manifests_dir
+from harness.packaged import kind_config_path, sample_app_path
 from harness.scenario import Kube
 
-KIND_CONFIG = sample_manifests_dir() / "kind-config.yaml"
+KIND_CONFIG = kind_config_path()
 SAMPLE_APP_DIR = sample_app_path().parent
 CLUSTER = "drainlab"
 INSTALL_KIND = "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"

@@ -33,11 +33,17 @@ def default_app_command() -> list[str]:
 class AppLaunch:
     """The app's command (None: the sample app) and where pods' logs go (None: discarded)."""
 
-    def __init__(self, command: list[str] | None, log_dir: Path | None) -> None:
+    def __init__(
+        self,
+        command: list[str] | None,
+        log_dir: Path | None,
+        app_env: Mapping[str, str] | None = None,
+    ) -> None:
         self._command = list(command) if command is not None else default_app_command()
         if not any("{port}" in part for part in self._command):
             raise BackendError("app.command: must contain {port} so each pod gets its own port")
         self._log_dir = log_dir
+        self._app_env = dict(app_env or {})
 
     def prepare(self) -> None:
         """Before a deploy: the program must exist, and the log directory is created."""
@@ -50,9 +56,10 @@ class AppLaunch:
     def argv(self, host: str, port: int) -> list[str]:
         return [part.replace("{host}", host).replace("{port}", str(port)) for part in self._command]
 
-    def env(self, spec_env: Mapping[str, str], pod: str) -> dict[str, str]:
-        """The harness's environment plus the Deployment's, ``POD_NAME`` and unbuffered stdio."""
-        env = {**os.environ, **spec_env, "POD_NAME": pod}
+    def env(self, variant_env: Mapping[str, str], pod: str) -> dict[str, str]:
+        """The harness's environment, the app's, the variant's, ``POD_NAME`` and unbuffered
+        stdio."""
+        env = {**os.environ, **self._app_env, **variant_env, "POD_NAME": pod}
         # The app's event lines must not wait in a stdio buffer until it exits.
         env["PYTHONUNBUFFERED"] = "1"
         return env

@@ -12,7 +12,7 @@ deleted pods and a rolling restart follows the Deployment controller's arithmeti
 Construct it with ``EmbeddedBackend.from_scenario(scenario, log_dir=...)`` (what the run
 orchestrator does), or directly::
 
-    backend = EmbeddedBackend(scenario.embedded, scenario.app.command, scenario.seed,
+    backend = EmbeddedBackend(scenario.embedded, scenario.app, scenario.seed,
                               log_dir=run_dir / "logs")
     async with backend:                      # teardown on every way out
         target = await backend.deploy(spec, timeline.write)
@@ -32,12 +32,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.appspec import App, Probe
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.embedded.app import AppLaunch
 from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
 from harness.backends.embedded.kubelet import Kubelet
 from harness.backends.embedded.pod import Pod, PodNames
-from harness.backends.embedded.probe import ProbeSettings
 from harness.backends.embedded.proxy import BALANCE_MODES, ServiceProxy
 from harness.backends.embedded.replicaset import ReplicaSets
 from harness.backends.embedded.rollingupdate import resolve_fenceposts
@@ -52,13 +52,14 @@ log = logging.getLogger(__name__)
 class EmbeddedBackend(TeardownOnExit):
     """The ``Backend`` protocol with real processes, real signals and real sockets.
 
-    ``embedded``: propagation and readiness-probe settings. ``app_command``: the app to run, with
-    ``{host}``/``{port}`` placeholders (None: the sample app). ``seed``: names, delays, routing.
+    ``embedded``: propagation settings. ``app``: the app to run (harness.appspec; its command has
+    ``{host}``/``{port}`` placeholders; None or no command: the sample app) and its probes.
+    ``seed``: names, delays, routing.
     ``log_dir``: each pod's stderr (and any non-event stdout) goes to ``<log_dir>/<pod>.log``;
     None discards it. ``balance``: the proxy's choice of endpoint, "random" (iptables mode) or
     "round_robin" (IPVS). ``record_routes``: keep every routing decision in ``proxy.routes``
     (memory grows with the connections: for tests). Pods inherit the harness's environment plus
-    ``spec.env``, ``POD_NAME`` and ``PYTHONUNBUFFERED=1``.
+    ``app.env``, the variant's env, ``POD_NAME`` and ``PYTHONUNBUFFERED=1``.
     """
 
     name = "embedded"
@@ -66,7 +67,7 @@ class EmbeddedBackend(TeardownOnExit):
     def __init__(
         self,
         embedded: Embedded,
-        app_command: list[str] | None = None,
+        app: App | None = None,
         seed: int = 1,
         *,
         log_dir: Path | None = None,
@@ -76,7 +77,8 @@ class EmbeddedBackend(TeardownOnExit):
         rollout_timeout_s: float = 600.0,
     ) -> None:
         self._embedded = embedded
-        self._app = AppLaunch(app_command, log_dir)
+        self._app_spec = app or App()
+        self._app = AppLaunch(self._app_spec.command, log_dir, self._app_spec.env)
         if balance not in BALANCE_MODES:
             raise BackendError(
                 f"balance: expected one of {', '.join(BALANCE_MODES)}, got {balance!r}"
@@ -86,17 +88,11 @@ class EmbeddedBackend(TeardownOnExit):
         self._record_routes = record_routes
         self._deploy_timeout_s = deploy_timeout_s
         self._rollout_timeout_s = rollout_timeout_s
-        self._probe = ProbeSettings(
-            period_s=embedded.readiness_period_s,
-            timeout_s=embedded.readiness_timeout_s,
-            success_threshold=embedded.readiness_success_threshold,
-            failure_threshold=embedded.readiness_failure_threshold,
-        )
         self._reset_state()
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, log_dir: Path | None = None) -> EmbeddedBackend:
-        return cls(scenario.embedded, scenario.app.command, scenario.seed, log_dir=log_dir)
+        return cls(scenario.embedded, scenario.app, scenario.seed, log_dir=log_dir)
 
     def _reset_state(self) -> None:
         self._spec: DeploySpec | None = None
@@ -137,7 +133,8 @@ class EmbeddedBackend(TeardownOnExit):
         kubelet = Kubelet(
             spec,
             self._app,
-            self._probe,
+            self._readiness(spec),
+            self._grace_period_s(spec),
             endpoints,
             self._pods,
             emit=self._emit,
@@ -162,6 +159,17 @@ class EmbeddedBackend(TeardownOnExit):
             await self.teardown()
             raise
         return Target(host, port)
+
+    def _readiness(self, spec: DeploySpec) -> Probe:
+        """The app's readiness probe with the variant's changes."""
+        change = spec.change.readiness
+        probe = self._app_spec.readiness
+        return change.applied_to(probe) if change is not None else probe
+
+    def _grace_period_s(self, spec: DeploySpec) -> float:
+        """The variant's terminationGracePeriodSeconds, else the app's."""
+        grace = spec.change.grace_period_s
+        return self._app_spec.grace_period_s if grace is None else grace
 
     async def list_pods(self) -> list[PodInfo]:
         """Every pod, terminating ones included, oldest first."""

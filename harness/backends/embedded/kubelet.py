@@ -14,19 +14,19 @@ app 2 s. With a grace period of 0 the hook is skipped.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from harness.appspec import Probe
 from harness.backends.base import DeploySpec, EventSink
 from harness.backends.embedded.addresses import free_port
 from harness.backends.embedded.app import AppLaunch
 from harness.backends.embedded.applog import app_event
 from harness.backends.embedded.endpointcontroller import EndpointsModel
 from harness.backends.embedded.pod import Pod
-from harness.backends.embedded.probe import ProbeSettings, http_probe, run_prober
+from harness.backends.embedded.probe import http_probe, run_prober
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint
 from harness.backends.embedded.tasks import wait_event
@@ -54,7 +54,8 @@ class Kubelet:
         self,
         spec: DeploySpec,
         app: AppLaunch,
-        probe: ProbeSettings,
+        readiness: Probe,
+        grace_period_s: float,
         endpoints: EndpointsModel,
         pods: dict[str, Pod],
         *,
@@ -64,7 +65,8 @@ class Kubelet:
     ) -> None:
         self._spec = spec
         self._app = app
-        self._probe = dataclasses.replace(probe, path=spec.readiness_path)
+        self._probe = readiness
+        self._grace_period_s = grace_period_s
         self._endpoints = endpoints
         self._pods = pods
         self._emit = emit
@@ -78,7 +80,7 @@ class Kubelet:
     def delete(self, pod: Pod, grace_period_s: float | None, cause: str) -> None:
         """The delete call: from here the endpoint removal and the kill sequence run together."""
         spec = self._spec
-        grace = spec.grace_period_s if grace_period_s is None else grace_period_s
+        grace = self._grace_period_s if grace_period_s is None else grace_period_s
         started_at = asyncio.get_running_loop().time()
         pod.terminating = True
         pod.deleted_at = time.time()
@@ -92,7 +94,8 @@ class Kubelet:
             )
         )
         self._endpoints.remove(pod.name, "deleted")
-        self._spawn(kill_pod(pod, grace, spec.prestop_sleep_s, started_at, self._emit))
+        prestop_sleep_s = spec.change.prestop_sleep_s or 0.0
+        self._spawn(kill_pod(pod, grace, prestop_sleep_s, started_at, self._emit))
         self._notify()
 
     async def _run_pod(self, pod: Pod) -> None:
@@ -118,7 +121,7 @@ class Kubelet:
                 return None
             pod.port = free_port(pod.host)
             argv = self._app.argv(pod.host, pod.port)
-            env = self._app.env(self._spec.env, pod.name)
+            env = self._app.env(self._spec.change.env, pod.name)
             try:
                 pod.container = await Container.start(
                     argv,

@@ -14,18 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+
+from harness.appspec import Probe
 
 _MAX_BODY = 10 * 1024  # the kubelet reads at most 10 KiB of a probe's response
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeSettings:
-    path: str = "/readyz"
-    period_s: float = 0.5
-    timeout_s: float = 1.0
-    success_threshold: int = 1
-    failure_threshold: int = 1
 
 
 async def http_probe(host: str, port: int, path: str, timeout_s: float) -> bool:
@@ -60,7 +52,7 @@ async def _get_status(host: str, port: int, path: str) -> int:
 
 async def run_prober(
     probe: Callable[[], Awaitable[bool]],
-    settings: ProbeSettings,
+    settings: Probe,
     on_change: Callable[[bool], None],
     alive: Callable[[], bool],
 ) -> None:

@@ -129,7 +129,7 @@ class ReplicaSets:
         return sum(1 for p in self._live(rev) if p.ready)
 
     def _create_pod(self, rev: int, replaces: str | None) -> None:
-        pod = Pod(self._names.next(self._spec.order), rev, time.time(), next_pod_host(), replaces)
+        pod = Pod(self._names.next(self._spec.variant), rev, time.time(), next_pod_host(), replaces)
         self._pods[pod.name] = pod
         detail: dict[str, Any] = {"revision": rev}
         if replaces is not None:

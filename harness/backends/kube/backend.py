@@ -50,6 +50,7 @@ from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
 from harness.backends.kube.objects import (
     MANAGED,
+    READINESS_PATH,
     Names,
     names_for,
     new_run_id,
@@ -182,7 +183,7 @@ class KubeBackend(TeardownOnExit):
             raise BackendError(f"kube: replicas must be >= 1, got {spec.replicas}")
         await self.connect()
         api = self._need_api()
-        names = names_for(spec.order, self._kube.namespace, self.run_id)
+        names = names_for(spec.variant, self._kube.namespace, self.run_id)
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
@@ -211,7 +212,7 @@ class KubeBackend(TeardownOnExit):
             await self._wait(
                 f"the Service to answer on {target.url}",
                 self._patience.deploy_s,
-                functools.partial(checks.answers, target, spec.readiness_path),
+                functools.partial(checks.answers, target, READINESS_PATH),
             )
         except BaseException:
             try:

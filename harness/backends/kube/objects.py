@@ -32,6 +32,8 @@ CONTAINER = "app"
 APP_PORT = 8080
 SERVICE_PORT = 80
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
+READINESS_PATH = "/readyz"  # the sample app's
+DEFAULT_GRACE_S = 30.0  # Kubernetes' default terminationGracePeriodSeconds
 
 # The objects of an order, in the order deploy makes them; teardown deletes them in this order.
 MANAGED: tuple[Kind, ...] = (DEPLOYMENT, SERVICE)
@@ -137,7 +139,8 @@ def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, A
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "PORT", "value": str(APP_PORT)},
     ]
-    env += [{"name": k, "value": v} for k, v in spec.env.items() if k not in ("POD_NAME", "PORT")]
+    change = spec.change
+    env += [{"name": k, "value": v} for k, v in change.env.items() if k not in ("POD_NAME", "PORT")]
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
@@ -146,7 +149,7 @@ def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, A
         "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
         "env": env,
         "readinessProbe": {
-            "httpGet": {"path": spec.readiness_path, "port": "http"},
+            "httpGet": {"path": READINESS_PATH, "port": "http"},
             "periodSeconds": 1,
             "timeoutSeconds": 1,
             "successThreshold": 1,
@@ -160,11 +163,11 @@ def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, A
             "failureThreshold": 3,
         },
     }
-    if spec.prestop_sleep_s > 0:
+    if change.prestop_sleep_s:
         # exec, never httpGet: on v1.20 an httpGet path "/x" is sent as "//x" and the hook's 404
         # is ignored, so the hook silently does nothing.
         container["lifecycle"] = {
-            "preStop": {"exec": {"command": ["sleep", _seconds_arg(spec.prestop_sleep_s)]}}
+            "preStop": {"exec": {"command": ["sleep", _seconds_arg(change.prestop_sleep_s)]}}
         }
     return {
         "apiVersion": "apps/v1",
@@ -184,7 +187,9 @@ def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, A
             "template": {
                 "metadata": {"labels": dict(names.labels)},
                 "spec": {
-                    "terminationGracePeriodSeconds": grace_seconds(spec.grace_period_s),
+                    "terminationGracePeriodSeconds": grace_seconds(
+                        DEFAULT_GRACE_S if change.grace_period_s is None else change.grace_period_s
+                    ),
                     "containers": [container],
                 },
             },
@@ -217,7 +222,7 @@ def order_objects(spec: DeploySpec, names: Names, image: str) -> list[tuple[Kind
     """The objects deploy makes for one order, one per kind of MANAGED, in that order."""
     built = {
         DEPLOYMENT.name: deployment_object(spec, names, image),
-        SERVICE.name: service_object(spec.order, names),
+        SERVICE.name: service_object(spec.variant, names),
     }
     return [(kind, built[kind.name]) for kind in MANAGED]
 

@@ -71,7 +71,7 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
         f"{RENEW_EVERY_S:g} s), labels {_labels(lease['metadata']['labels'])}; delete it at "
         "the order's teardown"
     )
-    for order in scenario.orders:
+    for order in scenario.variant_names():
         names = names_for(order, ns, RUN_ID)
         for _, body in order_objects(scenario.deploy_spec(order), names, kube.image):
             lines.append(

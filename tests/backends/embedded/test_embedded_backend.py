@@ -8,8 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.embedded import FAST, LoadClient, by_kind, first, get, timeline_text, tiny_app
+from helpers.embedded import (
+    FAST,
+    LoadClient,
+    by_kind,
+    fast_app,
+    first,
+    get,
+    timeline_text,
+    tiny_app,
+)
 
+from harness.appspec import Variant
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded import app as app_module
@@ -75,7 +85,7 @@ def test_an_app_that_ignores_sigterm_is_killed_when_the_grace_period_ends(tmp_pa
     async def main() -> None:
         async with _backend(tmp_path, "ignore") as backend:
             await backend.deploy(
-                DeploySpec("naive", replicas=1, grace_period_s=grace), events.append
+                DeploySpec("naive", replicas=1, change=Variant(grace_period_s=grace)), events.append
             )
             (pod,) = await backend.list_pods()
             await backend.delete_pod(pod.name)
@@ -101,7 +111,11 @@ def test_a_prestop_sleep_delays_sigterm_by_its_length(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with _backend(tmp_path) as backend:
-            spec = DeploySpec("prestop", replicas=1, prestop_sleep_s=prestop, grace_period_s=10)
+            spec = DeploySpec(
+                "prestop",
+                replicas=1,
+                change=Variant(prestop_sleep_s=prestop, grace_period_s=10),
+            )
             await backend.deploy(spec, events.append)
             (pod,) = await backend.list_pods()
             await backend.delete_pod(pod.name)
@@ -251,7 +265,7 @@ def test_missing_sample_app_is_a_backend_error(
 def test_unknown_pod_and_missing_program_are_backend_errors(tmp_path: Path) -> None:
     async def main() -> None:
         with pytest.raises(BackendError, match="not found"):
-            await EmbeddedBackend(FAST, ["/no/such/app", "{port}"], 1).deploy(
+            await EmbeddedBackend(FAST, fast_app(["/no/such/app", "{port}"]), 1).deploy(
                 DeploySpec("naive"), lambda e: None
             )
         async with _backend(tmp_path) as backend:

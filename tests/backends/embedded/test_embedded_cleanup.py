@@ -18,6 +18,7 @@ import pytest
 from helpers.embedded import FAST, processes_with, tiny_app
 from helpers.paths import REPO
 
+from harness.appspec import Variant
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
 
@@ -35,6 +36,7 @@ from pathlib import Path
 # (`harness run` needs none of this: it installs its own handler, which overrides an ignore.)
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
+from harness.appspec import Variant
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
 from helpers.embedded import FAST, tiny_app
@@ -43,7 +45,7 @@ mode, marker, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 
 async def main():
     backend = EmbeddedBackend(FAST, tiny_app(tmp), 1)
-    spec = DeploySpec("naive", replicas=2, env={{"DRAINLAB_TEST_MARKER": marker}})
+    spec = DeploySpec("naive", replicas=2, change=Variant(env={{"DRAINLAB_TEST_MARKER": marker}}))
     if mode == "no-teardown":
         await backend.deploy(spec, lambda e: None)
         print("deployed", flush=True)
@@ -65,7 +67,7 @@ def _wait_gone(marker: str, timeout_s: float = 10.0) -> list[int]:
 
 
 def _spec(marker: str) -> DeploySpec:
-    return DeploySpec("naive", replicas=2, env={"DRAINLAB_TEST_MARKER": marker})
+    return DeploySpec("naive", replicas=2, change=Variant(env={"DRAINLAB_TEST_MARKER": marker}))
 
 
 def test_nothing_is_left_after_a_normal_end(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from helpers.embedded import LoadClient, Result, by_kind, timeline_text
 
+from harness.appspec import App, Probe
 from harness.backends.embedded import EmbeddedBackend, Route
 from harness.backends.embedded.app import SAMPLE_APP
 from harness.chaos import Chaos, ChaosOutcome, play_chaos
-from harness.scenario import App, Embedded, Scenario
+from harness.scenario import Embedded, Scenario
 from harness.timeline import EventKind, TimelineEvent
 
 pytestmark = [
@@ -28,12 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not SAMPLE_APP.is_file(), reason="needs sample-app/app.py"),
 ]
 
-PROPAGATION = Embedded(
-    propagation_min_s=0.2,
-    propagation_max_s=0.6,
-    readiness_period_s=0.2,
-    readiness_timeout_s=1.0,
-)
+PROPAGATION = Embedded(propagation_min_s=0.2, propagation_max_s=0.6)
 SHUTDOWN_DELAY_S = 2.0  # graceful: well above the 0.6 s longest propagation, even on a busy box
 DELETIONS = 10
 EVERY_S = 1.0
@@ -46,10 +42,11 @@ async def _run(order: str, tmp_path: Path) -> tuple[list[Result], list[TimelineE
         drain_timeout_s=5.0,
         prestop_sleep_s=0.0,
         grace_period_s=10.0,
+        readiness=Probe(period_s=0.2, timeout_s=1.0),
     )
     spec = Scenario(replicas=3, app=app).deploy_spec(order)
     backend = EmbeddedBackend(
-        PROPAGATION, None, seed=21, log_dir=tmp_path / "logs", record_routes=True
+        PROPAGATION, app, seed=21, log_dir=tmp_path / "logs", record_routes=True
     )
     async with backend:
         target = await backend.deploy(spec, events.append)

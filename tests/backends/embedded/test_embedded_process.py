@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.e2e import Identity, survivors
-from helpers.embedded import tiny_app
+from helpers.embedded import tiny_command
 from helpers.paths import REPO
 
 from harness.backends.embedded import process
@@ -119,12 +119,12 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from harness.backends.base import DeploySpec
 from harness.backends.embedded import EmbeddedBackend
-from helpers.embedded import FAST
+from helpers.embedded import FAST, fast_app
 
 mode, command = sys.argv[1], sys.argv[2:]
 
 async def main():
-    backend = EmbeddedBackend(FAST, command, 1)
+    backend = EmbeddedBackend(FAST, fast_app(command), 1)
     await backend.deploy(DeploySpec("naive", replicas=2), lambda e: None)
     print("deployed", flush=True)
     sys.stdin.readline()  # the test has seen the grandchildren
@@ -141,7 +141,7 @@ asyncio.run(main())
 @pytest.mark.parametrize("how", ["teardown", "no-teardown", "SIGKILL"])
 def test_no_grandchild_outlives_the_harness(tmp_path: Path, how: str) -> None:
     pid_file = tmp_path / f"daemons-{uuid.uuid4().hex}.pid"
-    app = tiny_app(tmp_path)
+    app = tiny_command(tmp_path)
     command = [
         "sh",
         "-c",

@@ -21,12 +21,13 @@ import yaml
 from kubernetes import client
 from kubernetes import config as _config
 
+from harness.appspec import App
 from harness.backends.base import DeploySpec
 from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend
 from harness.backends.kube.objects import names_for
 from harness.errors import BackendError
-from harness.scenario import App, Kube, Scenario
+from harness.scenario import Kube, Scenario
 from harness.timeline import TimelineEvent
 
 pytestmark = pytest.mark.cluster

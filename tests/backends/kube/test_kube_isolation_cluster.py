@@ -17,13 +17,14 @@ from helpers.e2e import ROOT
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from harness.appspec import App
 from harness.backends.base import DeploySpec
 from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend
 from harness.backends.kube.lease import LEASE_DURATION_S, LEASE_NAME
 from harness.backends.kube.objects import LABEL_RUN, namespace_labels
 from harness.errors import BackendError, UsageError
-from harness.scenario import App, Kube, Scenario
+from harness.scenario import Kube, Scenario
 from harness.timeline import TimelineEvent
 
 pytestmark = pytest.mark.cluster

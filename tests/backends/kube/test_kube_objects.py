@@ -16,6 +16,7 @@ import pytest
 import yaml
 from helpers.paths import REPO
 
+from harness.appspec import Variant
 from harness.backends.base import DeploySpec
 from harness.backends.kube.objects import (
     NODE_PORTS,
@@ -131,11 +132,13 @@ def test_owned_needs_every_label_and_the_namespace() -> None:
 
 def test_spec_values_reach_the_pod_template() -> None:
     spec = DeploySpec(
-        order="prestop",
+        variant="prestop",
         replicas=5,
-        env={"SHUTDOWN_ORDER": "prestop", "DRAIN_TIMEOUT": "7"},
-        prestop_sleep_s=2.5,
-        grace_period_s=12.2,
+        change=Variant(
+            env={"SHUTDOWN_ORDER": "prestop", "DRAIN_TIMEOUT": "7"},
+            prestop_sleep_s=2.5,
+            grace_period_s=12.2,
+        ),
     )
     dep = deployment_object(spec, names_for("prestop", "x"), "img:2")
     pod = dep["spec"]["template"]["spec"]
