@@ -228,3 +228,21 @@ def test_an_editable_install_finds_the_checkout_folders(tree: Path, tmp_path: Pa
     }
     helped = _run([str(venv.command("drainlab")), "validate"], tmp_path)
     assert helped.returncode == 0 and "orders:" in helped.stdout, _show(helped)
+
+
+def test_the_installed_cluster_scripts_use_the_installed_sample_app(
+    from_git: Venv, elsewhere: Path
+) -> None:
+    """`--backend local` runs the installed cluster_local/ scripts; their default app
+    (../sample-app/app.py) exists only in a checkout, so the harness names the shipped one."""
+    code = (
+        "import subprocess\n"
+        "from harness.backends.clusters import local\n"
+        "lib = local.SCRIPTS_DIR / 'lib.sh'\n"
+        "said = subprocess.run(['bash', '-c', 'source \"$0\"; echo \"$DL_APP\"', str(lib)],"
+        " env=local._script_env(), capture_output=True, text=True, check=True)\n"
+        "print(said.stdout.strip())\n"
+    )
+    done = _run([str(from_git.python), "-c", code], elsewhere)
+    assert done.returncode == 0, _show(done)
+    assert Path(done.stdout.strip()) == from_git.site / "harness" / "sample_app" / "app.py"
