@@ -71,6 +71,14 @@ async def serve(pod: str = "pod-0", host: str = "127.0.0.1") -> LoopbackServer:
     app.router.add_get("/", _hello)
     app.router.add_get("/work", _work)
     app.router.add_get("/readyz", _readyz)
+    return await serve_app(app, counts, host)
+
+
+async def serve_app(
+    app: web.Application, counts: Counts, host: str = "127.0.0.1"
+) -> LoopbackServer:
+    """Serves any aiohttp ``app`` on a free port of ``host``, counting connections in ``counts``
+    (tests with routes of their own use it too)."""
     # A test server: in-flight handlers get a second at close, not aiohttp's default minute.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

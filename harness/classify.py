@@ -17,6 +17,8 @@ end to end by tests/test_classify.py against real loopback servers:
 - no answer within the timeout: ``RetriesExceeded`` whose ``original`` is a ``TimeoutError``
   (geventhttpclient treats timeouts as retryable, and with ``max_retries=0`` gives up at once).
 - 500 / 404: ``LocustBadStatusCode`` with ``code``; the response's status is the better source.
+  drainlab's locustfile judges statuses itself (a request's ``expect``, harness.load.mix) and
+  fails any other with ``UnexpectedStatus``, which is sorted by the same rule.
 """
 
 from __future__ import annotations
@@ -53,11 +55,19 @@ _DISCONNECTED = frozenset(
 )
 # TimeoutError is also socket.timeout; Timeout is gevent's.
 _TIMEOUT = frozenset({"TimeoutError", "Timeout"})
-_BAD_STATUS = frozenset({"BadStatusCode", "LocustBadStatusCode"})
+_BAD_STATUS = frozenset({"BadStatusCode", "LocustBadStatusCode", "UnexpectedStatus"})
 
 # How deep to follow wrapped causes (``original``, ``__cause__``, ``__context__``); a guard
 # against cycles, real chains are one or two long.
 _MAX_DEPTH = 5
+
+
+class UnexpectedStatus(Exception):
+    """A response whose status the request does not accept (its ``expect``)."""
+
+    def __init__(self, code: int, expect: str) -> None:
+        super().__init__(f"{code} is not among the expected statuses {expect}")
+        self.code = code
 
 
 def classify(exception: BaseException | None, status: int) -> str | None:

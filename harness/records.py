@@ -1,7 +1,9 @@
 """The request records (records-<order>.jsonl): the one owner of their line format.
 
 One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
-in order, compact separators. Everything that writes or reads such a line goes through here:
+in order, compact separators; ``method`` only when it is not GET (so a GET's line is the same as
+before requests could be anything else, and an older line reads as a GET). Everything that writes
+or reads such a line goes through here:
 
 - writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
   ``RequestRecord`` (tests, benchmarks);
@@ -50,6 +52,7 @@ class RequestRecord:
     pod: str | None  # X-Served-By, when a response carried it
     error: str | None  # one of classify.ERROR_CLASSES, None when the request succeeded
     message: str | None = None  # the client's own error text, for humans
+    method: str = "GET"
 
     @property
     def failed(self) -> bool:
@@ -70,6 +73,7 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
         pod=data.get("pod"),
         error=data.get("error"),
         message=data.get("message"),
+        method=str(data.get("method", "GET")),
     )
 
 
@@ -125,13 +129,15 @@ class RecordFormatter:
         pod: str | None,
         error: str | None,
         message: str | None,
+        method: str = "GET",
     ) -> str:
         end = start + latency_ms / 1000.0
         msg = "null" if message is None else json.dumps(message[:_MESSAGE_LIMIT])
+        verb = "" if method == "GET" else f',"method":{self.quoted(method)}'
         return (
             f'{{"start":{start:.6f},"end":{end:.6f},"latency_ms":{latency_ms:.3f},'
             f'"name":{self.quoted(name)},"status":{status},"bytes":{size},'
-            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}}}\n'
+            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}{verb}}}\n'
         )
 
 

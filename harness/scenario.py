@@ -31,6 +31,7 @@ from harness.chaos import (
 from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
+from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.yamlfile import read_settings
 
@@ -63,6 +64,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "traffic.spawn_rate": (0, 10_000, False),
     "traffic.fast_weight": (0, 1000, True),
     "traffic.slow_weight": (0, 1000, True),
+    "traffic.rate_per_s": (0, 100_000, False),
     "traffic.slow_ms_min": (0, 30_000, True),
     "traffic.slow_ms_max": (0, 30_000, True),
     "traffic.wait_min_s": (0, HOUR_S, True),
@@ -81,20 +83,35 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "embedded.propagation_max_s": (0, HOUR_S, True),
     "kube.request_timeout_s": (0, HOUR_S, False),
 }
+# The same, for each entry of traffic.requests.
+REQUEST_BOUNDS: dict[str, tuple[float, float, bool]] = {"weight": (0, 1000, True)}
 
 
 @dataclass
 class Traffic:
     users: int = 10
     spawn_rate: float = 10.0
-    keepalive: bool = True  # False: a new connection per request
-    fast_weight: int = 3  # share of GET /
-    slow_weight: int = 1  # share of GET /work?ms=...
-    slow_ms_min: int = 100
+    keepalive: bool = True  # False: a new connection per request (a request may override it)
+    requests: list[Request] | None = None  # what users send, by weight; None: the sample app's mix
+    fast_weight: int | None = None  # the sample app's mix: share of GET / (3 when unset)
+    slow_weight: int | None = None  # share of GET /work?ms={ms} (1 when unset)
+    slow_ms_min: int = 100  # {ms} in a path: uniform in [slow_ms_min, slow_ms_max]
     slow_ms_max: int = 600
-    wait_min_s: float = 0.0  # think time between a user's requests
-    wait_max_s: float = 0.05
+    rate_per_s: float | None = None  # requests per second over all users, instead of think time
+    wait_min_s: float | None = None  # think time between a user's requests (0 when unset)
+    wait_max_s: float | None = None  # (0.05 when unset)
     timeout_s: float = 10.0  # a request slower than this is a "timeout" failure
+
+    def mix(self) -> list[Request]:
+        """The requests users pick from: ``requests``, or the sample app's two."""
+        if self.requests is not None:
+            return self.requests
+        fast, slow = self.fast_weight, self.slow_weight
+        return sample_app_mix(3 if fast is None else fast, 1 if slow is None else slow)
+
+    def think_s(self) -> tuple[float, float]:
+        """Think time bounds, 0 and 0.05 s when unset; with ``rate_per_s`` users pace instead."""
+        return (self.wait_min_s or 0.0, 0.05 if self.wait_max_s is None else self.wait_max_s)
 
 
 @dataclass
@@ -231,25 +248,21 @@ def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
     problems = _out_of_bounds(s) + _variant_problems(s)
     t = s.traffic
-    if t.fast_weight + t.slow_weight == 0:
-        problems.append("traffic: fast_weight and slow_weight must be >= 0 and not both 0")
-    if t.slow_ms_min > t.slow_ms_max:
-        problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
+    problems += _traffic_problems(t)
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
     # drain's end and exit 1; and it must fit the client's timeout, else every order counts the
     # scenario's own slow requests as timeouts. Either way the run would measure the scenario.
-    if t.slow_ms_max >= s.app.drain_timeout_s * 1000:
+    draws_ms = any(MS in r.path for r in t.mix())  # only {ms} makes a request slow on purpose
+    if draws_ms and t.slow_ms_max >= s.app.drain_timeout_s * 1000:
         problems.append(
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below app.drain_timeout_s "
             f"({s.app.drain_timeout_s:g} s): the draining orders would cut the slowest requests"
         )
-    if t.slow_ms_max >= t.timeout_s * 1000:
+    if draws_ms and t.slow_ms_max >= t.timeout_s * 1000:
         problems.append(
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below traffic.timeout_s "
             f"({t.timeout_s:g} s): the slowest requests would all count as timeouts"
         )
-    if t.wait_min_s > t.wait_max_s:
-        problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")
     c = s.chaos
     if c.action not in ACTIONS:
         problems.append(f"chaos.action: unknown {shown(c.action)} (known: {', '.join(ACTIONS)})")
@@ -299,6 +312,36 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(problems[0] + more)
 
 
+def _traffic_problems(t: Traffic) -> list[str]:
+    """The traffic section's own problems (its numbers' bounds are BOUNDS' and REQUEST_BOUNDS')."""
+    problems = []
+    if t.requests is not None:
+        for name in ("fast_weight", "slow_weight"):
+            if getattr(t, name) is not None:
+                problems.append(f"traffic.{name}: with traffic.requests, give each its weight")
+        if not t.requests:
+            problems.append("traffic.requests: list at least one request, or leave it out")
+        for index, request in enumerate(t.requests):
+            key = f"traffic.requests[{index}]"
+            problems += request_problems(request, key)
+            for name, limits in REQUEST_BOUNDS.items():
+                problems += _bound_problem(f"{key}.{name}", getattr(request, name), limits)
+    if not problems and sum(r.weight for r in t.mix()) == 0:
+        key = "traffic.requests" if t.requests else "traffic.fast_weight, slow_weight"
+        problems.append(f"{key}: the weights must not all be 0")
+    if t.slow_ms_min > t.slow_ms_max:
+        problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
+    if t.rate_per_s is not None and (t.wait_min_s, t.wait_max_s) != (None, None):
+        problems.append(
+            "traffic.rate_per_s: a target rate and think time (wait_min_s, wait_max_s) are "
+            "alternatives; give one"
+        )
+    wait_min_s, wait_max_s = t.think_s()
+    if wait_min_s > wait_max_s:
+        problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")
+    return problems
+
+
 def _out_of_bounds(s: Scenario) -> list[str]:
     """One problem per BOUNDS key whose value is outside its range (NaN is outside any)."""
     problems = []
@@ -308,18 +351,6 @@ def _out_of_bounds(s: Scenario) -> list[str]:
             value = getattr(value, part) if value is not None else None
         problems += _bound_problem(key, value, bound)
     return problems
-
-
-def _bound_problem(key: str, value: float | None, bound: tuple[float, float, bool]) -> list[str]:
-    """The one problem of a value outside its bound, or none; None is an optional setting unset."""
-    low, high, low_allowed = bound
-    if value is None:
-        return []
-    above_low = value >= low if low_allowed else value > low
-    if above_low and value <= high:
-        return []
-    sign = ">=" if low_allowed else ">"
-    return [f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"]
 
 
 # A variant's name goes into object names, label values and file names: a DNS label, short
@@ -400,6 +431,15 @@ def _probe_problems(key: str, probe: Probe | ProbeChange) -> list[str]:
     return problems
 
 
+def _bound_problem(key: str, value: float | None, limits: tuple[float, float, bool]) -> list[str]:
+    """The problem of one bounded number, if any (None: an optional setting left unset)."""
+    low, high, low_allowed = limits
+    if value is None or ((value >= low if low_allowed else value > low) and value <= high):
+        return []
+    sign = ">=" if low_allowed else ">"
+    return [f"{key}: must be {sign} {_number(low)} and <= {_number(high)}, got {_number(value)}"]
+
+
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -425,12 +465,6 @@ def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
-def _is_key(name: Any, key: str) -> bool:
-    if isinstance(name, str) and name:
-        return True
-    raise ScenarioError(f"{key}: keys must be non-empty strings, got {shown(name)}")
-
-
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -444,11 +478,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ScenarioError(f"{key}: expected a mapping, got {shown(value)}")
-        return {
-            str(k): _coerce(args[1], v, f"{key}.{cut(str(k))}")
-            for k, v in value.items()
-            if _is_key(k, key)
-        }
+        key_hint, value_hint = args
+        mapping = {}
+        for name, item in value.items():
+            label = f"{key}.{cut(str(name))}"  # headers.X-Token: the key names the entry
+            mapping[_coerce(key_hint, name, label)] = _coerce(value_hint, item, label)
+        return mapping
     if origin in (list, tuple):
         if isinstance(value, str) and args[0] is str:
             value = [v.strip() for v in value.split(",") if v.strip()]

@@ -6,7 +6,8 @@ import pytest
 from helpers.paths import REPO
 
 from harness.errors import ScenarioError
-from harness.scenario import BOUNDS, Scenario, load_scenario
+from harness.load.mix import Request
+from harness.scenario import BOUNDS, Scenario, Traffic, load_scenario
 
 DEFAULT_YAML = REPO / "harness" / "scenarios" / "default.yaml"
 
@@ -190,3 +191,115 @@ def test_paths_in_a_scenario_mean_beside_it(tmp_path: Path) -> None:
     assert (s.app.workdir, s.app.manifests) == (str(tmp_path / "www"), str(tmp_path / "k8s"))
     assert s.app.image_archive == str(tmp_path / "img.tar")
     assert s.deploy_spec("a").change.patch == str(tmp_path / "p.yaml")
+
+
+# -- traffic.requests, rate_per_s ---------------------------------------------------------------
+
+
+def test_requests_are_read_into_their_dataclass(tmp_path: Path) -> None:
+    s = load_scenario(
+        write(
+            tmp_path,
+            "traffic:\n  rate_per_s: 50\n  requests:\n"
+            "  - {method: POST, path: /orders, headers: {X-Token: abc, X-N: 7}, body: '{}',\n"
+            "     expect: '201, 4xx', weight: 2, keepalive: false}\n"
+            "  - path: /work?ms={ms}\n",
+        )
+    )
+    t = s.traffic
+    assert t.rate_per_s == 50.0
+    assert t.mix() == [
+        Request(
+            "POST", "/orders", {"X-Token": "abc", "X-N": "7"}, "{}", ["201", "4xx"], 2.0, False
+        ),
+        Request(path="/work?ms={ms}"),
+    ]
+
+
+def test_no_requests_is_the_sample_app_mix_with_its_weights() -> None:
+    assert Traffic().mix() == [Request(path="/", weight=3), Request(path="/work?ms={ms}", weight=1)]
+    assert [r.weight for r in Traffic(fast_weight=0, slow_weight=5).mix()] == [0, 5]
+    assert Traffic().think_s() == (0.0, 0.05)
+    assert Traffic(wait_min_s=0.2, wait_max_s=0.3).think_s() == (0.2, 0.3)
+
+
+def requests_yaml(*entries: str) -> str:
+    return "traffic:\n  requests:\n" + "".join(f"  - {entry}\n" for entry in entries)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            requests_yaml("{path: /}", "{path: /a}", "{method: FETCH, path: /}"),
+            "traffic.requests[2].method: expected one of GET, HEAD, POST, PUT, PATCH, DELETE, "
+            "OPTIONS, got 'FETCH'",
+        ),
+        (requests_yaml("{method: post}"), "traffic.requests[0].method: expected one of GET"),
+        (requests_yaml("{path: orders}"), "traffic.requests[0].path: must start with '/'"),
+        (requests_yaml("{path: '/a b'}"), "traffic.requests[0].path: no spaces or control"),
+        (
+            requests_yaml("{expect: [abc]}"),
+            "traffic.requests[0].expect[0]: expected a status (404), a range (200-299) or a "
+            "class (5xx), each within 100-599, got 'abc'",
+        ),
+        (requests_yaml("{expect: [200, 600]}"), "traffic.requests[0].expect[1]: expected a"),
+        (requests_yaml("{expect: [399-200]}"), "traffic.requests[0].expect[0]: expected a"),
+        (requests_yaml("{expect: 6xx}"), "traffic.requests[0].expect[0]: expected a"),
+        (requests_yaml("{expect: []}"), "traffic.requests[0].expect: list at least one"),
+        (requests_yaml("{headers: [a]}"), "traffic.requests[0].headers: expected a mapping"),
+        (
+            requests_yaml("{headers: {X-On: true}}"),
+            "traffic.requests[0].headers.X-On: expected a string, got True",
+        ),
+        (requests_yaml("{headers: {'a b': c}}"), "traffic.requests[0].headers: 'a b' is not a"),
+        (
+            requests_yaml("{headers: {Connection: close}}"),
+            "traffic.requests[0].headers.Connection: drainlab sets it",
+        ),
+        (
+            requests_yaml('{headers: {X-A: "b\\r\\nX-B: c"}}'),
+            "traffic.requests[0].headers.X-A: a header value cannot hold control",
+        ),
+        (requests_yaml("{body: {a: 1}}"), "traffic.requests[0].body: expected a string"),
+        (requests_yaml("{weight: -1}"), "traffic.requests[0].weight: must be >= 0 and <= 1000"),
+        (requests_yaml("{weight: .nan}"), "traffic.requests[0].weight: expected a finite number"),
+        (requests_yaml("{verb: GET}"), "traffic.requests[0].verb: unknown setting"),
+        (requests_yaml("{keepalive: 0}"), "traffic.requests[0].keepalive: expected true or"),
+        (requests_yaml("/path"), "traffic.requests[0]: expected a mapping"),
+        (requests_yaml("{weight: 0}", "{weight: 0}"), "traffic.requests: the weights must not"),
+        (
+            requests_yaml("{path: /}", "{path: '/w?ms={ms}'}") + "  timeout_s: 0.5\n",
+            "traffic.slow_ms_max (600 ms) must be below traffic.timeout_s (0.5 s)",
+        ),
+        ("traffic:\n  requests: []\n", "traffic.requests: list at least one request"),
+        ("traffic:\n  requests: {path: /}\n", "traffic.requests: expected a list"),
+        (
+            requests_yaml("{path: /}") + "  fast_weight: 2\n",
+            "traffic.fast_weight: with traffic.requests, give each its weight",
+        ),
+        (
+            "traffic:\n  fast_weight: 0\n  slow_weight: 0\n",
+            "traffic.fast_weight, slow_weight: the weights must not all be 0",
+        ),
+        (
+            "traffic:\n  rate_per_s: 20\n  wait_max_s: 1\n",
+            "traffic.rate_per_s: a target rate and think time (wait_min_s, wait_max_s) are "
+            "alternatives; give one",
+        ),
+        ("traffic:\n  rate_per_s: 0\n", "traffic.rate_per_s: must be > 0 and <= 100000, got 0"),
+        ("traffic:\n  wait_min_s: 0.1\n", "traffic: need 0 <= wait_min_s <= wait_max_s"),
+    ],
+)
+def test_bad_traffic_is_one_line_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, text))
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_slow_ms_bounds_apply_only_to_a_mix_that_draws_ms(tmp_path: Path) -> None:
+    """A mix of the user's own with no {ms} has no slow requests of the scenario's making: a
+    short timeout or drain is theirs to choose, not a clash with slow_ms_max."""
+    text = requests_yaml("{path: /}") + "  timeout_s: 0.5\napp:\n  drain_timeout_s: 0.2\n"
+    assert load_scenario(write(tmp_path, text)).traffic.timeout_s == 0.5

@@ -2,7 +2,9 @@
 ``RequestRecord`` per request to a JSONL file.
 
 - ``runner``: ``start_load`` / ``LoadRun`` (the asyncio API for the orchestrator).
-- ``locustfile``: what runs inside locust; ``config``: how settings reach it.
+- ``locustfile``: what runs inside locust; ``config``: how settings reach it; ``mix``: the
+  requests as data (``traffic.requests``: method, path, headers, body, expect, weight) and the
+  draw of one.
 - ``progress``: live counts. The record lines are ``harness.records``'s, and the error classes
   ``harness.classify``'s (the locustfile sorts each failure with it).
 

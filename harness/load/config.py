@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.load.mix import Request
 from harness.scenario import Traffic
 
 ENV_RECORDS = "DRAINLAB_RECORDS"  # path of the records JSONL
@@ -79,7 +80,7 @@ class LoadConfig:
         if missing:
             raise ValueError(f"drainlab locustfile: {', '.join(missing)} not set")
         try:
-            traffic = Traffic(**json.loads(env[ENV_TRAFFIC]))
+            traffic = _traffic_from_json(env[ENV_TRAFFIC])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"drainlab locustfile: {ENV_TRAFFIC} is not a Traffic: {exc}") from exc
         try:
@@ -96,3 +97,13 @@ class LoadConfig:
             record=env.get(ENV_RECORD, "1") != "0",
             client_retries=env.get(ENV_CLIENT_RETRIES, "0") == "1",
         )
+
+
+def _traffic_from_json(text: str) -> Traffic:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    requests = data.get("requests")
+    if requests is not None:
+        data["requests"] = [Request(**request) for request in requests]
+    return Traffic(**data)

@@ -3,13 +3,20 @@
 Runs inside the locust (gevent) process that ``harness.load.runner`` starts; it reads its settings
 from the environment (``harness.load.config``) and never touches asyncio.
 
-- Traffic: each user repeats one task that sends ``GET /`` or ``GET /work?ms=N`` (weights
-  ``fast_weight``/``slow_weight``, N uniform in [slow_ms_min, slow_ms_max]), then thinks for a
-  time uniform in [wait_min_s, wait_max_s]. All draws come from a per-user RNG seeded from
-  ``DRAINLAB_SEED`` and the user's number, so a seed gives the same sequence per user.
-- Connections: keep-alive by default, like real clients. ``keepalive: false`` sends
-  ``Connection: close``: the server closes after its answer, so the next request opens a new
-  TCP connection (tests/load/test_load_runner.py counts them on the server side).
+- Traffic: each user repeats one task that sends one request of the mix (``traffic.requests`` or
+  the sample app's ``GET /`` and ``GET /work?ms={ms}``; harness.load.mix draws it by weight),
+  then thinks for a time uniform in [wait_min_s, wait_max_s], or, with ``rate_per_s``, waits as
+  locust's ``constant_throughput`` does so that each user sends rate_per_s / users a second.
+  All draws come from a per-user RNG seeded from ``DRAINLAB_SEED`` and the user's number, so a
+  seed gives the same sequence per user.
+- Statuses: the request's ``expect`` decides (locust's own rule, 2xx and redirects, is replaced),
+  and redirects are not followed: the status recorded is the one the service answered. A status
+  outside ``expect`` fails as ``UnexpectedStatus`` (harness.classify sorts it); a request that got
+  no complete answer keeps the transport error locust saw.
+- Connections: keep-alive by default, like real clients. ``keepalive: false`` (for the traffic or
+  one request) sends ``Connection: close``: the server closes after its answer, so the next
+  request opens a new TCP connection (tests/load/test_load_runner.py counts them on the server
+  side).
 - Retries: geventhttpclient silently resends an idempotent request on a fresh connection when a
   pooled connection closes before any response byte. That hides exactly the drop drainlab looks
   for (a pod that exits with requests in flight), so it is switched off unless
@@ -34,22 +41,27 @@ from typing import Any
 
 import gevent
 import geventhttpclient.client as ghc_client
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, constant_throughput, events, task
+from locust.contrib.fasthttp import LocustBadStatusCode
 from locust.env import Environment
 from locust.exception import StopUser
 
-from harness.classify import classify, describe
+from harness.classify import UnexpectedStatus, classify, describe
 from harness.errors import WriteError
 from harness.jsonl import LineFile
 from harness.load.config import LoadConfig, records_unwritable_exit
+from harness.load.mix import Mix, Prepared
 from harness.records import RecordFormatter
 
 logger = logging.getLogger("drainlab")
 
 CONFIG = LoadConfig.from_env(os.environ)
 TRAFFIC = CONFIG.traffic
-_TOTAL_WEIGHT = TRAFFIC.fast_weight + TRAFFIC.slow_weight
-_HEADERS = None if TRAFFIC.keepalive else {"Connection": "close"}
+MIX = Mix(TRAFFIC.mix(), TRAFFIC.slow_ms_min, TRAFFIC.slow_ms_max, TRAFFIC.keepalive)
+_THINK_MIN_S, _THINK_MAX_S = TRAFFIC.think_s()
+_PACING = (
+    None if TRAFFIC.rate_per_s is None else constant_throughput(TRAFFIC.rate_per_s / TRAFFIC.users)
+)
 _SERVED_BY = "X-Served-By"
 
 _environments: list[Environment] = []  # the one locust runs, once the test started
@@ -98,7 +110,9 @@ class DrainlabUser(FastHttpUser):
         self.rng = random.Random(f"{CONFIG.seed}:{next(_user_numbers)}")
 
     def wait_time(self) -> float:
-        return self.rng.uniform(TRAFFIC.wait_min_s, TRAFFIC.wait_max_s)
+        if _PACING is not None:
+            return _PACING(self)
+        return self.rng.uniform(_THINK_MIN_S, _THINK_MAX_S)
 
     @task
     def one_request(self) -> None:
@@ -108,16 +122,34 @@ class DrainlabUser(FastHttpUser):
             # and sent its next request; ending here instead means no request starts after the
             # stop, and ``cut_off`` counts only requests that really were in flight.
             raise StopUser()
-        if self.rng.random() * _TOTAL_WEIGHT < TRAFFIC.fast_weight:
-            path = group = "/"
-        else:
-            path = f"/work?ms={self.rng.randint(TRAFFIC.slow_ms_min, TRAFFIC.slow_ms_max)}"
-            group = "/work"  # locust's own stats: one row, not one per ms value
+        request, path = MIX.draw(self.rng)
         try:
-            self.client.get(path, name=group, headers=_HEADERS, context={"path": path})
+            with self.client.request(
+                request.method,
+                path,
+                name=request.name,  # locust's own stats: one row per entry, not per {ms}
+                data=request.body,
+                headers=request.headers,
+                catch_response=True,
+                allow_redirects=False,
+                context={"path": path},
+            ) as response:
+                _judge(response, request)
         except gevent.GreenletExit:
             _cut_off += 1  # killed mid-request by the end of the run: no outcome to record
             raise
+
+
+def _judge(response: Any, request: Prepared) -> None:
+    # ``response`` is locust's ResponseContextManager, whose success/failure are untyped.
+    status = response.status_code
+    failure = response.request_meta["exception"]
+    if status == 0 or not (failure is None or isinstance(failure, LocustBadStatusCode)):
+        return  # no complete answer (refused, reset, cut mid-body): locust reports its error
+    if status in request.accepted:
+        response.success()
+    else:
+        response.failure(UnexpectedStatus(status, request.expect))
 
 
 def _request_listener(records: LineFile) -> Callable[..., None]:
@@ -126,6 +158,7 @@ def _request_listener(records: LineFile) -> Callable[..., None]:
     write = records.write_line
 
     def on_request(
+        request_type: str,  # the method
         name: str,
         response_time: float,
         response_length: int,
@@ -141,7 +174,9 @@ def _request_listener(records: LineFile) -> Callable[..., None]:
         message = None if exception is None else describe(exception)
         error = classify(exception, status)
         path = context.get("path", name)
-        write(line(start_time, response_time, path, status, response_length, pod, error, message))
+        method = request_type
+        size = response_length
+        write(line(start_time, response_time, path, status, size, pod, error, message, method))
 
     return on_request
 

@@ -147,7 +147,7 @@ def test_relative_out_scenario_and_app_command_from_another_folder(clone: Path) 
     )
     (mine / "app.sh").chmod(0o755)
     (mine / "scenario.yaml").write_text(
-        "orders: [naive]\nduration_s: 6\nchaos: {count: 1}\n"
+        "variants: {naive: {env: {SHUTDOWN_ORDER: naive}}}\nduration_s: 6\nchaos: {count: 1}\n"
         'app: {command: ["./app.sh", "--host", "{host}", "--port", "{port}"]}\n'
     )
     cwd = clone / "docs"

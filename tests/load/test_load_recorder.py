@@ -11,6 +11,7 @@ import pytest
 from bench.recording import listener_cost_us
 from harness.jsonl import LineFile
 from harness.load.config import ENV_TRAFFIC, LoadConfig
+from harness.load.mix import Request
 from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.records import RecordFormatter, RequestRecord, read_records, record_from_dict
 from harness.scenario import Traffic
@@ -21,7 +22,8 @@ def test_line_is_a_request_record_in_contract_order() -> None:
     line = fmt.line(1700000000.25, 12.5, "/work?ms=200", 200, 14, "pod-1", None, None)
     assert line.endswith("\n") and line.count("\n") == 1
     data = json.loads(line)
-    assert list(data) == list(RequestRecord.__dataclass_fields__)
+    # A GET leaves the method out: its line is what it was before requests could be other methods.
+    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "method"]
     assert record_from_dict(data) == RequestRecord(
         start=1700000000.25,
         end=1700000000.2625,
@@ -32,6 +34,17 @@ def test_line_is_a_request_record_in_contract_order() -> None:
         pod="pod-1",
         error=None,
         message=None,
+    )
+
+
+def test_a_method_other_than_get_ends_the_line() -> None:
+    fmt = RecordFormatter()
+    line = fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
+    data = json.loads(line)
+    assert list(data) == list(RequestRecord.__dataclass_fields__)
+    assert record_from_dict(data).method == "POST"
+    assert record_from_dict({**data, "method": "GET"}) == record_from_dict(
+        json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None))
     )
 
 
@@ -92,7 +105,12 @@ def test_config_round_trips_through_the_environment(tmp_path: Path) -> None:
     config = LoadConfig(
         records_path=tmp_path / "r.jsonl",
         status_path=tmp_path / "s.jsonl",
-        traffic=Traffic(users=3, keepalive=False, timeout_s=2.5),
+        traffic=Traffic(
+            users=3,
+            keepalive=False,
+            timeout_s=2.5,
+            requests=[Request(method="PUT", headers={"X-A": "1"}, body="b", expect=["2xx"])],
+        ),
         seed=42,
         duration_s=7.25,
         record=False,
@@ -109,6 +127,8 @@ def test_config_round_trips_through_the_environment(tmp_path: Path) -> None:
         ({ENV_TRAFFIC: ""}, "DRAINLAB_TRAFFIC not set"),
         ({ENV_TRAFFIC: '{"userz": 3}'}, "DRAINLAB_TRAFFIC is not a Traffic"),
         ({ENV_TRAFFIC: "{"}, "DRAINLAB_TRAFFIC is not a Traffic"),
+        ({ENV_TRAFFIC: "[]"}, "DRAINLAB_TRAFFIC is not a Traffic"),
+        ({ENV_TRAFFIC: '{"requests": [{"verb": "GET"}]}'}, "DRAINLAB_TRAFFIC is not a Traffic"),
         ({"DRAINLAB_SEED": "x"}, "invalid literal"),
     ],
 )
