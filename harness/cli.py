@@ -30,8 +30,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
 
+def _prog() -> str:
+    """The command's name as typed: `drainlab`, or `harness` (the alias; also for python -m)."""
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return name if name in ("drainlab", "harness") else "harness"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog=_prog(), description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"drainlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -85,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
 
     check = sub.add_parser("validate", help="validate a scenario file and print it in full")
-    check.add_argument("scenario", type=Path)
+    check.add_argument(
+        "scenario", type=Path, nargs="?", help="scenario YAML (default: the shipped default.yaml)"
+    )
     return parser
 
 
@@ -335,9 +343,10 @@ def _run_gate_limits(summary: dict[str, Any]) -> GateLimits:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
+    from harness.packaged import default_scenario_path
     from harness.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario or default_scenario_path())
     print(yaml.safe_dump(scenario.to_dict(), sort_keys=False), end="")
     return EXIT_OK
 

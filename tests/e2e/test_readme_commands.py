@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.action import inputs_for, load_action, outputs, run_shell_steps
 from helpers.paths import REPO
 
 from harness.backends.clusters.local import LocalCluster
@@ -162,31 +163,51 @@ def test_relative_out_scenario_and_app_command_from_another_folder(clone: Path) 
     assert summary_of(report)["orders"]["naive"]["requests"] > 0
 
 
-def _workflow_steps() -> dict[str, str]:
-    workflow = yaml.safe_load((ROOT / WORKFLOW).read_text())
-    steps = workflow["jobs"]["chaos"]["steps"]
-    return {step["name"]: step["run"] for step in steps if "run" in step and "name" in step}
-
-
-def test_the_workflow_steps_with_embedded_standing_in_for_kind(
+def test_the_workflow_runs_the_action_with_embedded_standing_in_for_kind(
     default_run: Path, clone: Path, tmp_path: Path
 ) -> None:
-    """The example workflow's own `run:` lines, in order, with only `BACKEND=kind` replaced."""
-    steps = _workflow_steps()
-    chaos = steps["Chaos run"]
-    assert "BACKEND=kind" in chaos
-    assert sh(steps["Install drainlab"], clone).code == 0
-    done = sh(chaos.replace("BACKEND=kind", "BACKEND=embedded"), clone)
-    assert done.code == 0, done
-    run_dir = report_of(done, clone).parent
-    assert run_dir != default_run
+    """chaos.yml's action step with only `backend: kind` replaced: the action's shell steps, in
+    order, as a runner runs them (helpers/action.py), the installation from the action's own
+    checkout included, with the clone as the workspace. The `uses:` steps are GitHub's."""
+    workflow = yaml.safe_load((clone / WORKFLOW).read_text())
+    [step] = [s for s in workflow["jobs"]["chaos"]["steps"] if s.get("uses") == "./"]
+    given = dict(step["with"])
+    assert given["backend"] == "kind"
+    given["backend"] = "embedded"
+    action = load_action(clone / "action.yml")
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    steps = run_shell_steps(
+        action, inputs_for(action, given), clone, runner_temp, clone, _env(), MAKE_TIMEOUT_S
+    )
+    assert [s.name for s in steps] == ["Install drainlab", "Install kind", "Run drainlab"]
+    assert all(s.code == 0 for s in steps), "\n".join(map(str, steps))
+    run_dir = clone / outputs(runner_temp)["run-dir"]
+    assert run_dir.parent == clone / "reports" and run_dir != default_run
     assert summary_of(run_dir / "report.html")["gate"]["ok"] is True
-    step_summary = tmp_path / "step-summary.md"
-    verdict = sh(steps["Verdict in the job summary"], clone, GITHUB_STEP_SUMMARY=str(step_summary))
-    assert verdict.code == 0, verdict
-    text = step_summary.read_text()
+    text = (runner_temp / "step-summary.md").read_text()
     assert "ok graceful: 0 failed" in text, text
     assert f"reports/{run_dir.name}/report.html" in text, text
+
+
+def _readme_block(readme: Path, heading: str) -> str:
+    section = readme.read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert match, f"no bash block under ## {heading}"
+    return match.group(1)
+
+
+def test_install_commands_as_written(clone: Path) -> None:
+    """The Install section's block in one shell, as typed in one terminal, from the folder that
+    holds the clone (named drainlab, as the commands say)."""
+    cwd = clone.parent
+    done = sh("set -e\n" + _readme_block(clone / "README.md", "Install"), cwd)
+    assert done.code == 0, done
+    assert (cwd / "drainlab-venv" / "bin" / "drainlab").is_file()
+    assert "orders:" in done.out, done  # drainlab validate printed the default scenario
+    orders = summary_of(report_of(done, cwd))["orders"]
+    assert list(orders) == ["naive", "graceful"], orders
+    assert orders["graceful"]["failed"] == 0 and orders["graceful"]["requests"] > 0
 
 
 def test_make_clean_as_written(clone: Path, default_run: Path) -> None:

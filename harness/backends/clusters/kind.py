@@ -31,11 +31,11 @@ from harness.backends.clusters import ClusterTarget, print_progress
 from harness.backends.clusters.images import normalize_ref, read_archive
 from harness.backends.clusters.tool import run_tool
 from harness.errors import BackendError
+from harness.packaged import kind_config_path, sample_app_path
 from harness.scenario import Kube
 
-REPO = Path(__file__).resolve().parents[3]
-KIND_CONFIG = REPO / "manifests" / "kind-config.yaml"
-SAMPLE_APP_DIR = REPO / "sample-app"
+KIND_CONFIG = kind_config_path()
+SAMPLE_APP_DIR = sample_app_path().parent
 CLUSTER = "drainlab"
 INSTALL_KIND = "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
 

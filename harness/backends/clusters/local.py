@@ -44,12 +44,12 @@ from harness.backends.clusters import ClusterTarget, print_progress
 from harness.backends.clusters.containerd import Containerd
 from harness.backends.clusters.images import absent, describe, normalize_ref, read_archive
 from harness.errors import BackendError
+from harness.packaged import cluster_local_dir, sample_app_path
 from harness.scenario import Kube
 
 Progress = Callable[[str], None]
 
-# cluster-local/ sits next to harness/ in a checkout (the package is installed editable).
-SCRIPTS_DIR = Path(__file__).resolve().parents[3] / "cluster-local"
+SCRIPTS_DIR = cluster_local_dir()
 
 _PREFIX = "drainlab-local: "
 _ERROR = _PREFIX + "error: "
@@ -112,7 +112,7 @@ def _check_can_run() -> None:
     if reason is not None:
         raise BackendError(reason)
     if not (SCRIPTS_DIR / "up.sh").is_file():
-        raise BackendError(f"cluster-local scripts not found at {SCRIPTS_DIR} (use a checkout)")
+        raise BackendError(f"cluster-local scripts not found at {SCRIPTS_DIR} (reinstall drainlab)")
     if shutil.which("bash") is None:
         raise BackendError("the local cluster scripts need bash, which is not on PATH")
 
@@ -176,6 +176,7 @@ def status() -> LocalClusterStatus:
     _check_can_run()
     proc = subprocess.run(
         ["bash", str(SCRIPTS_DIR / "status.sh")],
+        env=_script_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -191,12 +192,19 @@ def status() -> LocalClusterStatus:
     raise BackendError(_error_line(lines, "status.sh", proc.returncode))
 
 
+def _script_env() -> dict[str, str]:
+    # The scripts' default app is ../sample-app/app.py, which an installed drainlab does not have;
+    # a DRAINLAB_APP the user set still wins (lib.sh, too, reads an empty one as unset).
+    return {**os.environ, "DRAINLAB_APP": os.environ.get("DRAINLAB_APP") or str(sample_app_path())}
+
+
 def _run(script: str, progress: Progress | None) -> list[str]:
     """Run one script, streaming its lines to ``progress``; BackendError with its error line."""
     _check_can_run()
     lines: list[str] = []
     with subprocess.Popen(
         ["bash", str(SCRIPTS_DIR / script)],
+        env=_script_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import harness
 from harness.errors import BackendError
+from harness.packaged import sample_app_path
 
-SAMPLE_APP = Path(harness.__file__).resolve().parents[1] / "sample-app" / "app.py"
+SAMPLE_APP = sample_app_path()
 _LOG_TAIL_LINES = 5
 
 
