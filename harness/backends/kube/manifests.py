@@ -52,7 +52,9 @@ def render(path: Path) -> list[Obj]:
     if path.is_dir():
         plain = _plain_resources(path)
         if plain is None:
-            return _documents(kubectl(["kustomize", str(path)], f"{path}: kustomize"), str(path))
+            return _documents(
+                kubectl(["kustomize", str(path)], f"app.manifests: {path}: kustomize"), str(path)
+            )
         return [doc for file in plain for doc in _read_file(file, str(path))]
     if path.is_file():
         return _read_file(path, str(path))
@@ -60,10 +62,11 @@ def render(path: Path) -> list[Obj]:
 
 
 def kubectl(args: list[str], what: str, stdin: str | None = None) -> str:
-    """kubectl's output; UsageError (one line) when kubectl is missing or refuses."""
+    """kubectl's output; UsageError (one line, starting with ``what``) when kubectl is missing
+    or refuses."""
     program = shutil.which("kubectl")
     if program is None:
-        raise UsageError(f"app.manifests: {what} needs kubectl on PATH, and there is none")
+        raise UsageError(f"{what} needs kubectl on PATH, and there is none")
     try:
         done = subprocess.run(
             [program, *args],
@@ -74,12 +77,10 @@ def kubectl(args: list[str], what: str, stdin: str | None = None) -> str:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise UsageError(
-            f"app.manifests: {what}: kubectl took over {KUBECTL_TIMEOUT_S:g} s"
-        ) from None
+        raise UsageError(f"{what}: kubectl took over {KUBECTL_TIMEOUT_S:g} s") from None
     if done.returncode != 0:
         said = done.stderr.strip().removeprefix("error: ").removeprefix("Error: ")
-        raise UsageError(f"app.manifests: {what}: {cut(one_line(said) or 'failed', 200)}")
+        raise UsageError(f"{what}: {cut(one_line(said) or 'failed', 200)}")
     return done.stdout
 
 

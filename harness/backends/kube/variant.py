@@ -104,7 +104,7 @@ def patched(dep: Obj, patch_file: Path, where: str) -> Obj:
             "-o",
             "json",
         ],
-        f"{where}.patch {patch_file}",
+        f"{where}.patch: {patch_file}",
         stdin=json.dumps(dep),
     ).strip()
     try:
