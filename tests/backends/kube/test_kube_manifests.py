@@ -4,8 +4,6 @@ naming the manifests and the problem (exit 2) before anything is created."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from helpers.paths import REPO
 from helpers.userapp import deployment, service, write_file, write_folder
 
 from harness.backends.kube import manifests
+from harness.cli import main
 from harness.errors import UsageError
 
 KUBECTL = shutil.which("kubectl")
@@ -117,15 +116,10 @@ def test_the_app_container_is_the_one_the_service_targets_by_port_name() -> None
     assert manifests.app_container(dep, numbered)["name"] == "proxy"  # the first
 
 
-def _harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _errors(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    """`harness ARGS` in this process: its exit code and the lines it wrote to stderr."""
+    code = main(list(args))
+    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
 def _scenario(tmp_path: Path, app: dict[str, Any], **more: Any) -> Path:
@@ -136,7 +130,7 @@ def _scenario(tmp_path: Path, app: dict[str, Any], **more: Any) -> Path:
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_manifests_are_one_line_exit_2_at_validate_and_before_a_run_starts(
-    tmp_path: Path, command: str
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_file(tmp_path / "app.yaml", deployment(), deployment("b"), service())
     scenario = _scenario(tmp_path, {"manifests": "app.yaml"})
@@ -146,24 +140,25 @@ def test_bad_manifests_are_one_line_exit_2_at_validate_and_before_a_run_starts(
         if command == "validate"
         else ["run", "--backend", "kube", "--scenario", str(scenario), "--out", str(out)]
     )
-    proc = _harness(*args)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    code, lines = _errors(capsys, *args)
+    assert code == 2 and len(lines) == 1, lines
     assert f"app.manifests: {tmp_path / 'app.yaml'}: must render exactly one Deployment" in lines[0]
     assert not out.exists()  # before the run folder, before any cluster is asked
 
 
 @needs_kubectl
-def test_a_patch_that_does_not_apply_is_one_line_before_a_run_starts(tmp_path: Path) -> None:
+def test_a_patch_that_does_not_apply_is_one_line_before_a_run_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_file(tmp_path / "app.yaml", deployment(), service())
     (tmp_path / "patch.yaml").write_text("spec:\n  template:\n    spec:\n      containers: 3\n")
     variants = {"tuned": {"patch": "patch.yaml"}}
     scenario = _scenario(tmp_path, {"manifests": "app.yaml"}, variants=variants)
     out = tmp_path / "reports"
-    proc = _harness("run", "--backend", "kind", "--scenario", str(scenario), "--out", str(out))
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    code, lines = _errors(
+        capsys, "run", "--backend", "kind", "--scenario", str(scenario), "--out", str(out)
+    )
+    assert code == 2 and len(lines) == 1, lines
     assert "variants.tuned.patch" in lines[0] and "patch.yaml" in lines[0]
     assert not out.exists()
 
@@ -171,8 +166,6 @@ def test_a_patch_that_does_not_apply_is_one_line_before_a_run_starts(tmp_path: P
 def test_a_dry_run_lists_the_adapted_objects_of_a_users_app(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from harness.cli import main
-
     write_file(tmp_path / "app.yaml", deployment(), service())
     variants = {"current": {}, "prestop": {"prestop_sleep_s": 3}}
     scenario = _scenario(tmp_path, {"manifests": "app.yaml"}, variants=variants, replicas=2)
