@@ -72,9 +72,10 @@ def test_a_users_app_that_ignores_sigterm_drops_nothing_and_is_killed_at_the_gra
                     "tuned": {"patch": "fast-kill.yaml", "env": {"GREETING": "tuned"}},
                 },
                 "replicas": 2,
-                "duration_s": 12,
+                "duration_s": 16,
                 "traffic": {"users": 4, "slow_weight": 0, "keepalive": False},
-                "chaos": {"count": 2, "start_after_s": 2, "every_s": 4},
+                # Both kills land within the load: at 1 + 6 and 4 + 6 s.
+                "chaos": {"count": 2, "start_after_s": 1, "every_s": 3},
                 "gate": {"order": "current"},
             }
         )
@@ -96,15 +97,22 @@ def test_a_users_app_that_ignores_sigterm_drops_nothing_and_is_killed_at_the_gra
         assert result["failed"] == 0, (variant, result["failures_by_class"])
         events = _timeline(run_dir, variant)
         deletes, kills = _of(events, "delete_requested"), _of(events, "killed")
-        assert len(deletes) == 2 and set(kills) >= set(deletes), variant
+        ends = {**_of(events, "exited"), **kills}
+        assert len(deletes) == 2 and set(ends) >= set(deletes), variant
+        assert kills, variant  # at least one kill seen as such (see below)
         grace = SHORT_GRACE_S if variant == "tuned" else GRACE_S
         for pod, delete in deletes.items():
             assert pod.startswith(f"shop-web-{variant}-")  # kustomize's prefix, drainlab's name
             # The pod's own grace period, read from the API at the delete: the patch's in tuned.
             assert delete["detail"]["grace_period_s"] == grace, variant
-            killed = kills[pod]
-            assert killed["detail"]["code"] == 137, variant
-            assert grace - 0.5 <= killed["ts"] - delete["ts"] <= grace + 3.0, variant
+            end = ends[pod]
+            # Killed at the end of the grace period, SIGTERM having done nothing. v1.20 may
+            # report a killed container it already removed as ContainerStatusUnknown, without
+            # its code (test_kube_cluster.py): then only the time says it.
+            assert (end["detail"]["code"], end["kind"]) in ((137, "killed"), (None, "exited"))
+            low = grace - 0.5
+            high = grace + 3.0 if end["kind"] == "killed" else grace + 10.0
+            assert low <= end["ts"] - delete["ts"] <= high, (variant, end)
         prestops = _of(events, "prestop_started")
         if variant == "prestop":
             assert set(prestops) >= set(deletes)  # the hook is in the pods' spec and ran
