@@ -79,6 +79,8 @@ def varied(app: AppManifests, name: str, change: Variant) -> Obj:
     for probe, field in PROBE_FIELDS.items():
         probe_change: ProbeChange | None = getattr(change, probe)
         if probe_change is not None:
+            if probe != "readiness" and probe_change.success_threshold not in (None, 1):
+                raise UsageError(f"{where}.{probe}.success_threshold: must be 1 (the API's rule)")
             container[field] = _probe(container.get(field), probe_change, f"{where}.{probe}")
     return dep
 

@@ -116,6 +116,8 @@ def test_a_change_to_a_probe_the_container_lacks_is_one_line(tmp_path: Path) -> 
     change = Variant(liveness=ProbeChange(period_s=2))
     with pytest.raises(UsageError, match=r"variants\.v\.liveness: the app container has no such"):
         varied(_manifests(tmp_path), "v", change)
+    with pytest.raises(UsageError, match=r"startup\.success_threshold: must be 1"):
+        varied(_manifests(tmp_path), "v", Variant(startup=ProbeChange(success_threshold=2)))
 
 
 @needs_kubectl
