@@ -347,6 +347,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.scenario import load_scenario
 
     scenario = load_scenario(args.scenario or default_scenario_path())
+    if scenario.app.manifests is not None:  # rendered, and every variant applied to them
+        from harness.backends.kube.adapt import checked
+
+        checked(scenario, on_kind=False)
     print(yaml.safe_dump(scenario.to_dict(), sort_keys=False), end="")
     return EXIT_OK
 

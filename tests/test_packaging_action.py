@@ -116,6 +116,9 @@ def test_the_command_line_each_documented_use_builds_is_accepted(
     (workspace / "k8s").mkdir(parents=True)
     for name in ("deployment.yaml", "service.yaml"):  # a Deployment and a Service of the user's
         (workspace / "k8s" / name).write_text((REPO / "manifests" / "base" / name).read_text())
+    (workspace / "k8s" / "kustomization.yaml").write_text(
+        "resources: [deployment.yaml, service.yaml]\n"
+    )
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     (runner_temp / "drainlab-venv").symlink_to(Path(sys.prefix))  # what "Install" would make

@@ -24,7 +24,8 @@ def dry_run_lines(choice: Choice, scenario: Scenario) -> list[str]:
 
 def refuse_before_run(choice: Choice, scenario: Scenario) -> None:
     """The refusals a run must meet before its run folder exists: a system namespace on a kube
-    backend is a one-line UsageError (exit 2), not a failed run."""
+    backend is a one-line UsageError (exit 2), not a failed run; so are manifests that are not
+    one Deployment and one Service, and a variant that cannot be applied to them."""
     if choice.name == "embedded":
         return
     from harness.backends.kube.guard import namespace_refusal
@@ -32,6 +33,9 @@ def refuse_before_run(choice: Choice, scenario: Scenario) -> None:
     refused = namespace_refusal(scenario.kube.namespace)
     if refused is not None:
         raise UsageError(refused)
+    from harness.backends.kube.adapt import checked
+
+    checked(scenario, on_kind=choice.name == "kind")  # the app's manifests and every variant
 
 
 def _embedded_lines(scenario: Scenario) -> list[str]:

@@ -1,8 +1,9 @@
-"""The kube backend: one order of the sample app on a real cluster, through the official client.
+"""The kube backend: one variant of the app on a real cluster, through the official client.
 
-Construct it with the scenario's ``kube`` settings (what the run orchestrator does)::
+Construct it from the scenario (what the run orchestrator does): its ``kube`` settings and its
+app (adapt.deployable: the app's manifests, or the sample app's)::
 
-    backend = KubeBackend(scenario.kube, kubeconfig=None, log_dir=run_dir / "logs")
+    backend = KubeBackend.from_scenario(scenario, log_dir=run_dir / "logs")
     async with backend:                          # teardown on every way out
         target = await backend.deploy(spec, timeline.write)
         await backend.delete_pod(name)
@@ -33,7 +34,6 @@ import functools
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -41,27 +41,20 @@ from urllib.parse import urlsplit
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
 from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
-from harness.backends.kube import checks, claim, cleanup, retry
+from harness.backends.kube import checks, claim, cleanup
+from harness.backends.kube.adapt import DeployableApp, deployable, sample_app, variant_objects
 from harness.backends.kube.api import NOT_FOUND, Api
 from harness.backends.kube.apply import apply, refuse_foreign
+from harness.backends.kube.checks import DEFAULT_PATIENCE, Patience
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
-from harness.backends.kube.objects import (
-    MANAGED,
-    READINESS_PATH,
-    Names,
-    names_for,
-    new_run_id,
-    order_objects,
-    owned,
-    restart_patch,
-)
-from harness.backends.kube.rolloutstatus import is_ready
+from harness.backends.kube.manifests import Obj, app_container
+from harness.backends.kube.objects import MANAGED, Names, new_run_id, owned, restart_patch
+from harness.backends.kube.readiness import readiness_path
 from harness.backends.kube.session import Session
-from harness.backends.kube.stamps import parse_time
 from harness.errors import BackendError, UsageError
 from harness.scenario import Kube, Scenario
 from harness.timeline import EventKind, TimelineEvent
@@ -69,19 +62,6 @@ from harness.timeline import EventKind, TimelineEvent
 log = logging.getLogger(__name__)
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-
-
-@dataclass(frozen=True, slots=True)
-class Patience:
-    """How long the backend keeps trying: each API call (retry.py), and each wait, in seconds."""
-
-    policy: retry.RetryPolicy = retry.DEFAULT_POLICY
-    deploy_s: float = 300.0  # every replica Ready and the Service answering
-    rollout_s: float = 600.0  # a rolling restart rolled out
-    teardown_s: float = 180.0  # pods and namespace gone (teardown only warns); leftovers swept
-
-
-DEFAULT_PATIENCE = Patience()
 
 
 class KubeBackend(TeardownOnExit):
@@ -97,11 +77,15 @@ class KubeBackend(TeardownOnExit):
         patience: Patience = DEFAULT_PATIENCE,
         run_id: str | None = None,
         images: AppImages = NO_IMAGES,  # the app's own, loaded once the cluster is up
+        app: DeployableApp | None = None,
     ) -> None:
         refused = namespace_refusal(kube.namespace)
         if refused is not None:
             raise UsageError(refused)
         self._kube = kube
+        # What it deploys (adapt.py): the scenario's app, by default the sample app.
+        self._app = app or sample_app(kube.image)
+        self._container: Obj = {}  # the deployed variant's app container
         # On every object this run makes: no other run touches them, nor this one theirs.
         self.run_id = run_id or new_run_id()
         self._kubeconfig = kubeconfig
@@ -131,6 +115,7 @@ class KubeBackend(TeardownOnExit):
             log_dir=log_dir,
             run_id=new_run_id(stem),
             images=AppImages.from_app(scenario.app),
+            app=deployable(scenario),
         )
 
     # ----- connecting --------------------------------------------------------------------------
@@ -193,7 +178,10 @@ class KubeBackend(TeardownOnExit):
             raise BackendError(f"kube: replicas must be >= 1, got {spec.replicas}")
         await self.connect()
         api = self._need_api()
-        names = names_for(spec.variant, self._kube.namespace, self.run_id)
+        names = self._app.names(spec.variant, self._kube.namespace, self.run_id)
+        # Built before anything is created: a variant that cannot be is one line, nothing made.
+        objects = variant_objects(self._app, spec, names, on_kind=self.name == "kind")
+        self._container = app_container(objects[0][1], objects[1][1])
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
@@ -211,9 +199,16 @@ class KubeBackend(TeardownOnExit):
             await asyncio.to_thread(refuse_foreign, api, names)
             await asyncio.to_thread(session.watch, api)
             made: dict[str, dict[str, Any]] = {}
-            for kind, body in order_objects(spec, names, self._kube.image):
+            for kind, body in objects:
                 made[kind.name] = await asyncio.to_thread(apply, api, kind, body, names)
-            await self._wait("deploy", self._patience.deploy_s, self._rolled_out)
+            ready_in_time = functools.partial(
+                checks.ready_in_time,
+                api,
+                names,
+                self._container,
+                self._patience.readiness_s,
+            )
+            await self._wait("deploy", self._patience.deploy_s, ready_in_time)
             ports = (made[SERVICE.name].get("spec") or {}).get("ports") or [{}]
             assert self._kube.node_host is not None  # set at connect
             target = Target(self._kube.node_host, int(ports[0].get("nodePort") or 0))
@@ -222,7 +217,7 @@ class KubeBackend(TeardownOnExit):
             await self._wait(
                 f"the Service to answer on {target.url}",
                 self._patience.deploy_s,
-                functools.partial(checks.answers, target, READINESS_PATH),
+                functools.partial(checks.answers, target, readiness_path(self._container)),
             )
         except BaseException:
             try:
@@ -235,19 +230,7 @@ class KubeBackend(TeardownOnExit):
     async def list_pods(self) -> list[PodInfo]:
         """The order's pods (terminating ones included), oldest first."""
         session = self._need_session()
-        items = await asyncio.to_thread(checks.owned_pods, self._need_api(), session.names)
-        infos = []
-        for pod in items:
-            meta = pod.get("metadata") or {}
-            infos.append(
-                PodInfo(
-                    name=str(meta.get("name")),
-                    ready=is_ready(pod),
-                    terminating=bool(meta.get("deletionTimestamp")),
-                    created=parse_time(meta.get("creationTimestamp")),
-                )
-            )
-        return sorted(infos, key=lambda p: (p.created or 0.0, p.name))
+        return await asyncio.to_thread(checks.pod_infos, self._need_api(), session.names)
 
     async def delete_pod(self, name: str, grace_period_s: float | None = None) -> None:
         """Starts one pod's deletion, as ``kubectl delete pod --wait=false`` does.
@@ -280,7 +263,7 @@ class KubeBackend(TeardownOnExit):
         """Waits until no pod of the order is terminating and all replicas are Ready."""
         session = self._need_session()
         check = functools.partial(
-            checks.settled, self._need_api(), session.names, self._kube.image, session.spec.replicas
+            checks.settled, self._need_api(), session.names, self._image, session.spec.replicas
         )
         await self._wait("settle", timeout_s, check)
 
@@ -316,9 +299,13 @@ class KubeBackend(TeardownOnExit):
         log.info("kube: endpoints from %s (server minor %s)", api, minor)
         return api, minor
 
+    @property
+    def _image(self) -> str:
+        return str(self._container.get("image") or self._kube.image)
+
     def _rolled_out(self) -> tuple[bool, str]:
         names = self._need_session().names
-        return checks.rolled_out(self._need_api(), names, self._kube.image)
+        return checks.rolled_out(self._need_api(), names, self._image)
 
     def _delete_pod(self, session: Session, name: str, grace_period_s: float | None) -> None:
         names = session.names

@@ -9,18 +9,43 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import Target
+from harness.backends.base import PodInfo, Target
+from harness.backends.kube import readiness, retry
 from harness.backends.kube.api import Api
-from harness.backends.kube.kinds import DEPLOYMENT, NAMESPACE, POD, SERVICE_ACCOUNT
+from harness.backends.kube.kinds import DEPLOYMENT, EVENT, NAMESPACE, POD, SERVICE_ACCOUNT
 from harness.backends.kube.objects import Names, owned
-from harness.backends.kube.rolloutstatus import rollout_state, settled_state, stuck_reason
+from harness.backends.kube.rolloutstatus import (
+    is_ready,
+    is_terminating,
+    rollout_state,
+    settled_state,
+    stuck_reason,
+)
+from harness.backends.kube.stamps import parse_time
 from harness.errors import BackendError
 
 POLL_S = 0.25  # how often waits re-check the API
 Check = Callable[[], tuple[bool, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Patience:
+    """How long the backend keeps trying: each API call (retry.py), and each wait, in seconds."""
+
+    policy: retry.RetryPolicy = retry.DEFAULT_POLICY
+    deploy_s: float = 300.0  # every replica Ready and the Service answering
+    rollout_s: float = 600.0  # a rolling restart rolled out
+    teardown_s: float = 180.0  # pods and namespace gone (teardown only warns); leftovers swept
+    # How long every pod may run unready before the deploy gives up on its readiness probe
+    # (after the probe's initial delay and any startup probe's allowance; readiness.py).
+    readiness_s: float = 60.0
+
+
+DEFAULT_PATIENCE = Patience()
 
 
 def wait_until(what: str, timeout_s: float, check: Check) -> None:
@@ -41,6 +66,20 @@ def owned_pods(api: Api, names: Names) -> list[dict[str, Any]]:
     return [p for p in body.get("items") or [] if owned(p, names)]
 
 
+def pod_infos(api: Api, names: Names) -> list[PodInfo]:
+    """The order's pods (terminating ones included), oldest first."""
+    infos = [
+        PodInfo(
+            name=str((pod.get("metadata") or {}).get("name")),
+            ready=is_ready(pod),
+            terminating=is_terminating(pod),
+            created=parse_time((pod.get("metadata") or {}).get("creationTimestamp")),
+        )
+        for pod in owned_pods(api, names)
+    ]
+    return sorted(infos, key=lambda p: (p.created or 0.0, p.name))
+
+
 def rolled_out(api: Api, names: Names, image: str) -> tuple[bool, str]:
     """Whether the Deployment is rolled out; BackendError at once if a pod is stuck for good."""
     dep = api.read(DEPLOYMENT, names.deployment, names.namespace)
@@ -53,6 +92,26 @@ def rolled_out(api: Api, names: Names, image: str) -> tuple[bool, str]:
             if reason is not None:
                 raise BackendError(f"kube: {reason}")
     return done, account
+
+
+def ready_in_time(
+    api: Api, names: Names, container: Mapping[str, Any], readiness_s: float
+) -> tuple[bool, str]:
+    """Rolled out (running ``container``'s image); BackendError saying what the readiness probes
+    answered once every pod has run unready for longer than its probe can take to pass
+    (readiness.py)."""
+    done, account = rolled_out(api, names, str(container.get("image")))
+    if done:
+        return done, account
+    pods = [p for p in owned_pods(api, names) if not is_terminating(p)]
+    patience = readiness.probe_patience_s(container, readiness_s)
+    unready = readiness.never_ready(pods, time.time(), patience)
+    if unready is None:
+        return done, account
+    events = api.list(EVENT, names.namespace).get("items") or []
+    answers = readiness.last_answers(events, unready)
+    line = readiness.failure_line(readiness.readiness_path(container), unready, answers)
+    raise BackendError(f"kube: {line}")
 
 
 def settled(api: Api, names: Names, image: str, replicas: int) -> tuple[bool, str]:
@@ -86,7 +145,8 @@ def namespace_usable(api: Api, namespace: str, server_minor: int | None) -> tupl
 
 
 def answers(target: Target, path: str) -> tuple[bool, str]:
-    """Whether the Service answers ``path`` with 200 at the target, as the load will reach it."""
+    """Whether the Service answers ``path`` at the target as a kubelet probe passes (200-399),
+    as the load will reach it."""
     conn = http.client.HTTPConnection(target.host, target.port, timeout=2.0)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
@@ -95,4 +155,4 @@ def answers(target: Target, path: str) -> tuple[bool, str]:
         return False, f"not answering ({exc.strerror or exc})"
     finally:
         conn.close()
-    return status == 200, f"answered HTTP {status}"
+    return 200 <= status < 400, f"answered HTTP {status}"

@@ -1,8 +1,8 @@
-"""The Kubernetes objects of one order, built from its DeploySpec: Namespace, Deployment, Service.
+"""What a run's objects are called and labelled, and the rules by which it owns them.
 
-These are the same objects as ``manifests/overlays/<order>`` renders with kustomize
-(``tests/backends/kube/test_kube_objects.py`` compares both for every order), written as plain API
-dicts so they go to the API server as they are, on any cluster version.
+The objects themselves are the app's manifests (manifests.py), varied (variant.py) and adapted
+to these names and labels (adapt.py); for the sample app they equal what
+``manifests/overlays/<order>`` renders with kustomize (tests/backends/kube/test_kube_objects.py).
 
 Every object carries the harness's labels, and the run's id (``drainlab.dev/run-id``): the
 harness selects on all of them, and refuses to touch anything that lacks them (see :func:`owned`),
@@ -12,14 +12,12 @@ carries its run id too: that run is its owner (apply.py, cleanup.py).
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import DeploySpec
 from harness.backends.kube.kinds import DEPLOYMENT, SERVICE, Kind
 
 APP_NAME = "drainlab-sample"
@@ -28,12 +26,7 @@ LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_ORDER = "drainlab.dev/order"
 LABEL_RUN = "drainlab.dev/run-id"
-CONTAINER = "app"
-APP_PORT = 8080
-SERVICE_PORT = 80
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
-READINESS_PATH = "/readyz"  # the sample app's
-DEFAULT_GRACE_S = 30.0  # Kubernetes' default terminationGracePeriodSeconds
 
 # The objects of an order, in the order deploy makes them; teardown deletes them in this order.
 MANAGED: tuple[Kind, ...] = (DEPLOYMENT, SERVICE)
@@ -67,14 +60,25 @@ class Names:
         return {DEPLOYMENT.name: self.deployment, SERVICE.name: self.service}[kind.name]
 
 
-def names_for(order: str, namespace: str, run_id: str | None = None) -> Names:
-    """The order's names and labels; ``run_id`` None only for the manifests users apply
-    themselves (manifests/): every object a run makes carries its run id."""
-    name = f"{APP_NAME}-{order}"
-    labels = {**app_labels(), LABEL_ORDER: order}
+def names_for(
+    variant: str,
+    namespace: str,
+    run_id: str | None = None,
+    deployment: str = APP_NAME,
+    service: str = APP_NAME,
+) -> Names:
+    """One variant's names and labels: ``<deployment>-<variant>`` and ``<service>-<variant>``,
+    the manifests' names (the sample app's: drainlab-sample). ``run_id`` None only for the
+    manifests users apply themselves (manifests/): every object a run makes carries its run id."""
+    labels = {**app_labels(), LABEL_ORDER: variant}
     if run_id is not None:
         labels[LABEL_RUN] = run_id
-    return Names(namespace=namespace, deployment=name, service=name, labels=labels)
+    return Names(
+        namespace=namespace,
+        deployment=f"{deployment}-{variant}",
+        service=f"{service}-{variant}",
+        labels=labels,
+    )
 
 
 def new_run_id(stem: str | None = None) -> str:
@@ -123,108 +127,6 @@ def namespace_object(namespace: str, run_id: str | None = None) -> dict[str, Any
         "kind": "Namespace",
         "metadata": {"name": namespace, "labels": namespace_labels(run_id)},
     }
-
-
-def grace_seconds(grace_period_s: float) -> int:
-    """terminationGracePeriodSeconds is whole seconds: round up, so the app never gets less."""
-    return max(1, math.ceil(grace_period_s))
-
-
-def _seconds_arg(value: float) -> str:
-    return f"{value:g}"
-
-
-def deployment_object(spec: DeploySpec, names: Names, image: str) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "PORT", "value": str(APP_PORT)},
-    ]
-    change = spec.change
-    env += [{"name": k, "value": v} for k, v in change.env.items() if k not in ("POD_NAME", "PORT")]
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": image,
-        # Images are loaded into the nodes (kind load, ctr import); a registry is never asked.
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
-        "env": env,
-        "readinessProbe": {
-            "httpGet": {"path": READINESS_PATH, "port": "http"},
-            "periodSeconds": 1,
-            "timeoutSeconds": 1,
-            "successThreshold": 1,
-            "failureThreshold": 1,
-        },
-        "livenessProbe": {
-            "httpGet": {"path": "/livez", "port": "http"},
-            "periodSeconds": 5,
-            "timeoutSeconds": 2,
-            "successThreshold": 1,
-            "failureThreshold": 3,
-        },
-    }
-    if change.prestop_sleep_s:
-        # exec, never httpGet: on v1.20 an httpGet path "/x" is sent as "//x" and the hook's 404
-        # is ignored, so the hook silently does nothing.
-        container["lifecycle"] = {
-            "preStop": {"exec": {"command": ["sleep", _seconds_arg(change.prestop_sleep_s)]}}
-        }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": names.deployment,
-            "namespace": names.namespace,
-            "labels": dict(names.labels),
-        },
-        "spec": {
-            "replicas": spec.replicas,
-            "selector": {"matchLabels": dict(names.labels)},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-            },
-            "template": {
-                "metadata": {"labels": dict(names.labels)},
-                "spec": {
-                    "terminationGracePeriodSeconds": grace_seconds(
-                        DEFAULT_GRACE_S if change.grace_period_s is None else change.grace_period_s
-                    ),
-                    "containers": [container],
-                },
-            },
-        },
-    }
-
-
-def service_object(order: str, names: Names) -> dict[str, Any]:
-    port: dict[str, Any] = {
-        "name": "http",
-        "protocol": "TCP",
-        "port": SERVICE_PORT,
-        "targetPort": "http",
-    }
-    if order in NODE_PORTS:
-        port["nodePort"] = NODE_PORTS[order]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": names.service,
-            "namespace": names.namespace,
-            "labels": dict(names.labels),
-        },
-        "spec": {"type": "NodePort", "selector": dict(names.labels), "ports": [port]},
-    }
-
-
-def order_objects(spec: DeploySpec, names: Names, image: str) -> list[tuple[Kind, dict[str, Any]]]:
-    """The objects deploy makes for one order, one per kind of MANAGED, in that order."""
-    built = {
-        DEPLOYMENT.name: deployment_object(spec, names, image),
-        SERVICE.name: service_object(spec.variant, names),
-    }
-    return [(kind, built[kind.name]) for kind in MANAGED]
 
 
 def restart_patch(now_iso: str, max_surge: str, max_unavailable: str) -> dict[str, Any]:

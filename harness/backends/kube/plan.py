@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from harness.backends.kube.adapt import checked, variant_objects
 from harness.backends.kube.api import Api
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
@@ -30,9 +31,7 @@ from harness.backends.kube.objects import (
     LABEL_RUN,
     MANAGED,
     app_labels,
-    names_for,
     namespace_labels,
-    order_objects,
     run_of,
     selector_of,
 )
@@ -59,6 +58,7 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
 
         return target_plan_lines(backend, scenario, BRING_UP.get(backend))
     ns = kube.namespace
+    app = checked(scenario, on_kind=backend == "kind")
     lines = [f"dry run on the {backend} backend: nothing is created, deleted or started"]
     if backend in BRING_UP:
         lines.append(BRING_UP[backend] + "; not read in a dry run")
@@ -71,17 +71,19 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
         lines += _read_namespace(api, ns, kube.allow_namespace)
     lease = lease_object(ns, RUN_ID, time.time())
     lines.append(
-        f"per order: create Lease {ns}/{LEASE_NAME} held by this run (renewed every "
+        f"per variant: create Lease {ns}/{LEASE_NAME} held by this run (renewed every "
         f"{RENEW_EVERY_S:g} s), labels {_labels(lease['metadata']['labels'])}; delete it at "
-        "the order's teardown"
+        "the variant's teardown"
     )
+    lines.append(f"app: {app.manifests.source}")
     for order in scenario.variant_names():
-        names = names_for(order, ns, RUN_ID)
-        for _, body in order_objects(scenario.deploy_spec(order), names, kube.image):
+        names = app.names(order, ns, RUN_ID)
+        spec = scenario.deploy_spec(order)
+        for _, body in variant_objects(app, spec, names, on_kind=backend == "kind"):
             lines.append(
-                f"order {order}: create {body['kind']} {ns}/{body['metadata']['name']} "
+                f"variant {order}: create {body['kind']} {ns}/{body['metadata']['name']} "
                 f"labels {_labels(body['metadata']['labels'])}{_detail(body)}; delete it at "
-                f"the order's teardown (only if it still carries {LABEL_RUN}={RUN_ID}, "
+                f"the variant's teardown (only if it still carries {LABEL_RUN}={RUN_ID}, "
                 f"by UID)"
             )
     return lines
@@ -93,8 +95,8 @@ def _namespace_lines(ns: str, existing: Mapping[str, Any] | None) -> list[str]:
         made = f"made by run {owner}" if owner else "not made by a run"
         return [f"namespace {ns} exists ({made}): used, never deleted by this run"]
     return [
-        f"create Namespace {ns} labels {_labels(namespace_labels(RUN_ID))} at each order's "
-        "deploy, if it is missing then; delete it at the order's teardown (by its UID)"
+        f"create Namespace {ns} labels {_labels(namespace_labels(RUN_ID))} at each variant's "
+        "deploy, if it is missing then; delete it at the variant's teardown (by its UID)"
     ]
 
 

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from helpers.fakekube import FakeApi
+from helpers.kubeobjects import deployment_object
 
 from harness.backends.base import DeploySpec
 from harness.backends.kube import plan
 from harness.backends.kube.client import Connection
 from harness.backends.kube.kinds import DEPLOYMENT, LEASE, NAMESPACE, NODE
 from harness.backends.kube.lease import LEASE_NAME, lease_object
-from harness.backends.kube.objects import deployment_object, names_for, namespace_object
+from harness.backends.kube.objects import names_for, namespace_object
 from harness.cli import main
 
 

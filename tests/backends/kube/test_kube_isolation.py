@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 from helpers.fakekube import FakeApi
+from helpers.kubeobjects import deployment_object, service_object
 
 from harness.backends.base import DeploySpec
 from harness.backends.kube.api import Api
@@ -25,12 +26,10 @@ from harness.backends.kube.lease import (
 )
 from harness.backends.kube.objects import (
     LABEL_RUN,
-    deployment_object,
     names_for,
     namespace_object,
     new_run_id,
     owned,
-    service_object,
 )
 from harness.backends.kube.session import Session
 from harness.errors import BackendError, UsageError

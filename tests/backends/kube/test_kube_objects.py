@@ -1,9 +1,10 @@
-"""The objects the kube backend applies equal what `kubectl kustomize` renders from manifests/.
+"""The objects the kube backend applies for the sample app equal what `kubectl kustomize`
+renders from manifests/overlays/<order>.
 
-The harness builds its Deployment, Service and Namespace in Python from the DeploySpec; users
-apply manifests/overlays/<order> with kubectl. Both come from the scenario defaults, and they
-must not drift: compared here object by object (env as a mapping, since its order does not
-matter to Kubernetes), for every order.
+The harness deploys the sample app as any app: its shipped base (manifests/base), varied by the
+order's built-in variant and adapted (adapt.py); users apply manifests/overlays/<order> with
+kubectl. They must not drift: compared here object by object (env as a mapping, since its
+order does not matter to Kubernetes), for every order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.kubeobjects import deployment_object, service_object
 from helpers.paths import REPO
 
 from harness.appspec import Variant
@@ -21,14 +23,12 @@ from harness.backends.base import DeploySpec
 from harness.backends.kube.objects import (
     NODE_PORTS,
     RESTARTED_AT,
-    deployment_object,
-    grace_seconds,
     names_for,
     namespace_object,
     owned,
     restart_patch,
-    service_object,
 )
+from harness.backends.kube.variant import grace_seconds
 from harness.orders import DEFAULT_ORDERS
 from harness.scenario import Scenario
 
