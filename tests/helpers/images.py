@@ -6,7 +6,8 @@ cached Python base layer, no Docker) once per content and returns the archive, f
 
 - ``nginx``: Debian's nginx on port 8080 (``/`` a static page, ``/slow`` about one second);
   SIGTERM is its fast shutdown, SIGQUIT its graceful one.
-- ``http-server``: ``python3 -m http.server 8080``; exits at once on SIGTERM.
+- ``http-server``: ``python3 -m http.server 8080``; as its container's PID 1, without a SIGTERM
+  handler, it ignores SIGTERM (the kernel drops default-action signals to a namespace's init).
 
 :func:`oci_layout` rewrites an archive as an OCI image layout, :func:`hollow_docker_save` writes
 one that only looks like an archive, and :func:`retagged` copies one under another name, so that

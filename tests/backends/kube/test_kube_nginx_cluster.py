@@ -1,0 +1,99 @@
+"""Debian's nginx, an app not written for drainlab, through `harness run --backend local` on the
+real local cluster, from a manifests folder and an image archive (tests/helpers/images.py).
+
+Known behaviour, so known verdicts: SIGTERM is nginx's fast shutdown, so as it is ("current") it
+exits while the Service still routes new connections to it, and they are refused; with a preStop
+sleep ("prestop") the endpoint is gone from every node's rules before SIGTERM, and nothing fails.
+New connections per request: nginx closes idle keep-alive connections at any shutdown, fast or
+graceful, so keep-alive clients race it whatever the variant (see the embedded proof).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers.e2e import run_harness
+from helpers.images import test_image
+from helpers.userapp import write_folder
+
+from harness.backends.clusters.local import LocalCluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def _nginx(image: str) -> list[dict[str, Any]]:
+    labels = {"app": "nginx"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "nginx"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 20,
+                    "containers": [
+                        {
+                            "name": "nginx",
+                            "image": image,
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "readinessProbe": {
+                                "httpGet": {"path": "/", "port": "http"},
+                                "periodSeconds": 1,
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "nginx"},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
+    return [deployment, service]
+
+
+def test_nginx_drops_on_its_fast_shutdown_and_a_prestop_variant_drops_nothing(
+    local_cluster: LocalCluster, tmp_path: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, ref = test_image("nginx")
+    write_folder(tmp_path / "k8s", *_nginx(ref))
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "app": {"manifests": "k8s", "image_archive": str(archive)},
+                "variants": {"current": {}, "prestop": {"prestop_sleep_s": 3}},
+                "replicas": 3,
+                "duration_s": 16,
+                "traffic": {"users": 6, "keepalive": False, "requests": [{"path": "/"}]},
+                "chaos": {"count": 3, "start_after_s": 2, "every_s": 4},
+                "gate": {"order": "prestop"},
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(local_cluster.kubeconfig))
+    args = ["--backend", "local", "--namespace", namespace, "--scenario", str(scenario)]
+    _, summary = run_harness([*args, "--gate", "prestop"], tmp_path / "out", timeout_s=600)
+    results = summary["orders"]
+    print("\nnginx on the local cluster:", json.dumps(
+        {v: {k: r[k] for k in ("requests", "failed", "failures_by_class", "failures_by_phase")}
+         for v, r in results.items()}
+    ))  # fmt: skip
+    assert list(results) == ["current", "prestop"]
+    for variant, result in results.items():
+        assert result["deletions"] == 3 and result["requests"] > 300, (variant, result)
+    current, prestop = results["current"], results["prestop"]
+    assert current["failed"] > 0, current  # new connections refused while the endpoint goes
+    refused = current["failures_by_class"].get("connection_refused", 0)
+    assert refused > 0, current["failures_by_class"]
+    assert prestop["failed"] == 0, prestop["failures_by_class"]
+    assert summary["gate"]["ok"] is True, summary["gate"]
