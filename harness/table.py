@@ -14,7 +14,7 @@ _CLASS_COLUMNS = (
 
 
 def comparison_table(summary: dict[str, Any]) -> str:
-    headers = ["order", "requests", "failed", "rate", *[c for c, _ in _CLASS_COLUMNS]]
+    headers = ["variant", "requests", "failed", "rate", *[c for c, _ in _CLASS_COLUMNS]]
     headers += ["p50 ms", "p99 ms", "prop p99 ms", "deletions"]
     rows = [headers]
     for order, data in summary.get("orders", {}).items():
@@ -43,7 +43,7 @@ def _num(value: float | None) -> str:
 def lifecycle_table(reports: dict[str, dict[str, Any]]) -> str:
     """Median / max of the pod lifecycle durations per order (from analysis.lifecycle_report)."""
     names = list(next(iter(reports.values()), {}).get("durations_ms", {}))
-    headers = ["order", *[n.replace("_to_", "→").replace("_", " ") for n in names]]
+    headers = ["variant", *[n.replace("_to_", "→").replace("_", " ") for n in names]]
     rows = [headers]
     for order, report in reports.items():
         cells = [order]

@@ -11,7 +11,7 @@ def test_comparison_table_aligns_orders_side_by_side() -> None:
         }
     }  # fmt: skip
     lines = comparison_table(summary).splitlines()
-    assert lines[0].split()[:4] == ["order", "requests", "failed", "rate"]
+    assert lines[0].split()[:4] == ["variant", "requests", "failed", "rate"]
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert lines[2].split()[:6] == ["naive", "1057", "18", "1.703%", "0", "7"]
     assert lines[3].split()[:3] == ["graceful", "1038", "0"]
@@ -23,6 +23,6 @@ def test_lifecycle_table_shows_median_and_max() -> None:
     text = lifecycle_table({"prestop": report})
     assert text.splitlines() == [
         "pod lifecycle, median/max ms",
-        "order    delete→sigterm",
+        "variant  delete→sigterm",
         "prestop          0/5012",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -226,6 +227,56 @@ def test_make_bench_as_written(clone: Path, default_run: Path) -> None:
     done = sh("make bench", clone, timeout_s=1800)
     assert done.code == 0, done
     assert "ratio" in done.out, done
+
+
+EXAMPLE = "examples/http-server/scenario.yaml"
+
+
+def _example_run(clone: Path, backend: str) -> dict[str, Any]:
+    """The README's "Your own service" command for ``backend``, as written."""
+    done = sh(f'make chaos BACKEND={backend} SCENARIO={EXAMPLE} ARGS="--gate prestop"', clone)
+    assert done.code == 0, done
+    assert done.out.count("ok prestop: 0 failed") == 1, done
+    summary = summary_of(report_of(done, clone))
+    assert list(summary["orders"]) == ["current", "prestop"]
+    for variant, entry in summary["orders"].items():
+        assert entry["deletions"] == 3 and entry["requests"] > 100, (variant, entry)
+    assert summary["orders"]["prestop"]["failed"] == 0
+    return summary
+
+
+def test_your_own_service_on_the_embedded_backend_as_written(
+    clone: Path, default_run: Path
+) -> None:
+    """http.server as an ordinary process: SIGTERM's default action ends it at once."""
+    summary = _example_run(clone, "embedded")
+    assert summary["orders"]["current"]["failed"] > 0
+
+
+@pytest.mark.cluster
+def test_your_own_service_on_the_local_cluster_as_written(
+    local_cluster: LocalCluster, clone: Path, default_run: Path
+) -> None:
+    """http.server as its container's PID 1 ignores SIGTERM: no drop, a SIGKILL per stop."""
+    summary = _example_run(clone, "local")
+    current = summary["orders"]["current"]
+    assert current["failed"] == 0, current
+    assert "killed_at_grace" in json.dumps(current), current
+
+
+def test_the_scenario_the_readme_shows_is_valid(tmp_path: Path) -> None:
+    """The YAML of "Your own service", beside the example's manifests and a patch."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Your own service", 1)[1].split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    shutil.copytree(ROOT / "examples" / "http-server" / "k8s", tmp_path / "k8s")
+    (tmp_path / "k8s" / "graceful-patch.yaml").write_text(
+        "spec: {template: {spec: {terminationGracePeriodSeconds: 40}}}\n"
+    )
+    (tmp_path / "scenario.yaml").write_text(snippet)
+    done = sh(f"{ROOT}/.venv/bin/harness validate scenario.yaml", tmp_path, timeout_s=120)
+    assert done.code == 0, done
+    assert yaml.safe_load(done.out)["variants"]["tuned"]["grace_period_s"] == 45
 
 
 @pytest.mark.cluster
