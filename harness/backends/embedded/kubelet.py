@@ -30,7 +30,7 @@ from harness.backends.embedded.applog import app_event
 from harness.backends.embedded.endpointcontroller import EndpointsModel
 from harness.backends.embedded.pod import Pod
 from harness.backends.embedded.prestop import PrestopHook, run_hook
-from harness.backends.embedded.probe import ProbeResult
+from harness.backends.embedded.probe import ProbeResult, describe_probe
 from harness.backends.embedded.probes import ContainerProbes, Probes
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint
@@ -217,7 +217,7 @@ class Kubelet:
         """A liveness or startup failure; the last one allowed kills the container, which the
         pod's loop then restarts."""
         probe = getattr(self._probes, kind)
-        message = f"{kind.capitalize()} probe failed: GET {probe.path} -> {result.answer}"
+        message = f"{kind.capitalize()} probe failed: {describe_probe(probe)} -> {result.answer}"
         self._kube_event(pod, "Unhealthy", message)
         if not kill or pod.terminating:
             return
