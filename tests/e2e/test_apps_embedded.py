@@ -66,8 +66,13 @@ def _run(
     assert "Traceback" not in proc.stderr, proc.stderr
     assert processes_left(marker, within_s=10) == []
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    print(proc.stdout)  # the table, for the record (pytest -s)
-    return proc.returncode, run_dir, json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # For the record (pytest -s): the table, and each variant's failures by class and phase.
+    print(proc.stdout)
+    for name, result in summary["orders"].items():
+        phases = {k: v for k, v in result["failures_by_phase"].items() if v}
+        print(f"{name}: {result['requests']} requests, {result['failed']} failed", phases)
+    return proc.returncode, run_dir, summary
 
 
 def _gate(run_dir: Path, variant: str) -> int:

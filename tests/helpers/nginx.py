@@ -44,7 +44,10 @@ def nginx_binary() -> Path:
     home = cache_folder() / f"nginx-{version}"
     binary = home / "usr" / "sbin" / "nginx"
     if not binary.is_file():
-        _fetch(version, home)
+        try:
+            _fetch(version, home)
+        except OSError as exc:  # e.g. a cache folder this user cannot write
+            raise NginxUnavailable(f"cannot unpack nginx into {home}: {exc}") from None
     check = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
         raise NginxUnavailable(f"{binary} does not run: {check.stderr.strip()}")
