@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from harness.appspec import Probe
 from harness.backends.embedded.probe import ProbeResult, http_probe
@@ -39,6 +39,7 @@ class Probes:
     startup: Probe | None = None
 
 
+@dataclass(eq=False)
 class ContainerProbes:
     """Runs the probes of one container until it is gone.
 
@@ -48,28 +49,17 @@ class ContainerProbes:
     that kills the container (the caller kills it; probing of this container ends there).
     """
 
-    def __init__(
-        self,
-        probes: Probes,
-        host: str,
-        app_port: int,
-        started_at: float,
-        *,
-        alive: Callable[[], bool],
-        terminating: Callable[[], bool],
-        on_ready: Callable[[bool], None],
-        on_failure: FailureSink,
-    ) -> None:
-        self._probes = probes
-        self._host = host
-        self._app_port = app_port
-        self._started_at = started_at
-        self._alive = alive
-        self._terminating = terminating
-        self._on_ready = on_ready
-        self._on_failure = on_failure
-        self._started = asyncio.Event()
-        self.last: dict[str, ProbeResult] = {}  # each probe's last answer
+    probes: Probes
+    host: str
+    app_port: int
+    started_at: float
+    _: KW_ONLY
+    alive: Callable[[], bool]
+    terminating: Callable[[], bool]
+    on_ready: Callable[[bool], None]
+    on_failure: FailureSink
+    last: dict[str, ProbeResult] = field(default_factory=dict, init=False)  # last answers
+    _started: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     @property
     def startup_passed(self) -> bool:
@@ -78,10 +68,10 @@ class ContainerProbes:
     async def run(self) -> None:
         """Probes until the container is gone (or this task is cancelled)."""
         workers = [self._readiness()]
-        if self._probes.liveness is not None:
-            workers.append(self._liveness(self._probes.liveness))
-        if self._probes.startup is not None:
-            workers.append(self._startup(self._probes.startup))
+        if self.probes.liveness is not None:
+            workers.append(self._liveness(self.probes.liveness))
+        if self.probes.startup is not None:
+            workers.append(self._startup(self.probes.startup))
         else:
             self._started.set()
         tasks = [asyncio.ensure_future(worker) for worker in workers]
@@ -94,7 +84,7 @@ class ContainerProbes:
             await asyncio.wait(tasks)
 
     async def _readiness(self) -> None:
-        settings = self._probes.readiness
+        settings = self.probes.readiness
         await self._started.wait()
         ready = False
         successes = failures = 0
@@ -103,12 +93,12 @@ class ContainerProbes:
                 successes, failures = successes + 1, 0
                 if not ready and successes >= settings.success_threshold:
                     ready = True
-                    self._on_ready(True)
+                    self.on_ready(True)
             else:
                 successes, failures = 0, failures + 1
                 if ready and failures >= settings.failure_threshold:
                     ready = False
-                    self._on_ready(False)
+                    self.on_ready(False)
 
     async def _liveness(self, settings: Probe) -> None:
         await self._started.wait()
@@ -123,7 +113,7 @@ class ContainerProbes:
         container is gone or killed by failure_threshold consecutive failures."""
         failures = 0
         async for result in self._results(kind, settings):
-            if self._terminating():
+            if self.terminating():
                 continue  # the kubelet ignores these probes on a terminating pod
             if result.ok:
                 failures = 0
@@ -132,7 +122,7 @@ class ContainerProbes:
                 continue
             failures += 1
             kill = failures >= settings.failure_threshold
-            self._on_failure(kind, result, kill)
+            self.on_failure(kind, result, kill)
             if kill:
                 return False
         return False
@@ -140,15 +130,15 @@ class ContainerProbes:
     async def _results(self, kind: str, settings: Probe) -> AsyncIterator[ProbeResult]:
         """Each probe's result, on the probe's cadence, while the container runs."""
         loop = asyncio.get_running_loop()
-        port = settings.port if settings.port is not None else self._app_port
-        next_at = max(self._started_at + settings.initial_delay_s, loop.time())
+        port = settings.port if settings.port is not None else self.app_port
+        next_at = max(self.started_at + settings.initial_delay_s, loop.time())
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             # Checked on each round: on Python 3.11 a cancel that meets wait_for just as the
             # probe completes is lost, so the loop must also end by itself.
-            if not self._alive():
+            if not self.alive():
                 return
-            result = await http_probe(self._host, port, settings.path, settings.timeout_s)
+            result = await http_probe(self.host, port, settings.path, settings.timeout_s)
             self.last[kind] = result
             yield result
             next_at = max(next_at + settings.period_s, loop.time())
