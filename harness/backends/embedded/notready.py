@@ -21,10 +21,15 @@ NOT_PROBED = "no answer yet"  # the probe has not run (initial delay, or no cont
 def why_not_ready(pods: Sequence[Pod], probes: Probes, log_tail: Callable[[str], str]) -> str:
     """The reasons of the pods in ``pods`` that are neither ready nor terminating; "" if none."""
     waiting = [pod for pod in pods if not pod.ready and not pod.terminating]
+    # log tail -> the crashing pods that show it (most often the same for all)
+    crashing: dict[str, list[Pod]] = {}
+    for pod in waiting:
+        if pod.restarts or pod.probes is None:
+            crashing.setdefault(log_tail(pod.name), []).append(pod)
     parts = [
-        f"{pod.name} not ready, {pod.restarts} restarts{log_tail(pod.name)}"
-        for pod in waiting
-        if pod.restarts or pod.probes is None
+        f"{_where([p.name for p in same], len(pods))} not ready, "
+        f"{max(p.restarts for p in same)} restarts{tail}"
+        for tail, same in crashing.items()
     ]
     # (probe, answer) -> the pods that got it, in the pods' order
     answers: dict[tuple[str, str], list[str]] = {}
@@ -37,9 +42,12 @@ def why_not_ready(pods: Sequence[Pod], probes: Probes, log_tail: Callable[[str],
         answers.setdefault(key, []).append(pod.name)
     by_probe: dict[str, list[str]] = {}
     for (gate, answer), names in answers.items():
-        where = f"all {len(names)} pods" if len(names) == len(pods) > 1 else ", ".join(names)
-        by_probe.setdefault(gate, []).append(f"{answer} on {where}")
+        by_probe.setdefault(gate, []).append(f"{answer} on {_where(names, len(pods))}")
     for gate, found in by_probe.items():
         probe = getattr(probes, gate)
         parts.append(f"{gate} never passed: {describe_probe(probe)} -> {'; '.join(found)}")
     return "; ".join(parts)
+
+
+def _where(names: list[str], of: int) -> str:
+    return f"all {of} pods" if len(names) == of > 1 else ", ".join(names)

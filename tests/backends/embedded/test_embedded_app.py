@@ -128,6 +128,25 @@ def test_a_prestop_command_longer_than_the_grace_period_is_cut_and_sigterm_follo
     assert processes_with(marker) == []  # the abandoned hook did not outlive its time
 
 
+def test_a_failing_prestop_command_is_reported_and_sigterm_follows(tmp_path: Path) -> None:
+    events: list[TimelineEvent] = []
+
+    async def main() -> None:
+        async with _backend(tmp_path, tiny_app(tmp_path)) as backend:
+            change = Variant(prestop_command=["no-such-hook"], grace_period_s=10)
+            await backend.deploy(DeploySpec("v", 1, change), events.append)
+            (pod,) = await backend.list_pods()
+            await backend.delete_pod(pod.name)
+            await backend.wait_settled(30)
+
+    asyncio.run(main())
+    ended = first(events, EventKind.PRESTOP_ENDED)
+    # The kubelet's FailedPreStopHook: reported, and the kill sequence goes on at once.
+    assert ended.detail["exit_code"] == 127 and ended.detail["cut_short"] is False
+    assert first(events, EventKind.SIGTERM_SENT).ts - ended.ts < 0.5
+    assert first(events, EventKind.EXITED).detail["code"] == 0
+
+
 def test_a_probe_port_and_initial_delay_are_honoured(tmp_path: Path) -> None:
     events: list[TimelineEvent] = []
     delay = 0.8

@@ -98,3 +98,13 @@ def test_pods_that_got_different_answers_are_named_with_theirs() -> None:
         "readiness never passed: GET /ready -> 404 on web-a, web-c; connection refused on web-b; "
         "startup never passed: GET :8081/started -> timeout after 1 s on web-d"
     )
+
+
+def test_pods_whose_container_keeps_exiting_are_shown_once_with_their_log() -> None:
+    pods = [_pod(f"web-{n}", {}) for n in "abc"]
+    for restarts, pod in enumerate(pods, 1):
+        pod.restarts = restarts
+    tail = " (log: sh: 1: exec: no-such-server: not found)"
+    assert why_not_ready(pods, Probes(Probe()), lambda name: tail) == (
+        f"all 3 pods not ready, 3 restarts{tail}"
+    )
