@@ -217,11 +217,13 @@ async def get(host: str, port: int, path: str = "/") -> tuple[int, str | None]:
 
 # A tiny app for the mechanics tests: starts in a few ms (no aiohttp), and behaves as told.
 #   argv: host port mode; mode: exit (exits on SIGTERM) | ignore (logs SIGTERM, keeps going)
-#   | unready (the readiness path always answers 503)
+#   | unready (the readiness path always answers 503); in every mode /healthz answers 200 until
+#   the app got SIGTERM, 503 after
 TINY_APP = r"""
 import asyncio, json, os, signal, sys, time
 host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 pod = os.environ.get("POD_NAME", "?")
+terminated = False
 
 def emit(event, **fields):
     print(json.dumps({"ts": time.time(), "event": event, "pod": pod, **fields}), flush=True)
@@ -231,7 +233,8 @@ async def handle(reader, writer):
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             path = head.split(b" ", 2)[1]
-            unready = mode == "unready" and path == b"/readyz"
+            unready = (mode == "unready" and path == b"/readyz") or (
+                path == b"/healthz" and terminated)
             status = b"503 Service Unavailable" if unready else b"200 OK"
             writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\nX-Served-By: "
                          + pod.encode() + b"\r\n\r\nok")
@@ -247,6 +250,8 @@ async def main():
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     def on_term():
+        global terminated
+        terminated = True
         emit("sigterm")
         if mode != "ignore" and not done.done():
             done.set_result(0)

@@ -32,12 +32,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.appspec import App, Probe
+from harness.appspec import App, Probe, ProbeChange
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.embedded.app import AppLaunch
 from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
 from harness.backends.embedded.kubelet import Kubelet
+from harness.backends.embedded.notready import why_not_ready
 from harness.backends.embedded.pod import Pod, PodNames
+from harness.backends.embedded.probes import Probes
 from harness.backends.embedded.proxy import BALANCE_MODES, ServiceProxy
 from harness.backends.embedded.replicaset import ReplicaSets
 from harness.backends.embedded.rollingupdate import resolve_fenceposts
@@ -78,7 +80,9 @@ class EmbeddedBackend(TeardownOnExit):
     ) -> None:
         self._embedded = embedded
         self._app_spec = app or App()
-        self._app = AppLaunch(self._app_spec.command, log_dir, self._app_spec.env)
+        self._app = AppLaunch(
+            self._app_spec.command, log_dir, self._app_spec.env, self._app_spec.workdir
+        )
         if balance not in BALANCE_MODES:
             raise BackendError(
                 f"balance: expected one of {', '.join(BALANCE_MODES)}, got {balance!r}"
@@ -112,7 +116,7 @@ class EmbeddedBackend(TeardownOnExit):
             raise BackendError("a Deployment is already up; tear it down first")
         if spec.replicas < 1:
             raise BackendError(f"replicas must be >= 1, got {spec.replicas}")
-        self._app.prepare()
+        self._app.prepare(spec.change.args)
         self._reset_state()
         self._spec = spec
         self._sink = emit
@@ -133,7 +137,7 @@ class EmbeddedBackend(TeardownOnExit):
         kubelet = Kubelet(
             spec,
             self._app,
-            self._readiness(spec),
+            self._probes(spec),
             self._grace_period_s(spec),
             endpoints,
             self._pods,
@@ -154,17 +158,29 @@ class EmbeddedBackend(TeardownOnExit):
         try:
             host, port = await proxy.start()
             replicasets.create()
-            await self._wait_for(self._settled, self._deploy_timeout_s, "deploy")
+            await self._wait_for(
+                self._settled, self._deploy_timeout_s, "deploy", self._why_not_deployed
+            )
         except BaseException:
             await self.teardown()
             raise
         return Target(host, port)
 
-    def _readiness(self, spec: DeploySpec) -> Probe:
-        """The app's readiness probe with the variant's changes."""
-        change = spec.change.readiness
-        probe = self._app_spec.readiness
-        return change.applied_to(probe) if change is not None else probe
+    def _probes(self, spec: DeploySpec) -> Probes:
+        """The app's probes with the variant's changes (a change to a probe the app does not
+        have starts from the defaults)."""
+        app, change = self._app_spec, spec.change
+
+        def probe(own: Probe | None, changed: ProbeChange | None) -> Probe | None:
+            if changed is None:
+                return own
+            return changed.applied_to(own if own is not None else Probe())
+
+        readiness = probe(app.readiness, change.readiness)
+        assert readiness is not None  # the app always has one
+        return Probes(
+            readiness, probe(app.liveness, change.liveness), probe(app.startup, change.startup)
+        )
 
     def _grace_period_s(self, spec: DeploySpec) -> float:
         """The variant's terminationGracePeriodSeconds, else the app's."""
@@ -260,14 +276,28 @@ class EmbeddedBackend(TeardownOnExit):
             parts.append("endpoint changes still propagating")
         return "; ".join(parts) or "no pods"
 
-    async def _wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    def _why_not_deployed(self) -> str:
+        """What the probes of the pods that never got ready answered (else the pods' states)."""
+        spec = self._require_deployment()
+        pods = list(self._pods.values())
+        return why_not_ready(pods, self._probes(spec), self._app.log_tail) or self._describe()
+
+    async def _wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout_s: float,
+        what: str,
+        describe: Callable[[], str] | None = None,
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while not predicate():
-            await self._wait_change(deadline, what)
+            await self._wait_change(deadline, what, describe)
 
-    async def _wait_change(self, deadline: float, what: str) -> None:
+    async def _wait_change(
+        self, deadline: float, what: str, describe: Callable[[], str] | None = None
+    ) -> None:
         """Until the next change; BackendError once past ``deadline`` or torn down meanwhile."""
-        await self._changes.wait(deadline, what, self._describe)
+        await self._changes.wait(deadline, what, describe or self._describe)
         self._require_deployment()
 
     def _emit(self, event: TimelineEvent) -> None:

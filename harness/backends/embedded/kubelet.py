@@ -1,14 +1,18 @@
-"""The kubelet: runs each pod's container, probes its readiness, and kills it on deletion.
+"""The kubelet: runs each pod's container, probes it, and kills it on deletion.
 
-A container that exits is restarted after a back-off until its pod is deleted; the readiness
-probe (probe.py) moves the pod in and out of the Service's endpoints (endpointcontroller.py),
-and a container that dies takes its pod out at once, without waiting for a probe.
+A container that exits is restarted after a back-off until its pod is deleted; the probes
+(probes.py) move the pod in and out of the Service's endpoints (endpointcontroller.py), and a
+container that dies takes its pod out at once, without waiting for a probe. A container that
+fails its liveness or startup probe is killed as on a deletion (preStop hook, SIGTERM, grace
+period, SIGKILL) and restarted; each such failure is a ``kube_event`` (reason ``Unhealthy``,
+then ``Killing``), as Kubernetes records them.
 
 The kill sequence is the one of ``killContainer`` (pkg/kubelet/kuberuntime): the preStop hook gets
 the whole grace period and is abandoned if it is still running when that ends; what is left of the
 grace period after the hook is the time between SIGTERM and SIGKILL, but never less than 2 s (the
 kubelet's ``minimumGracePeriodInSeconds``), so a hook that eats the grace period still leaves the
-app 2 s. With a grace period of 0 the hook is skipped.
+app 2 s. With a grace period of 0 the hook is skipped. The hook is a sleep or a command exec'd in
+the container (prestop.py).
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from harness.appspec import Probe
 from harness.backends.base import DeploySpec, EventSink
 from harness.backends.embedded.addresses import free_port
 from harness.backends.embedded.app import AppLaunch
 from harness.backends.embedded.applog import app_event
 from harness.backends.embedded.endpointcontroller import EndpointsModel
 from harness.backends.embedded.pod import Pod
-from harness.backends.embedded.probe import http_probe, run_prober
+from harness.backends.embedded.prestop import PrestopHook, run_hook
+from harness.backends.embedded.probe import ProbeResult, describe_probe
+from harness.backends.embedded.probes import ContainerProbes, Probes
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint
 from harness.backends.embedded.tasks import wait_event
@@ -54,7 +59,7 @@ class Kubelet:
         self,
         spec: DeploySpec,
         app: AppLaunch,
-        readiness: Probe,
+        probes: Probes,
         grace_period_s: float,
         endpoints: EndpointsModel,
         pods: dict[str, Pod],
@@ -65,7 +70,7 @@ class Kubelet:
     ) -> None:
         self._spec = spec
         self._app = app
-        self._probe = readiness
+        self._probes = probes
         self._grace_period_s = grace_period_s
         self._endpoints = endpoints
         self._pods = pods
@@ -79,7 +84,6 @@ class Kubelet:
 
     def delete(self, pod: Pod, grace_period_s: float | None, cause: str) -> None:
         """The delete call: from here the endpoint removal and the kill sequence run together."""
-        spec = self._spec
         grace = self._grace_period_s if grace_period_s is None else grace_period_s
         started_at = asyncio.get_running_loop().time()
         pod.terminating = True
@@ -94,9 +98,20 @@ class Kubelet:
             )
         )
         self._endpoints.remove(pod.name, "deleted")
-        prestop_sleep_s = spec.change.prestop_sleep_s or 0.0
-        self._spawn(kill_pod(pod, grace, prestop_sleep_s, started_at, self._emit))
+        self._spawn(kill_pod(pod, grace, self._prestop_hook(pod), started_at, self._emit))
         self._notify()
+
+    def _prestop_hook(self, pod: Pod) -> PrestopHook:
+        """The variant's preStop hook, run in the pod's environment and working directory."""
+        change = self._spec.change
+        command = change.prestop_command
+        return PrestopHook(
+            sleep_s=change.prestop_sleep_s or 0.0,
+            command=self._app.fill(command, pod.host, pod.port) if command else None,
+            env=self._app.env(change.env, pod.name),
+            cwd=self._app.workdir,
+            log_path=self._app.log_path(pod.name),
+        )
 
     async def _run_pod(self, pod: Pod) -> None:
         """Runs the pod's container, restarting it after a crash, until the pod is deleted."""
@@ -120,7 +135,7 @@ class Kubelet:
             if pod.terminating:
                 return None
             pod.port = free_port(pod.host)
-            argv = self._app.argv(pod.host, pod.port)
+            argv = self._app.argv(pod.host, pod.port, self._spec.change.args)
             env = self._app.env(self._spec.change.env, pod.name)
             try:
                 pod.container = await Container.start(
@@ -128,6 +143,7 @@ class Kubelet:
                     env,
                     lambda line: self._on_app_line(pod, line),
                     self._app.log_path(pod.name),
+                    self._app.workdir,
                 )
             except OSError as exc:
                 log.warning("pod %s: cannot start %s: %s", pod.name, argv[0], exc)
@@ -149,20 +165,20 @@ class Kubelet:
         return container
 
     async def _watch_container(self, pod: Pod, container: Container) -> None:
-        settings = self._probe
-        port = pod.port
-
-        async def probe() -> bool:
-            return await http_probe(pod.host, port, settings.path, settings.timeout_s)
-
-        prober = asyncio.ensure_future(
-            run_prober(
-                probe,
-                settings,
-                lambda ready: self._readiness_changed(pod, ready),
-                lambda: container.running,
-            )
+        probes = ContainerProbes(
+            self._probes,
+            pod.host,
+            pod.port,
+            asyncio.get_running_loop().time(),
+            alive=lambda: container.running,
+            terminating=lambda: pod.terminating,
+            on_ready=lambda ready: self._readiness_changed(pod, ready),
+            on_failure=lambda kind, result, kill: self._probe_failed(
+                pod, container, kind, result, kill
+            ),
         )
+        pod.probes = probes
+        prober = asyncio.ensure_future(probes.run())
         try:
             rc = await container.wait()
         finally:
@@ -195,6 +211,27 @@ class Kubelet:
             self._endpoints.remove(pod.name, "not_ready")
         self._notify()
 
+    def _probe_failed(
+        self, pod: Pod, container: Container, kind: str, result: ProbeResult, kill: bool
+    ) -> None:
+        """A liveness or startup failure; the last one allowed kills the container, which the
+        pod's loop then restarts."""
+        probe = getattr(self._probes, kind)
+        message = f"{kind.capitalize()} probe failed: {describe_probe(probe)} -> {result.answer}"
+        self._kube_event(pod, "Unhealthy", message)
+        if not kill or pod.terminating:
+            return
+        self._kube_event(pod, "Killing", f"Container failed {kind} probe, will be restarted")
+        started_at = asyncio.get_running_loop().time()
+        hook = self._prestop_hook(pod)
+        self._spawn(
+            kill_pod(pod, self._grace_period_s, hook, started_at, self._emit, container=container)
+        )
+
+    def _kube_event(self, pod: Pod, reason: str, message: str) -> None:
+        detail = {"reason": reason, "message": message, "source": "embedded kubelet"}
+        self._emit(TimelineEvent(time.time(), EventKind.KUBE_EVENT, pod.name, detail))
+
     def _on_app_line(self, pod: Pod, line: str) -> bool:
         event = app_event(line, pod.name)
         if event is None:
@@ -204,35 +241,36 @@ class Kubelet:
 
 
 async def kill_pod(
-    pod: Pod, grace_s: float, prestop_sleep_s: float, started_at: float, emit: EventSink
+    pod: Pod,
+    grace_s: float,
+    hook: PrestopHook,
+    started_at: float,
+    emit: EventSink,
+    container: Container | None = None,
 ) -> None:
-    """Runs the kill sequence for ``pod``; ``started_at`` is the loop time of the delete call."""
+    """Runs the kill sequence for ``pod`` (or for ``container``, killed for failing a probe);
+    ``started_at`` is the loop time of the delete call (or of the probe's verdict)."""
     loop = asyncio.get_running_loop()
-    async with pod.spawning:  # a container being spawned right now is the one to stop
-        container = pod.container
+    if container is None:
+        async with pod.spawning:  # a container being spawned right now is the one to stop
+            container = pod.container
     if container is None or not container.running:
         return  # between two container starts (crash back-off): nothing to stop
     exited = asyncio.ensure_future(container.wait())
     try:
-        if prestop_sleep_s > 0 and grace_s > 0:
+        if hook.defined and grace_s > 0:
             emit(
                 TimelineEvent(
-                    time.time(), EventKind.PRESTOP_STARTED, pod.name, {"sleep_s": prestop_sleep_s}
+                    time.time(), EventKind.PRESTOP_STARTED, pod.name, hook.started_detail()
                 )
             )
-            hook_limit = min(prestop_sleep_s, grace_s - (loop.time() - started_at))
-            # The hook is a sleep in the container: it ends early if the container does.
-            await asyncio.wait({exited}, timeout=max(0.0, hook_limit))
+            outcome = await run_hook(hook, exited, grace_s - (loop.time() - started_at))
             emit(
                 TimelineEvent(
                     time.time(),
                     EventKind.PRESTOP_ENDED,
                     pod.name,
-                    {
-                        "elapsed_s": round(loop.time() - started_at, 3),
-                        # Cut short: by the grace period, or because the container ended.
-                        "cut_short": prestop_sleep_s > hook_limit or exited.done(),
-                    },
+                    {"elapsed_s": round(loop.time() - started_at, 3), **outcome.detail()},
                 )
             )
         if not container.running:

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from harness.backends.base import PodInfo
+from harness.backends.embedded.probes import ContainerProbes
 from harness.backends.embedded.process import Container
 
 # The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alike digits).
@@ -39,6 +40,7 @@ class Pod:
     replaces: str | None = None
     port: int = 0  # set at each container start
     container: Container | None = None
+    probes: ContainerProbes | None = None  # the current container's, with their last answers
     ready: bool = False
     terminating: bool = False
     deleted_at: float | None = None  # unix seconds of the delete call

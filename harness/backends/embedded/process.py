@@ -94,8 +94,10 @@ class Container:
         env: Mapping[str, str],
         on_line: LineSink,
         log_path: Path | None,
+        cwd: str | None = None,
     ) -> Container:
-        """Spawns ``argv``; raises OSError when it cannot be started at all."""
+        """Spawns ``argv`` in ``cwd`` (None: the harness's); raises OSError when it cannot be
+        started at all."""
         if _SUPERVISED:
             program = [sys.executable, "-I", "-S", "-c", _RUN_SUPERVISOR, str(os.getpid()), *argv]
         else:
@@ -108,6 +110,7 @@ class Container:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log if log is not None else asyncio.subprocess.DEVNULL,
                 env={} if _SUPERVISED else dict(env),
+                cwd=cwd,  # the supervisor's, which the command inherits
                 start_new_session=True,
                 limit=_STDOUT_LIMIT,
             )

@@ -230,8 +230,12 @@ def _ready_pods_at(events: list[TimelineEvent], ts: float) -> set[str]:
 def test_a_pod_that_never_gets_ready_fails_the_deploy_with_its_reason(tmp_path: Path) -> None:
     async def main() -> None:
         backend = _backend(tmp_path, "unready", deploy_timeout_s=2.0)
-        with pytest.raises(BackendError, match=r"deploy timed out: naive-\w+ not ready"):
-            await backend.deploy(DeploySpec("naive", replicas=1), lambda e: None)
+        with pytest.raises(
+            BackendError,
+            match=r"^embedded deploy timed out: readiness never passed: "
+            r"GET /readyz -> 503 on all 3 pods$",
+        ):
+            await backend.deploy(DeploySpec("naive", replicas=3), lambda e: None)
         assert await backend.list_pods() == []  # deploy tore down what it had started
         with pytest.raises(BackendError, match="no Deployment"):
             _ = backend.proxy
