@@ -51,10 +51,11 @@ class EventKind(str, Enum):
     """The harness asked for the pod's deletion. Both backends; detail: ``grace_period_s``
     (kube also: ``cause``, ``call_ms``, ``deletion_timestamp``, ``requested_grace_period_s``)."""
     PRESTOP_STARTED = "prestop_started"
-    """The preStop hook began. Embedded kubelet (detail: ``sleep_s``) or a Kubernetes Event."""
+    """The preStop hook began. Embedded kubelet (detail: ``sleep_s``, or ``command`` for an exec
+    hook of the variant's) or a Kubernetes Event."""
     PRESTOP_ENDED = "prestop_ended"
-    """The preStop hook ended. Embedded kubelet (detail: ``elapsed_s``, ``cut_short``) or a
-    Kubernetes Event."""
+    """The preStop hook ended. Embedded kubelet (detail: ``elapsed_s``, ``duration_s``,
+    ``cut_short``, and ``exit_code`` or ``error`` for an exec hook) or a Kubernetes Event."""
     SIGTERM_SENT = "sigterm_sent"
     """SIGTERM reached the container. Embedded kubelet (detail: ``pid``); kube: derived from a
     Kubernetes Event or the app's own ``sigterm`` line (detail: ``source``, ``signal``)."""
@@ -74,8 +75,10 @@ class EventKind(str, Enum):
     """SIGKILL, because the grace period ran out. Both backends; detail: ``after_s`` and
     ``grace_period_s`` (embedded), the exit detail and ``grace_deadline`` (kube)."""
     KUBE_EVENT = "kube_event"
-    """A Kubernetes Event about a pod. Kube backend; detail: ``reason`` ("Killing",
-    "Unhealthy", "FailedPreStopHook", ...), ``message`` and the Event's other fields."""
+    """A Kubernetes Event about a pod, or the embedded kubelet's own (``source``: "embedded
+    kubelet": "Unhealthy" and "Killing" of liveness and startup probes). Detail: ``reason``
+    ("Killing", "Unhealthy", "FailedPreStopHook", ...), ``message`` and the Event's other
+    fields."""
 
     # -- Endpoints: the controller's view, then the proxy's (the embedded proxy only) ------------
     ENDPOINT_ADDED = "endpoint_added"
