@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,23 +103,29 @@ def _variant(summary: dict[str, Any], variant: str) -> dict[str, Any]:
     return result
 
 
+def _fetched(
+    name: str, binary: Callable[[], Path], factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Debian's ``name`` unpacked (skips the test where it cannot be) and a folder for its app."""
+    try:
+        return binary(), factory.mktemp(name)
+    except PackageUnavailable as exc:
+        pytest.skip(f"Debian's {name} cannot be fetched here: {exc}")
+
+
+def _server_app(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """A packaged server's scenario ``app``: ready when its static ``/`` answers."""
+    return {"command": command, "env": env, "readiness": {"path": "/"}, "grace_period_s": 10}
+
+
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> NginxApp:
-    try:
-        binary = nginx_binary()
-    except PackageUnavailable as exc:
-        pytest.skip(f"Debian's nginx cannot be fetched here: {exc}")
-    return nginx_app(binary, tmp_path_factory.mktemp("nginx"))
+    return nginx_app(*_fetched("nginx", nginx_binary, tmp_path_factory))
 
 
 def _nginx_scenario(app: NginxApp) -> dict[str, Any]:
     return {
-        "app": {
-            "command": app.command,
-            "env": app.env,
-            "readiness": {"path": "/"},
-            "grace_period_s": 10,
-        },
+        "app": _server_app(app.command, app.env),
         "variants": {
             "current": {},
             "prestop-sleep": {"prestop_sleep_s": 3},
@@ -212,31 +219,26 @@ def test_python_http_server_drops_and_ignoring_sigterm_trades_drops_for_slow_sto
 
 @pytest.fixture(scope="module")
 def lighttpd(tmp_path_factory: pytest.TempPathFactory) -> LighttpdApp:
-    try:
-        binary = lighttpd_binary()
-    except PackageUnavailable as exc:
-        pytest.skip(f"Debian's lighttpd cannot be fetched here: {exc}")
-    return lighttpd_app(binary, tmp_path_factory.mktemp("lighttpd"))
+    return lighttpd_app(*_fetched("lighttpd", lighttpd_binary, tmp_path_factory))
 
 
 def test_lighttpd_drops_on_its_immediate_shutdown_and_a_prestop_sleep_drops_nothing(
     tmp_path: Path, lighttpd: LighttpdApp
 ) -> None:
     scenario = {
-        "app": {
-            "command": lighttpd.command,
-            "env": lighttpd.env,
-            "readiness": {"path": "/"},
-            "grace_period_s": 10,
-        },
+        "app": _server_app(lighttpd.command, lighttpd.env),
         "variants": {"current": {}, "prestop": {"prestop_sleep_s": 3}},
         "traffic": {"users": 10, "keepalive": False, "requests": [{"path": "/"}]},
     }
     code, run_dir, summary = _run(tmp_path, scenario, "prestop")
     assert code == 0  # the gate on prestop passes
     current = _variant(summary, "current")
-    # Gone at the delete, while the proxy still sends it new connections for 0.5-1.5 s.
-    assert current["failed"] > 20 and set(_failed(summary, "current")) == {"connection_reset"}
+    # Gone at the delete, while the proxy still sends it new connections for 0.5-1.5 s: those
+    # are reset. A connection it had accepted and not answered yet when SIGTERM came is cut
+    # (its immediate shutdown): that request gets nothing back (measured: 0 or 2 of them).
+    failed = _failed(summary, "current")
+    assert failed["connection_reset"] > 20, failed
+    assert set(failed) <= {"connection_reset", "remote_disconnected"}, failed
     assert current["failures_by_phase"]["after_exit"] > 0
     assert _gate(run_dir, "current") == 1
     assert _variant(summary, "prestop")["failed"] == 0

@@ -94,16 +94,22 @@ def _run(argv: list[str], cwd: str | None = None) -> None:
         raise PackageUnavailable(f"{' '.join(argv)} exited {done.returncode}: {tail[0]}")
 
 
-def server_folder(folder: Path, name: str, launcher: str) -> tuple[Path, Path, Path]:
+def server_folder(folder: Path, name: str, launcher_body: str) -> tuple[Path, Path, Path]:
     """(launcher, site, run) in ``folder`` for a packaged server run as embedded pods: the
     launcher script (executable), a static site whose ``/`` (index.html) is the readiness path,
-    and the folder where each pod keeps its own config, pid file and temp files."""
+    and the folder where each pod keeps its own config, pid file and temp files.
+
+    The launcher is run as ``launcher {host} {port}``; ``launcher_body`` follows a head that sets
+    ``host``, ``port`` and ``dir``, the pod's own folder ``$<NAME>_RUN/$POD_NAME`` (created), and
+    should end by exec'ing the server, so that it is the pod's process and gets its SIGTERM."""
     site = folder / "site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "index.html").write_text(f"<p>drainlab {name}</p>\n")
     run = folder / "run"
     run.mkdir(exist_ok=True)
+    pod_folder = f"${name.upper()}_RUN/$POD_NAME"
+    head = f'#!/bin/sh\nset -eu\nhost=$1 port=$2\ndir="{pod_folder}"\nmkdir -p "$dir"\n'
     script = folder / f"run-{name}.sh"
-    script.write_text(launcher)
+    script.write_text(head + launcher_body)
     script.chmod(0o755)
     return script, site, run

@@ -30,11 +30,7 @@ def lighttpd_binary() -> Path:
     return unpacked_binary("lighttpd", "usr/sbin/lighttpd")
 
 
-LAUNCHER = r"""#!/bin/sh
-set -eu
-host=$1 port=$2
-dir="$LIGHTTPD_RUN/$POD_NAME"
-mkdir -p "$dir/uploads"
+LAUNCHER_BODY = r"""mkdir -p "$dir/uploads"
 cat > "$dir/lighttpd.conf" <<EOF
 server.bind = "$host"
 server.port = $port
@@ -58,7 +54,7 @@ class LighttpdApp:
 
 def lighttpd_app(binary: Path, folder: Path) -> LighttpdApp:
     """The launcher, a site and the pods' folders in ``folder``; what a scenario's app needs."""
-    launcher, site, run = server_folder(folder, "lighttpd", LAUNCHER)
+    launcher, site, run = server_folder(folder, "lighttpd", LAUNCHER_BODY)
     modules = binary.parent.parent / "lib" / "lighttpd"  # <home>/usr/sbin -> <home>/usr/lib
     env = {
         "LIGHTTPD_BIN": str(binary),

@@ -29,12 +29,7 @@ def nginx_binary() -> Path:
 # One pod's nginx: its own config, then nginx itself in the foreground (exec: it is the
 # container's main process and gets the kubelet's SIGTERM). Workers run as the harness's user,
 # who can read the site (a root master would otherwise give them to "nobody").
-LAUNCHER = r"""#!/bin/sh
-set -eu
-host=$1 port=$2
-dir="$NGINX_RUN/$POD_NAME"
-mkdir -p "$dir"
-cat > "$dir/nginx.conf" <<EOF
+LAUNCHER_BODY = r"""cat > "$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
 worker_processes 1;
@@ -71,7 +66,7 @@ class NginxApp:
 
 def nginx_app(binary: Path, folder: Path) -> NginxApp:
     """The launcher, a site and the pods' folders in ``folder``; what a scenario's app needs."""
-    launcher, site, run = server_folder(folder, "nginx", LAUNCHER)
+    launcher, site, run = server_folder(folder, "nginx", LAUNCHER_BODY)
     env = {"NGINX_BIN": str(binary), "NGINX_RUN": str(run), "NGINX_SITE": str(site)}
     # `nginx -s quit` only sends SIGQUIT: a hook that returned then would have the kubelet's
     # SIGTERM (the fast shutdown) follow at once. So the hook waits for the master to be gone.
