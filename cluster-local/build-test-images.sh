@@ -8,10 +8,14 @@
 #                in the foreground, port 8080, logs on stdout/stderr, / a static page and /slow a
 #                16 KiB page sent at 16 KiB/s (about one second). SIGTERM is nginx's fast
 #                shutdown, SIGQUIT its graceful one.
+#   lighttpd     Debian's lighttpd (1.4.69 in bookworm), built the same way, config for a container:
+#                in the foreground (-D), port 8080, errors on stderr, pid file in /run, / a
+#                static page. SIGTERM is its immediate shutdown (connections cut), SIGINT its
+#                graceful one.
 #   http-server  `python3 -m http.server 8080` on the same base, serving /srv (an index.html):
 #                it exits at once on SIGTERM.
 #
-# usage: build-test-images.sh nginx|http-server
+# usage: build-test-images.sh nginx|lighttpd|http-server
 # The last line of stdout is "ARCHIVE REF" (REF: drainlab/test-NAME:bookworm). Each archive is
 # cached in $DL_IMAGES/drainlab-test-images/ under a key of everything that goes into it (this
 # script, the base layer, the package versions apt would install) and built once per key.
@@ -23,8 +27,9 @@ umask 022  # the image's folders must be readable by nginx's workers (www-data)
 name="${1:-}"
 case "$name" in
   nginx) cmd='["nginx", "-g", "daemon off;"]'; workdir=/ ;;
+  lighttpd) cmd='["lighttpd", "-D", "-f", "/etc/lighttpd/lighttpd.conf"]'; workdir=/ ;;
   http-server) cmd='["python3", "-m", "http.server", "8080"]'; workdir=/srv ;;
-  *) die "usage: $0 nginx|http-server" ;;
+  *) die "usage: $0 nginx|lighttpd|http-server" ;;
 esac
 ref="drainlab/test-$name:$DL_SUITE"
 BASE_LAYER="$DL_IMAGES/python-base-$DL_SUITE.layer.tar"
@@ -39,13 +44,13 @@ always 'remove_tree "$work"'
 root="$work/root"
 mkdir -p "$root" "$work/debs"
 
-# The packages (name=version) that installing nginx into the base would add, as apt decides.
+# The packages (name=version) that installing the server into the base would add, as apt decides.
 plan=()
-if [[ "$name" == nginx ]]; then
+if [[ "$name" != http-server ]]; then
   tar -xOf "$BASE_LAYER" ./var/lib/dpkg/status >"$work/status" || die "the base layer has no dpkg status"
   mapfile -t plan < <(apt-get -s -o Dir::State::status="$work/status" --no-install-recommends \
-    install nginx 2>"$work/apt.log" | awk '/^Inst /{print $2 "=" substr($3, 2)}')
-  ((${#plan[@]} > 0)) || die "apt-get cannot plan nginx on the base: $(tail -n1 "$work/apt.log")"
+    install "$name" 2>"$work/apt.log" | awk '/^Inst /{print $2 "=" substr($3, 2)}')
+  ((${#plan[@]} > 0)) || die "apt-get cannot plan $name on the base: $(tail -n1 "$work/apt.log")"
 fi
 
 if [[ -s "$BASE_LAYER.sha256" && ! "$BASE_LAYER" -nt "$BASE_LAYER.sha256" ]]; then
@@ -60,7 +65,7 @@ if [[ -s "$archive" ]]; then
   exit 0
 fi
 
-if [[ "$name" == nginx ]]; then
+if [[ "$name" != http-server ]]; then
   say "building $ref: ${plan[*]}" >&2
   (cd "$work/debs" && apt-get download "${plan[@]}") >"$work/download.log" 2>&1 || \
     die "apt-get download failed: $(tail -n1 "$work/download.log")"
@@ -77,6 +82,8 @@ if [[ "$name" == nginx ]]; then
     fi
   done
   rm -rf "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/lintian
+fi
+if [[ "$name" == nginx ]]; then
   mkdir -p "$root/var/lib/nginx" "$root/var/log/nginx" "$root/var/www/html"
   cat >"$root/etc/nginx/nginx.conf" <<'EOF'
 # drainlab's test image: Debian's nginx as a container runs it (CMD nginx -g 'daemon off;').
@@ -108,6 +115,23 @@ EOF
   echo "<html><body>nginx from Debian, for drainlab</body></html>" >"$root/var/www/html/index.html"
   head -c 16384 /dev/zero | tr '\0' 's' >"$root/var/www/html/slow"
   "$root/usr/sbin/nginx" -V >/dev/null 2>&1 || die "the unpacked nginx does not run"
+elif [[ "$name" == lighttpd ]]; then
+  mkdir -p "$root/var/www/html" "$root/var/tmp/lighttpd"
+  # Only what a static site needs: mod_indexfile and mod_staticfile are built into 1.4.69.
+  # Runs as the container's user (root): no server.username, nothing to drop to.
+  cat >"$root/etc/lighttpd/lighttpd.conf" <<'EOF'
+# drainlab's test image: Debian's lighttpd as a container runs it (lighttpd -D -f this file).
+server.port = 8080
+server.document-root = "/var/www/html"
+server.pid-file = "/run/lighttpd.pid"
+server.errorlog = "/dev/stderr"
+server.upload-dirs = ( "/var/tmp/lighttpd" )
+server.modules = ( )
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html" )
+EOF
+  echo "<html><body>lighttpd from Debian, for drainlab</body></html>" >"$root/var/www/html/index.html"
+  "$root/usr/sbin/lighttpd" -v >/dev/null 2>&1 || die "the unpacked lighttpd does not run"
 else
   say "building $ref" >&2
   mkdir -p "$root/srv"

@@ -6,6 +6,8 @@ cached Python base layer, no Docker) once per content and returns the archive, f
 
 - ``nginx``: Debian's nginx on port 8080 (``/`` a static page, ``/slow`` about one second);
   SIGTERM is its fast shutdown, SIGQUIT its graceful one.
+- ``lighttpd``: Debian's lighttpd on port 8080 (``/`` a static page); SIGTERM is its immediate
+  shutdown (connections cut), SIGINT its graceful one.
 - ``http-server``: ``python3 -m http.server 8080``; as its container's PID 1, without a SIGTERM
   handler, it ignores SIGTERM (the kernel drops default-action signals to a namespace's init).
 
@@ -31,7 +33,7 @@ from harness.backends.clusters import local
 from helpers.paths import REPO
 
 BUILDER = REPO / "cluster-local" / "build-test-images.sh"
-NAMES = ("nginx", "http-server")
+NAMES = ("nginx", "lighttpd", "http-server")
 
 
 @functools.cache

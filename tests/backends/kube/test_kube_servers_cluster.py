@@ -1,9 +1,11 @@
-"""Debian's nginx, an app not written for drainlab, through `harness run --backend local` on the
-real local cluster, from a manifests folder and an image archive (tests/helpers/images.py).
+"""Debian's nginx and lighttpd, apps not written for drainlab, through `harness run --backend
+local` on the real local cluster, from a manifests folder and an image archive
+(tests/helpers/images.py).
 
-Known behaviour, so known verdicts: SIGTERM is nginx's fast shutdown, so as it is ("current") it
-exits while the Service still routes new connections to it, and they are refused; with a preStop
-sleep ("prestop") the endpoint is gone from every node's rules before SIGTERM, and nothing fails.
+Known behaviour, so known verdicts: SIGTERM is nginx's fast shutdown and lighttpd's immediate
+one (SIGQUIT and SIGINT are their graceful ones), so as they are ("current") they exit while the
+Service still routes new connections to them, and those are refused; with a preStop sleep
+("prestop") the endpoint is gone from every node's rules before SIGTERM, and nothing fails.
 New connections per request: nginx closes idle keep-alive connections at any shutdown, fast or
 graceful, so keep-alive clients race it whatever the variant (see the embedded proof).
 """
@@ -25,12 +27,13 @@ from harness.backends.clusters.local import LocalCluster
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def _nginx(image: str) -> list[dict[str, Any]]:
-    labels = {"app": "nginx"}
+def _server(name: str, image: str) -> list[dict[str, Any]]:
+    """A Deployment and a Service of test image ``name``: port 8080, ready when / answers."""
+    labels = {"app": name}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "nginx"},
+        "metadata": {"name": name},
         "spec": {
             "selector": {"matchLabels": labels},
             "template": {
@@ -39,7 +42,7 @@ def _nginx(image: str) -> list[dict[str, Any]]:
                     "terminationGracePeriodSeconds": 20,
                     "containers": [
                         {
-                            "name": "nginx",
+                            "name": name,
                             "image": image,
                             "ports": [{"name": "http", "containerPort": 8080}],
                             "readinessProbe": {
@@ -55,17 +58,22 @@ def _nginx(image: str) -> list[dict[str, Any]]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": "nginx"},
+        "metadata": {"name": name},
         "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": "http"}]},
     }
     return [deployment, service]
 
 
-def test_nginx_drops_on_its_fast_shutdown_and_a_prestop_variant_drops_nothing(
-    local_cluster: LocalCluster, tmp_path: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("server", ["nginx", "lighttpd"])
+def test_server_drops_on_its_sigterm_shutdown_and_a_prestop_variant_drops_nothing(
+    local_cluster: LocalCluster,
+    tmp_path: Path,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    server: str,
 ) -> None:
-    archive, ref = test_image("nginx")
-    write_folder(tmp_path / "k8s", *_nginx(ref))
+    archive, ref = test_image(server)
+    write_folder(tmp_path / "k8s", *_server(server, ref))
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(
         yaml.safe_dump(
@@ -84,7 +92,7 @@ def test_nginx_drops_on_its_fast_shutdown_and_a_prestop_variant_drops_nothing(
     args = ["--backend", "local", "--namespace", namespace, "--scenario", str(scenario)]
     _, summary = run_harness([*args, "--gate", "prestop"], tmp_path / "out", timeout_s=600)
     results = summary["orders"]
-    print("\nnginx on the local cluster:", json.dumps(
+    print(f"\n{server} on the local cluster:", json.dumps(
         {v: {k: r[k] for k in ("requests", "failed", "failures_by_class", "failures_by_phase")}
          for v, r in results.items()}
     ))  # fmt: skip
