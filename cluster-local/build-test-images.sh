@@ -61,6 +61,7 @@ fi
 key="$({ cat "${BASH_SOURCE[0]}"; echo "$name $base_digest"; printf '%s\n' "${plan[@]}"; } | sha256sum | cut -c1-16)"
 archive="$OUT/$name-$key.tar"
 if [[ -s "$archive" ]]; then
+  touch "$archive"  # its time is when it was last handed out: see the pruning below
   printf '%s %s\n' "$archive" "$ref"
   exit 0
 fi
@@ -144,7 +145,8 @@ tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$root" \
 python3 "$DL_DIR/image-archive.py" "$work/image.tar" "$BASE_LAYER" "$work/layer.tar" \
   --tag "$ref" --cmd "$cmd" --env PYTHONUNBUFFERED=1 --workdir "$workdir" >/dev/null
 mv "$work/image.tar" "$archive"
-# One archive per image: the older keys' are stale.
-find "$OUT" -maxdepth 1 -name "$name-*.tar" ! -name "${archive##*/}" -delete
+# Older keys' archives are stale, but another checkout (another version of this script) may be
+# using one right now: only those not handed out for a day go.
+find "$OUT" -maxdepth 1 -name "$name-*.tar" ! -name "${archive##*/}" -mmin +1440 -delete
 say "built $archive ($(du -h "$archive" | cut -f1))" >&2
 printf '%s %s\n' "$archive" "$ref"

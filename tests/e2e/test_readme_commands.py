@@ -242,7 +242,7 @@ def _example_run(clone: Path, backend: str) -> tuple[Path, dict[str, Any]]:
     summary = summary_of(report)
     assert list(summary["orders"]) == ["current", "prestop"]
     for variant, entry in summary["orders"].items():
-        assert entry["deletions"] == 3 and entry["requests"] > 100, (variant, entry)
+        assert entry["deletions"] == 2 and entry["requests"] > 100, (variant, entry)
     assert summary["orders"]["prestop"]["failed"] == 0
     return report, summary
 

@@ -83,7 +83,10 @@ def test_server_drops_on_its_sigterm_shutdown_and_a_prestop_variant_drops_nothin
                 "replicas": 3,
                 "duration_s": 16,
                 "traffic": {"users": 6, "keepalive": False, "requests": [{"path": "/"}]},
-                "chaos": {"count": 3, "start_after_s": 2, "every_s": 4},
+                # Two deletions of three replicas: a pod never deleted always serves, however
+                # slowly a busy node starts the replacements (else the last ready pod may go:
+                # no_ready_replica, the scenario's outage, not the app's).
+                "chaos": {"count": 2, "start_after_s": 2, "every_s": 6},
                 "gate": {"order": "prestop"},
             }
         )
@@ -98,7 +101,7 @@ def test_server_drops_on_its_sigterm_shutdown_and_a_prestop_variant_drops_nothin
     ))  # fmt: skip
     assert list(results) == ["current", "prestop"]
     for variant, result in results.items():
-        assert result["deletions"] == 3 and result["requests"] > 300, (variant, result)
+        assert result["deletions"] == 2 and result["requests"] > 300, (variant, result)
     current, prestop = results["current"], results["prestop"]
     assert current["failed"] > 0, current  # new connections refused while the endpoint goes
     refused = current["failures_by_class"].get("connection_refused", 0)

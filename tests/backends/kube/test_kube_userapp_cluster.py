@@ -71,7 +71,10 @@ def test_a_users_app_that_ignores_sigterm_drops_nothing_and_is_killed_at_the_gra
                     "prestop": {"prestop_sleep_s": 2},
                     "tuned": {"patch": "fast-kill.yaml", "env": {"GREETING": "tuned"}},
                 },
-                "replicas": 2,
+                # Three, so that one pod that was never deleted always serves: with two, the
+                # second deletion may take the last ready pod while a slow node still starts
+                # the first one's replacement (no_ready_replica: the scenario, not the app).
+                "replicas": 3,
                 "duration_s": 16,
                 "traffic": {"users": 4, "slow_weight": 0, "keepalive": False},
                 # Both kills land within the load: at 1 + 6 and 4 + 6 s.
