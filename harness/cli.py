@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gate = sub.add_parser("gate", help="exit 1 when an order broke a limit")
     gate.add_argument("target", type=Path, help="a run folder or its summary.json")
-    gate.add_argument("--order", help="the order to gate on (default: the run's gate.order)")
+    gate.add_argument(
+        "--variant",
+        "--order",
+        dest="order",
+        help="the variant to gate on (default: the run's gate.order)",
+    )
     _add_limits(gate)
     gate.add_argument("--junit", type=Path, help="also write JUnit XML here")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
+from helpers.summaries import summary
+
+from harness.cli import main
 
 ROOT = REPO
 
@@ -125,3 +129,11 @@ def test_report_renders_a_minimal_summary_the_gate_accepts(tmp_path: Path) -> No
     page = (tmp_path / "report.html").read_text()
     assert "started \u2014" in page  # what the summary lacks is shown as missing
     assert "no records file (records-graceful.jsonl)" in page
+
+
+def test_gate_takes_the_variant_by_either_spelling(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary()))
+    for flag in ("--variant", "--order"):
+        assert main(["gate", str(path), flag, "graceful"]) == 0
+        assert main(["gate", str(path), flag, "naive"]) == 1
