@@ -1,6 +1,7 @@
 """The race, end to end: the sample app under steady traffic through the Service proxy while
 pods are deleted every second (later when the replacements are not all serving yet, see
-_serving_replicas). The naive order drops requests; the graceful one drops none.
+serving_replicas in helpers/embedded.py). The naive order drops requests; the graceful one
+drops none.
 
 Both client styles run at once: a new connection per request (what a rolling proxy or a
 connection-per-request client does) and keep-alive connections (what most HTTP clients do).
@@ -15,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers.embedded import LoadClient, Result, by_kind, timeline_text
+from helpers.embedded import LoadClient, Result, by_kind, serving_replicas, timeline_text
 
 from harness.appspec import App, Probe
 from harness.backends.embedded import EmbeddedBackend, Route
@@ -61,7 +62,7 @@ async def _run(order: str, tmp_path: Path) -> tuple[list[Result], list[TimelineE
         due = time.time() + 0.5
         for _ in range(DELETIONS):
             await asyncio.sleep(max(0.0, due - time.time()))
-            await _serving_replicas(backend, spec.replicas, timeout_s=30)
+            await serving_replicas(backend, spec.replicas, timeout_s=30)
             outcomes += await play_chaos(
                 backend, Chaos(action="delete_random"), [0.0], rng, events.append, time.time()
             )
@@ -73,24 +74,6 @@ async def _run(order: str, tmp_path: Path) -> tuple[list[Result], list[TimelineE
         results = [r for load in loads for r in await load]
         routes = list(backend.proxy.routes)
     return results, events, routes
-
-
-async def _serving_replicas(backend: EmbeddedBackend, replicas: int, timeout_s: float) -> None:
-    """Waits until the proxy routes to ``replicas`` pods that are not terminating.
-
-    A deletion every second outruns the replacements on a loaded machine (a replacement took up
-    to 2.2 s to become ready, and 0.2-0.6 s more to reach the proxy): the test then deleted the
-    last ready pod, the proxy had no endpoint left and reset new connections, as kube-proxy
-    rejects them. No shutdown order can help that; a Deployment that is fully available before
-    each deletion (what a PodDisruptionBudget asks of an eviction) leaves two endpoints always.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        alive = {p.name for p in await backend.list_pods() if not p.terminating}
-        if len(alive & backend.proxy.view.keys()) >= replicas:
-            return
-        assert time.monotonic() < deadline, f"fewer than {replicas} pods serving for {timeout_s} s"
-        await asyncio.sleep(0.02)
 
 
 def _check_routing(results: list[Result], events: list[TimelineEvent], routes: list[Route]) -> None:

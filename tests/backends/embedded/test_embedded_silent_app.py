@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.embedded import LoadClient, Result
+from helpers.embedded import LoadClient, Result, serving_replicas
 
 from harness.analysis import analyse_order, lifecycle_report
 from harness.appspec import App, Probe
@@ -48,16 +48,6 @@ def ignoring_sigterm(docroot: Path) -> list[str]:
     return ["sh", "-c", f"trap '' TERM; exec {server}"]
 
 
-async def _serving(backend: EmbeddedBackend, replicas: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        alive = {p.name for p in await backend.list_pods() if not p.terminating}
-        if len(alive & backend.proxy.view.keys()) >= replicas:
-            return
-        assert time.monotonic() < deadline, f"fewer than {replicas} pods serving for 30 s"
-        await asyncio.sleep(0.02)
-
-
 async def _run(command: list[str], tmp_path: Path) -> tuple[list[Result], list[TimelineEvent]]:
     events: list[TimelineEvent] = []
     # readiness on "/": a stock server answers 404 on /readyz
@@ -71,7 +61,7 @@ async def _run(command: list[str], tmp_path: Path) -> tuple[list[Result], list[T
         load = asyncio.ensure_future(client.run(stop))
         rng = random.Random(5)
         for _ in range(DELETIONS):
-            await _serving(backend, spec.replicas)
+            await serving_replicas(backend, spec.replicas, timeout_s=30)
             await asyncio.sleep(0.3)
             outcomes = await play_chaos(
                 backend, Chaos(action="delete_random"), [0.0], rng, events.append, time.time()
