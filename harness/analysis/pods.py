@@ -13,10 +13,12 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY, no_deletion_counts
 from harness.analysis.deletions import Deletion, ms_between
 from harness.analysis.index import TimelineIndex
+from harness.analysis.phases import PHASE_MEANINGS
 from harness.analysis.pipeline import analyse_rows
-from harness.analysis.scan import rows_of
+from harness.analysis.scan import RecordScan, rows_of
 from harness.records import RequestRecord
 from harness.timeline import EventKind, TimelineEvent
 
@@ -69,6 +71,8 @@ ROW_KEYS: tuple[str, ...] = (
     "grace_period_s",
     "failed",
     "failed_after_listener_closed",
+    *CAUSE_KEYS,
+    UNEXPLAINED_KEY,
 )
 
 
@@ -85,24 +89,18 @@ def pod_lifecycles(
     index, deletions, scan = analyse_rows(
         rows_of(records), timeline, None if window is None else window[1]
     )
-    return lifecycle_rows(
-        index, order, scan.last_served, deletions, scan.per_deletion, scan.after_listener_closed
-    )
+    return lifecycle_rows(index, order, deletions, scan)
 
 
 def lifecycle_rows(
-    index: TimelineIndex,
-    order: str,
-    last_served: Mapping[str, float],
-    deletions: Sequence[Deletion],
-    failed: Sequence[Mapping[str, int]],
-    failed_after_closed: Sequence[int],
+    index: TimelineIndex, order: str, deletions: Sequence[Deletion], scan: RecordScan
 ) -> list[dict[str, Any]]:
     """One row per pod of the timeline, in the order pods first appear in it.
 
-    ``failed`` and ``failed_after_closed`` are per deletion (same order as ``deletions``): the
-    failures attributed to it, and those of them that ended at/after its app_listener_closed.
+    From ``scan``, per deletion (same order as ``deletions``): the failures attributed to it,
+    those of them that ended at/after its app_listener_closed, and what cut them (causes.py).
     """
+    failed, failed_after_closed = scan.per_deletion, scan.after_listener_closed
     deletion_of = {d.pod: i for i, d in enumerate(deletions)}
     rows: list[dict[str, Any]] = []
     for pod in index.pods:
@@ -118,7 +116,7 @@ def lifecycle_rows(
         ):
             after = None if deleted is None else index.first_at_or_after(pod, kind, deleted)
             row[key] = after if after is not None else index.last(pod, kind)
-        row["last_served"] = last_served.get(pod)
+        row["last_served"] = scan.last_served.get(pod)
         row["exit_code"] = _detail(index, pod, EventKind.EXITED, "code", int)
         row["replaces"] = _detail(index, pod, EventKind.POD_READY, "replaces", str)
         row["grace_period_s"] = _detail(
@@ -127,6 +125,7 @@ def lifecycle_rows(
         i = deletion_of.get(pod)
         row["failed"] = 0 if i is None else sum(failed[i].values())
         row["failed_after_listener_closed"] = 0 if i is None else failed_after_closed[i]
+        row.update(no_deletion_counts() if i is None else scan.causes.row_counts(i))
         rows.append(row)
     return rows
 
@@ -189,7 +188,73 @@ def lifecycle_report(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         }
     findings = [f for row in rows for f in _findings(row)]
     findings += _killed_at_grace(rows)
+    findings += cause_findings(rows)
     return {"durations_ms": durations, "findings": findings}
+
+
+# Finding kind -> (the row's count, what those failures were). Each is said with its count and
+# the pods behind it, so a finding never says less than the failure counts beside it.
+CAUSE_FINDINGS: dict[str, tuple[str, str]] = {
+    "cut_in_flight": (
+        "cut_in_flight",
+        "{were} cut in flight: accepted before the pod got SIGTERM or exited, then closed with "
+        "no answer (connection reset or remote disconnected)",
+    ),
+    "cut_keepalive": (
+        "cut_keepalive",
+        "failed on kept-alive connections after the Service had stopped routing to the pod: "
+        "connections opened before, which the pod closed (or lost as it exited) while its "
+        "clients still reused them (connection reset or remote disconnected)",
+    ),
+    "refused_while_routed": (
+        "refused_not_listening",
+        "{were} refused: new connections sent to a pod that had stopped listening (closed its "
+        "listener, or exited) while the Service still routed to it",
+    ),
+}
+
+
+def cause_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per cause of failure (causes.py) that the deleted pods' rows count, and one
+    per phase for the failures no cause explains. Rows without these counts (a pods file from
+    before they were added) give none: the report accounts for their failures instead."""
+    deleted = [r for r in rows if r.get("delete_requested") is not None]
+    found = []
+    for kind, (key, what) in CAUSE_FINDINGS.items():
+        per_pod = [(str(r["pod"]), n) for r in deleted if (n := _count(r.get(key)))]
+        if per_pod:
+            total = sum(n for _, n in per_pod)
+            were = "was" if total == 1 else "were"
+            text = f"{_requests(total)} {what.format(were=were)}. Per pod: {_per_pod(per_pod)}"
+            found.append({"pod": None, "kind": kind, "text": text})
+    for phase, meaning in PHASE_MEANINGS.items():
+        per_pod = [(str(r["pod"]), n) for r in deleted if (n := _unexplained(r, phase))]
+        if per_pod:
+            total = sum(n for _, n in per_pod)
+            text = (
+                f"{_requests(total, 'failure')} in phase {phase} ({meaning}) not explained by a "
+                f"finding (neither cut in flight, cut on a kept connection nor refused). Per pod: "
+                f"{_per_pod(per_pod)}"
+            )
+            found.append({"pod": None, "kind": "unexplained", "text": text})
+    return found
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _unexplained(row: Mapping[str, Any], phase: str) -> int:
+    by_phase = row.get(UNEXPLAINED_KEY)
+    return _count(by_phase.get(phase)) if isinstance(by_phase, dict) else 0
+
+
+def _requests(n: int, noun: str = "request") -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _per_pod(counts: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{pod} {n}" for pod, n in counts)
 
 
 def _killed_at_grace(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -254,7 +319,9 @@ def _findings(row: Mapping[str, Any]) -> list[dict[str, Any]]:
             "stopped sending it new connections",
         )
     late = row["failed_after_listener_closed"]
-    if late:
+    # Rows with the causes' counts say this better (refused, cut on a kept connection, ...):
+    # a request failing after the listener closed was not always routed there.
+    if late and row.get("refused_not_listening") is None:
         add(
             "failed_after_listener_closed",
             f"{late} request(s) failed at {pod} after it stopped listening: they were still "

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.analysis.causes import FailureCauses
 from harness.analysis.deletions import Deletion
 from harness.analysis.phases import DELETION_PHASES, PHASES, Attributor
 from harness.classify import ERROR_CLASSES
@@ -34,6 +35,7 @@ class RecordScan:
     latencies: array[float]  # latency_ms of every successful request
     around: array[float]  # latency_ms of the successful requests around a deletion
     last_served: dict[str, float]  # pod -> end of the last successful response it sent
+    causes: FailureCauses  # per deletion: what cut its failures (analysis/causes.py)
 
 
 def rows_of(records: Iterable[RequestRecord]) -> Iterator[Row]:
@@ -63,6 +65,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
     by_phase = dict.fromkeys(PHASES, 0)
     per_deletion = [dict.fromkeys(DELETION_PHASES, 0) for _ in deletions]
     after_closed = [0] * len(deletions)
+    causes = FailureCauses(deletions)
     closed_at = [d.listener_closed for d in deletions]
     latencies: array[float] = array("d")
     around: array[float] = array("d")
@@ -97,6 +100,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
             closed = closed_at[owner]
             if closed is not None and end >= closed:
                 after_closed[owner] += 1
+            causes.add(owner, phase, end, latency_ms, error)
     return RecordScan(
         requests=len(latencies) + failed,
         failed=failed,
@@ -107,4 +111,5 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
         latencies=latencies,
         around=around,
         last_served=last_served,
+        causes=causes,
     )

@@ -122,9 +122,7 @@ def _analyse(
             "pods": f"pods-{order}.jsonl",
         },
     }
-    pods = lifecycle_rows(
-        index, order, scan.last_served, deletions, scan.per_deletion, scan.after_listener_closed
-    )
+    pods = lifecycle_rows(index, order, deletions, scan)
     return OrderAnalysis(summary=summary, pods=pods)
 
 

@@ -104,7 +104,7 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
     xlim = _xlim(data, entry)
     bins = bin_traffic(data.scan, data.t0, xlim)
     chart = order_chart(data.name, bins, markers(data.events, data.t0), data.pods, data.scan, xlim)
-    stats, groups = _lifecycle(data, _grace_period(summary))
+    stats, groups = _lifecycle(data, _grace_period(summary), entry)
     notes = [f"no {kind} file ({data.files[kind].name})" for kind in data.missing]
     stated = entry.get("requests")
     if "records" not in data.missing and isinstance(stated, int) and stated != data.scan.requests:
@@ -124,14 +124,14 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
 
 
 def _lifecycle(
-    data: OrderData, grace_period_s: float | None
+    data: OrderData, grace_period_s: float | None, entry: Mapping[str, Any]
 ) -> tuple[list[DurationStat], list[FindingGroup]]:
     if not data.pods:
         return [], []
     ends = np.frombuffer(data.scan.failed_ends, dtype=np.float64)
     classes = np.frombuffer(data.scan.failed_class, dtype=np.int8)
     refused = np.sort(ends[classes == ERROR_CLASSES.index("connection_refused")]).tolist()
-    return lifecycle(data.pods, data.t0, grace_period_s, refused)
+    return lifecycle(data.pods, data.t0, grace_period_s, refused, entry)
 
 
 def _duration_row(stat: DurationStat) -> dict[str, str]:

@@ -33,6 +33,10 @@ LABELS: dict[str, str] = {
 }
 # Finding kinds, worst first; the analysis may add kinds, which then follow in its order.
 KIND_TITLES: dict[str, str] = {
+    "cut_in_flight": "Requests cut in flight at SIGTERM or exit",
+    "cut_keepalive": "Keep-alive connections cut after the endpoint was removed",
+    "refused_while_routed": "New connections refused after the pod stopped listening",
+    "unexplained": "Failures no finding explains",
     "killed": "Killed at the grace period",
     "killed_at_grace": "Ignored SIGTERM: each stop took the full grace period",
     "failed_after_listener_closed": "Requests failed after the pod stopped listening",
@@ -41,6 +45,7 @@ KIND_TITLES: dict[str, str] = {
     "no_exit": "Not seen to exit",
     "exit_code": "Non-zero exit code",
     "near_grace": "Close to the grace period",
+    "unattributed": "Failures outside every deletion window",
     "all_clear": "Clean shutdowns",
     "no_deletion": "Nothing deleted",
 }
@@ -89,10 +94,13 @@ def lifecycle(
     t0: float,
     grace_period_s: float | None = None,
     refused: Sequence[float] = (),
+    entry: Mapping[str, Any] | None = None,
 ) -> tuple[list[DurationStat], list[FindingGroup]]:
     """Durations (median/max per step) and findings grouped by kind, for one order.
 
-    ``refused``: when each connection-refused failure ended, sorted (unix seconds)."""
+    ``refused``: when each connection-refused failure ended, sorted (unix seconds). ``entry``:
+    the order's block of summary.json, whose failures the findings must all account for: "clean
+    shutdowns" is said only when the order failed no request at all."""
     full = complete_rows(rows)
     report = lifecycle_report(full)
     found = [(str(f["kind"]), str(f["text"])) for f in report["findings"]]
@@ -101,9 +109,10 @@ def lifecycle(
         ("exited_before_removal", text) for text in _exited_while_routed(deleted, t0, refused)
     ]
     found += [("near_grace", text) for text in _near_grace(deleted, grace_period_s)]
+    found += unaccounted(deleted, entry or {})
     if not deleted:
         found.append(("no_deletion", "No pod was deleted in this variant: no shutdown to judge."))
-    elif not found:
+    elif not found and not _failed(entry or {}):
         found.append(
             (
                 "all_clear",
@@ -112,6 +121,73 @@ def lifecycle(
             )
         )
     return _durations(report["durations_ms"], full), _grouped(found)
+
+
+def unaccounted(deleted: Sequence[PodRow], entry: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Findings for the failures that the analysis' findings (``pods.cause_findings``) cannot
+    state: those of a pods file written before it counted what cut them, those outside every
+    deletion window, and any the summary counts beyond the pods' rows."""
+    found = []
+    items = entry.get("per_deletion")
+    phases_of = {
+        str(d.get("pod")): d.get("by_phase")
+        for d in (items if isinstance(items, list) else [])
+        if isinstance(d, dict)
+    }
+    for row in deleted:
+        if row.get("refused_not_listening") is not None:
+            continue  # a row with the causes' counts: the analysis' findings state them
+        # The older per-pod finding states those after the listener closed.
+        left = _int(row.get("failed")) - _int(row.get("failed_after_listener_closed"))
+        if left > 0:
+            pod = row.get("pod")
+            phases = phases_of.get(str(pod))
+            split = (
+                ", ".join(f"{k} {v}" for k, v in phases.items() if _int(v))
+                if isinstance(phases, dict)
+                else ""
+            )
+            found.append(
+                (
+                    "unexplained",
+                    f"{_plural(left, 'failure')} attributed to the deletion of {pod}"
+                    f"{f' (by phase: {split})' if split else ''} not explained by a finding: "
+                    "this pods file does not count what cut them.",
+                )
+            )
+    by_phase = entry.get("failures_by_phase")
+    outside = _int(by_phase.get("unattributed")) if isinstance(by_phase, dict) else 0
+    if outside:
+        found.append(
+            (
+                "unattributed",
+                f"{_plural(outside, 'request')} failed outside every deletion window: no "
+                "deletion explains them (the chart's failed requests row shows when).",
+            )
+        )
+    failed = _failed(entry)
+    rest = failed - outside - sum(_int(r.get("failed")) for r in deleted)
+    if rest > 0:
+        found.append(
+            (
+                "unexplained",
+                f"{_plural(rest, 'failed request')} of the {failed} in this variant belong to no "
+                "deleted pod's row: no finding explains them.",
+            )
+        )
+    return found
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _failed(entry: Mapping[str, Any]) -> int:
+    return _int(entry.get("failed"))
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _durations(blocks: Mapping[str, Any], rows: Sequence[PodRow]) -> list[DurationStat]:

@@ -7,6 +7,8 @@ import json
 from helpers.analysis import ev, fail, ok
 
 from harness.analysis import analyse_order, lifecycle_report, pod_lifecycles
+from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY
+from harness.analysis.phases import DELETION_PHASES
 from harness.analysis.pods import ROW_KEYS
 from harness.timeline import EventKind
 
@@ -101,6 +103,12 @@ def test_a_fully_observed_pod() -> None:
         "grace_period_s": 30.0,
         "failed": 3,
         "failed_after_listener_closed": 2,
+        # the reset at SIGTERM was in flight; the one just after, past routing's end, rode a
+        # kept connection; the refusal came after the listener closed
+        "cut_in_flight": 1,
+        "cut_keepalive": 1,
+        "refused_not_listening": 1,
+        "unexplained_by_phase": dict.fromkeys(DELETION_PHASES, 0),
     }
 
 
@@ -116,8 +124,11 @@ def test_steps_not_observed_are_none_never_guessed() -> None:
     assert b["scheduled"] is None and b["delete_requested"] is None and b["exited"] is None
     assert (b["failed"], b["failed_after_listener_closed"]) == (0, 0)
     assert d["delete_requested"] == 1020.0
-    observed = {"pod", "order", "delete_requested", "failed", "failed_after_listener_closed"}
-    assert all(d[k] is None for k in ROW_KEYS if k not in observed)
+    counts = {"failed", "failed_after_listener_closed", *CAUSE_KEYS, UNEXPLAINED_KEY}
+    assert all(
+        d[k] is None for k in ROW_KEYS if k not in {"pod", "order", "delete_requested", *counts}
+    )
+    assert all(b[k] == 0 for k in CAUSE_KEYS) and not any(b[UNEXPLAINED_KEY].values())
 
 
 def test_without_a_delete_the_last_removal_is_reported() -> None:
@@ -165,11 +176,6 @@ def test_findings_in_words() -> None:
             "grace period of 5 s",
         ),
         ("a", "exit_code", "a exited with code 1, not 0"),
-        (
-            "a",
-            "failed_after_listener_closed",
-            "2 request(s) failed at a after it stopped listening: they were still routed to it",
-        ),
         ("d", "no_exit", "d was deleted but no exit was observed before the run ended"),
         (
             None,
@@ -177,6 +183,27 @@ def test_findings_in_words() -> None:
             "1 of 3 deleted pods did not exit on SIGTERM and were killed (SIGKILL) at the end of "
             "their grace period: no request failed, but each of those stops took the full grace "
             "period of 5 s (5.0 to 5.0 s from the delete call to the kill)",
+        ),
+        # a's three failures, each said with its cause and count (none left unexplained)
+        (
+            None,
+            "cut_in_flight",
+            "1 request was cut in flight: accepted before the pod got SIGTERM or exited, then "
+            "closed with no answer (connection reset or remote disconnected). Per pod: a 1",
+        ),
+        (
+            None,
+            "cut_keepalive",
+            "1 request failed on kept-alive connections after the Service had stopped routing to "
+            "the pod: connections opened before, which the pod closed (or lost as it exited) "
+            "while its clients still reused them (connection reset or remote disconnected). "
+            "Per pod: a 1",
+        ),
+        (
+            None,
+            "refused_while_routed",
+            "1 request was refused: new connections sent to a pod that had stopped listening "
+            "(closed its listener, or exited) while the Service still routed to it. Per pod: a 1",
         ),
     ]
 
@@ -198,7 +225,16 @@ def test_finding_listener_closed_before_routing_moved_on() -> None:
             "n stopped listening 890 ms before the Service stopped sending it new connections",
         ),
         (
-            "failed_after_listener_closed",
-            "1 request(s) failed at n after it stopped listening: they were still routed to it",
+            "refused_while_routed",
+            "1 request was refused: new connections sent to a pod that had stopped listening "
+            "(closed its listener, or exited) while the Service still routed to it. Per pod: n 1",
         ),
     ]
+
+
+def test_a_pods_file_without_the_causes_keeps_the_older_finding() -> None:
+    (row,) = [r for r in rows() if r["pod"] == "a"]
+    for key in (*CAUSE_KEYS, UNEXPLAINED_KEY):
+        del row[key]
+    kinds = [f["kind"] for f in lifecycle_report([row])["findings"]]
+    assert kinds == ["exit_code", "failed_after_listener_closed"]

@@ -1,0 +1,94 @@
+"""What cut each failure that a deletion owns: the counts the pod findings state.
+
+Every failure attributed to a deletion falls in exactly one of these, tested in this order, so
+the counts add up to the deletion's ``failed`` and a finding never says less than the table:
+
+- ``in_flight``: a request the pod had accepted and answered with nothing (connection reset or
+  remote disconnected) that was in flight when the pod got SIGTERM or exited: it started before
+  that moment and failed at or after it.
+- ``keepalive``: a reset or disconnect, not in flight at SIGTERM or exit, that failed once the
+  Service had stopped routing to the pod. New connections went elsewhere by then, so this request
+  rode a connection opened before, which the pod closed under it.
+- ``refused``: a new connection refused at or after the pod stopped listening (its listener-closed
+  line, else its exit): the Service still sent it new connections.
+- ``unexplained``: the rest, by phase; the report says so instead of keeping silent.
+
+A request's start is its end less its latency (``harness.records``: end = start + latency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.analysis.deletions import Deletion
+from harness.analysis.phases import DELETION_PHASES
+from harness.classify import CONNECTION_REFUSED, CONNECTION_RESET, REMOTE_DISCONNECTED
+
+# A connection the pod accepted and then closed without an answer.
+CUT_CLASSES = frozenset({CONNECTION_RESET, REMOTE_DISCONNECTED})
+# The pod-row keys of the counts, in row order (docs/summary-v1.md, pods-<order>.jsonl).
+CAUSE_KEYS: tuple[str, ...] = ("cut_in_flight", "cut_keepalive", "refused_not_listening")
+UNEXPLAINED_KEY = "unexplained_by_phase"
+
+
+@dataclass(slots=True)
+class FailureCauses:
+    """Per deletion (same order as the deletions): how many of its failures had each cause."""
+
+    deletions: Sequence[Deletion]
+    in_flight: list[int] = field(init=False)
+    keepalive: list[int] = field(init=False)
+    refused: list[int] = field(init=False)
+    unexplained: list[dict[str, int]] = field(init=False)
+    # Per deletion: the moments a request in flight was cut at (SIGTERM, exit), when routing
+    # stopped, and when the pod stopped listening.
+    _cut_at: list[tuple[float, ...]] = field(init=False)
+    _routed_until: list[float | None] = field(init=False)
+    _deaf_from: list[float | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.deletions)
+        self.in_flight = [0] * n
+        self.keepalive = [0] * n
+        self.refused = [0] * n
+        self.unexplained = [dict.fromkeys(DELETION_PHASES, 0) for _ in range(n)]
+        self._cut_at = [
+            tuple(m for m in (d.sigterm, d.gone) if m is not None) for d in self.deletions
+        ]
+        self._routed_until = [d.removal for d in self.deletions]
+        self._deaf_from = [
+            d.listener_closed if d.listener_closed is not None else d.gone for d in self.deletions
+        ]
+
+    def add(self, owner: int, phase: str, end: float, latency_ms: float, error: str) -> None:
+        """One failure of deletion ``owner``, in ``phase``, that ended at ``end``."""
+        if error in CUT_CLASSES:
+            start = end - latency_ms / 1000.0
+            if any(start < moment <= end for moment in self._cut_at[owner]):
+                self.in_flight[owner] += 1
+                return
+            routed_until = self._routed_until[owner]
+            if routed_until is not None and end >= routed_until:
+                self.keepalive[owner] += 1
+                return
+        elif error == CONNECTION_REFUSED:
+            deaf_from = self._deaf_from[owner]
+            if deaf_from is not None and end >= deaf_from:
+                self.refused[owner] += 1
+                return
+        self.unexplained[owner][phase] += 1
+
+    def row_counts(self, owner: int) -> dict[str, object]:
+        """The pod-row keys of deletion ``owner``."""
+        return {
+            "cut_in_flight": self.in_flight[owner],
+            "cut_keepalive": self.keepalive[owner],
+            "refused_not_listening": self.refused[owner],
+            UNEXPLAINED_KEY: dict(self.unexplained[owner]),
+        }
+
+
+def no_deletion_counts() -> dict[str, object]:
+    """The same keys for a pod that was not deleted: nothing to count."""
+    return {**dict.fromkeys(CAUSE_KEYS, 0), UNEXPLAINED_KEY: dict.fromkeys(DELETION_PHASES, 0)}
