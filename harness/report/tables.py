@@ -24,7 +24,7 @@ class Cell:
     metric: str  # dotted path into orders.<order>, e.g. "failures_by_class.timeout"
     raw: str  # the summary's value as JSON, for data-value
     text: str
-    css: str = ""  # "bad" | "zero" | "na" | ""
+    css: str = ""  # "bad" | "zero" | "na" | "words" (text that may wrap) | ""
     title: str = ""  # why a value is missing, or what a metric means
 
 
@@ -100,7 +100,8 @@ def _basis_row(entries: Mapping[str, Any], names: Sequence[str]) -> TableRow:
     for name in names:
         value, _ = lookup(entries[name], "phase_basis")
         short, long = order_basis(entries[name])
-        cells.append(Cell(name, "phase_basis", json.dumps(value), short, "", long))
+        # Words, not a number: they may wrap (css "words"), so four variants fit a narrow page.
+        cells.append(Cell(name, "phase_basis", json.dumps(value), short, "words", long))
     return TableRow(
         "phases rest on",
         cells,

@@ -198,3 +198,72 @@ def test_a_partial_run_is_plainly_marked(browser: BrowserContext, tmp_path: Path
         assert visit.errors == []
     finally:
         visit.page.close()
+
+
+# Every cell of every table, at a window width: its content must fit the cell, and the cell must
+# lie inside what the page shows (the window, and any box that clips or scrolls it).
+CUT_CELLS_JS = """() => {
+  const cut = [];
+  const windowRight = document.documentElement.clientWidth;
+  for (const table of document.querySelectorAll("main table")) {
+    let right = windowRight;
+    for (let box = table.parentElement; box; box = box.parentElement) {
+      if (getComputedStyle(box).overflowX !== "visible") {
+        const inner = box.getBoundingClientRect().left + box.clientLeft + box.clientWidth;
+        right = Math.min(right, inner);
+      }
+    }
+    for (const cell of table.querySelectorAll("th, td")) {
+      const edge = cell.getBoundingClientRect().right;
+      if (cell.scrollWidth > cell.clientWidth + 1 || edge > right + 1) {
+        cut.push(`${table.closest("section").id}: "${cell.innerText.slice(0, 50)}" ` +
+          `(content ${cell.scrollWidth} px in ${cell.clientWidth} px, ` +
+          `right edge ${Math.round(edge)} px, shown up to ${Math.round(right)} px)`);
+      }
+    }
+  }
+  return cut;
+}"""
+WIDTHS = (800, 1280, 1400, 1920)
+
+
+def _kube_style_run(root: Path) -> Path:
+    """The synthetic run with a real cluster's pod names (app-variant-5d9f7c8b6-x2x9z) and
+    deletions whose failures fall in every phase: the longest cells the tables hold."""
+    run_dir = make_run(root, gate=GATE, rate=40)
+    names: dict[str, str] = {}
+    for pods in run_dir.glob("pods-*.jsonl"):
+        for line in pods.read_text().splitlines():
+            pod = json.loads(line)["pod"]
+            order, _, index = pod.rpartition("-7c9d5-")
+            names[pod] = f"checkout-service-{order}-5d9f7c8b6-x2x{index}z"
+    for path in run_dir.iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            text = path.read_text()
+            for old, new in names.items():
+                text = text.replace(f'"{old}"', f'"{new}"')
+            path.write_text(text)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for entry in summary["orders"].values():
+        for item in entry["per_deletion"]:
+            item["by_phase"] = {phase: n for n, phase in enumerate(item["by_phase"], start=11)}
+            item["failed"] = sum(item["by_phase"].values())
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    write_report(run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_table_cuts_a_column_or_a_pod_name(
+    browser: BrowserContext, tmp_path: Path, width: int
+) -> None:
+    run_dir = _kube_style_run(tmp_path)
+    visit = Visit(browser, run_dir / "report.html")
+    try:
+        visit.page.set_viewport_size({"width": width, "height": 900})
+        pods = visit.page.locator("section.order table code")
+        assert "checkout-service-naive-5d9f7c8b6-x2x00z" in pods.all_inner_texts()
+        assert visit.page.evaluate(CUT_CELLS_JS) == []
+        assert visit.errors == []
+    finally:
+        visit.page.close()
