@@ -6,11 +6,14 @@ the counts add up to the deletion's ``failed`` and a finding never says less tha
 - ``in_flight``: a request the pod had accepted and answered with nothing (connection reset or
   remote disconnected) that was in flight when the pod got SIGTERM or exited: it started before
   that moment and failed at or after it.
-- ``keepalive``: a reset or disconnect, not in flight at SIGTERM or exit, that failed once the
-  Service had stopped routing to the pod. New connections went elsewhere by then, so this request
-  rode a connection opened before, which the pod closed under it.
-- ``refused``: a new connection refused at or after the pod stopped listening (its listener-closed
-  line, else its exit): the Service still sent it new connections.
+- ``not_listening``: a request sent to the pod after it had stopped listening (its listener-closed
+  line, else its exit) while the Service still routed to it: refused at any time after that (a
+  refusal is proof that a connection still reached it), or reset or disconnected when it started
+  before routing stopped (a Service proxy that accepts the client's connection and then finds no
+  pod behind it resets it rather than refuse it).
+- ``keepalive``: a reset or disconnect that failed once the Service had stopped routing to the
+  pod. New connections went elsewhere by then, so this request rode a connection opened before,
+  which the pod closed under it (or lost as it exited).
 - ``unexplained``: the rest, by phase; the report says so instead of keeping silent.
 
 A request's start is its end less its latency (``harness.records``: end = start + latency).
@@ -28,7 +31,7 @@ from harness.classify import CONNECTION_REFUSED, CONNECTION_RESET, REMOTE_DISCON
 # A connection the pod accepted and then closed without an answer.
 CUT_CLASSES = frozenset({CONNECTION_RESET, REMOTE_DISCONNECTED})
 # The pod-row keys of the counts, in row order (docs/summary-v1.md, pods-<order>.jsonl).
-CAUSE_KEYS: tuple[str, ...] = ("cut_in_flight", "cut_keepalive", "refused_not_listening")
+CAUSE_KEYS: tuple[str, ...] = ("cut_in_flight", "sent_not_listening", "cut_keepalive")
 UNEXPLAINED_KEY = "unexplained_by_phase"
 
 
@@ -38,8 +41,8 @@ class FailureCauses:
 
     deletions: Sequence[Deletion]
     in_flight: list[int] = field(init=False)
+    not_listening: list[int] = field(init=False)
     keepalive: list[int] = field(init=False)
-    refused: list[int] = field(init=False)
     unexplained: list[dict[str, int]] = field(init=False)
     # Per deletion: the moments a request in flight was cut at (SIGTERM, exit), when routing
     # stopped, and when the pod stopped listening.
@@ -50,8 +53,8 @@ class FailureCauses:
     def __post_init__(self) -> None:
         n = len(self.deletions)
         self.in_flight = [0] * n
+        self.not_listening = [0] * n
         self.keepalive = [0] * n
-        self.refused = [0] * n
         self.unexplained = [dict.fromkeys(DELETION_PHASES, 0) for _ in range(n)]
         self._cut_at = [
             tuple(m for m in (d.sigterm, d.gone) if m is not None) for d in self.deletions
@@ -63,28 +66,27 @@ class FailureCauses:
 
     def add(self, owner: int, phase: str, end: float, latency_ms: float, error: str) -> None:
         """One failure of deletion ``owner``, in ``phase``, that ended at ``end``."""
-        if error in CUT_CLASSES:
-            start = end - latency_ms / 1000.0
-            if any(start < moment <= end for moment in self._cut_at[owner]):
-                self.in_flight[owner] += 1
-                return
-            routed_until = self._routed_until[owner]
-            if routed_until is not None and end >= routed_until:
-                self.keepalive[owner] += 1
-                return
-        elif error == CONNECTION_REFUSED:
-            deaf_from = self._deaf_from[owner]
-            if deaf_from is not None and end >= deaf_from:
-                self.refused[owner] += 1
-                return
-        self.unexplained[owner][phase] += 1
+        start = end - latency_ms / 1000.0
+        cut = error in CUT_CLASSES
+        routed_until, deaf_from = self._routed_until[owner], self._deaf_from[owner]
+        if cut and any(start < moment <= end for moment in self._cut_at[owner]):
+            self.in_flight[owner] += 1
+        elif deaf_from is not None and (
+            (error == CONNECTION_REFUSED and end >= deaf_from)
+            or (cut and routed_until is not None and deaf_from <= start < routed_until)
+        ):
+            self.not_listening[owner] += 1
+        elif cut and routed_until is not None and end >= routed_until:
+            self.keepalive[owner] += 1
+        else:
+            self.unexplained[owner][phase] += 1
 
     def row_counts(self, owner: int) -> dict[str, object]:
         """The pod-row keys of deletion ``owner``."""
         return {
             "cut_in_flight": self.in_flight[owner],
+            "sent_not_listening": self.not_listening[owner],
             "cut_keepalive": self.keepalive[owner],
-            "refused_not_listening": self.refused[owner],
             UNEXPLAINED_KEY: dict(self.unexplained[owner]),
         }
 

@@ -200,16 +200,16 @@ CAUSE_FINDINGS: dict[str, tuple[str, str]] = {
         "{were} cut in flight: accepted before the pod got SIGTERM or exited, then closed with "
         "no answer (connection reset or remote disconnected)",
     ),
+    "sent_while_not_listening": (
+        "sent_not_listening",
+        "{were} sent to a pod after it had stopped listening (closed its listener, or exited) "
+        "while the Service still routed new connections to it (refused, reset or disconnected)",
+    ),
     "cut_keepalive": (
         "cut_keepalive",
         "failed on kept-alive connections after the Service had stopped routing to the pod: "
         "connections opened before, which the pod closed (or lost as it exited) while its "
         "clients still reused them (connection reset or remote disconnected)",
-    ),
-    "refused_while_routed": (
-        "refused_not_listening",
-        "{were} refused: new connections sent to a pod that had stopped listening (closed its "
-        "listener, or exited) while the Service still routed to it",
     ),
 }
 
@@ -233,7 +233,8 @@ def cause_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             total = sum(n for _, n in per_pod)
             text = (
                 f"{_requests(total, 'failure')} in phase {phase} ({meaning}) not explained by a "
-                f"finding (neither cut in flight, cut on a kept connection nor refused). Per pod: "
+                f"finding (neither cut in flight, sent to a pod no longer listening, nor cut on a "
+                f"kept connection). Per pod: "
                 f"{_per_pod(per_pod)}"
             )
             found.append({"pod": None, "kind": "unexplained", "text": text})
@@ -321,7 +322,7 @@ def _findings(row: Mapping[str, Any]) -> list[dict[str, Any]]:
     late = row["failed_after_listener_closed"]
     # Rows with the causes' counts say this better (refused, cut on a kept connection, ...):
     # a request failing after the listener closed was not always routed there.
-    if late and row.get("refused_not_listening") is None:
+    if late and row.get("sent_not_listening") is None:
         add(
             "failed_after_listener_closed",
             f"{late} request(s) failed at {pod} after it stopped listening: they were still "

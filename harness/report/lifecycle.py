@@ -34,8 +34,8 @@ LABELS: dict[str, str] = {
 # Finding kinds, worst first; the analysis may add kinds, which then follow in its order.
 KIND_TITLES: dict[str, str] = {
     "cut_in_flight": "Requests cut in flight at SIGTERM or exit",
+    "sent_while_not_listening": "Sent to a pod that had stopped listening",
     "cut_keepalive": "Keep-alive connections cut after the endpoint was removed",
-    "refused_while_routed": "New connections refused after the pod stopped listening",
     "unexplained": "Failures no finding explains",
     "killed": "Killed at the grace period",
     "killed_at_grace": "Ignored SIGTERM: each stop took the full grace period",
@@ -135,7 +135,7 @@ def unaccounted(deleted: Sequence[PodRow], entry: Mapping[str, Any]) -> list[tup
         if isinstance(d, dict)
     }
     for row in deleted:
-        if row.get("refused_not_listening") is not None:
+        if row.get("sent_not_listening") is not None:
             continue  # a row with the causes' counts: the analysis' findings state them
         # The older per-pod finding states those after the listener closed.
         left = _int(row.get("failed")) - _int(row.get("failed_after_listener_closed"))
@@ -229,20 +229,27 @@ def _exited_while_routed(
 ) -> list[str]:
     """Pods with no listener-closed line that exited before routing stopped. (With one, the
     analysis' closed_before_removal finding already tells the story.)"""
-    gaps = []  # (gap, pod, exited, routing stopped)
+    gaps = []  # (gap, pod, exited, routing stopped, the row counts what was sent there)
     for row in deleted:
         if ts(row, "listener_closed") is not None:
             continue
         stopped, routed = ts(row, "stopped"), routed_until(row)
         if stopped is not None and routed is not None and stopped < routed:
-            gaps.append((routed - stopped, str(row.get("pod")), stopped, routed))
+            counted = row.get("sent_not_listening") is not None
+            gaps.append((routed - stopped, str(row.get("pod")), stopped, routed, counted))
     lines = []
-    for gap, pod, stopped, routed in sorted(gaps, key=lambda g: g[2]):
+    for gap, pod, stopped, routed, counted in sorted(gaps, key=lambda g: g[2]):
+        said = f"{pod} exited at {stopped - t0:.2f} s, {gap * 1000:.0f} ms before the Service "
+        if counted:
+            # The requests sent into that gap, whatever they failed with, are counted by the
+            # analysis ("Sent to a pod that had stopped listening"): a refused count alone
+            # would read "0" where a Service proxy reset them.
+            lines.append(said + "stopped routing to it.")
+            continue
         hits = _count_within(refused, [(stopped, routed)])
         lines.append(
-            f"{pod} exited at {stopped - t0:.2f} s, {gap * 1000:.0f} ms before the Service "
-            f"stopped routing to it: {hits} refused request{'s' if hits != 1 else ''} fell in "
-            "that gap."
+            said + f"stopped routing to it: {hits} refused request{'s' if hits != 1 else ''} "
+            "fell in that gap."
         )
     return lines
 

@@ -106,8 +106,8 @@ def test_a_fully_observed_pod() -> None:
         # the reset at SIGTERM was in flight; the one just after, past routing's end, rode a
         # kept connection; the refusal came after the listener closed
         "cut_in_flight": 1,
+        "sent_not_listening": 1,
         "cut_keepalive": 1,
-        "refused_not_listening": 1,
         "unexplained_by_phase": dict.fromkeys(DELETION_PHASES, 0),
     }
 
@@ -193,17 +193,18 @@ def test_findings_in_words() -> None:
         ),
         (
             None,
+            "sent_while_not_listening",
+            "1 request was sent to a pod after it had stopped listening (closed its listener, or "
+            "exited) while the Service still routed new connections to it (refused, reset or "
+            "disconnected). Per pod: a 1",
+        ),
+        (
+            None,
             "cut_keepalive",
             "1 request failed on kept-alive connections after the Service had stopped routing to "
             "the pod: connections opened before, which the pod closed (or lost as it exited) "
             "while its clients still reused them (connection reset or remote disconnected). "
             "Per pod: a 1",
-        ),
-        (
-            None,
-            "refused_while_routed",
-            "1 request was refused: new connections sent to a pod that had stopped listening "
-            "(closed its listener, or exited) while the Service still routed to it. Per pod: a 1",
         ),
     ]
 
@@ -225,9 +226,10 @@ def test_finding_listener_closed_before_routing_moved_on() -> None:
             "n stopped listening 890 ms before the Service stopped sending it new connections",
         ),
         (
-            "refused_while_routed",
-            "1 request was refused: new connections sent to a pod that had stopped listening "
-            "(closed its listener, or exited) while the Service still routed to it. Per pod: n 1",
+            "sent_while_not_listening",
+            "1 request was sent to a pod after it had stopped listening (closed its listener, or "
+            "exited) while the Service still routed new connections to it (refused, reset or "
+            "disconnected). Per pod: n 1",
         ),
     ]
 

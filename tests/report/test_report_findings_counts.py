@@ -107,8 +107,8 @@ def test_failures_no_cause_explains_are_said_by_phase() -> None:
     found = {g.kind: g.items for g in groups}
     assert found["unexplained"] == [
         "1 failure in phase propagating (after SIGTERM, while the Service still sent new "
-        "connections to the pod) not explained by a finding (neither cut in flight, cut on a "
-        f"kept connection nor refused). Per pod: {pod_name(0)} 1"
+        "connections to the pod) not explained by a finding (neither cut in flight, sent to a pod "
+        f"no longer listening, nor cut on a kept connection). Per pod: {pod_name(0)} 1"
     ]
 
 
@@ -171,3 +171,33 @@ def test_clean_shutdowns_only_without_a_failure() -> None:
     rows = [{**r, "failed": 0} for r in clean_looking_rows()]
     _, groups = lifecycle(rows, T0, 30.0, [], {"failed": 0})
     assert [g.kind for g in groups] == ["all_clear"]
+
+
+def test_requests_sent_into_an_exited_pods_gap_are_counted_whatever_they_failed_with() -> None:
+    # Embedded: the app exits at SIGTERM, the Service proxy routes to it for another second and
+    # resets the connections it cannot forward, so no request is refused.
+    d = T0 + 3.0
+    timeline = [
+        ev(T0 - 5.0, EventKind.ENDPOINT_ADDED, "p"),
+        ev(T0 - 5.0, EventKind.ENDPOINT_ADDED, "q"),
+        ev(d, EventKind.DELETE_REQUESTED, "p"),
+        ev(d + 0.02, EventKind.SIGTERM_SENT, "p"),
+        ev(d + 0.05, EventKind.EXITED, "p", code=0),
+        ev(d + 0.2, EventKind.ENDPOINT_REMOVED, "p"),
+        ev(d + 1.0, EventKind.REMOVAL_APPLIED, "p"),
+    ]
+    records = [
+        cut(d + 0.01, d + 0.051, "connection_reset"),  # in flight at the exit
+        *(cut(d + t, d + t + 0.001, "connection_reset") for t in (0.3, 0.5, 0.7)),
+        ok(d + 2.0, pod="q"),
+    ]
+    analysis = analyse_order("naive", records, timeline, (T0, T0 + 10))
+    (row,) = [r for r in analysis.pods if r["pod"] == "p"]
+    assert (row["cut_in_flight"], row["sent_not_listening"], row["failed"]) == (1, 3, 4)
+    _, groups = lifecycle(analysis.pods, T0, 30.0, [], analysis.summary)
+    found = {g.kind: g.items for g in groups}
+    assert found["sent_while_not_listening"][0].startswith("3 requests were sent to a pod after")
+    # no "0 refused requests fell in that gap" beside the 3 that failed there
+    assert found["exited_before_removal"] == [
+        "p exited at 3.05 s, 950 ms before the Service stopped routing to it."
+    ]
