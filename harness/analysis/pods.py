@@ -5,6 +5,8 @@ None when that step was not observed: nothing is filled in by assumption. Each m
 pod's first event of that kind, except ``endpoint_removed`` and ``removal_applied``: the first
 at or after the delete call, else (not deleted, or no removal after it) the last one seen.
 ``last_served`` is the end of the last successful response the pod sent (from the records).
+After the moments come the counts: the failures attributed to the pod's deletion, and what cut
+each of them (``causes.py``); the findings state those counts, so that none of them is left out.
 """
 
 from __future__ import annotations

@@ -8,8 +8,12 @@ behind each maximum, and adds two findings the analysis does not make:
   routed new connections to it, with the refused requests that fell in those gaps;
 - a pod that exited on its own but used most of its grace period.
 
-When nothing at all is found for an order whose pods were deleted, that is said too: an empty
-list would read as "not checked".
+The findings account for every failed request of the order: the analysis states what cut the
+failures of each deletion (``harness.analysis.causes``, with counts), and this module the rest
+(those outside every deletion window, those of a pods file written before the causes were
+counted, any the summary counts beyond the pods' rows). "Clean shutdowns" is said only when the
+order failed nothing; when nothing at all is found for an order whose pods were deleted and
+nothing failed, that is said too: an empty list would read as "not checked".
 """
 
 from __future__ import annotations

@@ -429,10 +429,35 @@ def order_summary(run: OrderRun) -> dict[str, Any]:
     }
 
 
+def _cause(r: RequestRecord, pod: Pod) -> str | None:
+    """What cut a failure of ``pod``'s deletion (docs/summary-v1.md, pods rows), or None."""
+    cut = r.error in ("connection_reset", "remote_disconnected")
+    stops = (pod.at("sigterm"), pod.stopped)
+    if cut and any(m is not None and r.start < m <= r.end for m in stops):
+        return "cut_in_flight"
+    deaf = pod.listening_until
+    if (r.error == "connection_refused" and r.end >= deaf) or (
+        cut and deaf <= r.start < pod.routed_until
+    ):
+        return "sent_not_listening"
+    if cut and r.end >= pod.routed_until:
+        return "cut_keepalive"
+    return None
+
+
 def pod_rows(run: OrderRun) -> list[dict[str, Any]]:
     """Rows as harness.analysis.pods writes them: the steps, then what the analysis adds."""
     failed: dict[str, int] = {}
     after_closed: dict[str, int] = {}
+    causes = {
+        p.name: {
+            "cut_in_flight": 0,
+            "sent_not_listening": 0,
+            "cut_keepalive": 0,
+            "unexplained_by_phase": dict.fromkeys(PHASES[:-1], 0),
+        }
+        for p in run.pods
+    }
     for r in run.records:
         if r.error is None:
             continue
@@ -443,6 +468,11 @@ def pod_rows(run: OrderRun) -> list[dict[str, Any]]:
         closed = pod.at("listener_closed")
         if closed is not None and r.end >= closed:
             after_closed[pod.name] = after_closed.get(pod.name, 0) + 1
+        cause = _cause(r, pod)
+        if cause is None:
+            causes[pod.name]["unexplained_by_phase"][phase] += 1  # type: ignore[index]
+        else:
+            causes[pod.name][cause] += 1  # type: ignore[operator]
     replaced = iter(p.name for p in run.deleted)
     rows = []
     for p in run.pods:
@@ -457,6 +487,7 @@ def pod_rows(run: OrderRun) -> list[dict[str, Any]]:
                 "grace_period_s": GRACE_S if deleted else None,
                 "failed": failed.get(p.name, 0),
                 "failed_after_listener_closed": after_closed.get(p.name, 0),
+                **causes[p.name],
             }
         )
     return rows

@@ -147,6 +147,30 @@ def test_findings_and_lifecycle_are_shown(page: str) -> None:
     assert "SIGTERM → exit or kill" in page
 
 
+# The findings that count failed requests: together they account for every one of a variant's.
+COUNTING_KINDS = (
+    "cut_in_flight",
+    "sent_while_not_listening",
+    "cut_keepalive",
+    "unexplained",
+    "unattributed",
+)
+
+
+def test_the_findings_count_every_failed_request(run_dir: Path, page: str) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for order, entry in summary["orders"].items():
+        start = page.index(f'<section id="order-{order}"')
+        section = page[start : page.index("</section>", start)]
+        told = 0
+        for kind in COUNTING_KINDS:
+            found = re.search(rf'data-kind="{kind}">.*?</div>', section, re.S)
+            items = re.findall(r"<(?:li|p)>(\d+) ", found[0]) if found else []
+            told += sum(int(n) for n in items)
+        assert told == entry["failed"], order
+        assert ('data-kind="all_clear"' in section) == (entry["failed"] == 0), order
+
+
 def test_recommendation_and_raw_file_links(run_dir: Path, page: str) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     rec = summary["recommendation"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from helpers.synthetic import make_run
 
 from harness.analysis import analyse_order
+from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY
 from harness.records import read_records
 from harness.timeline import read_timeline
 
@@ -50,3 +51,18 @@ def test_synthetic_phase_basis_is_what_the_analysis_finds(tmp_path: Path) -> Non
         assert [d["basis"] for d in entry["per_deletion"]] == [
             d["basis"] for d in found["per_deletion"]
         ]
+
+
+def test_synthetic_pod_rows_count_the_causes_the_analysis_finds(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    keys = (*CAUSE_KEYS, UNEXPLAINED_KEY, "failed")
+    for entry in summary["orders"].values():
+        records = read_records(run_dir / entry["files"]["records"])
+        timeline = read_timeline(run_dir / entry["files"]["timeline"])
+        window = (entry["window"]["start"], entry["window"]["end"])
+        found = analyse_order("x", records, timeline, window).pods
+        written = [json.loads(line) for line in (run_dir / entry["files"]["pods"]).open()]
+        by_pod = {row["pod"]: row for row in written}
+        for row in found:
+            assert {k: row[k] for k in keys} == {k: by_pod[row["pod"]][k] for k in keys}
