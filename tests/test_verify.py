@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from harness import runfolder
 from harness.appspec import ProbeChange, Variant
 from harness.backends.base import DeploySpec
+from harness.cli import main
 from harness.console import Console
 from harness.fixes.model import Fix
+from harness.journal import RunJournal
+from harness.outputs import recover
 from harness.scenario import Scenario
+from harness.timeline import EventKind
 from harness.verify import (
     NOTHING_TO_FIX,
     base_of,
@@ -137,3 +145,32 @@ def test_a_variant_whose_grace_period_is_its_manifests_gets_the_sleep_alone() ->
     scenario = Scenario(variants={"current": Variant()})
     fix = recommended_fixes(_summary(current=2), Path("."), scenario)["current"]
     assert fix.change == Variant(prestop_sleep_s=3.0)
+
+
+def test_harness_report_on_a_killed_verify_run_keeps_the_fix_variant(tmp_path: Path) -> None:
+    header = {"scenario": Scenario(orders=["naive"]).to_dict(), "backend": "embedded", "seed": 1}
+    (tmp_path / runfolder.RUN_JOURNAL).write_text(json.dumps(header))
+    for name in ("naive", "naive+fix"):
+        (tmp_path / runfolder.records_name(name)).write_text("")
+        events = [(1.0, EventKind.LOAD_STARTED), (5.0, EventKind.LOAD_STOPPED)]
+        (tmp_path / runfolder.timeline_name(name)).write_text(
+            "".join(
+                json.dumps({"ts": t, "kind": k, "pod": None, "detail": {}}) + "\n"
+                for t, k in events
+            )
+        )
+    assert [o.name for o in RunJournal.from_files(tmp_path).orders] == ["naive", "naive+fix"]
+    recover(tmp_path)
+    summary = json.loads((tmp_path / runfolder.SUMMARY).read_text())
+    assert summary["verify"]["naive"]["fixed_variant"] == "naive+fix"
+
+
+def test_verify_fix_on_a_running_target_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["run", "--backend", "kube", "--context", "x", "--target", "deployment/web",
+         "--namespace", "team", "--verify-fix"]
+    )  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "harness: error: --verify-fix: a --target runs as it is; its fix cannot be deployed"
+    ]

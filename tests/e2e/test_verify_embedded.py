@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
+import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.e2e import pods
+from helpers.e2e import pods, processes_left, start_harness, wait_until_recording
 
 from harness.appspec import Variant
 from harness.backends.select import Choice
@@ -43,7 +46,7 @@ def test_close_firsts_fix_runs_with_the_same_seed_and_schedule_and_drops_none(
         replicas=3,
         duration_s=8.0,
         seed=7,
-        traffic=Traffic(users=4),
+        traffic=Traffic(users=4, keepalive=False),  # close-first refuses new connections
         embedded=Embedded(propagation_min_s=0.5, propagation_max_s=1.5),
     )
     scenario.chaos.count = 2
@@ -83,3 +86,29 @@ def _delete_offsets(run_dir: Path, variant: str) -> list[float]:
     events = read_timeline(run_dir / f"timeline-{variant}.jsonl")
     start = next(e.ts for e in events if e.kind == "load_started")
     return [round(e.ts - start, 2) for e in events if e.kind == "delete_requested"]
+
+
+def test_ctrl_c_during_a_fix_run_still_writes_a_partial_report(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "DRAINLAB_TEST_MARKER": marker}
+    # A new connection per request: close-first cuts some at every deletion; 3 deletions give
+    # the recommendation (harness.verify.recommended_fixes) its samples.
+    proc = start_harness(
+        ["--backend", "embedded", "--orders", "close-first", "--duration", "8",
+         "--deletions", "3", "--new-connections", "--verify-fix"],
+        tmp_path,
+        env,
+    )  # fmt: skip
+    run_dir = wait_until_recording(tmp_path, "close-first+fix", proc, min_bytes=2000)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["partial"] is True
+    assert list(summary["orders"]) == ["close-first", "close-first+fix"]
+    assert summary["verify"]["close-first"]["after"]["requests"] > 0
+    page = (run_dir / "report.html").read_text()
+    assert '<div id="partial-banner"' in page and '<section id="before-after"' in page
+    assert "before -> after" in out
+    assert processes_left(marker, within_s=10) == []
