@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print what the run would create, start and delete; touch nothing",
     )
     run.add_argument("--gate", metavar="VARIANT", help="after the run, gate on this variant")
+    run.add_argument(
+        "--verify-fix",
+        action="store_true",
+        help="then run each variant that dropped requests again with its fix, as <variant>+fix",
+    )
     _add_limits(run)
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -185,7 +190,7 @@ def _absolute_pythonpath() -> None:
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.backends.select import choose_backend
     from harness.scenario import load_scenario
-    from harness.table import comparison_table, lifecycle_table
+    from harness.table import before_after_table, comparison_table, lifecycle_table
 
     overrides: dict[str, Any] = {}
     for flag, key in (
@@ -221,6 +226,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     choice = choose_backend(args.backend, scenario)
     if scenario.kube.target is not None:
         _refuse_target(args, choice.name, scenario)
+    if args.verify_fix and scenario.kube.target is not None:
+        raise UsageError("--verify-fix: a --target runs as it is; its fix cannot be deployed")
     if args.dry_run:
         return _dry_run(choice, scenario)
     from harness.backends.plan import refuse_before_run
@@ -233,6 +240,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
+    from harness.verify import recommended_fixes
 
     log_to_console(console)
 
@@ -240,7 +248,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         task = asyncio.current_task()
         assert task is not None
         install_signal_handlers(task, console)
-        return await run_experiment(scenario, choice, args.out, console, limits)
+        fixes = recommended_fixes if args.verify_fix else None
+        return await run_experiment(scenario, choice, args.out, console, limits, fixes)
 
     result = asyncio.run(go())
     summary = result.summary or {}  # always set once run_experiment returns
@@ -248,6 +257,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     print()
     print(lifecycle_table(_lifecycle_reports(result.run_dir, summary)))
     print()
+    if verified := before_after_table(summary):
+        print(verified + "\n")
     code = EXIT_OK
     if result.partial:
         print("the run was interrupted: the report is partial")

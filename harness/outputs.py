@@ -16,6 +16,7 @@ from harness.errors import UsageError, WriteError
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import JsonlWriter
+from harness.report.beforeafter import verify_block
 from harness.report.html import write_report
 from harness.report.junit import write_junit
 from harness.runlock import running_pid
@@ -48,6 +49,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
             for row in analysis.pods:
                 pods.write(row)
     summary = summary_of_orders(per_order)
+    if verified := verify_block(per_order):
+        summary["verify"] = verified  # --verify-fix: each fix's run beside its variant's
     summary.update(journal.header)
     summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
     summary["finished"] = runfolder.iso_now()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.backends.base import Backend, EventSink
+from harness.backends.base import Backend, DeploySpec, EventSink
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
@@ -33,6 +34,7 @@ from harness.outputs import summarise, write_outputs
 from harness.runlock import running
 from harness.scenario import Scenario
 from harness.timeline import EventKind, TimelineEvent
+from harness.verify import FixSource, verify_fixes
 
 
 async def run_experiment(
@@ -41,9 +43,12 @@ async def run_experiment(
     out: Path,
     console: Console,
     gate_limits: GateLimits | None = None,
+    fixes: FixSource | None = None,
 ) -> RunJournal:
     """Runs every order of the scenario, then writes summary.json, report.html and junit.xml;
-    returns the run's journal, summary and gate verdict filled in.
+    returns the run's journal, summary and gate verdict filled in. With ``fixes``
+    (``--verify-fix``), each variant that dropped requests then runs again with its fix
+    (harness.verify), before the outputs are written.
 
     Cancelled (Ctrl-C, SIGTERM) it tears down what it started and still writes a partial report.
     The harness's own log (retries, reconnects, warnings) goes to ``logs/harness.log``.
@@ -56,7 +61,7 @@ async def run_experiment(
             stack.enter_context(run_log(run_dir / "logs"))
         except OSError as exc:
             raise UsageError(f"--out {out}: cannot write in it: {exc.strerror or exc}") from None
-        return await _experiment(scenario, choice, run_dir, console, gate_limits)
+        return await _experiment(scenario, choice, run_dir, console, gate_limits, fixes)
 
 
 async def _experiment(
@@ -65,12 +70,13 @@ async def _experiment(
     run_dir: Path,
     console: Console,
     gate_limits: GateLimits | None,
+    fixes: FixSource | None,
 ) -> RunJournal:
     console.info(f"run folder: {run_dir}")
     console.info(f"backend: {choice.name} ({choice.why})")
     journal = RunJournal.start(run_dir, scenario.to_dict(), choice.name, choice.why, scenario.seed)
     try:
-        return await _orders_then_outputs(scenario, choice, journal, console, gate_limits)
+        return await _orders_then_outputs(scenario, choice, journal, console, gate_limits, fixes)
     finally:
         journal.close()
 
@@ -81,6 +87,7 @@ async def _orders_then_outputs(
     journal: RunJournal,
     console: Console,
     gate_limits: GateLimits | None,
+    fixes: FixSource | None,
 ) -> RunJournal:
     run_dir = journal.run_dir
     failure: HarnessError | None = None
@@ -89,7 +96,10 @@ async def _orders_then_outputs(
         variants = scenario.variant_names()
         for index, order in enumerate(variants, start=1):
             console.info(f"[{index}/{len(variants)}] variant {order}")
-            await _run_order(backend, scenario, journal, order, run_dir, console)
+            await _run_order(backend, scenario, journal, scenario.deploy_spec(order), console)
+        if fixes is not None:
+            run_fix = functools.partial(_run_order, backend, scenario, journal, console=console)
+            await verify_fixes(summarise(journal), run_dir, scenario, fixes, run_fix, console)
     except asyncio.CancelledError:
         # Keep going to write the partial report; later awaits must not see a stale cancel.
         current = asyncio.current_task()
@@ -136,12 +146,11 @@ async def _run_order(
     backend: Backend,
     scenario: Scenario,
     journal: RunJournal,
-    order: str,
-    run_dir: Path,
+    spec: DeploySpec,
     console: Console,
 ) -> None:
+    order, run_dir = spec.variant, journal.run_dir
     entry = journal.order_started(order)
-    spec = scenario.deploy_spec(order)
     timeline = JsonlWriter(run_dir / runfolder.timeline_name(order))
     emit = _sink(timeline)
     load = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.report import beforeafter
+
 _CLASS_COLUMNS = (
     ("refused", "connection_refused"),
     ("reset", "connection_reset"),
@@ -54,14 +56,31 @@ def lifecycle_table(reports: dict[str, dict[str, Any]]) -> str:
     return "pod lifecycle, median/max ms\n" + _render(rows, rule=False)
 
 
-def _render(rows: list[list[str]], *, rule: bool) -> str:
-    """Columns padded to their widest cell: the first left-aligned, numbers right-aligned."""
+def before_after_table(summary: dict[str, Any]) -> str:
+    """Each fix's run beside its variant's (summary.json's ``verify``); empty when none ran."""
+    block = summary.get("verify") or {}
+    if not block:
+        return ""
+    rows, shown = [["variant", "measure", "before", "after"]], None
+    for line in beforeafter.lines(block):
+        first = line.variant if line.variant != shown else ""
+        rows.append([first, line.measure, line.before, line.after])
+        shown = line.variant
+    title = "before -> after: each fix run with the same seed, traffic and chaos schedule\n"
+    return title + _render(rows, rule=True, left=4)
+
+
+def _render(rows: list[list[str]], *, rule: bool, left: int = 1) -> str:
+    """Columns padded to their widest cell: the first ``left`` (words) left-aligned, the rest
+    (numbers) right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells))
+        cells = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
         if rule and n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from harness import __version__, runfolder
 from harness.analysis.pods import MOMENT_KEYS
 from harness.classify import ERROR_CLASSES
 from harness.durable import write_bytes_durably
-from harness.report import context, tables
+from harness.report import beforeafter, context, tables
 from harness.report.charts import order_chart
 from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
@@ -85,6 +85,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
         .render(
             summary=summary,
             outcome=outcome(summary),
+            before_after=beforeafter.lines(_verify_block(summary)),
             names=names,
             comparison=comparison,
             latency_head=latency_head,
@@ -98,6 +99,11 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             version=__version__,
         )
     )
+
+
+def _verify_block(summary: Mapping[str, Any]) -> Mapping[str, Any]:
+    block = summary.get("verify")
+    return block if isinstance(block, dict) else {}
 
 
 def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, Any]) -> OrderSection:

@@ -15,6 +15,7 @@ from helpers.e2e import (
     ROOT,
     assert_lifecycle_order,
     descendants,
+    interrupted,
     pods,
     processes_left,
     run_harness,
@@ -67,12 +68,7 @@ def test_ctrl_c_stops_cleanly_and_writes_a_partial_report(tmp_path: Path) -> Non
         ["--backend", "embedded", "--orders", "naive,graceful", "--duration", "30"], tmp_path, env
     )
     run_dir = wait_until_recording(tmp_path, "naive", proc, min_bytes=2000)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "Traceback" not in err
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["partial"] is True
+    _, summary = interrupted(proc, run_dir)
     assert summary["orders"]["naive"]["requests"] > 0
     assert "graceful" not in summary["orders"]
     page = (run_dir / "report.html").read_text()

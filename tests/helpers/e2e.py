@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -81,6 +82,18 @@ def wait_until_recording(
             return records[0].parent
         time.sleep(0.2)
     raise AssertionError(f"no {min_bytes} bytes of {order} records (harness exit {proc.poll()})")
+
+
+def interrupted(proc: subprocess.Popen[str], run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Ctrl-C to a running `harness run`: it ends with 130, no traceback, and a partial summary;
+    returns its stdout and that summary."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["partial"] is True
+    return out, summary
 
 
 def processes_left(marker: str, within_s: float) -> list[int]:

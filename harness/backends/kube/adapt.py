@@ -5,13 +5,15 @@ For every variant (variant.varied first, then this):
 
 - both objects go into ``kube.namespace``, whatever namespace the manifests name;
 - they are named ``<deployment name>-<variant>`` and ``<service name>-<variant>`` (the sample
-  app's base is named drainlab-sample, so its objects stay drainlab-sample-<order>);
+  app's base is named drainlab-sample, so its objects stay drainlab-sample-<order>), a fix's
+  variant ``<v>+fix`` as ``<v>-fix`` (objects.in_object_names);
 - drainlab's labels (objects.Names.labels: app labels, variant, run id) are added to the
   metadata labels, the Deployment's selector and pod template labels and the Service's selector
   (drainlab's win over a label of the same key), so the run selects only its own pods;
 - the Service becomes type NodePort. Its first port's nodePort: the sample app's orders keep
   their fixed NODE_PORTS everywhere; on kind, other variants take the mapped ports 30081-30084
-  by their place in the run (kind reaches nothing else); elsewhere the API server chooses;
+  by their place in the run (kind reaches nothing else), a fix's variant ``<v>+fix`` its
+  variant's port; elsewhere the API server chooses;
 - ``replicas`` is the scenario's; a container without an imagePullPolicy gets IfNotPresent
   (images are loaded into the nodes; a registry may not have them); the sample app's container
   runs ``kube.image``.
@@ -31,6 +33,7 @@ from harness.backends.kube.manifests import AppManifests, Obj
 from harness.backends.kube.objects import MANAGED, NODE_PORTS, Names, names_for
 from harness.backends.kube.variant import varied
 from harness.errors import UsageError
+from harness.fixes.model import FIX_SUFFIX
 from harness.orders import DEFAULT_ORDERS
 from harness.packaged import sample_manifests_dir
 from harness.scenario import Scenario
@@ -67,6 +70,10 @@ class DeployableApp:
             return NODE_PORTS[variant]
         if not on_kind:
             return None
+        base = variant.removesuffix(FIX_SUFFIX)
+        if base != variant:
+            # A fix's variant runs after its variant is gone; kind reaches only the mapped ports.
+            return self.node_port(base, on_kind)
         index = self.variants.index(variant) if variant in self.variants else len(self.variants)
         if index >= len(KIND_NODE_PORTS):
             raise UsageError(

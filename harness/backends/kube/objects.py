@@ -70,6 +70,7 @@ def names_for(
     """One variant's names and labels: ``<deployment>-<variant>`` and ``<service>-<variant>``,
     the manifests' names (the sample app's: drainlab-sample). ``run_id`` None only for the
     manifests users apply themselves (manifests/): every object a run makes carries its run id."""
+    variant = in_object_names(variant)
     labels = {**app_labels(), LABEL_ORDER: variant}
     if run_id is not None:
         labels[LABEL_RUN] = run_id
@@ -79,6 +80,13 @@ def names_for(
         service=f"{service}-{variant}",
         labels=labels,
     )
+
+
+def in_object_names(variant: str) -> str:
+    """A variant's name as object names and label values spell it: a fix's variant
+    ``<variant>+fix`` (harness.verify) becomes ``<variant>-fix``, since neither may hold '+'.
+    Files and reports keep the variant's own name."""
+    return variant.replace("+", "-")
 
 
 def new_run_id(stem: str | None = None) -> str:
