@@ -208,21 +208,45 @@ def read_samples(path: Path) -> Iterator[Sample]:
     """Streams the outage measures' view of a records file (harness.analysis.outage), from the
     JSONL: the rows file has no start or user. A line that is not a record is skipped, as
     ``RecordRows`` skips it; a start that is not a number is taken from end - latency."""
-    loads = orjson.loads
+    loads, fields = orjson.loads, _SAMPLE_FIELDS  # local names: this runs once per record
     with path.open("rb") as handle:
         for line in handle:
             try:
-                data = loads(line)
-                pod, error = data.get("pod"), data.get("error")
-                if not (_is_label(pod) and _is_label(error)):
+                # Every field present, as locust writes them: the case of every line of a run.
+                start, end, latency_ms, pod, error, user = fields(loads(line))
+                if (
+                    start.__class__ is float
+                    and end.__class__ is float
+                    and latency_ms.__class__ is float
+                    and (pod is None or pod.__class__ is str)
+                    and (error is None or error.__class__ is str)
+                    and user.__class__ is int
+                ):
+                    yield start, end, error is not None, user
                     continue
-                end = float(data["end"])
-                latency_s = float(data["latency_ms"]) / 1000.0
-                start = data.get("start")
-                start = float(start) if start.__class__ in (int, float) else end - latency_s
-                yield start, end, error is not None, _user(data.get("user"))
-            except (*_NOT_A_ROW, AttributeError):
-                continue
+            except _NOT_A_ROW:
+                pass
+            sample = _parse_sample(line)  # an older line (no user), or one not written by us
+            if sample is not None:
+                yield sample
+
+
+_SAMPLE_FIELDS = itemgetter("start", "end", "latency_ms", "pod", "error", "user")
+
+
+def _parse_sample(line: bytes) -> Sample | None:
+    try:
+        data = orjson.loads(line)
+        pod, error = data.get("pod"), data.get("error")
+        if not (_is_label(pod) and _is_label(error)):
+            return None
+        end = float(data["end"])
+        latency_s = float(data["latency_ms"]) / 1000.0
+        start = data.get("start")
+        start = float(start) if start.__class__ in (int, float) else end - latency_s
+        return start, end, error is not None, _user(data.get("user"))
+    except (*_NOT_A_ROW, AttributeError):
+        return None
 
 
 def read_rows(path: Path) -> Iterator[Row]:
