@@ -9,10 +9,10 @@ or reads such a line goes through here:
 - writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
   ``RequestRecord`` (tests, benchmarks);
 - reading: ``parse_row`` (one line), ``RecordRows`` (a stream of lines: the traffic chart),
-  ``read_rows`` (a file: the analysis), ``read_samples`` (a file: start, end, failed and user, for
-  the outage measures), ``RecordTail`` (what a growing file gained since the last
+  ``read_rows`` (a file: the analysis), ``RecordTail`` (what a growing file gained since the last
   look: the progress line), ``read_last_end`` (the last record of a file, from its tail) and
-  ``read_records`` (whole ``RequestRecord`` objects);
+  ``read_records`` (whole ``RequestRecord`` objects); ``harness.samples.read_samples``: what the
+  outage measures need (start, end, failed, user);
 - the rows file (records-<order>.rows): the rows the progress tail parsed during the run, kept in
   binary so that ``read_rows`` need not parse those lines again.
 
@@ -63,7 +63,6 @@ class RequestRecord:
 
 
 Row = tuple[float, float, str | None, str | None]  # end, latency_ms, pod, error
-Sample = tuple[float, float, bool, int | None]  # start, end, failed, user: the outage measures'
 
 
 def record_from_dict(data: dict[str, Any]) -> RequestRecord:
@@ -78,11 +77,11 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
         error=data.get("error"),
         message=data.get("message"),
         method=str(data.get("method", "GET")),
-        user=_user(data.get("user")),
+        user=user_of(data.get("user")),
     )
 
 
-def _user(value: object) -> int | None:
+def user_of(value: object) -> int | None:
     """A record's user number; anything but an int (absent, garbled) is None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -202,51 +201,6 @@ class RecordRows:
                     yield row
                 elif line.strip():
                     self.skipped += 1
-
-
-def read_samples(path: Path) -> Iterator[Sample]:
-    """Streams the outage measures' view of a records file (harness.analysis.outage), from the
-    JSONL: the rows file has no start or user. A line that is not a record is skipped, as
-    ``RecordRows`` skips it; a start that is not a number is taken from end - latency."""
-    loads, fields = orjson.loads, _SAMPLE_FIELDS  # local names: this runs once per record
-    with path.open("rb") as handle:
-        for line in handle:
-            try:
-                # Every field present, as locust writes them: the case of every line of a run.
-                start, end, latency_ms, pod, error, user = fields(loads(line))
-                if (
-                    start.__class__ is float
-                    and end.__class__ is float
-                    and latency_ms.__class__ is float
-                    and (pod is None or pod.__class__ is str)
-                    and (error is None or error.__class__ is str)
-                    and user.__class__ is int
-                ):
-                    yield start, end, error is not None, user
-                    continue
-            except _NOT_A_ROW:
-                pass
-            sample = _parse_sample(line)  # an older line (no user), or one not written by us
-            if sample is not None:
-                yield sample
-
-
-_SAMPLE_FIELDS = itemgetter("start", "end", "latency_ms", "pod", "error", "user")
-
-
-def _parse_sample(line: bytes) -> Sample | None:
-    try:
-        data = orjson.loads(line)
-        pod, error = data.get("pod"), data.get("error")
-        if not (_is_label(pod) and _is_label(error)):
-            return None
-        end = float(data["end"])
-        latency_s = float(data["latency_ms"]) / 1000.0
-        start = data.get("start")
-        start = float(start) if start.__class__ in (int, float) else end - latency_s
-        return start, end, error is not None, _user(data.get("user"))
-    except (*_NOT_A_ROW, AttributeError):
-        return None
 
 
 def read_rows(path: Path) -> Iterator[Row]:

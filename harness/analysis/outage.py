@@ -38,7 +38,7 @@ import numpy as np
 
 from harness.analysis.stats import finite_sorted, percentile
 from harness.load.pacing import Load
-from harness.records import Sample
+from harness.samples import Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from harness.analysis.recommend import PropagationSample, recommend
 from harness.analysis.scan import RecordScan, rows_of
 from harness.analysis.stats import latency_block
 from harness.load.pacing import Load
-from harness.records import RequestRecord, Row, Sample, read_rows, read_samples
+from harness.records import RequestRecord, Row, read_rows
+from harness.samples import Sample, read_samples
 from harness.timeline import TimelineEvent
 
 # The run's observation window for one order (load started, load stopped), unix seconds.

@@ -17,7 +17,8 @@ from harness.analysis import build_order_summary, summary_of_orders
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.jsonl import JsonlWriter
 from harness.load.pacing import Load
-from harness.records import RecordFormatter, RequestRecord, read_samples
+from harness.records import RecordFormatter, RequestRecord
+from harness.samples import read_samples
 from harness.timeline import EventKind
 
 WINDOW = (0.0, 10.0)

@@ -12,7 +12,8 @@ from helpers.fuzz import SCALARS, fuzz, json_trees
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.records import RecordFormatter, read_samples
+from harness.records import RecordFormatter
+from harness.samples import read_samples
 
 TMP = Path(tempfile.mkdtemp(prefix="drainlab-fuzz-samples-"))
 FMT = RecordFormatter()
