@@ -33,26 +33,28 @@ def read_samples(path: Path) -> Iterator[Sample]:
     with path.open("rb") as handle:
         for line in handle:
             try:
-                # Every field present, as locust writes them: the case of every line of a run.
-                start, end, latency_ms, pod, error, user = fields(loads(line))
+                # Every field present, as locust writes them (user only since it has one).
+                data = loads(line)
+                start, end, latency_ms, pod, error = fields(data)
+                user = data.get("user")
                 if (
                     start.__class__ is float
                     and end.__class__ is float
                     and latency_ms.__class__ is float
                     and (pod is None or pod.__class__ is str)
                     and (error is None or error.__class__ is str)
-                    and user.__class__ is int
+                    and (user is None or user.__class__ is int)
                 ):
                     yield start, end, error is not None, user
                     continue
-            except _NOT_A_ROW:
+            except (*_NOT_A_ROW, AttributeError):  # AttributeError: JSON but not an object
                 pass
             sample = _parse(line)  # an older line (no user), or one not written by us
             if sample is not None:
                 yield sample
 
 
-_SAMPLE_FIELDS = itemgetter("start", "end", "latency_ms", "pod", "error", "user")
+_SAMPLE_FIELDS = itemgetter("start", "end", "latency_ms", "pod", "error")
 
 
 def _parse(line: bytes) -> Sample | None:
