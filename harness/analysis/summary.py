@@ -7,6 +7,10 @@ times). Entry points, all pure and all one pass over the records:
 - ``analyse_order`` / ``analyse_order_file``: one order's block and its pods-<order>.jsonl rows
   (the file variant streams the JSONL and keeps no record in memory), then
   ``summary_of_orders`` pools the orders' blocks into the same result as ``build_summary``.
+
+Each block has ``outage`` (harness.analysis.outage: seconds without a successful request, per
+deletion and per user, under the run's load model, ``load``), and the pooled result ranks the
+orders by it (``ranking``, ``ranking_reason``).
 """
 
 from __future__ import annotations
