@@ -359,6 +359,7 @@ def _run_gate_limits(summary: dict[str, Any]) -> GateLimits:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
+    from harness.load.pacing import load_sentence
     from harness.packaged import default_scenario_path
     from harness.scenario import load_scenario
 
@@ -368,6 +369,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
         checked(scenario, on_kind=False)
     print(yaml.safe_dump(scenario.to_dict(), sort_keys=False), end="")
+    print(f"# {load_sentence(scenario.traffic)}")
     return EXIT_OK
 
 

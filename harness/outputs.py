@@ -16,6 +16,7 @@ from harness.errors import UsageError, WriteError
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import JsonlWriter
+from harness.load.pacing import load_of
 from harness.report.beforeafter import verify_block
 from harness.report.html import write_report
 from harness.report.junit import write_junit
@@ -33,6 +34,7 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     the journal."""
     run_dir = journal.run_dir
     per_order: dict[str, Any] = {}
+    load = load_of(journal.header.get("scenario", {}).get("traffic") or {})
     for entry in journal.orders:
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
@@ -43,7 +45,7 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
                 raise WriteError(records_path, exc) from None
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
         window = entry.window or window_from_files(timeline, records_path)
-        analysis = analyse_order_file(entry.name, records_path, timeline, window)
+        analysis = analyse_order_file(entry.name, records_path, timeline, window, load)
         per_order[entry.name] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
             for row in analysis.pods:

@@ -2,7 +2,8 @@
 
 One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
 in order, compact separators; ``method`` only when it is not GET (so a GET's line is the same as
-before requests could be anything else, and an older line reads as a GET). Everything that writes
+before requests could be anything else, and an older line reads as a GET); ``user`` (the locust
+user's number) last, when known: an older line without it reads as user None. Everything that writes
 or reads such a line goes through here:
 
 - writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
@@ -10,7 +11,8 @@ or reads such a line goes through here:
 - reading: ``parse_row`` (one line), ``RecordRows`` (a stream of lines: the traffic chart),
   ``read_rows`` (a file: the analysis), ``RecordTail`` (what a growing file gained since the last
   look: the progress line), ``read_last_end`` (the last record of a file, from its tail) and
-  ``read_records`` (whole ``RequestRecord`` objects);
+  ``read_records`` (whole ``RequestRecord`` objects); ``harness.samples.read_samples``: what the
+  outage measures need (start, end, failed, user);
 - the rows file (records-<order>.rows): the rows the progress tail parsed during the run, kept in
   binary so that ``read_rows`` need not parse those lines again.
 
@@ -53,6 +55,7 @@ class RequestRecord:
     error: str | None  # one of classify.ERROR_CLASSES, None when the request succeeded
     message: str | None = None  # the client's own error text, for humans
     method: str = "GET"
+    user: int | None = None  # the locust user's number (records before it had none)
 
     @property
     def failed(self) -> bool:
@@ -74,7 +77,13 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
         error=data.get("error"),
         message=data.get("message"),
         method=str(data.get("method", "GET")),
+        user=user_of(data.get("user")),
     )
+
+
+def user_of(value: object) -> int | None:
+    """A record's user number; anything but an int (absent, garbled) is None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_records(path: Path) -> list[RequestRecord]:
@@ -130,14 +139,16 @@ class RecordFormatter:
         error: str | None,
         message: str | None,
         method: str = "GET",
+        user: int | None = None,
     ) -> str:
         end = start + latency_ms / 1000.0
         msg = "null" if message is None else json.dumps(message[:_MESSAGE_LIMIT])
         verb = "" if method == "GET" else f',"method":{self.quoted(method)}'
+        who = "" if user is None else f',"user":{user:d}'
         return (
             f'{{"start":{start:.6f},"end":{end:.6f},"latency_ms":{latency_ms:.3f},'
             f'"name":{self.quoted(name)},"status":{status},"bytes":{size},'
-            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}{verb}}}\n'
+            f'"pod":{self.quoted(pod)},"error":{self.quoted(error)},"message":{msg}{verb}{who}}}\n'
         )
 
 

@@ -29,6 +29,7 @@ from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
+from harness.load.pacing import pacing_problems
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
 from harness.yamlfile import read_settings
@@ -80,6 +81,7 @@ class Traffic:
     slow_weight: int | None = None  # share of GET /work?ms={ms} (1 when unset)
     slow_ms_min: int = 100  # {ms} in a path: uniform in [slow_ms_min, slow_ms_max]
     slow_ms_max: int = 600
+    pacing: str | None = None  # paced | closed (harness.load.pacing); None: paced unless think time
     rate_per_s: float | None = None  # requests per second over all users, instead of think time
     wait_min_s: float | None = None  # think time between a user's requests (0 when unset)
     wait_max_s: float | None = None  # (0.05 when unset)
@@ -340,11 +342,7 @@ def _traffic_problems(t: Traffic) -> list[str]:
         problems.append(f"{key}: the weights must not all be 0")
     if t.slow_ms_min > t.slow_ms_max:
         problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
-    if t.rate_per_s is not None and (t.wait_min_s, t.wait_max_s) != (None, None):
-        problems.append(
-            "traffic.rate_per_s: a target rate and think time (wait_min_s, wait_max_s) are "
-            "alternatives; give one"
-        )
+    problems += pacing_problems(t.pacing, t.rate_per_s, t.wait_min_s, t.wait_max_s)
     wait_min_s, wait_max_s = t.think_s()
     if wait_min_s > wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")

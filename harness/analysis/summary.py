@@ -7,6 +7,10 @@ times). Entry points, all pure and all one pass over the records:
 - ``analyse_order`` / ``analyse_order_file``: one order's block and its pods-<order>.jsonl rows
   (the file variant streams the JSONL and keeps no record in memory), then
   ``summary_of_orders`` pools the orders' blocks into the same result as ``build_summary``.
+
+Each block has ``outage`` (harness.analysis.outage: seconds without a successful request, per
+deletion and per user, under the run's load model, ``load``), and the pooled result ranks the
+orders by it (``ranking``, ``ranking_reason``).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from typing import Any
 from harness import runfolder
 from harness.analysis.basis import phase_basis_block
 from harness.analysis.deletions import Deletion
+from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
 from harness.analysis.propagation import propagation_block
 from harness.analysis.recommend import PropagationSample, recommend
 from harness.analysis.scan import RecordScan, rows_of
 from harness.analysis.stats import latency_block
+from harness.load.pacing import Load
 from harness.records import RequestRecord, Row, read_rows
+from harness.samples import Sample, read_samples
 from harness.timeline import TimelineEvent
 
 # The run's observation window for one order (load started, load stopped), unix seconds.
@@ -61,7 +68,12 @@ def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[
         "schema_version": runfolder.SCHEMA_VERSION,
         "orders": {order: dict(summary) for order, summary in order_summaries.items()},
         "recommendation": recommend(samples),
+        **_ranking(order_summaries),
     }
+
+
+# A run whose load model is not known (an older run folder, a test): today's default.
+DEFAULT_LOAD = Load("paced", None)
 
 
 def build_order_summary(
@@ -69,8 +81,9 @@ def build_order_summary(
     records: Iterable[RequestRecord],
     timeline: Iterable[TimelineEvent],
     window: Window,
+    load: Load = DEFAULT_LOAD,
 ) -> dict[str, Any]:
-    return analyse_order(order, records, timeline, window).summary
+    return analyse_order(order, records, timeline, window, load).summary
 
 
 def analyse_order(
@@ -78,10 +91,13 @@ def analyse_order(
     records: Iterable[RequestRecord],
     timeline: Iterable[TimelineEvent],
     window: Window,
+    load: Load = DEFAULT_LOAD,
 ) -> OrderAnalysis:
     """One order's summary block and pod rows, in one pass over ``records`` (any iterable: a
     generator is never turned into a list)."""
-    return _analyse(order, rows_of(records), timeline, window)
+    outage = OutageScan()
+    rows = rows_of(_feeding(records, outage))
+    return _analyse(order, rows, timeline, window, _Outage(outage, (), load))
 
 
 def analyse_order_file(
@@ -89,17 +105,40 @@ def analyse_order_file(
     records_path: Path,
     timeline: Iterable[TimelineEvent],
     window: Window,
+    load: Load = DEFAULT_LOAD,
 ) -> OrderAnalysis:
     """As ``analyse_order``, streaming records-<order>.jsonl: memory does not grow with the
-    number of records beyond 8 bytes per successful request (its latency)."""
-    return _analyse(order, read_rows(records_path), timeline, window)
+    number of records beyond 8 bytes per successful request (its latency) and 8 per request
+    for the outage measures, which read the JSONL a second time (the rows file has no user)."""
+    outage = _Outage(OutageScan(), read_samples(records_path), load)
+    return _analyse(order, read_rows(records_path), timeline, window, outage)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outage:
+    scan: OutageScan
+    samples: Iterable[Sample]  # fed to ``scan`` after the rows (none when the rows feed it)
+    load: Load
+
+
+def _feeding(records: Iterable[RequestRecord], outage: OutageScan) -> Iterable[RequestRecord]:
+    """``records``, each also given to ``outage`` on its way: one pass serves both."""
+    add = outage.add
+    for record in records:
+        add(record.start, record.end, record.error is not None, record.user)
+        yield record
 
 
 def _analyse(
-    order: str, rows: Iterable[Row], timeline: Iterable[TimelineEvent], window: Window
+    order: str,
+    rows: Iterable[Row],
+    timeline: Iterable[TimelineEvent],
+    window: Window,
+    outage: _Outage,
 ) -> OrderAnalysis:
     start, end = window
     index, deletions, scan = analyse_rows(rows, timeline, end)
+    outage.scan.add_all(outage.samples)
     summary = {
         "requests": scan.requests,
         "failed": scan.failed,
@@ -115,6 +154,7 @@ def _analyse(
             "no deletion" if not deletions else "no request succeeded around a deletion",
         ),
         "propagation_ms": propagation_block(deletions, scan.last_served),
+        "outage": _outage_block(outage, deletions, window),
         "window": {"start": start, "end": end},
         "files": {
             "records": f"records-{order}.jsonl",
@@ -144,3 +184,17 @@ def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[
         }
         for d, by_phase in zip(deletions, scan.per_deletion, strict=True)
     ]
+
+
+def _outage_block(outage: _Outage, deletions: Sequence[Deletion], window: Window) -> dict[str, Any]:
+    """orders.<v>.outage (harness.analysis.outage): seconds without a successful request, per
+    deletion over the same windows as the phases, per user, and per second of offered load."""
+    windows = [(d.pod, d.requested, d.window_end) for d in deletions]
+    return outage_block(outage.scan, windows, window, outage.load)
+
+
+def _ranking(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The top-level ranking (best first) and one sentence per variant on why it ranks there."""
+    outages = {order: dict(s.get("outage") or {}) for order, s in order_summaries.items()}
+    ranking = rank(outages)
+    return {"ranking": ranking, "ranking_reason": ranking_reasons(outages, ranking)}

@@ -4,9 +4,12 @@ Runs inside the locust (gevent) process that ``harness.load.runner`` starts; it 
 from the environment (``harness.load.config``) and never touches asyncio.
 
 - Traffic: each user repeats one task that sends one request of the mix (``traffic.requests`` or
-  the sample app's ``GET /`` and ``GET /work?ms={ms}``; harness.load.mix draws it by weight),
-  then thinks for a time uniform in [wait_min_s, wait_max_s], or, with ``rate_per_s``, waits as
-  locust's ``constant_throughput`` does so that each user sends rate_per_s / users a second.
+  the sample app's ``GET /`` and ``GET /work?ms={ms}``; harness.load.mix draws it by weight).
+  Paced (the default, harness.load.pacing): it waits as locust's ``constant_throughput`` does,
+  so that the user keeps its rate and a failure does not bring its next request forward; closed:
+  it thinks for a time uniform in [wait_min_s, wait_max_s] after each answer.
+- Records: each carries the user's number (``user``), so the analysis can follow one user's
+  requests (harness.analysis.outage: how long it waited for its next success).
   All draws come from a per-user RNG seeded from ``DRAINLAB_SEED`` and the user's number, so a
   seed gives the same sequence per user.
 - Statuses: the request's ``expect`` decides (locust's own rule, 2xx and redirects, is replaced),
@@ -51,6 +54,7 @@ from harness.errors import WriteError
 from harness.jsonl import LineFile
 from harness.load.config import LoadConfig, records_unwritable_exit
 from harness.load.mix import Mix, Prepared
+from harness.load.pacing import PACED, load_model, user_rate_per_s
 from harness.records import RecordFormatter
 
 logger = logging.getLogger("drainlab")
@@ -59,8 +63,11 @@ CONFIG = LoadConfig.from_env(os.environ)
 TRAFFIC = CONFIG.traffic
 MIX = Mix(TRAFFIC.mix(), TRAFFIC.slow_ms_min, TRAFFIC.slow_ms_max, TRAFFIC.keepalive)
 _THINK_MIN_S, _THINK_MAX_S = TRAFFIC.think_s()
+_PACED = (
+    load_model(TRAFFIC.pacing, TRAFFIC.rate_per_s, TRAFFIC.wait_min_s, TRAFFIC.wait_max_s) == PACED
+)
 _PACING = (
-    None if TRAFFIC.rate_per_s is None else constant_throughput(TRAFFIC.rate_per_s / TRAFFIC.users)
+    constant_throughput(user_rate_per_s(TRAFFIC.rate_per_s, TRAFFIC.users)) if _PACED else None
 )
 _SERVED_BY = "X-Served-By"
 
@@ -107,7 +114,8 @@ class DrainlabUser(FastHttpUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self.rng = random.Random(f"{CONFIG.seed}:{next(_user_numbers)}")
+        self.user_number = next(_user_numbers)  # in every record: whose requests follow each other
+        self.rng = random.Random(f"{CONFIG.seed}:{self.user_number}")
 
     def wait_time(self) -> float:
         if _PACING is not None:
@@ -132,7 +140,7 @@ class DrainlabUser(FastHttpUser):
                 headers=request.headers,
                 catch_response=True,
                 allow_redirects=False,
-                context={"path": path},
+                context={"path": path, "user": self.user_number},
             ) as response:
                 _judge(response, request)
         except gevent.GreenletExit:
@@ -176,7 +184,10 @@ def _request_listener(records: LineFile) -> Callable[..., None]:
         path = context.get("path", name)
         method = request_type
         size = response_length
-        write(line(start_time, response_time, path, status, size, pod, error, message, method))
+        user = context.get("user")
+        write(
+            line(start_time, response_time, path, status, size, pod, error, message, method, user)
+        )
 
     return on_request
 

@@ -27,6 +27,7 @@ from harness.report.charts import order_chart
 from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
 from harness.report.markers import markers
+from harness.report.outage import outage_section
 from harness.report.outcome import outcome
 from harness.report.rundata import FILE_KINDS, OrderData, load_order
 from harness.report.traffic import bin_traffic
@@ -88,6 +89,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             before_after=beforeafter.lines(_verify_block(summary)),
             names=names,
             comparison=comparison,
+            outage=outage_section(summary),
             latency_head=latency_head,
             latency=latency,
             propagation_head=propagation_head,

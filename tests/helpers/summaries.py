@@ -19,6 +19,7 @@ ORDER_KEYS = [
     "latency_ms",
     "latency_ms_around_deletions",
     "propagation_ms",
+    "outage",
     "window",
     "files",
 ]

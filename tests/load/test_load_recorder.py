@@ -22,8 +22,11 @@ def test_line_is_a_request_record_in_contract_order() -> None:
     line = fmt.line(1700000000.25, 12.5, "/work?ms=200", 200, 14, "pod-1", None, None)
     assert line.endswith("\n") and line.count("\n") == 1
     data = json.loads(line)
-    # A GET leaves the method out: its line is what it was before requests could be other methods.
-    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "method"]
+    # A GET leaves the method out: its line is what it was before requests could be other methods;
+    # a line without a user (not written by locust) leaves the user out.
+    assert list(data) == [
+        f for f in RequestRecord.__dataclass_fields__ if f not in ("method", "user")
+    ]
     assert record_from_dict(data) == RequestRecord(
         start=1700000000.25,
         end=1700000000.2625,
@@ -41,11 +44,21 @@ def test_a_method_other_than_get_ends_the_line() -> None:
     fmt = RecordFormatter()
     line = fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
     data = json.loads(line)
-    assert list(data) == list(RequestRecord.__dataclass_fields__)
+    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "user"]
     assert record_from_dict(data).method == "POST"
     assert record_from_dict({**data, "method": "GET"}) == record_from_dict(
         json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None))
     )
+
+
+def test_the_user_number_ends_the_line_and_a_line_without_it_reads_as_none() -> None:
+    fmt = RecordFormatter()
+    data = json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST", 7))
+    assert list(data) == list(RequestRecord.__dataclass_fields__)
+    assert record_from_dict(data).user == 7
+    assert record_from_dict({**data, "user": True}).user is None  # not a number: unknown
+    del data["user"]
+    assert record_from_dict(data).user is None
 
 
 def test_strings_are_escaped_and_messages_shortened() -> None:
