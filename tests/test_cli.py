@@ -111,7 +111,19 @@ def test_unreadable_run_folder_is_one_line(tmp_path: Path, command: str) -> None
     assert_one_line_error(harness(command, str(tmp_path)), 2, "not valid JSON")
 
 
-MINIMAL_SUMMARY = '{"schema_version": 1, "orders": {"graceful": {"requests": 10, "failed": 0}}}'
+# The least a summary needs to pass the gate: counts, and the evidence behind them.
+MINIMAL_SUMMARY = json.dumps(
+    {
+        "schema_version": 1,
+        "orders": {
+            "graceful": {
+                "requests": 10,
+                "failed": 0,
+                "confidence": {"deletions": 1, "requests_in_windows": 2},
+            }
+        },
+    }
+)
 
 
 @pytest.mark.parametrize("junit", ["/proc/x.xml", "/dev/null/x.xml", "{folder}"])

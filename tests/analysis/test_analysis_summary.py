@@ -168,7 +168,7 @@ def test_build_summary_shape_and_pooled_recommendation() -> None:
     summary = build_summary(
         {"naive": ([ok(1000.0)], TIMELINE, WINDOW), "graceful": ([], timeline2, (1990.0, 2020.0))}
     )
-    assert list(summary) == ["schema_version", "orders", "recommendation"]
+    assert list(summary) == ["schema_version", "orders", "recommendation", "comparisons"]
     assert summary["schema_version"] == 1
     assert list(summary["orders"]) == ["naive", "graceful"]
     # Samples: 1000 (naive, a), 1500 (x), 250 (y, controller only); p99 = 1500 ms,

@@ -114,9 +114,9 @@ def test_one_testcase_per_order_and_rule() -> None:
     root = junit_of(SUMMARY, GateLimits("graceful", max_failed=0, max_failure_rate=0.01))
     names = {f"{c}/{n}" for c, n in cases(root)}
     for order in ("naive", "graceful", "prestop"):
-        for rule in ("measured", "complete", "max_failed", "max_failure_rate"):
+        for rule in ("measured", "complete", "evidence", "max_failed", "max_failure_rate"):
             assert f"drainlab.{order}/{rule}" in names
-    assert len(names) == 12
+    assert len(names) == 15
 
 
 def test_the_gated_order_fails_with_the_numbers_in_the_message() -> None:
