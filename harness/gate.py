@@ -199,11 +199,16 @@ def _evaluate_order(summary: Mapping[str, Any], order: str, limits: GateLimits) 
     broken = [c for c in checks if not c.ok]
     if broken:
         word = "INCONCLUSIVE" if all(c.inconclusive for c in broken) else "FAIL"
-        line = f"{word} " + "; ".join(c.message for c in broken)
+        # What broke first, then what is missing (sorted() keeps each group's order).
+        line = f"{word} " + "; ".join(c.message for c in sorted(broken, key=_is_inconclusive))
     else:
         evidence = _bound_note(failed, requests, deletions, in_windows)
         line = f"ok {order}: {failed} {what} of {requests} requests{evidence} ({limits.describe()})"
     return GateResult(not broken, line, order, failed, requests, tuple(checks), limits)
+
+
+def _is_inconclusive(check: LimitCheck) -> bool:
+    return check.inconclusive
 
 
 def _evidence(data: Mapping[str, Any], order: str) -> tuple[int | None, int | None]:
