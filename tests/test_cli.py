@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
-from helpers.summaries import summary
+from helpers.summaries import MINIMAL, summary
 
 from harness.cli import main
 
@@ -114,19 +114,7 @@ def test_unreadable_run_folder_is_one_line(tmp_path: Path, command: str) -> None
     assert_one_line_error(harness(command, str(tmp_path)), 2, "not valid JSON")
 
 
-# The least a summary needs to pass the gate: counts, and the evidence behind them.
-MINIMAL_SUMMARY = json.dumps(
-    {
-        "schema_version": 1,
-        "orders": {
-            "graceful": {
-                "requests": 10,
-                "failed": 0,
-                "confidence": {"deletions": 1, "requests_in_windows": 2},
-            }
-        },
-    }
-)
+MINIMAL_SUMMARY = json.dumps(MINIMAL)
 
 
 @pytest.mark.parametrize("junit", ["/proc/x.xml", "/dev/null/x.xml", "{folder}"])

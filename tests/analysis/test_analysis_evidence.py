@@ -5,7 +5,7 @@ phases use."""
 from __future__ import annotations
 
 import pytest
-from helpers.analysis import ev, fail, ok
+from helpers.analysis import deletion, ev, fail, ok
 
 from harness.analysis import build_order_summary, build_summary
 from harness.analysis.confidence import fisher_exact, upper_bound_95
@@ -16,17 +16,9 @@ WINDOW = (990.0, 1030.0)
 # Two deletions: a at D=1000 (R=1001, X=1002 -> window [1000, 1004]) and b at D=1020 (R=1020.5,
 # X=1021 -> window [1020, 1023]).
 TIMELINE = [
-    ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
-    ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
-    ev(990.0, EventKind.ENDPOINT_ADDED, "c"),
-    ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
-    ev(1000.5, EventKind.SIGTERM_SENT, "a"),
-    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
-    ev(1002.0, EventKind.EXITED, "a"),
-    ev(1020.0, EventKind.DELETE_REQUESTED, "b"),
-    ev(1020.2, EventKind.SIGTERM_SENT, "b"),
-    ev(1020.5, EventKind.REMOVAL_APPLIED, "b"),
-    ev(1021.0, EventKind.EXITED, "b"),
+    *(ev(990.0, EventKind.ENDPOINT_ADDED, pod) for pod in "abc"),
+    *deletion("a", 1000.0, 1000.5, 1001.0, 1002.0),
+    *deletion("b", 1020.0, 1020.2, 1020.5, 1021.0),
 ]
 NO_DELETION = [e for e in TIMELINE if e.kind == EventKind.ENDPOINT_ADDED]
 

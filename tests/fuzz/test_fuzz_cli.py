@@ -17,6 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 from helpers.fuzz import fuzz
+from helpers.summaries import MINIMAL
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,20 +27,7 @@ TMP = Path(tempfile.mkdtemp(prefix="drainlab-fuzz-cli-"))
 (TMP / "good.yaml").write_text("orders: [naive, graceful]\nduration_s: 12\n")
 (TMP / "bad.yaml").write_bytes(b"traffic:\n  users: [\xff\n")
 (TMP / "run").mkdir()
-(TMP / "run" / "summary.json").write_text(
-    json.dumps(
-        {
-            "schema_version": 1,
-            "orders": {
-                "graceful": {
-                    "requests": 10,
-                    "failed": 0,
-                    "confidence": {"deletions": 1, "requests_in_windows": 2},
-                }
-            },
-        }
-    )
-)
+(TMP / "run" / "summary.json").write_text(json.dumps(MINIMAL))
 LIMITS = ["--max-failed", "--max-failure-rate", "--classes", "--min-deletions"]
 LIMITS += ["--max-upper-bound", "--max-outage-s"]
 

@@ -63,6 +63,19 @@ SUMMARY: dict[str, Any] = {
 }
 
 
+# The least a summary needs for the gate to pass it: counts, and the evidence behind them.
+MINIMAL: dict[str, Any] = {
+    "schema_version": 1,
+    "orders": {
+        "graceful": {
+            "requests": 10,
+            "failed": 0,
+            "confidence": {"deletions": 1, "requests_in_windows": 2},
+        }
+    },
+}
+
+
 def summary(**changes: Any) -> dict[str, Any]:
     data = copy.deepcopy(SUMMARY)
     data.update(changes)

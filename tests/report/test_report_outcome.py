@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from helpers.analysis import ev, fail, ok
+from helpers.analysis import deletion, ev, fail, ok
 
 from harness.analysis import build_summary
 from harness.gate import GateLimits, evaluate
@@ -17,15 +17,8 @@ from harness.timeline import EventKind, TimelineEvent
 
 WINDOW = (990.0, 1030.0)
 # One deletion of pod a: D=1000, R=1001, X=1002 -> its window is [1000, 1004].
-DELETION = [
-    ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
-    ev(990.0, EventKind.ENDPOINT_ADDED, "c"),
-    ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
-    ev(1000.5, EventKind.SIGTERM_SENT, "a"),
-    ev(1001.0, EventKind.REMOVAL_APPLIED, "a"),
-    ev(1002.0, EventKind.EXITED, "a"),
-]
-NO_DELETION = DELETION[:2]
+NO_DELETION = [ev(990.0, EventKind.ENDPOINT_ADDED, pod) for pod in "ac"]
+DELETION = [*NO_DELETION, *deletion("a", 1000.0, 1000.5, 1001.0, 1002.0)]
 CLEAN = [ok(1000.0 + i * 0.01, pod="c") for i in range(300)]  # 300, all inside the window
 DROPPED = [*CLEAN[:274], *(fail(1001.5) for _ in range(26))]
 
