@@ -1,7 +1,7 @@
 """`harness`: argument parsing only; the work happens in harness.run, harness.report, harness.gate.
 
 Exit codes: 0 ok, 1 a gate did not hold, 2 bad usage or unreadable input, 3 the run failed,
-130 interrupted.
+4 the gated variant is inconclusive (GATE_EXITS), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ from harness import __version__
 from harness.classify import ERROR_CLASSES
 from harness.console import Console
 from harness.errors import HarnessError, UsageError, one_line
-from harness.gate import GateLimits, check_limits
+from harness.gate import EVIDENCE_LIMITS, GateLimits, GateResult, check_limits
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_RUN, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+GATE_EXITS = (
+    "exit codes: 0 the gate held, 1 a limit was broken, 2 bad usage or unreadable input, "
+    "3 the run failed, 4 inconclusive: no deletion, no request inside a deletion window, "
+    "or less evidence than --min-deletions/--max-upper-bound/--max-outage-s ask (never a pass)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drainlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run every shutdown order under traffic and pod deletions")
+    run = sub.add_parser(
+        "run",
+        help="run every shutdown order under traffic and pod deletions",
+        epilog=f"{GATE_EXITS}; 130 interrupted",
+    )
     run.add_argument("--backend", default="auto", help="auto | embedded | local | kind | kube")
     run.add_argument("--scenario", type=Path, help="scenario YAML (default: built-in defaults)")
     run.add_argument(
@@ -89,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="regenerate report.html from a run folder")
     report.add_argument("run_dir", type=Path)
 
-    gate = sub.add_parser("gate", help="exit 1 when an order broke a limit")
+    gate = sub.add_parser("gate", help="exit 1: a limit broken, 4: inconclusive", epilog=GATE_EXITS)
     gate.add_argument("target", type=Path, help="a run folder or its summary.json")
     gate.add_argument(
         "--variant",
@@ -114,6 +123,8 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
         "--classes",
         help=f"count only these error classes (comma-separated: {','.join(ERROR_CLASSES)})",
     )
+    for key, (kind, what) in EVIDENCE_LIMITS.items():
+        parser.add_argument("--" + key.replace("_", "-"), type=kind, help=what)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +174,9 @@ def _limits(args: argparse.Namespace, base: GateLimits, order: str | None) -> Ga
             changes["max_failed"] = None  # a rate given alone replaces the count limit
     if args.classes:
         changes["classes"] = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    for key in EVIDENCE_LIMITS:
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
     limits = dataclasses.replace(base, **changes)
     check_limits(limits)
     return limits
@@ -221,8 +235,11 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
                 f"(variants: {', '.join(scenario.variant_names())})"
             )
         limits = _limits(args, scenario.gate, args.gate)
-    elif any(v is not None for v in (args.max_failed, args.max_failure_rate, args.classes)):
-        raise UsageError("--max-failed, --max-failure-rate and --classes go with --gate VARIANT")
+    elif any(
+        getattr(args, key) is not None
+        for key in ("max_failed", "max_failure_rate", "classes", *EVIDENCE_LIMITS)
+    ):
+        raise UsageError("--max-*, --min-deletions and --classes go with --gate VARIANT")
     choice = choose_backend(args.backend, scenario)
     if scenario.kube.target is not None:
         _refuse_target(args, choice.name, scenario)
@@ -265,7 +282,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = EXIT_INTERRUPTED
     elif result.gate is not None:
         print(result.gate.line)
-        code = EXIT_OK if result.gate.ok else EXIT_GATE
+        code = gate_exit(result.gate)
     print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
     return code
 
@@ -340,7 +357,12 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         )
     result = verdicts.results[limits.order]
     print(result.line)
-    return EXIT_OK if result.ok else EXIT_GATE
+    return gate_exit(result)
+
+
+def gate_exit(result: GateResult) -> int:
+    """0 the gate held, 1 a limit was broken, 4 inconclusive (never 0: no evidence, no pass)."""
+    return EXIT_OK if result.ok else EXIT_INCONCLUSIVE if result.inconclusive else EXIT_GATE
 
 
 def _run_gate_limits(summary: dict[str, Any]) -> GateLimits:

@@ -27,7 +27,7 @@ from harness.chaos import (
 )
 from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
-from harness.gate import GateLimits
+from harness.gate import GateLimits, evidence_limit_problems
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.load.pacing import pacing_problems
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
@@ -318,6 +318,7 @@ def validate(s: Scenario) -> None:
     unknown = [c for c in g.classes or () if c not in ERROR_CLASSES]
     if unknown:
         problems.append(f"gate.classes: unknown error class {shown(unknown[0])}")
+    problems += [f"gate.{key}: {problem}" for key, problem in evidence_limit_problems(g)]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScenarioError(problems[0] + more)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
-from helpers.summaries import summary
+from helpers.summaries import MINIMAL, summary
 
 from harness.cli import main
 
@@ -52,6 +52,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, tex
         (["run", "--gate", "graceful", "--max-failed", "-1"], "max_failed must be >= 0"),
         (["run", "--gate", "graceful", "--max-failure-rate", "1.5"], "fraction from 0 to 1"),
         (["run", "--max-failed", "1"], "go with --gate VARIANT"),
+        (["run", "--min-deletions", "3"], "go with --gate VARIANT"),
+        (["run", "--gate", "graceful", "--max-upper-bound", "0"], "max_upper_bound is a fraction"),
+        (["run", "--gate", "graceful", "--min-deletions", "-2"], "min_deletions must be >= 0"),
         (["frobnicate"], "invalid choice"),
         (["validate", "/nonexistent.yaml"], "cannot read scenario"),
         (["run", "--deletions", "100000000"], "chaos.count: must be >= 0 and <= 10000"),
@@ -111,7 +114,7 @@ def test_unreadable_run_folder_is_one_line(tmp_path: Path, command: str) -> None
     assert_one_line_error(harness(command, str(tmp_path)), 2, "not valid JSON")
 
 
-MINIMAL_SUMMARY = '{"schema_version": 1, "orders": {"graceful": {"requests": 10, "failed": 0}}}'
+MINIMAL_SUMMARY = json.dumps(MINIMAL)
 
 
 @pytest.mark.parametrize("junit", ["/proc/x.xml", "/dev/null/x.xml", "{folder}"])

@@ -303,3 +303,26 @@ def test_slow_ms_bounds_apply_only_to_a_mix_that_draws_ms(tmp_path: Path) -> Non
     short timeout or drain is theirs to choose, not a clash with slow_ms_max."""
     text = requests_yaml("{path: /}") + "  timeout_s: 0.5\napp:\n  drain_timeout_s: 0.2\n"
     assert load_scenario(write(tmp_path, text)).traffic.timeout_s == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("gate:\n  min_deletions: -1\n", "gate.min_deletions: must be >= 0, got -1"),
+        ("gate:\n  min_deletions: many\n", "gate.min_deletions: expected an integer"),
+        ("gate:\n  max_upper_bound: 0\n", "gate.max_upper_bound: is a fraction above 0"),
+        ("gate:\n  max_upper_bound: 2\n", "gate.max_upper_bound: is a fraction above 0"),
+        ("gate:\n  max_outage_s: -3\n", "gate.max_outage_s: must be a finite number"),
+        ("gate:\n  max_outage_s: .inf\n", "gate.max_outage_s: expected a finite number"),
+    ],
+)
+def test_bad_evidence_limits_in_the_gate_section(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, text))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_gate_section_takes_the_evidence_limits(tmp_path: Path) -> None:
+    text = "gate:\n  min_deletions: 4\n  max_upper_bound: 0.01\n  max_outage_s: 2\n"
+    gate = load_scenario(write(tmp_path, text)).gate
+    assert (gate.min_deletions, gate.max_upper_bound, gate.max_outage_s) == (4, 0.01, 2.0)

@@ -3,6 +3,10 @@
 Records arrive as ``Row`` tuples (end, latency_ms, pod, error) so that a list of RequestRecord
 and a JSONL file streamed line by line (``harness.records.read_rows``) share this loop; nothing
 but the successful requests' latencies (8 bytes each) and a few counters is kept.
+
+It also counts the evidence a verdict rests on: how many requests, and how many failures, ended
+inside a deletion's window ``[D, E]`` (the windows the phases are attributed in), since only
+those say anything about how the app shuts down.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class RecordScan:
     around: array[float]  # latency_ms of the successful requests around a deletion
     last_served: dict[str, float]  # pod -> end of the last successful response it sent
     causes: FailureCauses  # per deletion: what cut its failures (analysis/causes.py)
+    requests_in_windows: int = 0  # requests whose end lies in some deletion's window [D, E]
+    failures_in_windows: int = 0  # of them, the failed ones
 
 
 def rows_of(records: Iterable[RequestRecord]) -> Iterator[Row]:
@@ -45,7 +51,17 @@ def rows_of(records: Iterable[RequestRecord]) -> Iterator[Row]:
 
 def around_intervals(deletions: Sequence[Deletion]) -> tuple[list[float], list[float]]:
     """The union of [D - 1 s, E] over all deletions, as sorted disjoint closed intervals."""
-    spans = sorted((d.requested - AROUND_LEAD_S, d.window_end) for d in deletions)
+    return _union(deletions, AROUND_LEAD_S)
+
+
+def window_intervals(deletions: Sequence[Deletion]) -> tuple[list[float], list[float]]:
+    """The union of the deletion windows [D, E], as sorted disjoint closed intervals: the times
+    ``Attributor.deletion_at`` gives an owner for."""
+    return _union(deletions, 0.0)
+
+
+def _union(deletions: Sequence[Deletion], lead_s: float) -> tuple[list[float], list[float]]:
+    spans = sorted((d.requested - lead_s, d.window_end) for d in deletions)
     starts: list[float] = []
     ends: list[float] = []
     for start, end in spans:
@@ -71,6 +87,8 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
     around: array[float] = array("d")
     last_served: dict[str, float] = {}
     a_starts, a_ends = around_intervals(deletions)
+    w_starts, w_ends = window_intervals(deletions)
+    in_windows = failures_in_windows = 0
     # Local names: this loop runs once per record, millions of times.
     add_latency = latencies.append
     add_around = around.append
@@ -85,6 +103,10 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
                 i = bisect_right(a_starts, end) - 1
                 if i >= 0 and end <= a_ends[i]:
                     add_around(latency_ms)
+                    # The windows lie inside the "around" spans: only a request there can be in one.
+                    j = bisect_right(w_starts, end) - 1
+                    if j >= 0 and end <= w_ends[j]:
+                        in_windows += 1
             if pod is not None and end > last_get(pod, no_last):
                 last_served[pod] = end
             continue
@@ -95,7 +117,8 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
             by_class["other"] += 1
         phase, owner = attribute(end, pod)
         by_phase[phase] += 1
-        if owner is not None:
+        if owner is not None:  # an owner exactly when the failure lies in a window
+            failures_in_windows += 1
             per_deletion[owner][phase] += 1
             closed = closed_at[owner]
             if closed is not None and end >= closed:
@@ -112,4 +135,6 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
         around=around,
         last_served=last_served,
         causes=causes,
+        requests_in_windows=in_windows + failures_in_windows,
+        failures_in_windows=failures_in_windows,
     )

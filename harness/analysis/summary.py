@@ -25,6 +25,7 @@ from harness import runfolder
 from harness.analysis.basis import phase_basis_block
 from harness.analysis.deletions import Deletion
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
+from harness.analysis.evidence import comparisons_block, confidence_block
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
 from harness.analysis.propagation import propagation_block
@@ -57,7 +58,7 @@ def build_summary(per_order: Mapping[str, OrderInput]) -> dict[str, Any]:
 
 def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """schema_version, orders and the recommendation, which pools every order's deletions (their
-    ``per_deletion[].propagation_ms``)."""
+    ``per_deletion[].propagation_ms``), then the comparisons between every pair of orders."""
     samples = [
         PropagationSample(d["propagation_ms"], d["propagation_to"])
         for summary in order_summaries.values()
@@ -68,6 +69,7 @@ def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[
         "schema_version": runfolder.SCHEMA_VERSION,
         "orders": {order: dict(summary) for order, summary in order_summaries.items()},
         "recommendation": recommend(samples),
+        "comparisons": comparisons_block(order_summaries),
         **_ranking(order_summaries),
     }
 
@@ -146,6 +148,7 @@ def _analyse(
         "failures_by_class": scan.by_class,
         "failures_by_phase": scan.by_phase,
         "deletions": len(deletions),
+        "confidence": _confidence(len(deletions), scan),
         "per_deletion": _per_deletion(deletions, scan),
         "phase_basis": phase_basis_block(deletions),
         "latency_ms": latency_block(scan.latencies, "no request succeeded"),
@@ -164,6 +167,16 @@ def _analyse(
     }
     pods = lifecycle_rows(index, order, deletions, scan)
     return OrderAnalysis(summary=summary, pods=pods)
+
+
+def _confidence(deletions: int, scan: RecordScan) -> dict[str, Any]:
+    return confidence_block(
+        scan.requests,
+        scan.failed,
+        deletions,
+        scan.requests_in_windows,
+        scan.failures_in_windows,
+    )
 
 
 def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[str, Any]]:

@@ -5,9 +5,17 @@ written as ``<skipped>`` with the numbers in its message. The comparison orders 
 close-first) are expected to drop requests; a red test for them on every run would teach people
 to ignore the report.
 
+An inconclusive rule of the gated order (no deletion, no request inside a deletion window,
+less evidence than the limits ask) is written as ``<error type="inconclusive">``, not as
+``<skipped>`` and not as ``<failure>``. Not skipped: Jenkins, GitLab, GitHub test reporters and
+Azure count a skipped test as not failed, so a run that tested no shutdown would show green.
+Not a failure: a failure says the service broke a limit, which it did not. JUnit's error means
+"the test could not reach a verdict", which is what inconclusive is, and every CI system that
+reads JUnit counts errors as red, like failures. The suite's ``errors`` attribute counts them.
+
 The layout follows the common JUnit schema (Ant/Jenkins): ``testsuites`` > ``testsuite`` (name,
 tests, failures, errors, skipped, time, timestamp, hostname, then ``properties`` first) >
-``testcase`` (classname, name, time) with at most one ``failure`` or ``skipped``.
+``testcase`` (classname, name, time) with at most one ``failure``, ``error`` or ``skipped``.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.gate import GateLimits, GateResult, LimitCheck, Verdicts
+from harness.gate import GateResult, LimitCheck, Verdicts
 from harness.report.formats import as_float
 from harness.summaryfile import summary_orders
 
 SUITE_NAME = "drainlab"
+INCONCLUSIVE = "inconclusive"  # the error type of a rule that could not be judged
 
 
 def write_junit(summary: Mapping[str, Any], verdicts: Verdicts, path: Path) -> Path:
@@ -46,11 +55,12 @@ def junit_element(summary: Mapping[str, Any], verdicts: Verdicts) -> ET.Element:
         cases.append(_missing_order_case(summary, gated))
 
     failures = sum(1 for c in cases if c.find("failure") is not None)
+    errors = sum(1 for c in cases if c.find("error") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     counts = {
         "tests": str(len(cases)),
         "failures": str(failures),
-        "errors": "0",
+        "errors": str(errors),
         "skipped": str(skipped),
         "time": _duration(summary),
     }
@@ -66,7 +76,7 @@ def junit_element(summary: Mapping[str, Any], verdicts: Verdicts) -> ET.Element:
         },
     )
     properties = ET.SubElement(suite, "properties")
-    for key, value in _properties(summary, verdicts.limits, gated):
+    for key, value in _properties(summary, verdicts, gated):
         ET.SubElement(properties, "property", {"name": key, "value": value})
     suite.extend(cases)
     return root
@@ -80,7 +90,10 @@ def _case(check: LimitCheck, *, gated: bool) -> ET.Element:
     case = ET.Element(
         "testcase", {"classname": f"{SUITE_NAME}.{check.order}", "name": check.name, "time": "0"}
     )
-    if not check.ok and gated:
+    if not check.ok and gated and check.inconclusive:
+        error = ET.SubElement(case, "error", {"message": check.message, "type": INCONCLUSIVE})
+        error.text = f"inconclusive, never a pass: {check.message}"
+    elif not check.ok and gated:
         failure = ET.SubElement(case, "failure", {"message": check.message, "type": check.name})
         failure.text = check.message
     elif not check.ok:
@@ -105,12 +118,14 @@ def _missing_order_case(summary: Mapping[str, Any], order: str) -> ET.Element:
 
 
 def _properties(
-    summary: Mapping[str, Any], limits: GateLimits, gated: str | None
+    summary: Mapping[str, Any], verdicts: Verdicts, gated: str | None
 ) -> list[tuple[str, str]]:
     versions = summary.get("versions") or {}
+    result = verdicts.gated_result
     return [
         ("gate.order", gated or "none (informational only)"),
-        ("gate.limits", limits.describe()),
+        ("gate.limits", verdicts.limits.describe()),
+        ("gate.verdict", result.verdict if result is not None else "none"),
         ("backend", str(summary.get("backend"))),
         ("seed", str(summary.get("seed"))),
         ("partial", str(bool(summary.get("partial"))).lower()),

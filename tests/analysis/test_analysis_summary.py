@@ -172,6 +172,7 @@ def test_build_summary_shape_and_pooled_recommendation() -> None:
         "schema_version",
         "orders",
         "recommendation",
+        "comparisons",
         "ranking",
         "ranking_reason",
     ]

@@ -1,5 +1,6 @@
-"""``harness.cli.main`` on any command line made of its real flags and junk values: exit 0 or 1
-with work done, or exit 2 with exactly one line on stderr; never an exception, never a traceback.
+"""``harness.cli.main`` on any command line made of its real flags and junk values: exit 0, 1
+or 4 with work done, or exit 2 with exactly one line on stderr; never an exception, never a
+traceback.
 
 ``harness run`` stops where the run would begin (the backend choice): everything before it, the
 parsing, the scenario and the limits, is what is tested here.
@@ -16,6 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 from helpers.fuzz import fuzz
+from helpers.summaries import MINIMAL
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,17 +27,17 @@ TMP = Path(tempfile.mkdtemp(prefix="drainlab-fuzz-cli-"))
 (TMP / "good.yaml").write_text("orders: [naive, graceful]\nduration_s: 12\n")
 (TMP / "bad.yaml").write_bytes(b"traffic:\n  users: [\xff\n")
 (TMP / "run").mkdir()
-(TMP / "run" / "summary.json").write_text(
-    json.dumps({"schema_version": 1, "orders": {"graceful": {"requests": 10, "failed": 0}}})
-)
+(TMP / "run" / "summary.json").write_text(json.dumps(MINIMAL))
+LIMITS = ["--max-failed", "--max-failure-rate", "--classes", "--min-deletions"]
+LIMITS += ["--max-upper-bound", "--max-outage-s"]
 
 FLAGS = {
     "run": [
         "--backend", "--scenario", "--orders", "--duration", "--users", "--replicas", "--seed",
         "--deletions", "--new-connections", "--out", "--context", "--allow-context",
-        "--namespace", "--gate", "--max-failed", "--max-failure-rate", "--classes", "--quiet",
+        "--namespace", "--gate", *LIMITS, "--quiet",
     ],
-    "gate": ["--order", "--max-failed", "--max-failure-rate", "--classes", "--junit"],
+    "gate": ["--order", *LIMITS, "--junit"],
     "report": [],
     "validate": [],
 }  # fmt: skip
@@ -95,7 +97,7 @@ def test_any_command_line(argv: list[str]) -> None:
     if code == 2:
         assert len(lines) == 1 and lines[0].startswith("harness"), (argv, err)
     else:
-        assert code in (-1, 0, 1), (argv, code, err)
+        assert code in (-1, 0, 1, 4), (argv, code, err)
         assert "Traceback" not in err
 
 
@@ -103,8 +105,11 @@ def test_valid_command_lines_still_work() -> None:
     assert run_main(["validate", "good.yaml"])[0] == 0
     assert run_main(["gate", "run"])[:2] == (
         0,
-        "ok graceful: 0 failed of 10 requests (max_failed 0)\n",
+        "ok graceful: 0 failed of 10 requests, failure rate < 25.9% at 95% confidence, "
+        "2 of them inside the windows of 1 deletion (max_failed 0)\n",
     )
+    code, out, _ = run_main(["gate", "run", "--min-deletions", "2"])
+    assert code == 4 and out.startswith("INCONCLUSIVE graceful: 1 deletion < min_deletions 2")
     assert run_main(["report", "run"])[0] == 0
     assert run_main(["run", "--duration", "30", "--deletions", "10000"])[0] == 2  # past the end
     assert run_main(["run", "--duration", "30", "--deletions", "12", "--seed", "-3"])[0] == -1

@@ -53,7 +53,7 @@ def test_any_nesting(depth: int) -> None:
 
 
 TOP_KEYS = ["partial", "error", "recovered", "backend", "backend_detail", "scenario", "started"]
-TOP_KEYS += ["finished", "seed", "versions", "recommendation", "gate"]
+TOP_KEYS += ["finished", "seed", "versions", "recommendation", "gate", "comparisons"]
 JUNK = st.one_of(SCALARS, json_trees(max_leaves=4))
 ORDER_ENTRY = st.dictionaries(st.sampled_from(ORDER_KEYS), JUNK, max_size=6).map(
     lambda d: {"requests": 10, "failed": 0, **d}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.records import RequestRecord
-from harness.timeline import TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 
 def ev(ts: float, kind: str, pod: str | None = None, **detail: Any) -> TimelineEvent:
@@ -37,3 +37,17 @@ def fail(end: float, error: str = "connection_refused", pod: str | None = None) 
         error=error,
         message="boom",
     )
+
+
+def deletion(
+    pod: str, d: float, sigterm: float, removal: float, exited: float
+) -> list[TimelineEvent]:
+    """A pod's whole deletion as the embedded backend records it: the delete call (D), SIGTERM,
+    the Service proxy applying its removal (R) and the exit (X); its window is [D, max(R, X) +
+    2 s]."""
+    return [
+        ev(d, EventKind.DELETE_REQUESTED, pod),
+        ev(sigterm, EventKind.SIGTERM_SENT, pod),
+        ev(removal, EventKind.REMOVAL_APPLIED, pod),
+        ev(exited, EventKind.EXITED, pod),
+    ]

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.analysis.evidence import comparisons_block, confidence_block
 from harness.classify import ERROR_CLASSES
 from harness.gate import GateLimits, evaluate
 from harness.records import RequestRecord
@@ -399,6 +400,13 @@ def order_summary(run: OrderRun) -> dict[str, Any]:
     failed = sum(by_class.values())
     requests = len(run.records)
     removal = _stage(run.deleted, "removal_applied")
+    # docs/summary-v1.md: a request is inside a deletion's window when its end lies in [D, E].
+    inside = [
+        r
+        for r in run.records
+        if any(p.steps["delete_requested"] <= r.end <= _window_end(p) for p in run.deleted)  # type: ignore[operator]
+    ]
+    failed_inside = sum(1 for r in inside if r.error is not None)
     return {
         "requests": requests,
         "failed": failed,
@@ -406,6 +414,9 @@ def order_summary(run: OrderRun) -> dict[str, Any]:
         "failures_by_class": by_class,
         "failures_by_phase": by_phase,
         "deletions": len(run.deleted),
+        "confidence": confidence_block(
+            requests, failed, len(run.deleted), len(inside), failed_inside
+        ),
         "per_deletion": list(per_deletion.values()),
         "phase_basis": _phase_basis(run.deleted),
         "latency_ms": _pct([r.latency_ms for r in run.records]),
@@ -555,6 +566,7 @@ def make_run(
             "locust": "2.24.1",
         },
         "orders": summaries,
+        "comparisons": comparisons_block(summaries),
         "recommendation": {
             "prestop_sleep_s": math.ceil((p99 + 1000) / 1000) if p99 else None,
             "shutdown_delay_s": math.ceil((p99 + 1000) / 1000) if p99 else None,

@@ -114,9 +114,9 @@ def test_one_testcase_per_order_and_rule() -> None:
     root = junit_of(SUMMARY, GateLimits("graceful", max_failed=0, max_failure_rate=0.01))
     names = {f"{c}/{n}" for c, n in cases(root)}
     for order in ("naive", "graceful", "prestop"):
-        for rule in ("measured", "complete", "max_failed", "max_failure_rate"):
+        for rule in ("measured", "complete", "evidence", "max_failed", "max_failure_rate"):
             assert f"drainlab.{order}/{rule}" in names
-    assert len(names) == 12
+    assert len(names) == 15
 
 
 def test_the_gated_order_fails_with_the_numbers_in_the_message() -> None:
@@ -193,3 +193,41 @@ def test_without_limits_nothing_fails_but_everything_is_reported() -> None:
     assert naive.find("skipped") is not None
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["gate.order"] == "none (informational only)"
+
+
+def no_deletion(data: dict[str, Any]) -> dict[str, Any]:
+    """Every order of ``data`` as a run with ``--deletions 0`` leaves it."""
+    for entry in data["orders"].values():
+        entry["deletions"] = entry["confidence"]["deletions"] = 0
+        entry["confidence"]["requests_in_windows"] = 0
+        entry["confidence"]["inconclusive"] = "no deletion"
+    return data
+
+
+def test_an_inconclusive_gated_order_is_an_error_ci_counts_red() -> None:
+    """Not <skipped> (CI counts it green) and not <failure> (no limit broke): <error>."""
+    root = junit_of(no_deletion(summary()), GateLimits("graceful"))
+    check_schema(root)
+    suite = root.find("testsuite")
+    assert suite is not None
+    check_counts(suite)
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    error = cases(root)[("drainlab.graceful", "evidence")].find("error")
+    assert error is not None and error.get("type") == "inconclusive"
+    assert error.get("message") == "graceful: no deletion, so no shutdown was tested"
+    assert (error.text or "").startswith("inconclusive, never a pass")
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["gate.verdict"] == "inconclusive"
+    # The other orders say so too, for information.
+    for order in ("naive", "prestop"):
+        skipped = cases(root)[(f"drainlab.{order}", "evidence")].find("skipped")
+        assert skipped is not None and "no deletion" in (skipped.get("message") or "")
+
+
+def test_a_gated_order_with_evidence_has_a_passing_evidence_case() -> None:
+    root = junit_of(SUMMARY, GateLimits("graceful"))
+    case = cases(root)[("drainlab.graceful", "evidence")]
+    assert next(iter(case)).tag == "system-out"
+    assert root.find("testsuite").get("errors") == "0"  # type: ignore[union-attr]
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["gate.verdict"] == "pass"

@@ -88,16 +88,18 @@ def _ignored_sigterm(pod: str, d: float) -> list[TimelineEvent]:
 
 def test_the_verdict_says_when_no_drop_came_at_the_price_of_the_whole_grace_period() -> None:
     killed = [*BASE[:2], *_ignored_sigterm("a", 1000.0), *_ignored_sigterm("b", 1005.0)]
+    # One request inside a deletion window each: without it, neither would be evidence.
     s = build_summary(
         {
-            "ignores": ([ok(995.0)], killed, WINDOW),
-            "exits": ([ok(995.0)], SILENT, WINDOW),
+            "ignores": ([ok(995.0), ok(1001.0)], killed, WINDOW),
+            "exits": ([ok(995.0), ok(1001.0)], SILENT, WINDOW),
         }
     )
     lines = {line.order: line for line in outcome(s).lines}
-    assert lines["ignores"].text == (
-        "ignores dropped no request of 1 over 2 deletions, but each stop took the full grace "
-        "period: the app did not exit on SIGTERM and was killed (SIGKILL) at its end."
+    assert lines["ignores"].text.startswith(
+        "ignores dropped no request of 2 over 2 deletions, but each stop took the full grace "
+        "period: the app did not exit on SIGTERM and was killed (SIGKILL) at its end. With 1 "
+        "request inside deletion windows,"
     )
     assert not lines["ignores"].bad
-    assert lines["exits"].text == "exits dropped no request of 1 over 1 deletion."
+    assert lines["exits"].text.startswith("exits dropped no request of 2 over 1 deletion. With")

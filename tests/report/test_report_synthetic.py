@@ -48,6 +48,7 @@ def test_synthetic_phase_basis_is_what_the_analysis_finds(tmp_path: Path) -> Non
         window = (entry["window"]["start"], entry["window"]["end"])
         found = analyse_order("x", records, timeline, window).summary
         assert entry["phase_basis"] == found["phase_basis"]
+        assert entry["confidence"] == found["confidence"]
         assert [d["basis"] for d in entry["per_deletion"]] == [
             d["basis"] for d in found["per_deletion"]
         ]
