@@ -24,8 +24,8 @@ from typing import Any
 from harness import runfolder
 from harness.analysis.basis import phase_basis_block
 from harness.analysis.deletions import Deletion
-from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.evidence import comparisons_block, confidence_block
+from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
 from harness.analysis.propagation import propagation_block

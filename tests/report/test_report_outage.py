@@ -23,7 +23,7 @@ def block(total_s: float, lost: float | None, model: str = "paced") -> dict[str,
 
 
 def entry(outage: dict[str, Any] | None, failed: int) -> dict[str, Any]:
-    found: dict[str, Any] = {"requests": 1000, "failed": failed, "window": {"start": 1000.0}}
+    found: dict[str, Any] = {"requests": 3000, "failed": failed, "window": {"start": 1000.0}}
     if outage is not None:
         found["outage"] = outage
     found["per_deletion"] = []
