@@ -1,0 +1,146 @@
+"""A run's fixes: fix-<v>.yaml for each variant that dropped requests, and summary.json's
+``fixes`` block (docs/summary-v1.md, "Fixes").
+
+The I/O edge of harness.fixes: reads each variant's pod rows and records, derives the fix
+(derive.py, pure), writes its patch (patch.py) and validates it (validate.py). A check that
+cannot run (no kubectl, no manifests) is said in the block, never an error of the run: the run
+measured what it measured, and its summary and report must still be written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.appspec import App, Variant
+from harness.durable import write_bytes_durably
+from harness.errors import HarnessError, one_line
+from harness.fixes.derive import derive_fix
+from harness.fixes.evidence import read_evidence
+from harness.fixes.model import Fix
+from harness.fixes.patch import Target, render_patch
+from harness.fixes.validate import client_check, server_dry_run, variant_deployment
+from harness.jsonl import iter_jsonl
+from harness.runfolder import pods_name
+
+log = logging.getLogger(__name__)
+
+# The container and Deployment names a patch gets when the scenario has no manifests to take
+# them from (an app run as a command, on the embedded backend).
+PLACEHOLDER = Target(
+    deployment="YOUR-DEPLOYMENT",
+    container="YOUR-CONTAINER",
+    where="the scenario runs a command, so no manifests name them: put your own names in",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FixServer:
+    """The cluster a run used, as far as checking a fix needs it."""
+
+    minor: int | None  # the server's minor version (20 for v1.20)
+    kubeconfig: Path | None
+    context: str | None
+    namespace: str | None  # one that exists after the run, for the server dry run; None: none
+    sleep_binary: str = "not checked"  # whether the image has `sleep` (harness.backends.kube)
+
+
+def write_fixes(
+    run_dir: Path,
+    summary: dict[str, Any],
+    variants: dict[str, Variant],
+    app: App,
+    server: FixServer | None,
+) -> dict[str, Any]:
+    """Derives, writes and validates each variant's fix; returns the ``fixes`` block."""
+    block: dict[str, Any] = {}
+    orders = summary.get("orders") or {}
+    for name, order in orders.items():
+        if not order.get("failed"):
+            continue
+        window = order.get("window") or {}
+        evidence = read_evidence(run_dir, name, window.get("end"))
+        pods_path = run_dir / pods_name(name)
+        pods = list(iter_jsonl(pods_path)) if pods_path.exists() else []
+        current = variants.get(name, Variant())
+        fix = derive_fix(
+            name, order, pods, summary.get("recommendation") or {}, current, app, evidence
+        )
+        if fix is not None:
+            block[name] = _written(run_dir, fix, current, app, server)
+    return block
+
+
+def _written(
+    run_dir: Path, fix: Fix, current: Variant, app: App, server: FixServer | None
+) -> dict[str, Any]:
+    minor = server.minor if server is not None else None
+    entry: dict[str, Any] = {
+        "file": fix.file,
+        "partial": fix.partial,
+        "fields": [{"field": f.field, "value": f.value, "why": f.why} for f in fix.fields],
+        "unfixable": [{"what": u.what, "evidence": u.evidence} for u in fix.unfixable],
+        "sentence": fix.sentence,
+        "notes": list(fix.notes),
+        "server_version": None if minor is None else f"1.{minor}",
+        "validated": "nothing to validate: no patch",
+    }
+    if fix.file is None:
+        return entry
+    try:
+        found = variant_deployment(app, fix.variant, current)
+    except HarnessError as exc:
+        found = None
+        entry["validated"] = f"not validated: the manifests did not render: {one_line(str(exc))}"
+    else:
+        if found is None:
+            entry["validated"] = "not validated: no manifests (the app runs as a command)"
+    target = found[1] if found is not None else PLACEHOLDER
+    rendered = render_patch(
+        fix, target, minor, server.sleep_binary if server is not None else "not checked"
+    )
+    entry["prestop_spelling"] = rendered.spelling or None
+    entry["prestop_spelling_why"] = rendered.spelling_why or None
+    entry["deployment"] = target.deployment
+    entry["container"] = target.container
+    path = run_dir / fix.file
+    write_bytes_durably(path, rendered.text.encode())
+    if found is not None:
+        entry["validated"] = _validated(path, found[0], target, server)
+    return entry
+
+
+def _validated(
+    path: Path, deployment: dict[str, Any], target: Target, server: FixServer | None
+) -> str:
+    verdict, patched = client_check(deployment, path, target.container)
+    if patched is None or server is None:
+        return verdict
+    if server.namespace is None:
+        log.info("fix %s: no namespace left for a server dry run; client side only", path.name)
+        return verdict
+    return server_dry_run(patched, server.kubeconfig, server.context, server.namespace)
+
+
+def run_fixes(
+    run_dir: Path, summary: dict[str, Any], scenario: object, server: FixServer | None
+) -> dict[str, Any]:
+    """``write_fixes`` for a run whose scenario is given as summary.json keeps it (a dict): the
+    variants and the app are read back from it; one that does not read back (an older or
+    edited run.json) gives fixes without the variants' own settings."""
+    from harness.scenario import Scenario
+    from harness.settings import build
+
+    variants: dict[str, Variant] = {}
+    app = App()
+    if isinstance(scenario, dict):
+        try:
+            read: Scenario = build(Scenario, scenario, "")
+        except (HarnessError, TypeError, ValueError, KeyError) as exc:
+            log.warning("fixes: the run's scenario does not read back (%s)", one_line(str(exc)))
+        else:
+            app = read.app
+            variants = {name: read.variant(name) for name in summary.get("orders") or {}}
+    return write_fixes(run_dir, summary, variants, app, server)
