@@ -10,7 +10,7 @@ measured what it measured, and its summary and report must still be written.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from harness.fixes.derive import derive_fix
 from harness.fixes.evidence import read_evidence
 from harness.fixes.model import Fix
 from harness.fixes.patch import Target, render_patch
-from harness.fixes.validate import client_check, server_dry_run, variant_deployment
+from harness.fixes.validate import CLIENT, client_check, server_dry_run, variant_deployment
 from harness.jsonl import iter_jsonl
 from harness.runfolder import pods_name
 
@@ -43,8 +43,22 @@ class FixServer:
     minor: int | None  # the server's minor version (20 for v1.20)
     kubeconfig: Path | None
     context: str | None
-    namespace: str | None  # one that exists after the run, for the server dry run; None: none
-    sleep_binary: str = "not checked"  # whether the image has `sleep` (harness.backends.kube)
+    namespace: str | None  # where to try the server dry run (if it still exists)
+    # variant -> whether its image has `sleep` (harness.backends.kube.sleepcheck)
+    sleep_binary: dict[str, str] = field(default_factory=dict)
+
+
+def fix_server(facts: dict[str, Any] | None, namespace: str | None) -> FixServer | None:
+    """The FixServer of a kube backend's ``fix_facts``; None without them (embedded)."""
+    if not facts or "minor" not in facts:
+        return None
+    return FixServer(
+        minor=facts.get("minor"),
+        kubeconfig=facts.get("kubeconfig"),
+        context=facts.get("context"),
+        namespace=namespace,
+        sleep_binary=dict(facts.get("sleep_binary") or {}),
+    )
 
 
 def write_fixes(
@@ -53,8 +67,10 @@ def write_fixes(
     variants: dict[str, Variant],
     app: App,
     server: FixServer | None,
+    running: str | None = None,
 ) -> dict[str, Any]:
-    """Derives, writes and validates each variant's fix; returns the ``fixes`` block."""
+    """Derives, writes and validates each variant's fix; returns the ``fixes`` block.
+    ``running``: the Deployment a ``--target`` run tested, as it runs (not from manifests)."""
     block: dict[str, Any] = {}
     orders = summary.get("orders") or {}
     for name, order in orders.items():
@@ -69,12 +85,17 @@ def write_fixes(
             name, order, pods, summary.get("recommendation") or {}, current, app, evidence
         )
         if fix is not None:
-            block[name] = _written(run_dir, fix, current, app, server)
+            block[name] = _written(run_dir, fix, current, app, server, running)
     return block
 
 
 def _written(
-    run_dir: Path, fix: Fix, current: Variant, app: App, server: FixServer | None
+    run_dir: Path,
+    fix: Fix,
+    current: Variant,
+    app: App,
+    server: FixServer | None,
+    running: str | None,
 ) -> dict[str, Any]:
     minor = server.minor if server is not None else None
     entry: dict[str, Any] = {
@@ -90,7 +111,7 @@ def _written(
     if fix.file is None:
         return entry
     try:
-        found = variant_deployment(app, fix.variant, current)
+        found = None if running else variant_deployment(app, fix.variant, current)
     except HarnessError as exc:
         found = None
         entry["validated"] = f"not validated: the manifests did not render: {one_line(str(exc))}"
@@ -98,9 +119,14 @@ def _written(
         if found is None:
             entry["validated"] = "not validated: no manifests (the app runs as a command)"
     target = found[1] if found is not None else PLACEHOLDER
-    rendered = render_patch(
-        fix, target, minor, server.sleep_binary if server is not None else "not checked"
-    )
+    if running:
+        target = Target(running, PLACEHOLDER.container, where="--target: put the container in")
+        entry["validated"] = f"not validated: the running Deployment {running} is not read back"
+    sleep = "not checked: no cluster at hand"
+    if server is not None:
+        sleep = server.sleep_binary.get(fix.variant, "not checked")
+    rendered = render_patch(fix, target, minor, sleep)
+    entry["sleep_binary"] = sleep
     entry["prestop_spelling"] = rendered.spelling or None
     entry["prestop_spelling_why"] = rendered.spelling_why or None
     entry["deployment"] = target.deployment
@@ -109,6 +135,12 @@ def _written(
     write_bytes_durably(path, rendered.text.encode())
     if found is not None:
         entry["validated"] = _validated(path, found[0], target, server)
+    if server is not None and entry["validated"] == CLIENT:
+        entry["notes"].append(
+            f"no server dry run: namespace {server.namespace} is gone with the run; on your "
+            f"cluster: kubectl patch deployment {target.deployment} --patch-file {fix.file} "
+            "--dry-run=server"
+        )
     return entry
 
 
@@ -116,12 +148,13 @@ def _validated(
     path: Path, deployment: dict[str, Any], target: Target, server: FixServer | None
 ) -> str:
     verdict, patched = client_check(deployment, path, target.container)
-    if patched is None or server is None:
+    if patched is None or server is None or server.namespace is None:
         return verdict
-    if server.namespace is None:
-        log.info("fix %s: no namespace left for a server dry run; client side only", path.name)
+    found = server_dry_run(patched, server.kubeconfig, server.context, server.namespace)
+    if found is None:
+        log.info("fix %s: namespace %s is gone: client side only", path.name, server.namespace)
         return verdict
-    return server_dry_run(patched, server.kubeconfig, server.context, server.namespace)
+    return found
 
 
 def run_fixes(
@@ -135,6 +168,7 @@ def run_fixes(
 
     variants: dict[str, Variant] = {}
     app = App()
+    running = None
     if isinstance(scenario, dict):
         try:
             read: Scenario = build(Scenario, scenario, "")
@@ -142,5 +176,6 @@ def run_fixes(
             log.warning("fixes: the run's scenario does not read back (%s)", one_line(str(exc)))
         else:
             app = read.app
+            running = read.kube.target.removeprefix("deployment/") if read.kube.target else None
             variants = {name: read.variant(name) for name in summary.get("orders") or {}}
-    return write_fixes(run_dir, summary, variants, app, server)
+    return write_fixes(run_dir, summary, variants, app, server, running)

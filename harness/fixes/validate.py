@@ -79,20 +79,27 @@ def client_check(deployment: Obj, patch_file: Path, container: str) -> tuple[str
     return CLIENT, result
 
 
-def server_dry_run(patched: Obj, kubeconfig: Path | None, context: str | None, ns: str) -> str:
-    """``"server-dry-run"`` when the API server admits ``patched`` (as a new Deployment in
-    namespace ``ns``, nothing stored), else one line saying what it said."""
-    body = dict(patched)
+def server_dry_run(
+    patched: Obj, kubeconfig: Path | None, context: str | None, ns: str
+) -> str | None:
+    """``"server-dry-run"`` when the API server admits ``patched`` (created as a new Deployment
+    in namespace ``ns`` with nothing stored), one line saying what it said when it does not, and
+    None when there is no such namespace to try it in (a run deletes the one it made)."""
+    where: list[str] = []
+    if kubeconfig is not None:
+        where += ["--kubeconfig", str(kubeconfig)]
+    if context:
+        where += ["--context", context]
+    try:
+        manifests.kubectl([*where, "get", "namespace", ns, "-o", "name"], "server dry run")
+    except HarnessError:
+        return None
+    body = {key: value for key, value in patched.items() if key != "status"}
     body["metadata"] = {
         "name": patched["metadata"]["name"],
         "labels": dict(patched["metadata"].get("labels") or {}),
     }
-    body.pop("status", None)
-    args = ["create", "--dry-run=server", "-n", ns, "-f", "-", "-o", "name"]
-    if context:
-        args = ["--context", context, *args]
-    if kubeconfig is not None:
-        args = ["--kubeconfig", str(kubeconfig), *args]
+    args = [*where, "create", "--dry-run=server", "-n", ns, "-f", "-", "-o", "name"]
     try:
         manifests.kubectl(args, "server dry run", stdin=json.dumps(body))
     except HarnessError as exc:
