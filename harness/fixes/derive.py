@@ -278,17 +278,18 @@ def _sentence(
     """One sentence a person can act on: the numbers of the run, the fix, the file."""
     parts = []
     if fix.change.prestop_sleep_s is not None:
-        where = (
-            "the endpoint removal reached the Service proxy"
-            if evidence.removal_seen_as == EventKind.REMOVAL_APPLIED
-            else "the endpoint was removed"
-        )
+        # Embedded: the proxy's removal is seen; on a cluster only the controller's, so the
+        # propagation p99 is measured to that.
+        to = "" if evidence.removal_seen_as == EventKind.REMOVAL_APPLIED else " to the controller"
         p99 = recommendation.get("propagation_p99_ms")
-        measured = f" (p99 {p99 / 1000.0:.2f} s)" if isinstance(p99, (int, float)) else ""
+        measured = (
+            f" (propagation p99{to} {p99 / 1000.0:.2f} s)" if isinstance(p99, (int, float)) else ""
+        )
         parts.append(
             f"{evidence.routed_after_sigterm} of {failed} failures were new connections "
             f"{_classes(evidence.routed_classes)} {_span(evidence.routed_span_s)} after "
-            f"SIGTERM, before {where}{measured}: a preStop sleep of "
+            f"SIGTERM, before the endpoint removal reached the Service proxy{measured}: a "
+            f"preStop sleep of "
             f"{fix.change.prestop_sleep_s:g} s covers it"
         )
     elif fix.fields:

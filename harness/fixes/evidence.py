@@ -36,8 +36,9 @@ class Evidence:
 
     failed: int = 0
     # New connections sent to the pod after SIGTERM and before routing to it stopped (the
-    # endpoint removal had not reached the proxy): a preStop sleep that outlasts propagation
-    # keeps the app serving them.
+    # endpoint removal had not reached the proxy; any connection refused after SIGTERM, since a
+    # refused connect is a new connection): a preStop sleep that outlasts propagation keeps the
+    # app serving them.
     routed_after_sigterm: int = 0
     routed_classes: dict[str, int] = field(default_factory=dict)
     # Seconds from the pod's SIGTERM to those failures, first and last.
@@ -133,6 +134,10 @@ def _cause(d: Deletion | None, end: float, start: float, error: str) -> str | No
     if start < d.sigterm <= end and error != CONNECTION_REFUSED:
         return "cut"
     if d.removal is not None and d.sigterm <= end < d.removal:
+        return "routed"
+    if error == CONNECTION_REFUSED and end >= d.sigterm:
+        # A refused connect is a new connection: the proxy still sent them to the pod after the
+        # controller's removal (on a cluster, kube-proxy's own moment is later and not seen).
         return "routed"
     if d.removal is not None and end >= d.removal and error != CONNECTION_REFUSED:
         return "kept"

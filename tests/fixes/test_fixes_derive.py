@@ -68,8 +68,8 @@ def test_close_first_refused_before_removal_gets_a_prestop_sleep_and_nothing_unf
     assert any("already covers" in n for n in fix.notes)
     assert fix.sentence == (
         "12 of 12 failures were new connections refused 0.1\u20131.2 s after SIGTERM, before "
-        "the endpoint removal reached the Service proxy (p99 1.29 s): a preStop sleep of 3 s "
-        "covers it (fix-close-first.yaml)"
+        "the endpoint removal reached the Service proxy (propagation p99 1.29 s): a preStop "
+        "sleep of 3 s covers it (fix-close-first.yaml)"
     )
 
 
@@ -133,3 +133,22 @@ def test_readiness_slow_to_fail_gets_a_faster_probe() -> None:
     assert (fix.change.readiness.period_s, fix.change.readiness.failure_threshold) == (1.0, 1)
     readiness: list[Any] = [f for f in fix.fields if f.field == "readinessProbe"]
     assert readiness and "2.0-2.0 s after failing readiness" in readiness[0].why
+
+
+def test_on_a_cluster_a_refused_connect_after_the_controllers_removal_is_still_propagation() -> (
+    None
+):
+    # Only the controller's removal is seen (1000.1); kube-proxy stops routing later, unseen: a
+    # connect refused at 1000.6 was a new connection the proxy still sent to the pod.
+    timeline = [
+        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
+        ev(1000.02, EventKind.SIGTERM_SENT, "a"),
+        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(1000.5, EventKind.EXITED, "a"),
+    ]
+    fix = _derive(timeline, [*_served(1010.0), fail(1000.6)])
+    assert fix is not None and not fix.partial
+    assert fix.change.prestop_sleep_s == 3.0
+    assert "(propagation p99 to the controller 1.29 s)" in fix.sentence
