@@ -74,14 +74,15 @@ def derive_fix(
         variant=variant,
         change=Variant(**change),
         fields=tuple(fields),
-        unfixable=tuple(u for u, _ in causes),
-        partial=bool(causes),
+        unfixable=tuple(u for u, _, _ in causes),
+        # Partial when a cause that dropped requests remains (a kill that dropped none does not).
+        partial=any(dropped for _, _, dropped in causes),
         # Nothing to patch (every cause is in the app): no file.
         file=fix_file_name(variant) if fields else None,
         notes=tuple(notes),
     )
     failed = int(block["failed"])
-    words = [w for _, w in causes]
+    words = [w for _, w, _ in causes]
     return dataclasses.replace(
         fix, sentence=_sentence(fix, failed, evidence, recommendation, words)
     )
@@ -189,27 +190,34 @@ def _readiness(
 
 def _unfixable(
     evidence: Evidence, pods: Sequence[Mapping[str, Any]]
-) -> list[tuple[Unfixable, str]]:
-    """What no patch fixes, each with the words the sentence uses for it."""
+) -> list[tuple[Unfixable, str, int]]:
+    """What no patch fixes, each with the words the sentence uses for it and the failures it
+    explains."""
     found = []
     killed = [p for p in pods if p.get("killed") is not None and p.get("delete_requested")]
     if killed:
         took = [float(p["killed"]) - float(p["delete_requested"]) for p in killed]
         graces = sorted({float(p["grace_period_s"]) for p in killed if p.get("grace_period_s")})
         grace = f" of {graces[-1]:g} s" if graces else ""
+        pods_were = _n(len(killed), "deleted pod was", "deleted pods were")
+        at_kill = _n(evidence.at_kill, "failure", "failures")
+        if evidence.at_kill:
+            words = f"{evidence.at_kill} came when {pods_were} killed"
+        else:  # a slow stop, not a drop: said, but it leaves the patch whole
+            words = f"none came at the kill, but {pods_were} killed"
         found.append(
             (
                 Unfixable(
                     "the process ignores SIGTERM (PID 1 without a signal handler): run it under "
                     "an init (tini, dumb-init) or start it in the exec form "
                     '(`CMD ["prog"]`, not `CMD prog`) so that the signal reaches it',
-                    f"{len(killed)} deleted pods were killed (SIGKILL) at the end of their grace "
-                    f"period{grace}, {min(took):.1f}-{max(took):.1f} s after the delete call; "
-                    f"{evidence.at_kill} failures at or after the kill",
+                    f"{pods_were} killed (SIGKILL) at the end of their grace period{grace}, "
+                    f"{min(took):.1f}-{max(took):.1f} s after the delete call; {at_kill} at or "
+                    "after the kill",
                 ),
-                f"{evidence.at_kill} came when {len(killed)} pods that ignored SIGTERM were "
-                f"killed at the end of their grace period{grace} (no patch fixes that: an init "
-                "or the exec form does)",
+                f"{words} at the end of the grace period{grace}: it ignores SIGTERM (no patch "
+                "fixes that: an init or the exec form does)",
+                evidence.at_kill,
             )
         )
     if evidence.cut_at_sigterm:
@@ -221,8 +229,9 @@ def _unfixable(
                     f"{evidence.cut_at_sigterm} requests started before their pod's SIGTERM "
                     "and got no answer after it",
                 ),
-                f"{evidence.cut_at_sigterm} were requests in flight that the app cut at "
-                "SIGTERM (no patch fixes that: the app must drain)",
+                f"{_n(evidence.cut_at_sigterm, 'was a request', 'were requests')} in flight "
+                "that the app cut at SIGTERM (no patch fixes that: the app must drain)",
+                evidence.cut_at_sigterm,
             )
         )
     if evidence.kept_after_routing:
@@ -238,6 +247,7 @@ def _unfixable(
                 ),
                 f"{evidence.kept_after_routing} came on kept connections the app closed "
                 "without `Connection: close` (no patch fixes that)",
+                evidence.kept_after_routing,
             )
         )
     if evidence.other:
@@ -250,9 +260,15 @@ def _unfixable(
                     f"{total} failures: {listed}",
                 ),
                 f"{total} had a cause no patch field addresses ({listed})",
+                total,
             )
         )
     return found
+
+
+def _n(count: int, one: str, many: str) -> str:
+    """``count`` and the words for it: "1 was a request", "3 were requests"."""
+    return f"{count} {one if count == 1 else many}"
 
 
 def _span(span: tuple[float, float] | None) -> str:
@@ -295,7 +311,7 @@ def _sentence(
     elif fix.fields:
         parts.append(f"{failed} failures: " + ", ".join(f.field for f in fix.fields))
     if unfixable:
-        lead = "" if parts else f"of {failed} failures, "
+        lead = "" if parts else f"no patch fixes these {failed} failures: "
         parts.append(lead + "; ".join(unfixable))
     if fix.file is None:
         return "; ".join(parts) + " (no patch: the fix is in the app)"

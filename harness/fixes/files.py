@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.appspec import App, Variant
+from harness.appspec import App, ProbeChange, Variant
 from harness.durable import write_bytes_durably
 from harness.errors import HarnessError, one_line
 from harness.fixes.derive import derive_fix
@@ -61,6 +61,27 @@ def fix_server(facts: dict[str, Any] | None, namespace: str | None) -> FixServer
     )
 
 
+def derive_fixes(
+    run_dir: Path, summary: dict[str, Any], variants: dict[str, Variant], app: App
+) -> dict[str, Fix]:
+    """Each variant's fix (None: it dropped nothing, left out), from the run folder's files;
+    writes nothing. ``harness.verify`` runs each one's ``change``."""
+    fixes: dict[str, Fix] = {}
+    for name, order in (summary.get("orders") or {}).items():
+        if not order.get("failed"):
+            continue
+        window = order.get("window") or {}
+        evidence = read_evidence(run_dir, name, window.get("end"))
+        pods_path = run_dir / pods_name(name)
+        pods = list(iter_jsonl(pods_path)) if pods_path.exists() else []
+        current = variants.get(name, Variant())
+        recommendation = summary.get("recommendation") or {}
+        fix = derive_fix(name, order, pods, recommendation, current, app, evidence)
+        if fix is not None:
+            fixes[name] = fix
+    return fixes
+
+
 def write_fixes(
     run_dir: Path,
     summary: dict[str, Any],
@@ -71,22 +92,33 @@ def write_fixes(
 ) -> dict[str, Any]:
     """Derives, writes and validates each variant's fix; returns the ``fixes`` block.
     ``running``: the Deployment a ``--target`` run tested, as it runs (not from manifests)."""
-    block: dict[str, Any] = {}
-    orders = summary.get("orders") or {}
-    for name, order in orders.items():
-        if not order.get("failed"):
-            continue
-        window = order.get("window") or {}
-        evidence = read_evidence(run_dir, name, window.get("end"))
-        pods_path = run_dir / pods_name(name)
-        pods = list(iter_jsonl(pods_path)) if pods_path.exists() else []
-        current = variants.get(name, Variant())
-        fix = derive_fix(
-            name, order, pods, summary.get("recommendation") or {}, current, app, evidence
-        )
-        if fix is not None:
-            block[name] = _written(run_dir, fix, current, app, server, running)
-    return block
+    return {
+        name: _written(run_dir, fix, variants.get(name, Variant()), app, server, running)
+        for name, fix in derive_fixes(run_dir, summary, variants, app).items()
+    }
+
+
+def change_of(fix: Fix) -> dict[str, Any]:
+    """The fix's change as summary.json keeps it (``fixes.<v>.change``): what a later run
+    given this folder applies as the variant ``<v>+fix``; read back by ``change_from``."""
+    change = fix.change
+    readiness = None if change.readiness is None else change.readiness.changes()
+    return {
+        "prestop_sleep_s": change.prestop_sleep_s,
+        "grace_period_s": change.grace_period_s,
+        "readiness": readiness,
+    }
+
+
+def change_from(entry: dict[str, Any]) -> Variant:
+    """The Variant a ``fixes.<v>`` entry of summary.json applies (see ``change_of``)."""
+    change = entry.get("change") or {}
+    readiness = change.get("readiness")
+    return Variant(
+        prestop_sleep_s=change.get("prestop_sleep_s"),
+        grace_period_s=change.get("grace_period_s"),
+        readiness=ProbeChange(**readiness) if isinstance(readiness, dict) else None,
+    )
 
 
 def _written(
@@ -101,6 +133,7 @@ def _written(
     entry: dict[str, Any] = {
         "file": fix.file,
         "partial": fix.partial,
+        "change": change_of(fix),
         "fields": [{"field": f.field, "value": f.value, "why": f.why} for f in fix.fields],
         "unfixable": [{"what": u.what, "evidence": u.evidence} for u in fix.unfixable],
         "sentence": fix.sentence,

@@ -1,0 +1,58 @@
+"""fix-<v>.yaml and the fixes block from a whole run folder (the synthetic run of the report
+tests), and the change a later run reads back from summary.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers.synthetic import make_run
+
+from harness.appspec import ProbeChange, Variant
+from harness.fixes.files import change_from, change_of, run_fixes
+from harness.fixes.model import Fix
+from harness.scenario import load_scenario
+
+
+def test_each_variant_that_dropped_gets_a_file_and_an_entry_and_no_other(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    dropped = {name for name, o in summary["orders"].items() if o["failed"]}
+    assert dropped and dropped != set(summary["orders"])  # some did, some did not
+    block = run_fixes(run_dir, summary, load_scenario(None).to_dict(), None)
+    assert set(block) == dropped
+    for name in summary["orders"]:
+        entry = block.get(name)
+        written = (run_dir / f"fix-{name}.yaml").exists()
+        assert written == (entry is not None and entry["file"] is not None), name
+        if entry is not None:
+            assert entry["sentence"] and entry["server_version"] is None
+            assert entry["validated"] in ("client", "nothing to validate: no patch")
+            assert change_from(entry).prestop_sleep_s == entry["change"]["prestop_sleep_s"]
+
+
+def test_a_command_app_gets_placeholder_names_and_is_not_validated(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, orders=("naive",))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    scenario = load_scenario(None).to_dict()
+    scenario["app"]["command"] = ["./server", "{port}"]
+    scenario["orders"] = None
+    scenario["variants"] = {"naive": {}}
+    block = run_fixes(run_dir, summary, scenario, None)
+    entry = block["naive"]
+    assert entry["file"] == "fix-naive.yaml"  # its routed refusals call for a preStop sleep
+    assert entry["validated"].startswith("not validated: no manifests")
+    assert "name: YOUR-CONTAINER" in (run_dir / entry["file"]).read_text()
+
+
+def test_the_change_reads_back_from_summary_json() -> None:
+    fix = Fix(
+        variant="naive",
+        change=Variant(
+            prestop_sleep_s=3.0,
+            grace_period_s=9.0,
+            readiness=ProbeChange(period_s=1.0, failure_threshold=1),
+        ),
+    )
+    stored = json.loads(json.dumps({"change": change_of(fix)}))
+    assert change_from(stored) == fix.change
