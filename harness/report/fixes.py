@@ -13,6 +13,12 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+# How the patch was checked (fixes.<v>.validated), in words.
+VALIDATED = {
+    "client": "by kubectl's client side (kubectl patch --local onto the variant's Deployment)",
+    "server-dry-run": "by the API server in a dry run (validation and admission, nothing stored)",
+}
+
 
 def _fixes(summary: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     block = summary.get("fixes")
@@ -81,7 +87,10 @@ def _variant(name: str, entry: Mapping[str, Any]) -> str:
     notes = [str(n) for n in entry.get("notes") or []]
     if entry.get("prestop_spelling"):
         notes.append(f"preStop as {entry['prestop_spelling']}: {entry.get('prestop_spelling_why')}")
-    notes.append(f"validated: {entry.get('validated')}")
+    if entry.get("prestop_spelling") == "exec sleep" and entry.get("sleep_binary"):
+        notes.append(f"`sleep` binary in the image: {entry['sleep_binary']}")
+    validated = str(entry.get("validated"))
+    notes.append(f"validated: {VALIDATED.get(validated, validated)}")
     if entry.get("server_version"):
         notes.append(f"server version: {entry['server_version']}")
     out.append('<ul class="fix-notes">')

@@ -126,3 +126,16 @@ def test_client_side_refuses_a_preStop_with_two_handlers(tmp_path: Path) -> None
     path.write_text(render_patch(FIX, forgetful, 31).text)
     verdict, patched = client_check(deployment, path, target.container)
     assert patched is None and "2 handlers (exec, sleep)" in verdict
+
+
+def test_the_exec_status_says_whether_sleep_ran() -> None:
+    from harness.backends.kube.sleepcheck import PRESENT, sleep_verdict
+
+    assert sleep_verdict('{"metadata":{},"status":"Success"}', "p") == PRESENT
+    assert sleep_verdict('{"status":"Failure","reason":"NonZeroExitCode"}', "p") == PRESENT
+    missing = (
+        '{"status":"Failure","message":"OCI runtime exec failed: exec: \\"sleep\\": '
+        'executable file not found in $PATH"}'
+    )
+    assert sleep_verdict(missing, "p").startswith("absent: `sleep 0` in pod p: OCI runtime")
+    assert sleep_verdict("", "p").startswith("not checked")
