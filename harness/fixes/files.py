@@ -21,7 +21,14 @@ from harness.fixes.derive import derive_fix
 from harness.fixes.evidence import read_evidence
 from harness.fixes.model import Fix
 from harness.fixes.patch import Target, render_patch
-from harness.fixes.validate import CLIENT, client_check, server_dry_run, variant_deployment
+from harness.fixes.validate import (
+    CLIENT,
+    client_check,
+    running_dry_run,
+    running_target,
+    server_dry_run,
+    variant_deployment,
+)
 from harness.jsonl import iter_jsonl
 from harness.runfolder import pods_name
 
@@ -143,18 +150,7 @@ def _written(
     }
     if fix.file is None:
         return entry
-    try:
-        found = None if running else variant_deployment(app, fix.variant, current)
-    except HarnessError as exc:
-        found = None
-        entry["validated"] = f"not validated: the manifests did not render: {one_line(str(exc))}"
-    else:
-        if found is None:
-            entry["validated"] = "not validated: no manifests (the app runs as a command)"
-    target = found[1] if found is not None else PLACEHOLDER
-    if running:
-        target = Target(running, PLACEHOLDER.container, where="--target: put the container in")
-        entry["validated"] = f"not validated: the running Deployment {running} is not read back"
+    target, deployment, why_not = _target(fix, current, app, server, running)
     sleep = "not checked: no cluster at hand"
     if server is not None:
         sleep = server.sleep_binary.get(fix.variant, "not checked")
@@ -166,8 +162,13 @@ def _written(
     entry["container"] = target.container
     path = run_dir / fix.file
     write_bytes_durably(path, rendered.text.encode())
-    if found is not None:
-        entry["validated"] = _validated(path, found[0], target, server)
+    entry["validated"] = why_not
+    if deployment is not None:
+        entry["validated"] = _validated(path, deployment, target, server)
+    elif running and server is not None and server.namespace is not None and not why_not:
+        entry["validated"] = running_dry_run(
+            running, path, server.kubeconfig, server.context, server.namespace
+        )
     if server is not None and entry["validated"] == CLIENT:
         entry["notes"].append(
             f"no server dry run: namespace {server.namespace} is gone with the run; on your "
@@ -175,6 +176,29 @@ def _written(
             "--dry-run=server"
         )
     return entry
+
+
+def _target(
+    fix: Fix, current: Variant, app: App, server: FixServer | None, running: str | None
+) -> tuple[Target, dict[str, Any] | None, str]:
+    """Where the patch goes, the Deployment to validate it on (None: none at hand), and why
+    it cannot be validated ("" when it can)."""
+    if running:  # a --target run: the Deployment as it runs, read from the cluster
+        read = None
+        if server is not None and server.namespace is not None:
+            read = running_target(running, server.kubeconfig, server.context, server.namespace)
+        if read is None:
+            named = Target(running, PLACEHOLDER.container, where=PLACEHOLDER.where)
+            return named, None, "not validated: the running Deployment could not be read"
+        return read, None, ""
+    try:
+        found = variant_deployment(app, fix.variant, current)
+    except HarnessError as exc:
+        why = f"not validated: the manifests did not render: {one_line(str(exc))}"
+        return PLACEHOLDER, None, why
+    if found is None:
+        return PLACEHOLDER, None, "not validated: no manifests (the app runs as a command)"
+    return found[1], found[0], ""
 
 
 def _validated(

@@ -79,17 +79,61 @@ def client_check(deployment: Obj, patch_file: Path, container: str) -> tuple[str
     return CLIENT, result
 
 
+def _where(kubeconfig: Path | None, context: str | None) -> list[str]:
+    where: list[str] = []
+    if kubeconfig is not None:
+        where += ["--kubeconfig", str(kubeconfig)]
+    if context:
+        where += ["--context", context]
+    return where
+
+
+def running_target(
+    deployment: str, kubeconfig: Path | None, context: str | None, ns: str
+) -> Target | None:
+    """The target in a Deployment that runs (a ``--target`` run's), read from the cluster: its
+    first container (the one a variant would change without a Service to name it); None when
+    it cannot be read."""
+    try:
+        out = manifests.kubectl(
+            [*_where(kubeconfig, context), "get", "deployment", deployment, "-n", ns, "-o", "json"],
+            "reading the target",
+        )
+        container = json.loads(out)["spec"]["template"]["spec"]["containers"][0]
+    except (HarnessError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    handlers = frozenset(((container.get("lifecycle") or {}).get("preStop") or {}).keys())
+    return Target(
+        deployment=deployment,
+        container=str(container.get("name")),
+        handlers=handlers & frozenset(HANDLERS),
+        where=f"the running Deployment {ns}/{deployment} (its first container)",
+    )
+
+
+def running_dry_run(
+    deployment: str, patch_file: Path, kubeconfig: Path | None, context: str | None, ns: str
+) -> str:
+    """The patch onto the running Deployment (a ``--target`` run's), as the API server would
+    apply it, with ``--dry-run=server``: nothing is written to the user's Deployment."""
+    args = ["patch", "deployment", deployment, "-n", ns, "--patch-file", str(patch_file)]
+    try:
+        manifests.kubectl(
+            [*_where(kubeconfig, context), *args, "--dry-run=server", "-o", "name"],
+            "server dry run",
+        )
+    except HarnessError as exc:
+        return f"server dry run refused it: {one_line(str(exc))}"
+    return SERVER
+
+
 def server_dry_run(
     patched: Obj, kubeconfig: Path | None, context: str | None, ns: str
 ) -> str | None:
     """``"server-dry-run"`` when the API server admits ``patched`` (created as a new Deployment
     in namespace ``ns`` with nothing stored), one line saying what it said when it does not, and
     None when there is no such namespace to try it in (a run deletes the one it made)."""
-    where: list[str] = []
-    if kubeconfig is not None:
-        where += ["--kubeconfig", str(kubeconfig)]
-    if context:
-        where += ["--context", context]
+    where = _where(kubeconfig, context)
     try:
         manifests.kubectl([*where, "get", "namespace", ns, "-o", "name"], "server dry run")
     except HarnessError:

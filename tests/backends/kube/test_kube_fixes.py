@@ -18,7 +18,14 @@ from harness.backends.kube.client import server_minor
 from harness.backends.kube.sleepcheck import PRESENT, sleep_binary
 from harness.fixes.model import FieldChange, Fix
 from harness.fixes.patch import render_patch
-from harness.fixes.validate import SERVER, client_check, server_dry_run, variant_deployment
+from harness.fixes.validate import (
+    SERVER,
+    client_check,
+    running_dry_run,
+    running_target,
+    server_dry_run,
+    variant_deployment,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -111,3 +118,26 @@ def test_the_sleep_check_finds_sleep_in_the_sample_image_and_not_in_pause(
     assert sleep_binary(api, made, "with-sleep", "app", 20.0) == PRESENT
     absent = sleep_binary(api, made, "pause-only", "app", 20.0)
     assert absent.startswith("absent: `sleep 0` in pod pause-only"), absent
+
+
+def test_a_target_runs_patch_is_dry_run_onto_the_running_deployment_and_leaves_it_as_it_is(
+    api: client.ApiClient, local_cluster: LocalCluster, made: str, tmp_path: Path
+) -> None:
+    found = variant_deployment(App(), "close-first", Variant())
+    assert found is not None
+    deployment = dict(found[0])
+    deployment["metadata"] = {"name": "shop", "labels": deployment["metadata"].get("labels")}
+    deployment["spec"] = {**deployment["spec"], "replicas": 0}  # the object, no pods
+    apps = client.AppsV1Api(api)
+    apps.create_namespaced_deployment(made, deployment)
+    where = (local_cluster.kubeconfig, local_cluster.context)
+    target = running_target("shop", *where, made)
+    assert target is not None and (target.deployment, target.container) == ("shop", "app")
+    path = tmp_path / "fix.yaml"
+    path.write_text(render_patch(FIX, target, 20).text)
+    assert running_dry_run("shop", path, *where, made) == SERVER
+    path.write_text(render_patch(FIX, target, 31).text)
+    assert running_dry_run("shop", path, *where, made).startswith("server dry run refused it")
+    left = apps.read_namespaced_deployment("shop", made).spec.template.spec
+    assert left.containers[0].lifecycle is None  # nothing was written
+    assert running_target("nothing-here", *where, made) is None
