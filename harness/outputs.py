@@ -70,7 +70,7 @@ def write_outputs(
     ``server`` when a cluster is at hand), then summary.json with the gated verdict and the
     fixes, junit.xml and report.html; returns the report's path."""
     summary = journal.summary if journal.summary is not None else summarise(journal)
-    summary["fixes"] = run_fixes(journal.run_dir, summary, journal.header.get("scenario"), server)
+    run_fixes(journal.run_dir, summary, journal.header.get("scenario"), server)
     verdicts = evaluate_run(summary, limits)
     journal.gate = verdicts.gated_result
     if journal.gate is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.appspec import App, ProbeChange, Variant
 from harness.durable import write_bytes_durably
-from harness.errors import HarnessError, one_line
+from harness.errors import HarnessError, WriteError, one_line
 from harness.fixes.derive import derive_fix
 from harness.fixes.evidence import read_evidence
 from harness.fixes.model import Fix
@@ -31,6 +31,8 @@ from harness.fixes.validate import (
 )
 from harness.jsonl import iter_jsonl
 from harness.runfolder import pods_name
+from harness.scenario import Scenario
+from harness.settings import build
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +218,12 @@ def _validated(
 
 def run_fixes(
     run_dir: Path, summary: dict[str, Any], scenario: object, server: FixServer | None
-) -> dict[str, Any]:
-    """``write_fixes`` for a run whose scenario is given as summary.json keeps it (a dict): the
-    variants and the app are read back from it; one that does not read back (an older or
-    edited run.json) gives fixes without the variants' own settings."""
-    from harness.scenario import Scenario
-    from harness.settings import build
-
+) -> None:
+    """Sets summary.json's ``fixes`` (``write_fixes``) for a run whose scenario is given as
+    summary.json keeps it (a dict): the variants and the app are read back from it; one that
+    does not read back (an older or edited run.json) gives fixes without the variants' own
+    settings. A failure other than the disk's is logged and said as ``fixes_error``: the fixes
+    must never cost a run its summary and report."""
     variants: dict[str, Variant] = {}
     app = App()
     running = None
@@ -235,4 +236,11 @@ def run_fixes(
             app = read.app
             running = read.kube.target.removeprefix("deployment/") if read.kube.target else None
             variants = {name: read.variant(name) for name in summary.get("orders") or {}}
-    return write_fixes(run_dir, summary, variants, app, server, running)
+    try:
+        summary["fixes"] = write_fixes(run_dir, summary, variants, app, server, running)
+    except WriteError:
+        raise
+    except Exception as exc:
+        log.exception("fixes: deriving or writing them failed")
+        summary["fixes"] = {}
+        summary["fixes_error"] = one_line(f"{type(exc).__name__}: {exc}")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers.synthetic import make_run
 
 from harness.appspec import ProbeChange, Variant
+from harness.errors import WriteError
+from harness.fixes import files
 from harness.fixes.files import change_from, change_of, run_fixes
 from harness.fixes.model import Fix
 from harness.scenario import load_scenario
@@ -19,7 +22,8 @@ def test_each_variant_that_dropped_gets_a_file_and_an_entry_and_no_other(tmp_pat
     summary = json.loads((run_dir / "summary.json").read_text())
     dropped = {name for name, o in summary["orders"].items() if o["failed"]}
     assert dropped and dropped != set(summary["orders"])  # some did, some did not
-    block = run_fixes(run_dir, summary, load_scenario(None).to_dict(), None)
+    run_fixes(run_dir, summary, load_scenario(None).to_dict(), None)
+    block = summary["fixes"]
     assert set(block) == dropped
     for name in summary["orders"]:
         entry = block.get(name)
@@ -38,7 +42,8 @@ def test_a_command_app_gets_placeholder_names_and_is_not_validated(tmp_path: Pat
     scenario["app"]["command"] = ["./server", "{port}"]
     scenario["orders"] = None
     scenario["variants"] = {"naive": {}}
-    block = run_fixes(run_dir, summary, scenario, None)
+    run_fixes(run_dir, summary, scenario, None)
+    block = summary["fixes"]
     entry = block["naive"]
     assert entry["file"] == "fix-naive.yaml"  # its routed refusals call for a preStop sleep
     assert entry["validated"].startswith("not validated: no manifests")
@@ -56,3 +61,31 @@ def test_the_change_reads_back_from_summary_json() -> None:
     )
     stored = json.loads(json.dumps({"change": change_of(fix)}))
     assert change_from(stored) == fix.change
+
+
+def test_a_fix_that_fails_to_derive_costs_the_run_nothing_but_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = make_run(tmp_path, orders=("naive",))
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(files, "derive_fix", broken)
+    run_fixes(run_dir, summary, None, None)
+    assert summary["fixes"] == {} and summary["fixes_error"] == "RuntimeError: boom"
+
+
+def test_a_refused_write_of_a_fix_file_ends_the_run_as_any_refused_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = make_run(tmp_path, orders=("naive",))
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    def full(path: Path, _: bytes) -> None:
+        raise WriteError(path, "No space left on device")
+
+    monkeypatch.setattr(files, "write_bytes_durably", full)
+    with pytest.raises(WriteError, match=r"fix-naive\.yaml"):
+        run_fixes(run_dir, summary, None, None)
