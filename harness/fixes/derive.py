@@ -63,7 +63,8 @@ def derive_fix(
     prestop = _prestop(evidence, recommendation, current, fields, notes)
     if prestop is not None:
         change["prestop_sleep_s"] = prestop
-    grace = _grace(pods, prestop if prestop is not None else _own_sleep(current), fields, notes)
+    sleep = prestop if prestop is not None else _own_sleep(current)
+    grace = _grace(block, pods, sleep, fields, notes)
     if grace is not None:
         change["grace_period_s"] = grace
     readiness = _readiness(pods, evidence, current, app, fields)
@@ -121,17 +122,22 @@ def _prestop(
 
 
 def _grace(
+    block: Mapping[str, Any],
     pods: Sequence[Mapping[str, Any]],
     prestop_s: float,
     fields: list[FieldChange],
     notes: list[str],
 ) -> float | None:
-    deleted = [p for p in pods if p.get("delete_requested") is not None]
+    """The drain is each deletion's S to X (summary-v1, "Deletions and their moments": S from
+    the best source the run had), over those whose process exited by itself."""
     drains = [
-        float(p["exited"]) - float(p["sigterm"])
-        for p in deleted
-        if p.get("exited") is not None and p.get("sigterm") is not None and p.get("killed") is None
+        float(d["exit"]) - float(d["sigterm"])
+        for d in block.get("per_deletion") or []
+        if d.get("exit") is not None
+        and d.get("sigterm") is not None
+        and (d.get("basis") or {}).get("exit") == EventKind.EXITED
     ]
+    deleted = [p for p in pods if p.get("delete_requested") is not None]
     ordered = finite_sorted(drains)
     p99 = percentile(ordered, 99)
     if p99 is None:

@@ -152,3 +152,18 @@ def test_on_a_cluster_a_refused_connect_after_the_controllers_removal_is_still_p
     assert fix is not None and not fix.partial
     assert fix.change.prestop_sleep_s == 3.0
     assert "(propagation p99 to the controller 1.29 s)" in fix.sentence
+
+
+def test_the_drain_counts_from_sigterm_as_the_deletion_saw_it_not_only_the_kubelets_own() -> None:
+    # On a cluster a preStop variant's SIGTERM is "sigterm_due" (the hook's sleep, from Events):
+    # no sigterm_sent in the pod row, and still a drain of 4 s measured from it.
+    timeline = [
+        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=5.0),
+        ev(1000.0, EventKind.SIGTERM_DUE, "a"),
+        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(1004.0, EventKind.EXITED, "a"),
+    ]
+    fix = _derive(timeline, [*_served(1010.0), fail(1000.6)])
+    assert fix is not None and fix.change.grace_period_s == 9.0
