@@ -20,7 +20,7 @@ from harness.errors import HarnessError, WriteError, one_line
 from harness.fixes.derive import derive_fix
 from harness.fixes.evidence import read_evidence
 from harness.fixes.model import Fix
-from harness.fixes.patch import Target, render_patch
+from harness.fixes.patch import EXEC_SLEEP, Target, render_patch
 from harness.fixes.validate import (
     CLIENT,
     client_check,
@@ -158,6 +158,8 @@ def _written(
         sleep = server.sleep_binary.get(fix.variant, "not checked")
     rendered = render_patch(fix, target, minor, sleep)
     entry["sleep_binary"] = sleep
+    if rendered.spelling == EXEC_SLEEP and sleep.startswith("absent"):
+        _no_sleep_binary(entry, sleep)
     entry["prestop_spelling"] = rendered.spelling or None
     entry["prestop_spelling_why"] = rendered.spelling_why or None
     entry["deployment"] = target.deployment
@@ -171,13 +173,28 @@ def _written(
         entry["validated"] = running_dry_run(
             running, path, server.kubeconfig, server.context, server.namespace
         )
-    if server is not None and entry["validated"] == CLIENT:
+    if server is not None and server.namespace is not None and entry["validated"] == CLIENT:
         entry["notes"].append(
             f"no server dry run: namespace {server.namespace} is gone with the run; on your "
             f"cluster: kubectl patch deployment {target.deployment} --patch-file {fix.file} "
             "--dry-run=server"
         )
     return entry
+
+
+def _no_sleep_binary(entry: dict[str, Any], found: str) -> None:
+    """The exec form of the preStop fails at once in an image without `sleep`: the patch does
+    not do what it says there, and the entry says so (partial)."""
+    entry["unfixable"].append(
+        {
+            "what": "the image has no `sleep` binary, so the preStop `exec` of `sleep` fails at "
+            "once and SIGTERM comes at the delete: add one to the image, or on Kubernetes 1.30 "
+            "or later use the `sleep` action (`preStop: {sleep: {seconds: N}}`)",
+            "evidence": found,
+        }
+    )
+    entry["partial"] = True
+    entry["sentence"] += "; but the image has no `sleep` binary for the preStop exec"
 
 
 def _target(

@@ -26,6 +26,8 @@ from harness.fixes.model import Fix
 # First minor version whose API server takes the preStop sleep action by default (beta).
 SLEEP_ACTION_MINOR = 30
 HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")
+SLEEP_ACTION = "sleep action"
+EXEC_SLEEP = "exec sleep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +53,20 @@ def prestop_spelling(server_minor: int | None) -> tuple[str, str]:
     """The preStop spelling for a server of this minor version, and why."""
     if server_minor is None:
         return (
-            "exec sleep",
-            "server version unknown (embedded backend): `exec` of `sleep` works on every "
+            EXEC_SLEEP,
+            "server version unknown (no cluster at hand: the embedded backend, or a summary "
+            "rebuilt from files): `exec` of `sleep` works on every "
             "Kubernetes version but needs a `sleep` binary in the image; on 1.30 or later the "
             "`sleep` action (`preStop: {sleep: {seconds: N}}`) needs none",
         )
     if server_minor >= SLEEP_ACTION_MINOR:
         return (
-            "sleep action",
+            SLEEP_ACTION,
             f"server 1.{server_minor}: the `sleep` action (beta and on by default from 1.30, GA "
             "in 1.34) needs no `sleep` binary in the image",
         )
     return (
-        "exec sleep",
+        EXEC_SLEEP,
         f"server 1.{server_minor}: the `sleep` action needs 1.30 or later, so `exec` of `sleep` "
         "(needs a `sleep` binary in the image)",
     )
@@ -77,7 +80,7 @@ def patch_body(fix: Fix, target: Target, spelling: str) -> dict[str, Any]:
         seconds = math.ceil(change.prestop_sleep_s)
         handler: dict[str, Any] = (
             {"sleep": {"seconds": seconds}}
-            if spelling == "sleep action"
+            if spelling == SLEEP_ACTION
             else {"exec": {"command": ["sleep", str(seconds)]}}
         )
         kept = next(iter(handler))
@@ -125,7 +128,7 @@ def render_patch(
         lines.append(f"# Deployment and container: {target.where}")
     if spelling:
         lines.append(f"# preStop as {spelling}: {why}")
-        if spelling == "exec sleep":
+        if spelling == EXEC_SLEEP:
             lines.append(f"# `sleep` binary in the image: {sleep_binary}")
     for field in fix.fields:
         lines.append(f"# {field.field} = {field.value}: {field.why}")

@@ -12,7 +12,7 @@ from helpers.synthetic import make_run
 from harness.appspec import ProbeChange, Variant
 from harness.errors import WriteError
 from harness.fixes import files
-from harness.fixes.files import change_from, change_of, run_fixes
+from harness.fixes.files import FixServer, change_from, change_of, run_fixes
 from harness.fixes.model import Fix
 from harness.scenario import load_scenario
 
@@ -89,3 +89,22 @@ def test_a_refused_write_of_a_fix_file_ends_the_run_as_any_refused_write(
     monkeypatch.setattr(files, "write_bytes_durably", full)
     with pytest.raises(WriteError, match=r"fix-naive\.yaml"):
         run_fixes(run_dir, summary, None, None)
+
+
+@pytest.mark.parametrize("minor", [20, 31])
+def test_an_image_without_sleep_makes_an_exec_fix_partial_and_not_a_sleep_action_one(
+    tmp_path: Path, minor: int
+) -> None:
+    run_dir = make_run(tmp_path, orders=("close-first",))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    absent = "absent: `sleep 0` in pod p: executable file not found in $PATH"
+    server = FixServer(minor, None, None, None, {"close-first": absent})
+    run_fixes(run_dir, summary, load_scenario(None).to_dict(), server)
+    entry = summary["fixes"]["close-first"]
+    assert entry["server_version"] == f"1.{minor}" and entry["sleep_binary"] == absent
+    said = [u for u in entry["unfixable"] if "no `sleep` binary" in u["what"]]
+    if minor == 20:
+        assert said and said[0]["evidence"] == absent and entry["partial"]
+        assert entry["sentence"].endswith("no `sleep` binary for the preStop exec")
+    else:
+        assert not said and "sleep:" in (run_dir / "fix-close-first.yaml").read_text()
