@@ -117,6 +117,12 @@ def _prestop(
         why += f"; the variant's own sleep of {own:g} s is kept (it is not shorter)"
     elif own:
         why += f"; the variant's own sleep of {own:g} s is shorter"
+    if current.prestop_command:
+        own_hook = " ".join(current.prestop_command)
+        notes.append(
+            f"{PRESTOP}: the variant's own hook ({own_hook}) is replaced by the sleep; to keep "
+            f"it, run it after the sleep in one hook (sh -c 'sleep {value:g}; {own_hook}')"
+        )
     fields.append(FieldChange(PRESTOP, f"sleep {value:g}", why))
     return value
 

@@ -167,3 +167,15 @@ def test_the_drain_counts_from_sigterm_as_the_deletion_saw_it_not_only_the_kubel
     ]
     fix = _derive(timeline, [*_served(1010.0), fail(1000.6)])
     assert fix is not None and fix.change.grace_period_s == 9.0
+
+
+def test_a_variants_own_prestop_command_is_said_to_be_replaced_with_how_to_keep_it() -> None:
+    timeline = _pod(EventKind.EXITED, 1000.5)
+    records = [*_served(1010.0), fail(1000.6)]
+    block = build_order_summary("v", records, timeline, WINDOW)
+    pods = pod_lifecycles(timeline, records, "v", WINDOW)
+    evidence = evidence_of(rows_of(records), timeline, WINDOW[1])
+    own = Variant(prestop_command=["nginx", "-s", "quit"])
+    fix = derive_fix("v", block, pods, RECOMMENDATION, own, App(), evidence)
+    assert fix is not None and fix.change.prestop_sleep_s == 3.0
+    assert any("sh -c 'sleep 3; nginx -s quit'" in note for note in fix.notes)
