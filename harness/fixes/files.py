@@ -19,7 +19,7 @@ from harness.durable import write_bytes_durably
 from harness.errors import HarnessError, WriteError, one_line
 from harness.fixes.derive import derive_fix
 from harness.fixes.evidence import read_evidence
-from harness.fixes.model import Fix
+from harness.fixes.model import FIX_SUFFIX, Fix
 from harness.fixes.patch import EXEC_SLEEP, Target, render_patch
 from harness.fixes.validate import (
     CLIENT,
@@ -77,8 +77,8 @@ def derive_fixes(
     writes nothing. ``harness.verify`` runs each one's ``change``."""
     fixes: dict[str, Fix] = {}
     for name, order in (summary.get("orders") or {}).items():
-        if not order.get("failed"):
-            continue
+        if not order.get("failed") or name.endswith(FIX_SUFFIX):
+            continue  # a fix's own run (--verify-fix) is compared with its variant's, not fixed
         window = order.get("window") or {}
         evidence = read_evidence(run_dir, name, window.get("end"))
         pods_path = run_dir / pods_name(name)
@@ -207,7 +207,8 @@ def _target(
         if server is not None and server.namespace is not None:
             read = running_target(running, server.kubeconfig, server.context, server.namespace)
         if read is None:
-            named = Target(running, PLACEHOLDER.container, where=PLACEHOLDER.where)
+            unread = "the running Deployment could not be read: put its container's name in"
+            named = Target(running, PLACEHOLDER.container, where=unread)
             return named, None, "not validated: the running Deployment could not be read"
         return read, None, ""
     try:

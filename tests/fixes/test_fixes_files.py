@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from helpers.synthetic import make_run
 
-from harness.appspec import ProbeChange, Variant
+from harness.appspec import App, ProbeChange, Variant
 from harness.errors import WriteError
 from harness.fixes import files
-from harness.fixes.files import FixServer, change_from, change_of, run_fixes
+from harness.fixes.files import FixServer, change_from, change_of, derive_fixes, run_fixes
 from harness.fixes.model import Fix
 from harness.scenario import load_scenario
 
@@ -108,3 +108,10 @@ def test_an_image_without_sleep_makes_an_exec_fix_partial_and_not_a_sleep_action
         assert entry["sentence"].endswith("no `sleep` binary for the preStop exec")
     else:
         assert not said and "sleep:" in (run_dir / "fix-close-first.yaml").read_text()
+
+
+def test_a_fixs_own_run_gets_no_fix_of_its_own(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, orders=("naive",))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["orders"]["naive+fix"] = summary["orders"]["naive"]  # as --verify-fix names it
+    assert set(derive_fixes(run_dir, summary, {}, App())) == {"naive"}
