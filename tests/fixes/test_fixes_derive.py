@@ -135,19 +135,25 @@ def test_readiness_slow_to_fail_gets_a_faster_probe() -> None:
     assert readiness and "2.0-2.0 s after failing readiness" in readiness[0].why
 
 
+def _on_a_cluster(sigterm: str, at: float, *, exited: float, grace_s: float) -> list[TimelineEvent]:
+    """Pod "a" deleted at 1000 on a cluster: SIGTERM as ``sigterm`` shows it, only the
+    controller's removal (1000.1) seen, exited at ``exited``."""
+    return [
+        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=grace_s),
+        ev(at, sigterm, "a"),
+        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+        ev(exited, EventKind.EXITED, "a"),
+    ]
+
+
 def test_on_a_cluster_a_refused_connect_after_the_controllers_removal_is_still_propagation() -> (
     None
 ):
     # Only the controller's removal is seen (1000.1); kube-proxy stops routing later, unseen: a
     # connect refused at 1000.6 was a new connection the proxy still sent to the pod.
-    timeline = [
-        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
-        ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
-        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=30.0),
-        ev(1000.02, EventKind.SIGTERM_SENT, "a"),
-        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
-        ev(1000.5, EventKind.EXITED, "a"),
-    ]
+    timeline = _on_a_cluster(EventKind.SIGTERM_SENT, 1000.02, exited=1000.5, grace_s=30.0)
     fix = _derive(timeline, [*_served(1010.0), fail(1000.6)])
     assert fix is not None and not fix.partial
     assert fix.change.prestop_sleep_s == 3.0
@@ -157,14 +163,7 @@ def test_on_a_cluster_a_refused_connect_after_the_controllers_removal_is_still_p
 def test_the_drain_counts_from_sigterm_as_the_deletion_saw_it_not_only_the_kubelets_own() -> None:
     # On a cluster a preStop variant's SIGTERM is "sigterm_due" (the hook's sleep, from Events):
     # no sigterm_sent in the pod row, and still a drain of 4 s measured from it.
-    timeline = [
-        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
-        ev(990.0, EventKind.ENDPOINT_ADDED, "b"),
-        ev(1000.0, EventKind.DELETE_REQUESTED, "a", grace_period_s=5.0),
-        ev(1000.0, EventKind.SIGTERM_DUE, "a"),
-        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
-        ev(1004.0, EventKind.EXITED, "a"),
-    ]
+    timeline = _on_a_cluster(EventKind.SIGTERM_DUE, 1000.0, exited=1004.0, grace_s=5.0)
     fix = _derive(timeline, [*_served(1010.0), fail(1000.6)])
     assert fix is not None and fix.change.grace_period_s == 9.0
 
