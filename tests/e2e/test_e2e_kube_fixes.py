@@ -24,15 +24,18 @@ def test_the_fix_is_spelled_for_the_clusters_version_and_checked_there(
     run_dir, summary = run_harness(
         [
             "--backend", "kube", "--context", local_cluster.context, "--namespace", namespace,
-            "--orders", "naive", "--duration", "15", "--deletions", "3", "--new-connections",
+            "--orders", "naive", "--duration", "20", "--deletions", "5", "--new-connections",
         ],
         tmp_path,
         timeout_s=600,
     )  # fmt: skip
     assert summary["orders"]["naive"]["failed"] > 0
+    # Five deletions: the recommendation needs three with an observed endpoint removal.
+    assert summary["recommendation"]["prestop_sleep_s"] is not None, summary["recommendation"]
     fix = summary["fixes"]["naive"]
+    assert fix["file"] == "fix-naive.yaml", fix
     assert fix["server_version"] == "1.20"
-    assert fix["sleep_binary"] == "present"
+    assert fix["sleep_binary"] == "present", fix
     assert fix["prestop_spelling"] == "exec sleep" and "server 1.20" in fix["prestop_spelling_why"]
     assert fix["validated"] == "client"  # the run's namespace is gone: said in a note
     assert any("no server dry run" in note for note in fix["notes"])
