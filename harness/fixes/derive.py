@@ -320,11 +320,22 @@ def _sentence(
             f"preStop sleep of "
             f"{fix.change.prestop_sleep_s:g} s covers it"
         )
+    elif evidence.routed_after_sigterm:
+        why = recommendation.get("reason") or "no recommendation"
+        parts.append(
+            f"{evidence.routed_after_sigterm} of {failed} failures were new connections "
+            f"{_classes(evidence.routed_classes)} {_span(evidence.routed_span_s)} after "
+            "SIGTERM, before the endpoint removal reached the Service proxy: a preStop sleep "
+            f"covers them, but this run cannot size it ({why}): run again with more deletions"
+        )
     elif fix.fields:
         parts.append(f"{failed} failures: " + ", ".join(f.field for f in fix.fields))
     if unfixable:
         lead = "" if parts else f"no patch fixes these {failed} failures: "
         parts.append(lead + "; ".join(unfixable))
     if fix.file is None:
-        return "; ".join(parts) + " (no patch: the fix is in the app)"
+        unsized = evidence.routed_after_sigterm and fix.change.prestop_sleep_s is None
+        return "; ".join(parts) + (
+            " (no patch yet)" if unsized else " (no patch: the fix is in the app)"
+        )
     return "; ".join(parts) + (f" ({fix.file}, partial)" if fix.partial else f" ({fix.file})")

@@ -56,7 +56,7 @@ def _variant(name: str, entry: Mapping[str, Any]) -> str:
     link = (
         f'<a class="raw" href="{escape(quote(str(file)))}">{escape(file)}</a>'
         if file
-        else "no patch file (nothing a patch can change)"
+        else "no patch file (the sentence says why)"
     )
     tag = ' <span class="tag bad">partial</span>' if partial else ""
     out = [

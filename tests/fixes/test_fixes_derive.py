@@ -178,3 +178,17 @@ def test_a_variants_own_prestop_command_is_said_to_be_replaced_with_how_to_keep_
     fix = derive_fix("v", block, pods, RECOMMENDATION, own, App(), evidence)
     assert fix is not None and fix.change.prestop_sleep_s == 3.0
     assert any("sh -c 'sleep 3; nginx -s quit'" in note for note in fix.notes)
+
+
+def test_routed_failures_without_a_recommendation_say_the_sleep_could_not_be_sized() -> None:
+    timeline = _pod(EventKind.EXITED, 1000.5)
+    records = [*_served(1010.0), fail(1000.6)]
+    block = build_order_summary("v", records, timeline, WINDOW)
+    pods = pod_lifecycles(timeline, records, "v", WINDOW)
+    evidence = evidence_of(rows_of(records), timeline, WINDOW[1])
+    too_few = {"prestop_sleep_s": None, "reason": "2 propagation sample(s) across all orders"}
+    fix = derive_fix("v", block, pods, too_few, Variant(), App(), evidence)
+    assert fix is not None and fix.file is None and fix.change.prestop_sleep_s is None
+    assert "cannot size it (2 propagation sample(s) across all orders)" in fix.sentence
+    assert fix.sentence.endswith("(no patch yet)")
+    assert any(n.startswith("preStop: not sized: 2 propagation") for n in fix.notes)
