@@ -276,6 +276,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     print()
     if verified := before_after_table(summary):
         print(verified + "\n")
+    _print_fixes(summary)
     code = EXIT_OK
     if result.partial:
         print("the run was interrupted: the report is partial")
@@ -285,6 +286,18 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = gate_exit(result.gate)
     print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
     return code
+
+
+def _print_fixes(summary: dict[str, Any]) -> None:
+    """One sentence per variant that dropped requests: what to do about it (harness.fixes)."""
+    from harness.report.fixes import fix_sentences
+
+    lines = fix_sentences(summary)
+    if lines:
+        print("what to do:")
+        for line in lines:
+            print(f"  {line}")
+        print()
 
 
 def _refuse_target(args: argparse.Namespace, backend: str, scenario: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
 from harness.errors import UsageError, WriteError
+from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import JsonlWriter
@@ -66,11 +67,15 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     return summary
 
 
-def write_outputs(journal: RunJournal, limits: GateLimits | None) -> Path:
+def write_outputs(
+    journal: RunJournal, limits: GateLimits | None, server: FixServer | None = None
+) -> Path:
     """Evaluates the gate once (``limits`` None: every order against the defaults, for
-    information), then writes summary.json with the gated verdict, junit.xml and report.html;
-    returns the report's path."""
+    information), writes fix-<variant>.yaml for each variant that dropped requests (checked on
+    ``server`` when a cluster is at hand), then summary.json with the gated verdict and the
+    fixes, junit.xml and report.html; returns the report's path."""
     summary = journal.summary if journal.summary is not None else summarise(journal)
+    run_fixes(journal.run_dir, summary, journal.header.get("scenario"), server)
     verdicts = evaluate_run(summary, limits)
     journal.gate = verdicts.gated_result
     if journal.gate is not None:

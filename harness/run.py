@@ -25,6 +25,7 @@ from harness.chaos import play_chaos
 from harness.console import Console
 from harness.durable import sync_path
 from harness.errors import HarnessError, UsageError, WriteError
+from harness.fixes.files import fix_server
 from harness.gate import GateLimits
 from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter
@@ -91,6 +92,7 @@ async def _orders_then_outputs(
 ) -> RunJournal:
     run_dir = journal.run_dir
     failure: HarnessError | None = None
+    backend: Backend | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
         variants = scenario.variant_names()
@@ -117,7 +119,9 @@ async def _orders_then_outputs(
         console.info("the run failed: writing a partial report")
     try:
         summarise(journal)
-        report = write_outputs(journal, None if failure else gate_limits)
+        facts = getattr(backend, "fix_facts", None)  # kube backends: to check the fixes there
+        server = fix_server(facts, scenario.kube.namespace)
+        report = write_outputs(journal, None if failure else gate_limits, server)
     except WriteError as exc:
         raise _no_outputs(failure, exc, run_dir) from None
     console.info(f"report: {report}")

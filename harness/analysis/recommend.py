@@ -34,6 +34,8 @@ def recommend(samples: Sequence[PropagationSample]) -> dict[str, Any]:
             "prestop_sleep_s": None,
             "shutdown_delay_s": None,
             "basis": None,
+            "propagation_p99_ms": None,
+            "margin_ms": None,
             "reason": (
                 f"{len(values)} propagation sample(s) across all orders; at least {MIN_SAMPLES} "
                 "deletions with an observed endpoint removal are needed"
@@ -62,5 +64,8 @@ def recommend(samples: Sequence[PropagationSample]) -> dict[str, Any]:
             f" + margin {margin:g} ms (the larger of 1 s and 50 % of p99), rounded up to whole "
             "seconds"
         ),
+        # The numbers behind it, for the fix (harness.fixes) to show without parsing ``basis``.
+        "propagation_p99_ms": p99,
+        "margin_ms": margin,
         "reason": None,
     }

@@ -99,6 +99,8 @@ def test_recommendation_needs_three_samples() -> None:
         "prestop_sleep_s": None,
         "shutdown_delay_s": None,
         "basis": None,
+        "propagation_p99_ms": None,
+        "margin_ms": None,
         "reason": "2 propagation sample(s) across all orders; at least 3 deletions with an "
         "observed endpoint removal are needed",
     }

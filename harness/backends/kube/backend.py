@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
 from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
-from harness.backends.kube import checks, claim, cleanup
+from harness.backends.kube import checks, claim, cleanup, sleepcheck
 from harness.backends.kube.adapt import DeployableApp, deployable, sample_app, variant_objects
 from harness.backends.kube.api import NOT_FOUND, Api
 from harness.backends.kube.apply import apply, refuse_foreign
@@ -99,6 +99,7 @@ class KubeBackend(TeardownOnExit):
         self._endpoint_api: str | None = None
         self._minor: int | None = None
         self._session: Session | None = None
+        self.fix_facts: dict[str, Any] = {"sleep_binary": {}}  # for harness.fixes, see run.py
 
     @classmethod
     def from_scenario(
@@ -184,6 +185,7 @@ class KubeBackend(TeardownOnExit):
         self._container = app_container(objects[0][1], objects[1][1])
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
+        self.fix_facts.update(minor=self._minor, kubeconfig=self._kubeconfig, context=self.context)
         session = self._new_session(spec, names, emit, self._endpoint_api or ENDPOINTS_V1)
         self._session = session
         try:
@@ -274,6 +276,9 @@ class KubeBackend(TeardownOnExit):
             return
         await asyncio.to_thread(session.close)
         api, names = self._need_api(), session.names
+        self.fix_facts["sleep_binary"][session.spec.variant] = await asyncio.to_thread(
+            sleepcheck.in_running_pod, api, names, self._container, self._kube.request_timeout_s
+        )
         for kind in MANAGED:
             await asyncio.to_thread(cleanup.delete_owned, api, kind, names)
         await self._wait_quietly("pods to go", functools.partial(checks.no_pods_left, api, names))

@@ -131,6 +131,7 @@ class TargetBackend(KubeBackend):
         self._found = found
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
+        self.fix_facts.update(minor=self._minor, kubeconfig=self._kubeconfig, context=self.context)
         session = self._new_session(spec, found.names, emit, self._endpoint_api or ENDPOINTS_V1)
         session.endpoint_labels = ""  # the user's Service's endpoints carry its labels, not ours
         self._session = session
