@@ -204,7 +204,7 @@ def _absolute_pythonpath() -> None:
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.backends.select import choose_backend
     from harness.scenario import load_scenario
-    from harness.table import before_after_table, comparison_table, lifecycle_table
+    from harness.terminal import print_run_result
 
     overrides: dict[str, Any] = {}
     for flag, key in (
@@ -257,7 +257,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.journal import RunJournal
     from harness.logsetup import log_to_console
     from harness.run import install_signal_handlers, run_experiment
-    from harness.verify import recommended_fixes
+    from harness.verify import measured_fixes
 
     log_to_console(console)
 
@@ -265,18 +265,11 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         task = asyncio.current_task()
         assert task is not None
         install_signal_handlers(task, console)
-        fixes = recommended_fixes if args.verify_fix else None
+        fixes = measured_fixes if args.verify_fix else None
         return await run_experiment(scenario, choice, args.out, console, limits, fixes)
 
     result = asyncio.run(go())
-    summary = result.summary or {}  # always set once run_experiment returns
-    print(comparison_table(summary))
-    print()
-    print(lifecycle_table(_lifecycle_reports(result.run_dir, summary)))
-    print()
-    if verified := before_after_table(summary):
-        print(verified + "\n")
-    _print_fixes(summary)
+    print_run_result(result.run_dir, result.summary or {})  # set once run_experiment returns
     code = EXIT_OK
     if result.partial:
         print("the run was interrupted: the report is partial")
@@ -286,18 +279,6 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         code = gate_exit(result.gate)
     print(f"report: {shown(result.run_dir / 'report.html')}")  # last, so it can be pasted
     return code
-
-
-def _print_fixes(summary: dict[str, Any]) -> None:
-    """One sentence per variant that dropped requests: what to do about it (harness.fixes)."""
-    from harness.report.fixes import fix_sentences
-
-    lines = fix_sentences(summary)
-    if lines:
-        print("what to do:")
-        for line in lines:
-            print(f"  {line}")
-        print()
 
 
 def _refuse_target(args: argparse.Namespace, backend: str, scenario: Any) -> None:
@@ -319,19 +300,6 @@ def _dry_run(choice: Any, scenario: Any) -> int:
     for line in lines:
         print(line)
     return EXIT_OK
-
-
-def _lifecycle_reports(run_dir: Path, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from harness.analysis.pods import lifecycle_report
-    from harness.jsonl import iter_jsonl
-    from harness.runfolder import pods_name
-
-    reports = {}
-    for order in summary.get("orders", {}):
-        path = run_dir / pods_name(order)
-        rows = list(iter_jsonl(path)) if path.exists() else []
-        reports[order] = lifecycle_report(rows)
-    return reports
 
 
 def _cmd_report(args: argparse.Namespace, console: Console) -> int:

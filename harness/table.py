@@ -58,14 +58,13 @@ def lifecycle_table(reports: dict[str, dict[str, Any]]) -> str:
 
 def before_after_table(summary: dict[str, Any]) -> str:
     """Each fix's run beside its variant's (summary.json's ``verify``); empty when none ran."""
-    block = summary.get("verify") or {}
-    if not block:
-        return ""
     rows, shown = [["variant", "measure", "before", "after"]], None
-    for line in beforeafter.lines(block):
+    for line in beforeafter.lines(summary):
         first = line.variant if line.variant != shown else ""
         rows.append([first, line.measure, line.before, line.after])
         shown = line.variant
+    if len(rows) == 1:
+        return ""
     title = "before -> after: each fix run with the same seed, traffic and chaos schedule\n"
     return title + _render(rows, rule=True, left=4)
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 from harness.appspec import PROBES, ProbeChange, Variant
 from harness.backends.base import DeploySpec
 from harness.console import Console
-from harness.fixes.model import FIX_SUFFIX, FieldChange, Fix, fixed_variant_name
+from harness.fixes.files import derive_fixes
+from harness.fixes.model import FIX_SUFFIX, Fix, fixed_variant_name
 from harness.scenario import Scenario
 
 NOTHING_TO_FIX = "verify: no variant dropped requests: nothing to fix"
@@ -115,26 +116,10 @@ def _no_fix_line(failing: list[str]) -> str:
     return f"verify: no fix was derived for {', '.join(failing)}: nothing to run"
 
 
-def recommended_fixes(
+def measured_fixes(
     summary: Mapping[str, Any], run_dir: Path, scenario: Scenario
-) -> dict[str, Fix]:
-    """A fix per variant that dropped requests from the run's own recommendation (the preStop
-    sleep that covers the measured propagation, analysis.summary): the sleep, and the grace
-    period lengthened by it, since the preStop hook's time counts against the grace period and
-    the app keeps the time it had to drain. A variant with no known grace period (manifests
-    carry their own) gets the sleep alone. ``run_dir`` is unused: the summary holds it all."""
-    sleep = (summary.get("recommendation") or {}).get("prestop_sleep_s")
-    basis = (summary.get("recommendation") or {}).get("basis") or "the run's recommendation"
-    if not isinstance(sleep, (int, float)) or sleep <= 0:
-        return {}
-    fixes = {}
-    for name in dropped(summary):
-        grace = scenario.variant(name).grace_period_s
-        fields = [FieldChange("preStop", f"sleep {sleep:g}", str(basis))]
-        change = Variant(prestop_sleep_s=float(sleep))
-        if grace is not None:
-            change = dataclasses.replace(change, grace_period_s=grace + sleep)
-            why = f"{grace:g} s the app had, plus the {sleep:g} s preStop sleep that counts in it"
-            fields.append(FieldChange("terminationGracePeriodSeconds", f"{grace + sleep:g}", why))
-        fixes[name] = Fix(variant=name, change=change, fields=tuple(fields))
-    return fixes
+) -> Mapping[str, Fix]:
+    """The fix source of `harness run --verify-fix`: each variant's fix derived from the run's
+    measurements (harness.fixes), the same one fix-<variant>.yaml is written from."""
+    variants = {name: scenario.variant(name) for name in scenario.variant_names()}
+    return derive_fixes(run_dir, dict(summary), variants, scenario.app)

@@ -27,7 +27,6 @@ from harness.verify import (
     composed,
     dropped,
     fix_specs,
-    recommended_fixes,
     verify_fixes,
 )
 
@@ -131,20 +130,6 @@ def test_no_fix_derived_for_a_failing_variant_is_one_line() -> None:
     ran, _, said = _verify(_summary(naive=4), {})
     assert ran == []
     assert said == "verify: no fix was derived for naive: nothing to run\n"
-
-
-def test_the_recommended_fix_sleeps_the_recommendation_and_keeps_the_drain_time() -> None:
-    fix = recommended_fixes(_summary(**{"close-first": 2}), Path("."), Scenario())["close-first"]
-    assert fix.change == Variant(prestop_sleep_s=3.0, grace_period_s=33.0)  # 30 s + the sleep
-    assert [f.field for f in fix.fields] == ["preStop", "terminationGracePeriodSeconds"]
-    assert "1480 ms" in fix.fields[0].why
-    assert recommended_fixes({"orders": {"naive": {"failed": 2}}}, Path("."), Scenario()) == {}
-
-
-def test_a_variant_whose_grace_period_is_its_manifests_gets_the_sleep_alone() -> None:
-    scenario = Scenario(variants={"current": Variant()})
-    fix = recommended_fixes(_summary(current=2), Path("."), scenario)["current"]
-    assert fix.change == Variant(prestop_sleep_s=3.0)
 
 
 def test_harness_report_on_a_killed_verify_run_keeps_the_fix_variant(tmp_path: Path) -> None:

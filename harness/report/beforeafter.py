@@ -89,16 +89,34 @@ class Line:
     verdict: str  # "better", "worse" or "same": how the after compares (lower is better)
 
 
-def lines(block: Mapping[str, Any]) -> list[Line]:
-    """The rows of the before -> after table: five measures per variant of ``block``."""
+def lines(summary: Mapping[str, Any]) -> list[Line]:
+    """The rows of the before -> after table (summary.json's ``verify``): five measures per
+    variant, then what its fix could not change (the ``fixes`` block): a partial fix is never
+    shown as a success."""
+    block = summary.get("verify")
+    fixes = summary.get("fixes")
     rows = []
-    for variant, pair in block.items():
+    for variant, pair in (block if isinstance(block, dict) else {}).items():
         before, after = pair.get("before") or {}, pair.get("after") or {}
         fixed = str(pair.get("fixed_variant", variant + FIX_SUFFIX))
         for measure, text, key in _MEASURES:
             verdict = _verdict(key, before, after)
             rows.append(Line(variant, fixed, measure, text(before), text(after), verdict))
+        fix = fixes.get(variant) if isinstance(fixes, dict) else None
+        if isinstance(fix, dict):
+            rows.append(_fix_line(variant, fixed, fix))
     return rows
+
+
+def _fix_line(variant: str, fixed: str, fix: Mapping[str, Any]) -> Line:
+    """The fix itself: its file, and whether it can remove every cause the run saw."""
+    unfixable = [u for u in fix.get("unfixable") or [] if isinstance(u, dict)]
+    if fix.get("partial"):
+        causes = "; ".join(str(u.get("what", "")) for u in unfixable) or "see the Fix section"
+        return Line(
+            variant, fixed, "fix", str(fix.get("file") or "-"), f"partial: {causes}", "worse"
+        )
+    return Line(variant, fixed, "fix", str(fix.get("file") or "-"), "complete", "same")
 
 
 def _failed(m: Mapping[str, Any]) -> str:

@@ -87,7 +87,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
         .render(
             summary=summary,
             outcome=outcome(summary),
-            before_after=beforeafter.lines(_verify_block(summary)),
+            before_after=beforeafter.lines(summary),
             names=names,
             comparison=comparison,
             outage=outage_section(summary),
@@ -103,11 +103,6 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             version=__version__,
         )
     )
-
-
-def _verify_block(summary: Mapping[str, Any]) -> Mapping[str, Any]:
-    block = summary.get("verify")
-    return block if isinstance(block, dict) else {}
 
 
 def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, Any]) -> OrderSection:

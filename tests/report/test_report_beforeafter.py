@@ -60,7 +60,31 @@ def test_missing_numbers_read_as_gaps_and_no_deletion_has_no_termination() -> No
     block = verify_block({"a": {"failed": 1}, "a+fix": {}})
     after = block["a"]["after"]
     assert after["failed"] is None and after["termination_s"]["samples"] == 0
-    assert [line.after for line in lines(block)] == ["— of — (—)", "none", "none", "—", "—"]
+    assert [line.after for line in lines({"verify": block})] == [
+        "— of — (—)",
+        "none",
+        "none",
+        "—",
+        "—",
+    ]
+
+
+def test_a_partial_fix_is_said_as_such_with_what_it_cannot_change() -> None:
+    unfixable = [{"what": "requests cut in flight at SIGTERM", "evidence": "8 of 14"}]
+    summary = {
+        "verify": verify_block(ORDERS),
+        "fixes": {"naive": {"file": "fix-naive.yaml", "partial": True, "unfixable": unfixable}},
+    }
+    (fix,) = [line for line in lines(summary) if line.measure == "fix"]
+    assert (fix.before, fix.after) == (
+        "fix-naive.yaml",
+        "partial: requests cut in flight at SIGTERM",
+    )
+    assert "partial: requests cut in flight at SIGTERM" in before_after_table(
+        {"orders": ORDERS, **summary}
+    )
+    summary["fixes"]["naive"]["partial"] = False
+    assert [line.after for line in lines(summary) if line.measure == "fix"] == ["complete"]
 
 
 def test_the_terminal_table_says_before_and_after_per_measure() -> None:
