@@ -120,6 +120,25 @@ def test_make_report_as_written(default_run: Path, clone: Path) -> None:
     assert (default_run / "report.html").stat().st_size > 0
 
 
+def test_fix_and_prove_as_written(clone: Path, default_run: Path) -> None:
+    """ "Fix and prove": the fix files, one sentence per failing variant, and the fix runs."""
+    done = sh('make chaos ARGS="--orders naive,close-first --verify-fix"', clone)
+    assert done.code == 0, done
+    report = report_of(done, clone)
+    summary = summary_of(report)
+    assert list(summary["orders"]) == ["naive", "close-first", "naive+fix", "close-first+fix"]
+    for variant in ("naive", "close-first"):
+        assert summary["orders"][variant]["failed"] > 0
+        assert (report.parent / f"fix-{variant}.yaml").is_file()
+        assert f"({summary['fixes'][variant]['file']}" in done.out
+    assert summary["orders"]["close-first+fix"]["failed"] == 0
+    assert summary["fixes"]["close-first"]["partial"] is False
+    assert summary["fixes"]["naive"]["partial"] is True  # naive cuts what it has at SIGTERM
+    assert "before -> after" in done.out and "what to do:" in done.out
+    page = report.read_text()
+    assert page.index('id="before-after"') < page.index('id="verdict"'), "it opens with it"
+
+
 def test_gate_report_and_validate_from_another_folder_with_relative_paths(
     default_run: Path, clone: Path
 ) -> None:
