@@ -79,21 +79,50 @@ class Attributor:
         # A pod is deleted once (see deletions.py), so its own deletion is a dict lookup.
         self.by_pod = {d.pod: i for i, d in enumerate(self.deletions)}
         self.segment_starts, self.segment_owner = _latest_covering(self.deletions)
+        # Each deletion's SIGTERM and exit, in time order: the moments that cut a request.
+        cuts = sorted(
+            (moment, i)
+            for i, d in enumerate(self.deletions)
+            for moment in (d.sigterm, d.gone)
+            if moment is not None
+        )
+        self.cut_moments = [moment for moment, _ in cuts]
+        self.cut_owner = [i for _, i in cuts]
 
-    def deletion_at(self, t: float, pod: str | None) -> int | None:
-        """Index of the deletion a failure at ``t`` from ``pod`` belongs to, or None."""
+    def deletion_at(self, t: float, pod: str | None, start: float | None = None) -> int | None:
+        """Index of the deletion a failure at ``t`` from ``pod`` (sent at ``start``) belongs
+        to, or None."""
         if pod is not None:
             own = self.by_pod.get(pod)
             if own is not None:
                 d = self.deletions[own]
                 if d.requested <= t <= d.window_end:
                     return own
+        if start is not None:
+            cut = self._cut_by(start, t)
+            if cut is not None:
+                return cut
         i = bisect_right(self.segment_starts, t) - 1
         return self.segment_owner[i] if i >= 0 else None
 
-    def attribute(self, t: float, pod: str | None) -> tuple[str, int | None]:
-        """(phase, deletion index or None) for a failure that ended at ``t``."""
-        owner = self.deletion_at(t, pod)
+    def _cut_by(self, start: float, t: float) -> int | None:
+        """The deletion whose SIGTERM or exit came while the request was in flight (the latest
+        such moment), when its window holds ``t``: with deletions faster than a pod's shutdown
+        their windows overlap, and the request was cut by that pod, not by the newest delete."""
+        i = bisect_right(self.cut_moments, t) - 1
+        while i >= 0 and self.cut_moments[i] >= start:
+            d = self.deletions[self.cut_owner[i]]
+            if d.requested <= t <= d.window_end:
+                return self.cut_owner[i]
+            i -= 1
+        return None
+
+    def attribute(
+        self, t: float, pod: str | None, start: float | None = None
+    ) -> tuple[str, int | None]:
+        """(phase, deletion index or None) for a failure that ended at ``t`` (sent at
+        ``start``, when known)."""
+        owner = self.deletion_at(t, pod, start)
         if self.no_ready.holds(t):
             return NO_READY_REPLICA, owner
         if owner is None:

@@ -115,7 +115,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
             by_class[error] += 1
         else:
             by_class["other"] += 1
-        phase, owner = attribute(end, pod)
+        phase, owner = attribute(end, pod, end - latency_ms / 1000.0)
         by_phase[phase] += 1
         if owner is not None:  # an owner exactly when the failure lies in a window
             failures_in_windows += 1

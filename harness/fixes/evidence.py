@@ -87,9 +87,10 @@ def evidence_of(
         if error is None:
             continue
         failed += 1
-        phase, owner = attributor.attribute(end, pod)
+        start = end - latency_ms / 1000.0
+        phase, owner = attributor.attribute(end, pod, start)
         d = None if owner is None else deletions[owner]
-        cause = _cause(d, end, end - latency_ms / 1000.0, error)
+        cause = _cause(d, end, start, error)
         if cause == "at_kill":
             killed += 1
         elif cause == "cut":

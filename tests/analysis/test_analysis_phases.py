@@ -216,6 +216,20 @@ def test_overlapping_deletions_otherwise_take_the_most_recent_open_window() -> N
     assert a.attribute(1002.5, "c") == ("draining", 1)  # c was not deleted
 
 
+def test_a_request_in_flight_at_an_older_deletions_exit_is_that_deletions() -> None:
+    """b's delete is the newest, but a's exit (1002.0) cut the request: it is a's, after exit.
+    Without the request's start (older records) the newest window keeps it."""
+    a = attributor(OVERLAP)
+    assert a.attribute(1002.01, None, start=1001.8) == ("after_exit", 0)
+    assert a.attribute(1002.01, None) == ("draining", 1)
+    # b's SIGTERM (1001.2) is the latest moment in flight: b's, propagating.
+    assert a.attribute(1001.3, None, start=1000.9) == ("propagating", 1)
+    # Nothing cut it while in flight: the newest open window, as before.
+    assert a.attribute(1002.5, None, start=1002.4) == ("draining", 1)
+    # The pod that served it still comes first.
+    assert a.attribute(1002.01, "b", start=1001.8) == ("draining", 1)
+
+
 def test_an_older_window_still_open_takes_over_when_the_newer_one_closes() -> None:
     timeline = [
         *READY,
