@@ -112,11 +112,24 @@ def _fix_line(variant: str, fixed: str, fix: Mapping[str, Any]) -> Line:
     """The fix itself: its file, and whether it can remove every cause the run saw."""
     unfixable = [u for u in fix.get("unfixable") or [] if isinstance(u, dict)]
     if fix.get("partial"):
-        causes = "; ".join(str(u.get("what", "")) for u in unfixable) or "see the Fix section"
+        causes = "; ".join(_headline(str(u.get("what", ""))) for u in unfixable)
+        causes = causes or "see the Fix section"
         return Line(
             variant, fixed, "fix", str(fix.get("file") or "-"), f"partial: {causes}", "worse"
         )
     return Line(variant, fixed, "fix", str(fix.get("file") or "-"), "complete", "same")
+
+
+def _headline(what: str) -> str:
+    """A cause's words up to its first colon outside `code`: the table names it, the Fix
+    section explains it."""
+    in_code = False
+    for i, char in enumerate(what):
+        if char == "`":
+            in_code = not in_code
+        elif char == ":" and not in_code:
+            return what[:i]
+    return what
 
 
 def _failed(m: Mapping[str, Any]) -> str:

@@ -70,19 +70,20 @@ def test_missing_numbers_read_as_gaps_and_no_deletion_has_no_termination() -> No
 
 
 def test_a_partial_fix_is_said_as_such_with_what_it_cannot_change() -> None:
-    unfixable = [{"what": "requests cut in flight at SIGTERM", "evidence": "8 of 14"}]
+    unfixable = [
+        {"what": "requests cut in flight at SIGTERM: the app must drain", "evidence": "8 of 14"},
+        {"what": "kept connections closed without `Connection: close`: say it", "evidence": "1"},
+    ]
     summary = {
         "verify": verify_block(ORDERS),
         "fixes": {"naive": {"file": "fix-naive.yaml", "partial": True, "unfixable": unfixable}},
     }
     (fix,) = [line for line in lines(summary) if line.measure == "fix"]
-    assert (fix.before, fix.after) == (
-        "fix-naive.yaml",
-        "partial: requests cut in flight at SIGTERM",
+    causes = (
+        "requests cut in flight at SIGTERM; kept connections closed without `Connection: close`"
     )
-    assert "partial: requests cut in flight at SIGTERM" in before_after_table(
-        {"orders": ORDERS, **summary}
-    )
+    assert (fix.before, fix.after) == ("fix-naive.yaml", f"partial: {causes}")
+    assert f"partial: {causes}" in before_after_table({"orders": ORDERS, **summary})
     summary["fixes"]["naive"]["partial"] = False
     assert [line.after for line in lines(summary) if line.measure == "fix"] == ["complete"]
 
