@@ -60,17 +60,23 @@ class Evidence:
     removal_seen_as: str | None = None
 
 
-def read_evidence(run_dir: Path, variant: str, run_end: float | None) -> Evidence:
-    """The evidence of one variant from its records and timeline in ``run_dir``."""
+def read_evidence(
+    run_dir: Path, variant: str, run_end: float | None, keepalive: bool = True
+) -> Evidence:
+    """The evidence of one variant from its records and timeline in ``run_dir``; ``keepalive``:
+    whether the run's clients kept connections (traffic.keepalive)."""
     timeline_path = run_dir / runfolder.timeline_name(variant)
     records_path = run_dir / runfolder.records_name(variant)
     timeline = read_timeline(timeline_path) if timeline_path.exists() else []
     rows = read_rows(records_path) if records_path.exists() else iter(())
-    return evidence_of(rows, timeline, run_end)
+    return evidence_of(rows, timeline, run_end, keepalive)
 
 
 def evidence_of(
-    rows: Iterable[Row], timeline: Iterable[TimelineEvent], run_end: float | None
+    rows: Iterable[Row],
+    timeline: Iterable[TimelineEvent],
+    run_end: float | None,
+    keepalive: bool = True,
 ) -> Evidence:
     """Pure: one pass over ``rows`` (end, latency_ms, pod, error), failures only kept as counts."""
     index = index_timeline(timeline)
@@ -90,7 +96,7 @@ def evidence_of(
         start = end - latency_ms / 1000.0
         phase, owner = attributor.attribute(end, pod, start)
         d = None if owner is None else deletions[owner]
-        cause = _cause(d, end, start, error)
+        cause = _cause(d, end, start, error, keepalive)
         if cause == "at_kill":
             killed += 1
         elif cause == "cut":
@@ -122,10 +128,14 @@ def evidence_of(
     )
 
 
-def _cause(d: Deletion | None, end: float, start: float, error: str) -> str | None:
+def _cause(
+    d: Deletion | None, end: float, start: float, error: str, keepalive: bool = True
+) -> str | None:
     """Which cause a failure of class ``error`` over [start, end] shows, None for none of them.
     The checks go from the most to the least specific: a kill beats everything (the process was
-    made to go), a request in flight at SIGTERM was cut whatever routing did."""
+    made to go), a request in flight at SIGTERM was cut whatever routing did. Clients that open
+    a new connection per request have no kept connection to lose: what would be one is a
+    request in flight at the exit, or a new connection still routed to the pod."""
     if d is None or error not in TRANSPORT:
         return None
     if d.basis.get("exit") == EventKind.KILLED and d.gone is not None and end >= d.gone:
@@ -141,5 +151,7 @@ def _cause(d: Deletion | None, end: float, start: float, error: str) -> str | No
         # controller's removal (on a cluster, kube-proxy's own moment is later and not seen).
         return "routed"
     if d.removal is not None and end >= d.removal and error != CONNECTION_REFUSED:
-        return "kept"
+        if keepalive:
+            return "kept"
+        return "cut" if d.gone is not None and start < d.gone <= end else "routed"
     return None

@@ -80,7 +80,7 @@ def derive_fixes(
         if not order.get("failed") or name.endswith(FIX_SUFFIX):
             continue  # a fix's own run (--verify-fix) is compared with its variant's, not fixed
         window = order.get("window") or {}
-        evidence = read_evidence(run_dir, name, window.get("end"))
+        evidence = read_evidence(run_dir, name, window.get("end"), _keepalive(summary))
         pods_path = run_dir / pods_name(name)
         pods = list(iter_jsonl(pods_path)) if pods_path.exists() else []
         current = variants.get(name, Variant())
@@ -89,6 +89,12 @@ def derive_fixes(
         if fix is not None:
             fixes[name] = fix
     return fixes
+
+
+def _keepalive(summary: dict[str, Any]) -> bool:
+    """Whether the run's clients kept connections (its scenario's traffic.keepalive)."""
+    traffic = (summary.get("scenario") or {}).get("traffic") or {}
+    return traffic.get("keepalive") is not False
 
 
 def write_fixes(

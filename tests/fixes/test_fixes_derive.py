@@ -44,11 +44,14 @@ def _pod(exit_kind: str, gone: float, grace_s: float = 30.0) -> list[TimelineEve
 
 
 def _derive(
-    timeline: list[TimelineEvent], records: list[RequestRecord], variant: str = "v"
+    timeline: list[TimelineEvent],
+    records: list[RequestRecord],
+    variant: str = "v",
+    keepalive: bool = True,
 ) -> Fix | None:
     block = build_order_summary(variant, records, timeline, WINDOW)
     pods = pod_lifecycles(timeline, records, variant, WINDOW)
-    evidence = evidence_of(rows_of(records), timeline, WINDOW[1])
+    evidence = evidence_of(rows_of(records), timeline, WINDOW[1], keepalive)
     return derive_fix(variant, block, pods, RECOMMENDATION, Variant(), App(), evidence)
 
 
@@ -99,6 +102,19 @@ def test_naive_with_keep_alive_is_partial_and_says_why() -> None:
     assert "2 requests failed with no answer after routing" in evidence
     assert fix.sentence.startswith("10 of 13 failures were new connections reset")
     assert fix.sentence.endswith("(fix-v.yaml, partial)")
+
+
+def test_without_keep_alive_no_failure_is_put_on_a_kept_connection() -> None:
+    """New connections per request (traffic.keepalive false): a reset after the removal seen is
+    a new connection still routed there (on a cluster kube-proxy's own moment comes later), and
+    the fix is whole."""
+    reset = [fail(1000.1 + i * 0.1, "connection_reset") for i in range(10)]
+    late = [fail(1001.5, "connection_reset")]
+    records = _served(1010.0) + reset + late
+    assert _derive(_pod(EventKind.EXITED, 1000.01), records).partial  # as if kept: partial
+    fix = _derive(_pod(EventKind.EXITED, 1000.01), records, keepalive=False)
+    assert fix is not None and not fix.partial and fix.unfixable == ()
+    assert fix.sentence.startswith("11 of 11 failures were new connections reset")
 
 
 def test_a_process_that_ignores_sigterm_killed_at_its_grace_period_is_unfixable_by_patch() -> None:
