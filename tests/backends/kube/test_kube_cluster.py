@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.namespaces import wait_for_service_account
 from kubernetes import client
 from kubernetes import config as _config
 
@@ -225,7 +226,7 @@ def test_nothing_without_the_harness_labels_is_touched(
     local_cluster: LocalCluster, core: Any, namespace: str
 ) -> None:
     core.create_namespace({"metadata": {"name": namespace}})
-    _wait_for_service_account(core, namespace)
+    wait_for_service_account(core, namespace)
     names = names_for("naive", namespace)
     # A bystander with no harness label, and a decoy with all but the order label right.
     bystander = _plain_pod("bystander", {"app": "someone-else"})
@@ -263,7 +264,7 @@ def test_an_unlabelled_object_in_the_way_is_not_replaced(
     local_cluster: LocalCluster, core: Any, namespace: str
 ) -> None:
     core.create_namespace({"metadata": {"name": namespace}})
-    _wait_for_service_account(core, namespace)
+    wait_for_service_account(core, namespace)
     theirs = {
         "metadata": {"name": "drainlab-sample-naive", "labels": {"app": "theirs"}},
         "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]},
@@ -347,15 +348,3 @@ def _plain_pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
             ],
         },
     }
-
-
-def _wait_for_service_account(core: Any, namespace: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if core.read_namespaced_service_account("default", namespace).secrets:
-                return
-        except client.exceptions.ApiException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("no default service account token")

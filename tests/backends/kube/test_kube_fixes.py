@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.namespaces import wait_for_service_account
 from kubernetes import client
 
 from harness.appspec import App, Variant
@@ -40,6 +41,7 @@ FIX = Fix(
 @pytest.fixture
 def made(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": namespace}})
+    wait_for_service_account(core, namespace)  # pods are refused until then
     yield namespace
 
 
