@@ -55,7 +55,7 @@ def test_close_firsts_fix_drops_nothing_on_a_real_cluster(
     assert all(r["pod"].startswith("drainlab-sample-close-first-fix-") for r in rows)
     deleted, _ = assert_lifecycle_order(rows, slack_s=1.0)
     assert deleted == 5
-    assert summary["fixes"]["close-first"]["partial"] is False
+    assert summary["fixes"]["close-first"]["fields"][0]["field"] == "preStop"
     assert (run_dir / "fix-close-first.yaml").exists()
     assert summary["verify"]["close-first"]["after"]["failed"] == 0
     assert '<section id="before-after"' in (run_dir / "report.html").read_text()
