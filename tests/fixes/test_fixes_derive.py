@@ -48,11 +48,13 @@ def _derive(
     records: list[RequestRecord],
     variant: str = "v",
     keepalive: bool = True,
+    own: Variant | None = None,
+    recommendation: dict[str, Any] = RECOMMENDATION,
 ) -> Fix | None:
     block = build_order_summary(variant, records, timeline, WINDOW)
     pods = pod_lifecycles(timeline, records, variant, WINDOW)
     evidence = evidence_of(rows_of(records), timeline, WINDOW[1], keepalive)
-    return derive_fix(variant, block, pods, RECOMMENDATION, Variant(), App(), evidence)
+    return derive_fix(variant, block, pods, recommendation, own or Variant(), App(), evidence)
 
 
 def _served(until: float) -> list[RequestRecord]:
@@ -185,25 +187,17 @@ def test_the_drain_counts_from_sigterm_as_the_deletion_saw_it_not_only_the_kubel
 
 
 def test_a_variants_own_prestop_command_is_said_to_be_replaced_with_how_to_keep_it() -> None:
-    timeline = _pod(EventKind.EXITED, 1000.5)
-    records = [*_served(1010.0), fail(1000.6)]
-    block = build_order_summary("v", records, timeline, WINDOW)
-    pods = pod_lifecycles(timeline, records, "v", WINDOW)
-    evidence = evidence_of(rows_of(records), timeline, WINDOW[1])
     own = Variant(prestop_command=["nginx", "-s", "quit"])
-    fix = derive_fix("v", block, pods, RECOMMENDATION, own, App(), evidence)
+    records = [*_served(1010.0), fail(1000.6)]
+    fix = _derive(_pod(EventKind.EXITED, 1000.5), records, own=own)
     assert fix is not None and fix.change.prestop_sleep_s == 3.0
     assert any("sh -c 'sleep 3; nginx -s quit'" in note for note in fix.notes)
 
 
 def test_routed_failures_without_a_recommendation_say_the_sleep_could_not_be_sized() -> None:
-    timeline = _pod(EventKind.EXITED, 1000.5)
-    records = [*_served(1010.0), fail(1000.6)]
-    block = build_order_summary("v", records, timeline, WINDOW)
-    pods = pod_lifecycles(timeline, records, "v", WINDOW)
-    evidence = evidence_of(rows_of(records), timeline, WINDOW[1])
     too_few = {"prestop_sleep_s": None, "reason": "2 propagation sample(s) across all orders"}
-    fix = derive_fix("v", block, pods, too_few, Variant(), App(), evidence)
+    records = [*_served(1010.0), fail(1000.6)]
+    fix = _derive(_pod(EventKind.EXITED, 1000.5), records, recommendation=too_few)
     assert fix is not None and fix.file is None and fix.change.prestop_sleep_s is None
     assert "cannot size it (2 propagation sample(s) across all orders)" in fix.sentence
     assert fix.sentence.endswith("(no patch yet)")
