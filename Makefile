@@ -55,8 +55,9 @@ clean:
 	@test ! -d "$(OUT)" || find "$(OUT)" -mindepth 1 -maxdepth 1 -type d -exec test -f {}/run.json \; -print -exec rm -rf {} +
 
 # The local real Kubernetes (v1.20 built from Debian's packages; needs root). See cluster-local/README.md.
+# PROXY_MIN_SYNC_PERIOD=3s restarts its kube-proxy with that --iptables-min-sync-period (default: its own).
 cluster-local:
-	@bash cluster-local/up.sh
+	@$(if $(PROXY_MIN_SYNC_PERIOD),DRAINLAB_PROXY_MIN_SYNC_PERIOD=$(PROXY_MIN_SYNC_PERIOD)) bash cluster-local/up.sh
 
 cluster-local-down:
 	@bash cluster-local/down.sh

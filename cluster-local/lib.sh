@@ -59,6 +59,12 @@ DL_CONTAINERD_SOCK="$DL_RUN/containerd.sock"
 DL_SANDBOX_IMAGE="registry.k8s.io/pause:3.6"  # the name containerd 1.6 asks for by default
 DL_APP_IMAGE="drainlab/sample-app:0.1.0"
 
+# kube-proxy's --iptables-min-sync-period: the least time between two rewrites of its rules, so
+# how late after an endpoint change the node may stop routing to a pod (issue 21 measures it).
+# DRAINLAB_PROXY_MIN_SYNC_PERIOD asks for one (e.g. 3s; "default": the flag unset, kube-proxy's
+# own 1s on 1.20); unset, a running kube-proxy keeps the period it was started with.
+DL_PROXY_MIN_SYNC_PERIOD="${DRAINLAB_PROXY_MIN_SYNC_PERIOD:-}"
+
 # Components in start order; teardown stops them in reverse.
 DL_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
@@ -245,6 +251,38 @@ run_logged() {  # label logfile command...
 http_ok() {  # url [curl args...]
   local url="$1"; shift
   in_ns curl -fsS --max-time 3 "$@" "$url" >/dev/null
+}
+
+# The min sync period asked for ("default" or a Go duration kube-proxy takes, e.g. 500ms, 3s, 1m);
+# empty when none was asked for. A malformed one ends the script before anything changes.
+proxy_period_wanted() {
+  local p="$DL_PROXY_MIN_SYNC_PERIOD"
+  [[ -z "$p" || "$p" == default || "$p" =~ ^[0-9]+(ms|s|m)$ ]] ||
+    die "DRAINLAB_PROXY_MIN_SYNC_PERIOD must be a duration like 500ms, 3s or 1m, or default (got '$p')"
+  printf '%s\n' "$p"
+}
+
+# The min sync period the running kube-proxy was started with ("default" without the flag).
+proxy_period_running() {
+  local arg next=0 period=default
+  while IFS= read -r -d '' arg; do
+    if ((next)); then period="$arg"; next=0; fi
+    if [[ "$arg" == --iptables-min-sync-period ]]; then next=1; fi
+  done <"/proc/$(cat "$DL_PIDS/kube-proxy.pid")/cmdline"
+  printf '%s\n' "$period"
+}
+
+# kube-proxy in iptables mode, NodePorts on the node address only, conntrack table size left
+# alone; $1: its min sync period ("default" or empty: kube-proxy's own).
+start_proxy() {
+  local sync=()
+  [[ -z "$1" || "$1" == default ]] || sync=(--iptables-min-sync-period "$1")
+  start_daemon kube-proxy "${DL_IN_NS[@]}" "$DL_BIN/kube-proxy" \
+    --kubeconfig "$DL_KUBECONFIG" --hostname-override "$DL_NODE" --proxy-mode iptables \
+    --bind-address 127.0.0.1 --healthz-bind-address 127.0.0.1:10256 \
+    --metrics-bind-address 127.0.0.1:10249 --nodeport-addresses "$DL_NODE_IP/32" \
+    --cluster-cidr "$DL_POD_WIDE" --conntrack-max-per-core 0 "${sync[@]}" --v=1
+  wait_for "kube-proxy health" 60 kube-proxy http_ok http://127.0.0.1:10256/healthz
 }
 
 # The whole cluster answers: every component alive, API ready, node Ready, kube-proxy healthy.

@@ -6,7 +6,7 @@
 # callers and trusts only our CA (the API server's client certificate, for logs and exec).
 # cgroupfs without QoS cgroups, no eviction and no image GC: a test node, not a production one.
 # kube-proxy serves NodePorts on the node address only (clients on this machine use
-# DL_NODE_IP:<nodePort>) and leaves the conntrack table size alone.
+# DL_NODE_IP:<nodePort>): see start_proxy in lib.sh.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -45,12 +45,6 @@ fi
 wait_for "kubelet health" 90 kubelet http_ok http://127.0.0.1:10248/healthz
 say "kubelet up"
 
-if ! pid_alive kube-proxy; then
-  start_daemon kube-proxy "${DL_IN_NS[@]}" "$DL_BIN/kube-proxy" \
-    --kubeconfig "$DL_KUBECONFIG" --hostname-override "$DL_NODE" --proxy-mode iptables \
-    --bind-address 127.0.0.1 --healthz-bind-address 127.0.0.1:10256 \
-    --metrics-bind-address 127.0.0.1:10249 --nodeport-addresses "$DL_NODE_IP/32" \
-    --cluster-cidr "$DL_POD_WIDE" --conntrack-max-per-core 0 --v=1
-fi
-wait_for "kube-proxy health" 60 kube-proxy http_ok http://127.0.0.1:10256/healthz
-say "kube-proxy up (iptables mode, NodePorts on $DL_NODE_IP)"
+proxy_period="$(proxy_period_wanted)"
+pid_alive kube-proxy || start_proxy "$proxy_period"
+say "kube-proxy up (iptables mode, NodePorts on $DL_NODE_IP, min sync period ${proxy_period:-default})"

@@ -25,6 +25,7 @@ if [[ -x "$DL_BIN/kubectl" ]] && all_running; then
   until cluster_healthy || ((SECONDS >= deadline)); do sleep 1; done
   if cluster_healthy; then
     "$DL_DIR/import-images.sh"
+    "$DL_DIR/proxy-period.sh"
     say "already up and healthy"
     ready_line 0
     exit 0

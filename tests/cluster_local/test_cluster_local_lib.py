@@ -112,3 +112,59 @@ def test_relative_state_and_cache_paths_mean_the_callers_folder(tmp_path: Path) 
         str(tmp_path.parent / "drainlab-ca"),
         str(tmp_path / "r" / "drainlab-un"),
     ]
+
+
+def _lib(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f'source "$LIB"; {script}'],
+        env={**os.environ, "LIB": str(LIB), "DRAINLAB_STATE": str(tmp_path / "drainlab-st"), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("period", ["", "default", "500ms", "3s", "1m"])
+def test_a_proxy_min_sync_period_that_kube_proxy_takes_is_accepted(
+    tmp_path: Path, period: str
+) -> None:
+    done = _lib("proxy_period_wanted", tmp_path, DRAINLAB_PROXY_MIN_SYNC_PERIOD=period)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == period + "\n"
+
+
+@pytest.mark.parametrize("period", ["3", "3 s", "-1s", "1h", "fast", "3s;reboot"])
+def test_a_malformed_proxy_min_sync_period_ends_the_script_with_one_line(
+    tmp_path: Path, period: str
+) -> None:
+    done = _lib(
+        "proxy_period_wanted; echo went on", tmp_path, DRAINLAB_PROXY_MIN_SYNC_PERIOD=period
+    )
+    assert done.returncode != 0
+    assert "went on" not in done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "drainlab-local: error: DRAINLAB_PROXY_MIN_SYNC_PERIOD must be a duration like 500ms, "
+        f"3s or 1m, or default (got '{period}')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "period"),
+    [(["--v=1"], "default"), (["--iptables-min-sync-period", "3s", "--v=1"], "3s")],
+)
+def test_the_running_proxy_s_period_is_read_from_its_command_line(
+    tmp_path: Path, args: list[str], period: str
+) -> None:
+    # A stand-in "kube-proxy": a shell that keeps its arguments (": " stops bash from exec-ing
+    # sleep in its place, which would replace the command line).
+    proc = subprocess.Popen(["bash", "-c", "sleep 30; :", "kube-proxy", *args])
+    try:
+        pids = tmp_path / "drainlab-st" / "pids"
+        pids.mkdir(parents=True)
+        (pids / "kube-proxy.pid").write_text(f"{proc.pid}\n")
+        done = _lib("proxy_period_running", tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == period + "\n"
+    finally:
+        proc.kill()
+        proc.wait()
