@@ -118,6 +118,8 @@ def lifecycle_rows(
         ):
             after = None if deleted is None else index.first_at_or_after(pod, kind, deleted)
             row[key] = after if after is not None else index.last(pod, kind)
+        if (i := deletion_of.get(pod)) is not None and deletions[i].removal_applied is not None:
+            row["removal_applied"] = deletions[i].removal_applied  # the last node's (dataplane.py)
         row["last_served"] = scan.last_served.get(pod)
         row["exit_code"] = _detail(index, pod, EventKind.EXITED, "code", int)
         row["replaces"] = _detail(index, pod, EventKind.POD_READY, "replaces", str)
