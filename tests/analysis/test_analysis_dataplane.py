@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.analysis import ev, ok
+from helpers.analysis import ev, ok, unavailable
 
 from harness.analysis import build_order_summary, summary_of_orders
 from harness.analysis.proxygap import KEEPALIVE_NO_BOUND, new_connection_per_request
@@ -123,15 +123,7 @@ def test_data_plane_measured_names_its_methods() -> None:
 
 
 NOT_MEASURED = [
-    ev(
-        980.0,
-        EventKind.DATA_PLANE,
-        None,
-        node="n1",
-        method="kube_proxy_metrics",
-        state="unavailable",
-        reason="kube-proxy metrics not reachable at 127.0.0.1:10249",
-    ),
+    unavailable("n1", "kube_proxy_metrics", "kube-proxy metrics not reachable at 127.0.0.1:10249"),
     *(
         e
         for i, pod in enumerate("cde")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from helpers.analysis import ev
+from helpers.analysis import ev, unavailable
 from helpers.synthetic import make_run
 from markupsafe import escape
 
@@ -50,15 +50,7 @@ MEASURED = [
 ]
 REFUSED = "the agent DaemonSet was refused: forbidden"
 NOT_MEASURED = [
-    ev(
-        980.0,
-        EventKind.DATA_PLANE,
-        None,
-        node="n1",
-        method="nat_rules",
-        state="unavailable",
-        reason=REFUSED,
-    ),
+    unavailable("n1", "nat_rules", REFUSED),
     *deleted("x", 1000.0),
     *deleted("y", 1010.0),
     *deleted("z", 1020.0),
