@@ -98,7 +98,7 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
         own = index.by_pod[pod]
         moments = proxy_moments(own, requested)
         applied = data_plane_moment(moments)
-        removal, removal_from = removal_in_effect(own, requested, PROXY), EventKind.REMOVAL_APPLIED
+        removal, removal_from = _proxy_removal(index, pod, requested), EventKind.REMOVAL_APPLIED
         if removal is not None and removal >= requested and applied is not None:
             removal = applied.ts  # routing stopped when the last node stopped routing
         if removal is None:
@@ -142,6 +142,16 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
         )
     found.sort(key=lambda d: d.requested)
     return found
+
+
+def _proxy_removal(index: TimelineIndex, pod: str, requested: float) -> float | None:
+    """R in the proxy's view. Kubernetes' observers see removals only (no ``addition_applied``),
+    so there a removal before the delete call (a readiness failure) may have been undone by an
+    addition they cannot see: only the removals after it count, and a pod that had left before
+    it is left to the controller's view, which sees both."""
+    if index.first(pod, EventKind.ADDITION_APPLIED) is None:
+        return index.first_at_or_after(pod, EventKind.REMOVAL_APPLIED, requested)
+    return removal_in_effect(index.by_pod[pod], requested, PROXY)
 
 
 def _first_of(

@@ -242,3 +242,24 @@ def test_embedded_runs_read_as_the_embedded_proxy_with_no_nodes() -> None:
         "3 until removal applied by the Service proxy: the data plane (the embedded Service "
         "proxy))" in rec["basis"]
     )
+
+
+def test_a_removal_before_the_delete_that_an_unseen_addition_undid_is_not_its_end() -> None:
+    # kube: the pod failed readiness (removed on n1), came back (the controller's endpoint_added;
+    # the node's observers report removals only), then was deleted: routing stopped at 400 ms
+    timeline = [
+        ev(990.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(995.0, EventKind.ENDPOINT_REMOVED, "a"),
+        applied(995.3, "a", "n1", "kube_proxy_metrics", 995.0),
+        ev(997.0, EventKind.ENDPOINT_ADDED, "a"),
+        ev(1000.0, EventKind.DELETE_REQUESTED, "a"),
+        ev(1000.1, EventKind.ENDPOINT_REMOVED, "a"),
+        applied(1000.4, "a", "n1", "kube_proxy_metrics", 1000.1),
+        ev(1001.0, EventKind.EXITED, "a"),
+    ]
+    d = build_order_summary("naive", [], timeline, WINDOW)["per_deletion"][0]
+    assert (d["removal"], d["propagation_ms"], d["basis"]["removal"]) == (
+        1000.4,
+        400.0,
+        "removal_applied",
+    )
