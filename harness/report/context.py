@@ -30,7 +30,10 @@ class Recommendation:
 
 # recommendation.stage (harness.analysis.recommend) in words
 STAGES = {
-    "data_plane": "the data plane: the moment each node's proxy stopped routing to the pod",
+    "data_plane": (
+        "the data plane: the moment the Service proxy (on Kubernetes, the last node's) stopped "
+        "routing to the pod"
+    ),
     "controller": (
         "the controller's endpoint removal plus the margin: the proxy's moment was not measured "
         "for every deletion"
