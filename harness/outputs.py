@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
+from harness.analysis.proxygap import new_connection_per_request
 from harness.errors import UsageError, WriteError
 from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
@@ -35,7 +36,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     the journal."""
     run_dir = journal.run_dir
     per_order: dict[str, Any] = {}
-    load = load_of(journal.header.get("scenario", {}).get("traffic") or {})
+    traffic = journal.header.get("scenario", {}).get("traffic") or {}
+    load, new_connections = load_of(traffic), new_connection_per_request(traffic)
     for entry in journal.orders:
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
@@ -46,7 +48,9 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
                 raise WriteError(records_path, exc) from None
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
         window = entry.window or window_from_files(timeline, records_path)
-        analysis = analyse_order_file(entry.name, records_path, timeline, window, load)
+        analysis = analyse_order_file(
+            entry.name, records_path, timeline, window, load, new_connections
+        )
         per_order[entry.name] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
             for row in analysis.pods:

@@ -93,6 +93,11 @@ class EventKind(str, Enum):
     """The embedded Service proxy stopped sending new connections to the pod; detail:
     ``delay_s`` after the endpoint change."""
 
+    DATA_PLANE = "data_plane"
+    """A data-plane observer's state on one node (pod None). Kube backend; detail: ``node``,
+    ``method`` (as ``removal_applied``'s), ``state`` ("watching", "unavailable" or "stopped")
+    and ``reason`` (one line, when unavailable): why the proxy's moment was or was not seen."""
+
     # -- The chaos schedule and the run itself ---------------------------------------------------
     CHAOS_ACTION = "chaos_action"
     """A scheduled chaos action was taken (``harness.chaos``); detail: ``action``, ``targets``

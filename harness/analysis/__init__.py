@@ -5,7 +5,9 @@ Modules, one job each: ``index`` (the timeline sorted and indexed once), ``endpo
 kind of event each came from, and its window), ``phases`` (attribution of a failure to a
 deletion and a phase, and what each phase means), ``basis`` (what each phase rests on: the app's
 own lines or the platform's events), ``scan`` (the one pass over records), ``pipeline``
-(those steps in order), ``stats`` (nearest-rank percentiles), ``propagation``, ``recommend``,
+(those steps in order), ``stats`` (nearest-rank percentiles), ``dataplane`` (a deletion's data
+plane moment from its nodes' and methods' ``removal_applied``), ``propagation`` (its stages) and
+``proxygap`` (its data-plane blocks), ``recommend``,
 ``pods`` (per-pod lifecycle rows, durations, findings) and ``summary`` (the summary.json
 blocks). Records files are read by ``harness.records``.
 """

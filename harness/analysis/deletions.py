@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from harness.analysis.dataplane import ProxyMoment, data_plane_moment, proxy_moments
 from harness.analysis.endpoint_history import CONTROLLER, PROXY, removal_in_effect
 from harness.analysis.index import TimelineIndex
 from harness.timeline import EventKind
@@ -43,7 +44,7 @@ class Deletion:
     sigterm: float | None  # S: the first event at/after D of the best of SIGTERM_SOURCES
     removal: float | None  # R: when routing to the pod stopped (proxy view, else controller view)
     endpoint_removed: float | None  # first endpoint_removed at/after D (controller)
-    removal_applied: float | None  # first removal_applied at/after D (proxy, embedded only)
+    removal_applied: float | None  # the data plane's moment at/after D (``data_plane.ts``)
     gone: float | None  # X: the earlier of the first exited and the first killed at/after D
     listener_closed: float | None  # first app_listener_closed at/after D
     window_end: float  # E: the window is [D, E], both ends included
@@ -51,6 +52,10 @@ class Deletion:
     # moment ("delete", "sigterm", "removal", "exit") -> the kind of the event it was taken
     # from, None when not observed
     basis: dict[str, str | None] = field(default_factory=dict)
+    # Every removal_applied at/after D, one per (node, method), and the one that is the data
+    # plane's moment: each node by its most direct method, then the last node (dataplane.py).
+    proxy_moments: tuple[ProxyMoment, ...] = ()
+    data_plane: ProxyMoment | None = None
 
     @property
     def propagation_ms(self) -> float | None:
@@ -91,7 +96,11 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
             continue
         sigterm, sigterm_from = _first_of(index, pod, SIGTERM_SOURCES, requested)
         own = index.by_pod[pod]
-        removal, removal_from = removal_in_effect(own, requested, PROXY), EventKind.REMOVAL_APPLIED
+        moments = proxy_moments(own, requested)
+        applied = data_plane_moment(moments)
+        removal, removal_from = _proxy_removal(index, pod, requested), EventKind.REMOVAL_APPLIED
+        if removal is not None and removal >= requested and applied is not None:
+            removal = applied.ts  # routing stopped when the last node stopped routing
         if removal is None:
             removal = removal_in_effect(own, requested, CONTROLLER)
             removal_from = EventKind.ENDPOINT_REMOVED
@@ -114,7 +123,7 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
                 endpoint_removed=index.first_at_or_after(
                     pod, EventKind.ENDPOINT_REMOVED, requested
                 ),
-                removal_applied=index.first_at_or_after(pod, EventKind.REMOVAL_APPLIED, requested),
+                removal_applied=None if applied is None else applied.ts,
                 gone=gone,
                 listener_closed=index.first_at_or_after(
                     pod, EventKind.APP_LISTENER_CLOSED, requested
@@ -127,10 +136,22 @@ def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion
                     "removal": None if removal is None else removal_from.value,
                     "exit": None if gone is None else gone_from.value,
                 },
+                proxy_moments=tuple(moments),
+                data_plane=applied,
             )
         )
     found.sort(key=lambda d: d.requested)
     return found
+
+
+def _proxy_removal(index: TimelineIndex, pod: str, requested: float) -> float | None:
+    """R in the proxy's view. Kubernetes' observers see removals only (no ``addition_applied``),
+    so there a removal before the delete call (a readiness failure) may have been undone by an
+    addition they cannot see: only the removals after it count, and a pod that had left before
+    it is left to the controller's view, which sees both."""
+    if index.first(pod, EventKind.ADDITION_APPLIED) is None:
+        return index.first_at_or_after(pod, EventKind.REMOVAL_APPLIED, requested)
+    return removal_in_effect(index.by_pod[pod], requested, PROXY)
 
 
 def _first_of(

@@ -1,8 +1,9 @@
 """The Service's endpoint set over time: when no pod was a ready endpoint, and when a pod left it.
 
 Two views exist. The controller's (``endpoint_added`` / ``endpoint_removed``, every backend) says
-which pods the Service *should* route to; the proxy's (``addition_applied`` / ``removal_applied``,
-the embedded Service proxy only) says when routing actually changed.
+which pods the Service *should* route to; the proxy's (``addition_applied`` / ``removal_applied``;
+on Kubernetes only removals, one per node and method: dataplane.py) says when routing actually
+changed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A row holds, for one pod, the moment of each step of its life as observed (unix seconds), or
 None when that step was not observed: nothing is filled in by assumption. Each moment is the
 pod's first event of that kind, except ``endpoint_removed`` and ``removal_applied``: the first
-at or after the delete call, else (not deleted, or no removal after it) the last one seen.
+at or after the delete call, else (not deleted, or no removal after it) the last one seen; a
+deleted pod's ``removal_applied`` is its deletion's data plane moment (the last node's).
 ``last_served`` is the end of the last successful response the pod sent (from the records).
 After the moments come the counts: the failures attributed to the pod's deletion, and what cut
 each of them (``causes.py``); the findings state those counts, so that none of them is left out.
@@ -118,6 +119,8 @@ def lifecycle_rows(
         ):
             after = None if deleted is None else index.first_at_or_after(pod, kind, deleted)
             row[key] = after if after is not None else index.last(pod, kind)
+        if (i := deletion_of.get(pod)) is not None and deletions[i].removal_applied is not None:
+            row["removal_applied"] = deletions[i].removal_applied  # the last node's (dataplane.py)
         row["last_served"] = scan.last_served.get(pod)
         row["exit_code"] = _detail(index, pod, EventKind.EXITED, "code", int)
         row["replaces"] = _detail(index, pod, EventKind.POD_READY, "replaces", str)

@@ -39,6 +39,9 @@ class RecordScan:
     latencies: array[float]  # latency_ms of every successful request
     around: array[float]  # latency_ms of the successful requests around a deletion
     last_served: dict[str, float]  # pod -> end of the last successful response it sent
+    # pod -> start (end - latency) of the last successful request it served: with a new
+    # connection per request, a moment at which the Service still routed to the pod
+    last_started: dict[str, float]
     causes: FailureCauses  # per deletion: what cut its failures (analysis/causes.py)
     requests_in_windows: int = 0  # requests whose end lies in some deletion's window [D, E]
     failures_in_windows: int = 0  # of them, the failed ones
@@ -86,6 +89,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
     latencies: array[float] = array("d")
     around: array[float] = array("d")
     last_served: dict[str, float] = {}
+    last_started: dict[str, float] = {}
     a_starts, a_ends = around_intervals(deletions)
     w_starts, w_ends = window_intervals(deletions)
     in_windows = failures_in_windows = 0
@@ -93,6 +97,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
     add_latency = latencies.append
     add_around = around.append
     last_get = last_served.get
+    started_get = last_started.get
     attribute = attributor.attribute
     failed = 0
     no_last = -math.inf
@@ -107,8 +112,12 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
                     j = bisect_right(w_starts, end) - 1
                     if j >= 0 and end <= w_ends[j]:
                         in_windows += 1
-            if pod is not None and end > last_get(pod, no_last):
-                last_served[pod] = end
+            if pod is not None:
+                if end > last_get(pod, no_last):
+                    last_served[pod] = end
+                start = end - latency_ms / 1000.0
+                if start > started_get(pod, no_last):
+                    last_started[pod] = start
             continue
         failed += 1
         if error in by_class:
@@ -134,6 +143,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
         latencies=latencies,
         around=around,
         last_served=last_served,
+        last_started=last_started,
         causes=causes,
         requests_in_windows=in_windows + failures_in_windows,
         failures_in_windows=failures_in_windows,

@@ -23,12 +23,14 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis.basis import phase_basis_block
+from harness.analysis.dataplane import data_plane_states
 from harness.analysis.deletions import Deletion
 from harness.analysis.evidence import comparisons_block, confidence_block
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
 from harness.analysis.propagation import propagation_block
+from harness.analysis.proxygap import per_deletion_keys
 from harness.analysis.recommend import PropagationSample, recommend
 from harness.analysis.scan import RecordScan, rows_of
 from harness.analysis.stats import latency_block
@@ -60,7 +62,13 @@ def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[
     """schema_version, orders and the recommendation, which pools every order's deletions (their
     ``per_deletion[].propagation_ms``), then the comparisons between every pair of orders."""
     samples = [
-        PropagationSample(d["propagation_ms"], d["propagation_to"])
+        PropagationSample(
+            d["propagation_ms"],
+            d["propagation_to"],
+            d.get("propagation_method"),
+            d.get("propagation_node"),
+            d.get("propagation_by_node"),
+        )
         for summary in order_summaries.values()
         for d in summary["per_deletion"]
         if d["propagation_ms"] is not None
@@ -68,10 +76,21 @@ def summary_of_orders(order_summaries: Mapping[str, Mapping[str, Any]]) -> dict[
     return {
         "schema_version": runfolder.SCHEMA_VERSION,
         "orders": {order: dict(summary) for order, summary in order_summaries.items()},
-        "recommendation": recommend(samples),
+        "recommendation": recommend(samples, _not_measured(order_summaries)),
         "comparisons": comparisons_block(order_summaries),
         **_ranking(order_summaries),
     }
+
+
+def _not_measured(order_summaries: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Why the proxy's moment was not measured, each order's reason once."""
+    reasons: list[str] = []
+    for summary in order_summaries.values():
+        plane = (summary.get("propagation_ms") or {}).get("data_plane") or {}
+        reason = plane.get("reason")
+        if isinstance(reason, str) and reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons) or None
 
 
 # A run whose load model is not known (an older run folder, a test): today's default.
@@ -84,8 +103,9 @@ def build_order_summary(
     timeline: Iterable[TimelineEvent],
     window: Window,
     load: Load = DEFAULT_LOAD,
+    new_connections: bool | None = None,
 ) -> dict[str, Any]:
-    return analyse_order(order, records, timeline, window, load).summary
+    return analyse_order(order, records, timeline, window, load, new_connections).summary
 
 
 def analyse_order(
@@ -94,12 +114,14 @@ def analyse_order(
     timeline: Iterable[TimelineEvent],
     window: Window,
     load: Load = DEFAULT_LOAD,
+    new_connections: bool | None = None,
 ) -> OrderAnalysis:
     """One order's summary block and pod rows, in one pass over ``records`` (any iterable: a
-    generator is never turned into a list)."""
+    generator is never turned into a list). ``new_connections``: whether every request opened
+    a new connection (``proxygap.new_connection_per_request``; None: not known)."""
     outage = OutageScan()
     rows = rows_of(_feeding(records, outage))
-    return _analyse(order, rows, timeline, window, _Outage(outage, (), load))
+    return _analyse(order, rows, timeline, window, _Outage(outage, (), load), new_connections)
 
 
 def analyse_order_file(
@@ -108,12 +130,13 @@ def analyse_order_file(
     timeline: Iterable[TimelineEvent],
     window: Window,
     load: Load = DEFAULT_LOAD,
+    new_connections: bool | None = None,
 ) -> OrderAnalysis:
     """As ``analyse_order``, streaming records-<order>.jsonl: memory does not grow with the
     number of records beyond 8 bytes per successful request (its latency) and 8 per request
     for the outage measures, which read the JSONL a second time (the rows file has no user)."""
     outage = _Outage(OutageScan(), read_samples(records_path), load)
-    return _analyse(order, read_rows(records_path), timeline, window, outage)
+    return _analyse(order, read_rows(records_path), timeline, window, outage, new_connections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +160,7 @@ def _analyse(
     timeline: Iterable[TimelineEvent],
     window: Window,
     outage: _Outage,
+    new_connections: bool | None,
 ) -> OrderAnalysis:
     start, end = window
     index, deletions, scan = analyse_rows(rows, timeline, end)
@@ -156,7 +180,13 @@ def _analyse(
             scan.around,
             "no deletion" if not deletions else "no request succeeded around a deletion",
         ),
-        "propagation_ms": propagation_block(deletions, scan.last_served),
+        "propagation_ms": propagation_block(
+            deletions,
+            scan.last_served,
+            scan.last_started,
+            data_plane_states(index.events),
+            new_connections,
+        ),
         "outage": _outage_block(outage, deletions, window),
         "window": {"start": start, "end": end},
         "files": {
@@ -194,6 +224,7 @@ def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[
             "propagation_ms": d.propagation_ms,
             "propagation_to": d.propagation_to,
             "basis": dict(d.basis),
+            **per_deletion_keys(d),
         }
         for d, by_phase in zip(deletions, scan.per_deletion, strict=True)
     ]

@@ -25,6 +25,20 @@ class Recommendation:
     raw_delay: str
     basis: str | None
     reason: str | None
+    stage: str | None = None  # which moment the samples end at, in words
+
+
+# recommendation.stage (harness.analysis.recommend) in words
+STAGES = {
+    "data_plane": (
+        "the data plane: the moment the Service proxy (on Kubernetes, the last node's) stopped "
+        "routing to the pod"
+    ),
+    "controller": (
+        "the controller's endpoint removal plus the margin: the proxy's moment was not measured "
+        "for every deletion"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,7 @@ def recommendation(summary: Mapping[str, Any]) -> Recommendation:
         json.dumps(delay),
         str(rec["basis"]) if rec.get("basis") else None,
         str(reason) if reason else None,
+        STAGES.get(str(rec.get("stage"))),
     )
 
 

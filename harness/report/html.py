@@ -24,6 +24,7 @@ from harness.classify import ERROR_CLASSES
 from harness.durable import write_bytes_durably
 from harness.report import beforeafter, context, tables
 from harness.report.charts import order_chart
+from harness.report.dataplane import data_plane_section
 from harness.report.fixes import fix_section
 from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
@@ -95,6 +96,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             latency=latency,
             propagation_head=propagation_head,
             propagation=propagation,
+            data_plane=data_plane_section(summary),
             recommendation=context.recommendation(summary),
             run=context.run_info(summary),
             sections=sections,

@@ -133,12 +133,16 @@ def propagation_rows(summary: Mapping[str, Any]) -> tuple[Header, list[TableRow]
         ("propagation", "propagation_ms.p99", "p99"),
         ("propagation", "propagation_ms.samples", "n"),
     ]
-    for stage in ("endpoint_removed", "removal_applied", "last_served"):
+    for stage in ("endpoint_removed", "removal_applied", "last_served", "last_routed"):
         group = "delete → " + stage.replace("_", " ")
         columns += [
             (group, f"propagation_ms.stages.{stage}.p50", "p50"),
             (group, f"propagation_ms.stages.{stage}.p99", "p99"),
         ]
+    columns += [
+        ("controller → proxy", "propagation_ms.controller_to_proxy.p50", "p50"),
+        ("controller → proxy", "propagation_ms.controller_to_proxy.p99", "p99"),
+    ]
     return _per_order_table(summary, columns)
 
 

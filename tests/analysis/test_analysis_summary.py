@@ -98,7 +98,22 @@ def test_no_deletions_everything_is_unattributed() -> None:
     none = {"p50": None, "p99": None, "samples": 0, "reason": "no deletion"}
     assert s["propagation_ms"] == {
         **none,
-        "stages": {"endpoint_removed": none, "removal_applied": none, "last_served": none},
+        "stages": {
+            "endpoint_removed": none,
+            "removal_applied": {**none, "by_method": {}, "by_node": {}},
+            "last_served": none,
+            "last_routed": {**none, "client_group": "host"},
+        },
+        "controller_to_proxy": {**none, "per_deletion": []},
+        "agreement": {"reference": "nat_rules_host", "methods": {}, "reason": "no deletion"},
+        "data_plane": {"measured": False, "methods": [], "reason": "no deletion"},
+        "last_routed_check": {
+            "bound": False,
+            "checked": 0,
+            "earlier_than_bound": 0,
+            "pods": [],
+            "reason": "no deletion",
+        },
     }
 
 

@@ -51,3 +51,10 @@ def deletion(
         ev(removal, EventKind.REMOVAL_APPLIED, pod),
         ev(exited, EventKind.EXITED, pod),
     ]
+
+
+def unavailable(node: str, method: str, reason: str, ts: float = 980.0) -> TimelineEvent:
+    """A data-plane observer's DATA_PLANE event: it could not watch ``node``."""
+    return ev(
+        ts, EventKind.DATA_PLANE, None, node=node, method=method, state="unavailable", reason=reason
+    )
