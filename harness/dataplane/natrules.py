@@ -22,12 +22,13 @@ fixtures are captured there):
 
 - The comment names the Service port: ``ns/svc:port``, ``ns/svc`` for an unnamed port (1.20;
   releases before wrote ``ns/svc:``), sometimes followed by words (``"ns/svc:port cluster IP"``).
-  Since 1.26 the KUBE-SVC -> KUBE-SEP jumps say ``"ns/svc:port -> 10.0.0.1:80"``
-  (``writeServiceToEndpointRules``); the KUBE-SEP rules keep ``ns/svc:port``
+  Later releases write the KUBE-SVC -> KUBE-SEP jumps with ``"ns/svc:port -> 10.0.0.1:80"``
+  (``writeServiceToEndpointRules``) and keep ``ns/svc:port`` on the KUBE-SEP rules
   (``appendServiceCommentLocked(args, svcPortNameString)``). Some comments name the Service in
-  the middle (``"masquerade traffic for ns/svc:port external destinations"``, KUBE-EXT chains,
-  1.24+). The first word of a comment that has the form ``ns/svc[:port]`` is the one read, and a
-  Service named ``app`` is not ``app-single``.
+  the middle (``"masquerade traffic for ns/svc:port external destinations"``: the KUBE-EXT
+  chains that replaced KUBE-XLB, beside KUBE-SVL for a Local traffic policy). The first word
+  of a comment that has the form ``ns/svc[:port]`` is the one read, and a Service named ``app``
+  is not ``app-single``.
 - With more than 1000 endpoint chains kube-proxy drops those comments to save space
   (``appendServiceCommentLocked``: ``endpointChainsNumberThreshold`` in 1.20,
   ``largeClusterMode`` later): a chain without a comment of its own belongs to the Service that

@@ -92,7 +92,7 @@ def test_v120_fixtures_have_kube_proxy_rules() -> None:
 
 
 def test_since_1_26_jumps_say_which_endpoint_and_comments_may_be_unquoted() -> None:
-    """1.26+: the KUBE-SVC -> KUBE-SEP jump's comment is "ns/svc:port -> IP:PORT" and the
+    """Later releases: the KUBE-SVC -> KUBE-SEP jump's comment is "ns/svc:port -> IP:PORT", the
     cluster IP's masquerade rule sits in the KUBE-SVC chain; the KUBE-SEP rules keep
     "ns/svc:port", which kube-proxy's own tests write unquoted."""
     text = nat(
@@ -160,7 +160,7 @@ def test_a_stale_endpoint_chain_no_rule_reaches_is_not_routed() -> None:
 
 
 def test_local_traffic_policy_chain() -> None:
-    """1.24+: externalTrafficPolicy Local routes external traffic through KUBE-SVL."""
+    """Later releases: a Local traffic policy routes through KUBE-EXT and KUBE-SVL chains."""
     text = nat(
         'KUBE-SERVICES -m comment --comment "ns1/web:http external IP" -d 192.168.99.22 '
         "-j KUBE-EXT-AAAAAAAAAAAAAAAA",
