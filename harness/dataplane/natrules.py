@@ -50,6 +50,7 @@ other than the one that saved them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -133,30 +134,31 @@ def _nat_lines(text: str) -> Iterator[str]:
 
 
 def _nat_rules(text: str) -> Iterator[_Rule]:
+    # Nodes with thousands of endpoints save tens of thousands of lines: the cheap string tests
+    # keep the regular expressions to the lines that need them.
     for line in _nat_lines(text):
-        line = _COUNTERS.sub("", line)
+        if line.startswith("["):
+            line = _COUNTERS.sub("", line)
         if not line.startswith("-A "):
             continue
         chain, _, spec = line[3:].partition(" ")
-        comment = _COMMENT.search(spec)
+        comment = _COMMENT.search(spec) if "--comment" in spec else None
         # A comment may hold anything, "-j" too: the target is looked for outside it.
         bare = spec if comment is None else spec[: comment.start()] + spec[comment.end() :]
         target = _TARGET.search(bare)
-        destination = _DESTINATION.search(bare)
+        destination = _DESTINATION.search(bare) if "--to-destination" in bare else None
         yield _Rule(
             chain=chain,
-            service=_service_named(comment),
+            service=None if comment is None else _service_named(*comment.groups()),
             target=target.group(1) if target else None,
             destination=destination.group(1) if destination else None,
         )
 
 
-def _service_named(comment: re.Match[str] | None) -> Service | None:
-    if comment is None:
-        return None
-    quoted, bare = comment.groups()
-    text = _UNESCAPE.sub(r"\1", quoted) if quoted is not None else bare
-    for word in text.split():
+@functools.lru_cache(maxsize=4096)  # every rule of a Service port repeats its comment
+def _service_named(quoted: str | None, bare: str | None) -> Service | None:
+    text = (_UNESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted) if quoted else bare
+    for word in (text or "").split():
         match = _SERVICE_PORT.fullmatch(word)
         if match:
             return match.group(1), match.group(2)
