@@ -11,6 +11,10 @@ the Services' nodePorts answer on. Everything after that is the one kube backend
 The user's app images (``app.images``, ``app.image_archive``) reach the nodes through
 :meth:`ClusterProvisioner.load_images`, which the kube backend calls before deploying (images.py).
 
+A provisioner may offer more than its protocol: :class:`NatReader` (a node's NAT rules read from
+outside the node, the data plane's ground truth) is one such capability, which only the local
+cluster has; the kube side asks for it with ``isinstance(provisioner, NatReader)``.
+
 ``harness.backends.select`` maps each name to its provisioner: a new one is a module here and one
 entry there.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,24 @@ class ClusterProvisioner(Protocol):
         reference, and those in an image archive) usable by the nodes without a registry;
         returns their references, normalized. BackendError (one line) when one cannot be, with
         nothing of it left in the cluster. See images.py."""
+        ...
+
+
+@runtime_checkable
+class NatReader(Protocol):
+    """An optional capability of a provisioner: it can read a node's NAT table from outside the
+    node, so drainlab sees when the node's kube-proxy really stopped routing to an endpoint
+    without anything running in the cluster (harness/dataplane/hostnat.py polls it, and
+    harness/dataplane/natrules.py reads the Service's endpoints out of the text).
+
+    The local cluster has it (its node's network namespace is on this machine). kind could
+    (``docker exec <node> iptables-save -t nat`` runs the node image's own iptables, the variant
+    its kube-proxy writes with) but does not: it cannot be tested here. A cluster elsewhere
+    cannot: there the data-plane agent reads the rules inside each node."""
+
+    def read_node_nat(self, node: str) -> str:
+        """The node's ``iptables-save -t nat`` text. BackendError (one line) when it cannot be
+        read: an unknown node, the cluster down, no iptables-save, a failed or hung read."""
         ...
 
 

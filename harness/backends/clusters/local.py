@@ -19,6 +19,8 @@ this module                ``harness.backends.clusters.local``: the typed layer 
 - :func:`teardown` stops everything the cluster started and removes its state (the build cache
   stays).
 - :func:`status` says whether it is up.
+- :func:`read_node_nat` (also :meth:`LocalProvisioner.read_node_nat`, its ``NatReader``
+  capability) reads the node's NAT table from this machine: the data plane's ground truth.
 
 The cluster lives in a network namespace of its own (``drainlab-local``); this machine reaches it
 through one veth pair. Clients reach Services at ``<node address>:<nodePort>`` (the ready line's
@@ -55,6 +57,10 @@ _PREFIX = "drainlab-local: "
 _ERROR = _PREFIX + "error: "
 _READY = _PREFIX + "ready: "
 _FIELD = re.compile(r"(\w+)=(\S+)")
+
+NODE = "drainlab-local"  # the cluster's one node (DL_NODE in cluster-local/lib.sh)
+NETNS = Path("/run/netns/drainlab-local")  # where its network lives (DL_NETNS)
+NAT_READ_TIMEOUT_S = 10.0  # a read takes milliseconds; one that hangs is a broken node
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +152,10 @@ class LocalProvisioner:
     def ensure_up(self) -> ClusterTarget:
         return ensure_up(self._progress).target
 
+    def read_node_nat(self, node: str) -> str:
+        """The ``NatReader`` capability: :func:`read_node_nat`."""
+        return read_node_nat(node)
+
     def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
         """Imports ``archive`` into the node's containerd, then checks that it has every image
         of ``images`` (the node cannot pull: its network has no route out). Returns the
@@ -164,6 +174,40 @@ class LocalProvisioner:
         if carried is not None:
             self._progress(f"{who}: imported {describe(loaded)} from {archive}")
         return list(dict.fromkeys([*loaded, *map(normalize_ref, images)]))
+
+
+def read_node_nat(node: str) -> str:
+    """The node's NAT table as ``iptables-save -t nat`` prints it, read from this machine in the
+    cluster's network namespace, where kube-proxy writes it (with this machine's iptables, the
+    binaries it runs too). BackendError with one line when it cannot be read."""
+    who = f"local cluster: the NAT rules of node {node!r}"
+    if node != NODE:
+        raise BackendError(f"{who} cannot be read: its one node is {NODE}")
+    reason = unsupported_reason()
+    if reason is not None:
+        raise BackendError(f"{who} cannot be read: {reason}")
+    missing = [tool for tool in ("nsenter", "iptables-save") if shutil.which(tool) is None]
+    if missing:
+        raise BackendError(f"{who} cannot be read: {' and '.join(missing)} not on PATH")
+    if not NETNS.exists():
+        raise BackendError(f"{who} cannot be read: no network namespace {NETNS} (is it up?)")
+    try:
+        done = subprocess.run(
+            ["nsenter", f"--net={NETNS}", "--", "iptables-save", "-t", "nat"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=NAT_READ_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise BackendError(f"{who}: iptables-save did not answer in {e.timeout:g} s") from e
+    except OSError as e:
+        raise BackendError(f"{who} cannot be read: {e.strerror or e}") from e
+    if done.returncode != 0:
+        tail = next((ln for ln in reversed(done.stderr.splitlines()) if ln.strip()), "no output")
+        raise BackendError(f"{who}: iptables-save failed (exit {done.returncode}): {tail.strip()}")
+    return done.stdout
 
 
 def teardown(progress: Progress | None = None) -> None:
