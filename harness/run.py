@@ -181,6 +181,7 @@ async def _run_order(
                 random.Random(scenario.seed),
                 emit,
                 t0,
+                scenario.replicas,
             )
         )
         waiting = asyncio.create_task(load.wait())
