@@ -62,15 +62,6 @@ class Chaos:
     evict_timeout_s: float = 30.0  # and given up this long after the first request
     uncordon_after_s: float | None = None  # drain_node: None: the node stays cordoned to teardown
 
-    def disruption_settings(self) -> disruptions.Settings:
-        return disruptions.Settings(
-            self.evict_retry_s,
-            self.evict_timeout_s,
-            self.scale_by,
-            self.restore_after_s,
-            self.uncordon_after_s,
-        )
-
 
 # The most actions one order may schedule: at one a second that is close to three hours of
 # deletions, more than any run needs. A larger count is a typo (an extra zero), refused before
@@ -167,7 +158,7 @@ def _named(candidates: list[PodInfo], _: random.Random, pod_ref: str | None) -> 
 
 
 Disruption = Callable[
-    [Backend, list[str], disruptions.Settings, int, disruptions.Later],
+    [Backend, list[str], "Chaos", int, disruptions.Later],
     Coroutine[Any, Any, disruptions.Disrupted],
 ]
 
@@ -308,9 +299,7 @@ async def _disrupt(
 ) -> None:
     """One disruption action; its CHAOS_ACTION event, stamped when it began, once it ends."""
     try:
-        done = await disrupt(
-            backend, list(outcome.targets), chaos.disruption_settings(), replicas, later
-        )
+        done = await disrupt(backend, list(outcome.targets), chaos, replicas, later)
         if done.targets is not None:
             outcome.targets = done.targets
         outcome.detail, outcome.error = done.detail, done.error

@@ -26,10 +26,13 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, Eviction
 from harness.errors import ApiUnavailable, HarnessError
+
+if TYPE_CHECKING:  # chaos.py imports this module for its ACTIONS
+    from harness.chaos import Chaos
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +46,10 @@ class Disrupted:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What the disruption actions read from the scenario's chaos section."""
-
-    evict_retry_s: float = 5.0
-    evict_timeout_s: float = 30.0
-    scale_by: int = 1
-    restore_after_s: float = 5.0
-    uncordon_after_s: float | None = None
-
-
 async def evict(
-    backend: Backend, targets: list[str], settings: Settings, _: int, __: Later
+    backend: Backend, targets: list[str], chaos: Chaos, _: int, __: Later
 ) -> Disrupted:
-    outcome = await _evict_one(backend, targets[0], settings)
+    outcome = await _evict_one(backend, targets[0], chaos)
     if isinstance(outcome, str):
         return Disrupted({"evicted": False, "blocked": False}, error=outcome)
     detail = {
@@ -71,17 +63,17 @@ async def evict(
 
 
 async def drain_node(
-    backend: Backend, targets: list[str], settings: Settings, _: int, later: Later
+    backend: Backend, targets: list[str], chaos: Chaos, _: int, later: Later
 ) -> Disrupted:
     picked = {p.name: p for p in await backend.list_pods()}.get(targets[0])
     node = picked.node if picked is not None else None
     if node is None:
         return Disrupted({"node": None}, [], f"pod {targets[0]} runs on no node")
     await backend.cordon(node)
-    if settings.uncordon_after_s is not None:
-        later.append(_after(settings.uncordon_after_s, backend.uncordon(node)))
+    if chaos.uncordon_after_s is not None:
+        later.append(_after(chaos.uncordon_after_s, backend.uncordon(node)))
     on_node = [p.name for p in await backend.list_pods() if p.node == node and not p.terminating]
-    outcomes = await asyncio.gather(*(_evict_one(backend, n, settings) for n in on_node))
+    outcomes = await asyncio.gather(*(_evict_one(backend, n, chaos) for n in on_node))
     evictions = [o for o in outcomes if isinstance(o, Eviction)]
     errors = [o for o in outcomes if isinstance(o, str)]
     blocked = [e.pod for e in evictions if not e.evicted]
@@ -97,26 +89,24 @@ async def drain_node(
 
 
 async def scale_down(
-    backend: Backend, _: list[str], settings: Settings, replicas: int, later: Later
+    backend: Backend, _: list[str], chaos: Chaos, replicas: int, later: Later
 ) -> Disrupted:
     before = {p.name for p in await backend.list_pods() if p.terminating}
-    to = max(0, replicas - settings.scale_by)
+    to = max(0, replicas - chaos.scale_by)
     await backend.scale(to)
-    later.append(_after(settings.restore_after_s, backend.scale(replicas)))
+    later.append(_after(chaos.restore_after_s, backend.scale(replicas)))
     stopped = [p.name for p in await backend.list_pods() if p.terminating and p.name not in before]
     return Disrupted({"from": replicas, "to": to}, stopped)
 
 
-async def crash(
-    backend: Backend, targets: list[str], _: Settings, __: int, ___: Later
-) -> Disrupted:
+async def crash(backend: Backend, targets: list[str], _: Chaos, __: int, ___: Later) -> Disrupted:
     await backend.crash_pod(targets[0])
     return Disrupted()
 
 
-async def _evict_one(backend: Backend, name: str, settings: Settings) -> Eviction | str:
+async def _evict_one(backend: Backend, name: str, chaos: Chaos) -> Eviction | str:
     try:
-        return await backend.evict_pod(name, settings.evict_retry_s, settings.evict_timeout_s)
+        return await backend.evict_pod(name, chaos.evict_retry_s, chaos.evict_timeout_s)
     except ApiUnavailable:
         raise
     except HarnessError as exc:
