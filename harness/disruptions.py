@@ -46,9 +46,7 @@ class Disrupted:
     error: str | None = None
 
 
-async def evict(
-    backend: Backend, targets: list[str], chaos: Chaos, _: int, __: Later
-) -> Disrupted:
+async def evict(backend: Backend, targets: list[str], chaos: Chaos, _: int, __: Later) -> Disrupted:
     outcome = await _evict_one(backend, targets[0], chaos)
     if isinstance(outcome, str):
         return Disrupted({"evicted": False, "blocked": False}, error=outcome)

@@ -35,7 +35,8 @@ class EventKind(str, Enum):
     """The pod object exists. Both backends; embedded detail: ``revision``, ``replaces`` (the
     pod it stands in for, when the ReplicaSet replaced a deleted one)."""
     POD_SCHEDULED = "pod_scheduled"
-    """The pod was bound to a node. Kube backend; detail: ``field``, ``node``."""
+    """The pod was bound to a node. Both backends; detail: ``node`` (kube also ``field``; the
+    embedded pod is scheduled at creation, or when its cordoned node is uncordoned)."""
     POD_NETWORK_READY = "pod_network_ready"
     """The pod got its IP. Kube backend; detail: ``field``, ``ip`` (``bounded_by`` when the time
     is only known to be no later than another event)."""

@@ -99,6 +99,10 @@ class Kubelet:
                 {"grace_period_s": grace, "cause": cause, "stopped_by": stopped_by},
             )
         )
+        if pod.node is None:  # never scheduled: no container, nothing for a kubelet to stop
+            self._pods.pop(pod.name, None)
+            self._notify()
+            return
         self._endpoints.terminate(pod.name, serving=pod.ready)
         self._spawn(kill_pod(pod, grace, self._prestop_hook(pod), started_at, self._emit))
         self._notify()

@@ -204,3 +204,18 @@ def test_a_deleted_pod_that_still_serves_stays_as_serving_terminating_from_1_22(
         assert removed == [
             {"reason": "deleted", "ready": False, "serving": None, "terminating": None}
         ]
+
+
+def test_a_pod_that_never_got_a_node_goes_at_once_when_deleted(tmp_path: Path) -> None:
+    async def scene(backend: EmbeddedBackend, _: list[TimelineEvent]) -> None:
+        await backend.cordon("embedded")
+        await backend.delete_pod((await backend.list_pods())[0].name)
+        (pending,) = [p for p in await backend.list_pods() if p.node is None]
+        await backend.scale(2)  # the controller deletes the unscheduled pod first
+        assert [p.name for p in await backend.list_pods()].count(pending.name) == 0
+        await backend.uncordon("embedded")
+        await backend.wait_settled(30)
+
+    events = _play(scene, tmp_path)
+    deleted = by_kind(events, EventKind.DELETE_REQUESTED)
+    assert [e.detail["stopped_by"] for e in deleted] == ["delete", "scale_down"]
