@@ -2,7 +2,10 @@
 
 A container that exits is restarted after a back-off until its pod is deleted; the probes
 (probes.py) move the pod in and out of the Service's endpoints (endpointcontroller.py), and a
-container that dies takes its pod out at once, without waiting for a probe. A container that
+container that dies takes its pod out at once, without waiting for a probe. A container the
+harness crashes (``crash``: SIGKILL from outside, no deletion, no preStop hook) is the
+exception: its pod stays an endpoint until the readiness probe, still probing the dead process,
+fails, or at the latest until the restart (the new container starts not ready). A container that
 fails its liveness or startup probe is killed as on a deletion (preStop hook, SIGTERM, grace
 period, SIGKILL) and restarted; each such failure is a ``kube_event`` (reason ``Unhealthy``,
 then ``Killing``), as Kubernetes records them.
@@ -123,14 +126,15 @@ class Kubelet:
         """Runs the pod's container, restarting it after a crash, until the pod is deleted."""
         try:
             while not pod.terminating:
+                pause = _RESTART_BACKOFF_S[min(pod.restarts, len(_RESTART_BACKOFF_S) - 1)]
+                waited = 0.0
                 container = await self._start_container(pod)
                 if container is not None:
-                    await self._watch_container(pod, container)
+                    waited = await self._watch_container(pod, container, pause)
                 if pod.terminating:
                     break
-                pause = _RESTART_BACKOFF_S[min(pod.restarts, len(_RESTART_BACKOFF_S) - 1)]
                 pod.restarts += 1
-                await wait_event(pod.deleted, pause)
+                await wait_event(pod.deleted, max(0.0, pause - waited))
         finally:
             self._pods.pop(pod.name, None)
             self._endpoints.remove(pod.name, "deleted")
@@ -173,7 +177,9 @@ class Kubelet:
         )
         return container
 
-    async def _watch_container(self, pod: Pod, container: Container) -> None:
+    async def _watch_container(self, pod: Pod, container: Container, backoff_s: float) -> float:
+        """Until the container ends; returns how much of the restart back-off (``backoff_s``)
+        has passed since (a crashed container is still probed meanwhile)."""
         probes = ContainerProbes(
             self._probes,
             pod.host,
@@ -192,29 +198,39 @@ class Kubelet:
         prober = asyncio.ensure_future(probes.run())
         try:
             rc = await container.wait()
+            exited_at = asyncio.get_running_loop().time()
             if pod.crashed is container:
                 self._emit_exited(pod, rc)
-                await self._until_not_ready(pod)
+                await self._until_not_ready(pod, backoff_s)
         finally:
             prober.cancel()
             # asyncio.wait, not `await prober`: a cancel of this task must not be swallowed.
             await asyncio.wait({prober})
-        if pod.crashed is container:
+        crashed = pod.crashed is container
+        if crashed:
             pod.crashed = None
         else:
             self._emit_exited(pod, rc)
         if pod.ready:
-            # The kubelet marks a pod whose container died not ready at once, without a probe.
-            self._readiness_changed(pod, False, reason="exited")
+            # The kubelet marks a pod whose container died not ready at once, without a probe;
+            # a crashed one whose probe had not failed yet, at the restart (a new container
+            # starts not ready).
+            self._readiness_changed(pod, False, reason="restarted" if crashed else "exited")
+        return asyncio.get_running_loop().time() - exited_at
 
     def _emit_exited(self, pod: Pod, rc: int) -> None:
         detail = {"code": exit_code(rc), "signal": signal_name(rc)}
         self._emit(TimelineEvent(time.time(), EventKind.EXITED, pod.name, detail))
 
-    async def _until_not_ready(self, pod: Pod) -> None:
-        """After a crash: until the readiness probe has failed enough times (or the pod goes)."""
+    async def _until_not_ready(self, pod: Pod, limit_s: float) -> None:
+        """After a crash: until the readiness probe has failed enough times, the pod goes, or
+        the restart back-off (``limit_s``) is over."""
+        deadline = asyncio.get_running_loop().time() + limit_s
         while pod.ready and not pod.terminating:
-            await wait_event(pod.deleted, self._probes.readiness.period_s / 4)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await wait_event(pod.deleted, min(left, self._probes.readiness.period_s / 4))
 
     def crash(self, pod: Pod) -> None:
         """SIGKILL to the app's process from outside: no deletion, no preStop hook. The pod's

@@ -35,12 +35,13 @@ def _play(
     order: str = "naive",
     pdb: Pdb | None = None,
     embedded: Embedded = FAST,
+    readiness: Probe | None = None,
 ) -> list[TimelineEvent]:
     app = App(
         shutdown_delay_s=1.0,
         prestop_sleep_s=1.0,
         grace_period_s=10.0,
-        readiness=Probe(period_s=0.1, timeout_s=1.0),
+        readiness=readiness or Probe(period_s=0.1, timeout_s=1.0),
         pdb=pdb,
     )
     events: list[TimelineEvent] = []
@@ -219,3 +220,21 @@ def test_a_pod_that_never_got_a_node_goes_at_once_when_deleted(tmp_path: Path) -
     events = _play(scene, tmp_path)
     deleted = by_kind(events, EventKind.DELETE_REQUESTED)
     assert [e.detail["stopped_by"] for e in deleted] == ["delete", "scale_down"]
+
+
+def test_a_crashed_pod_whose_probe_is_slow_to_fail_leaves_the_endpoints_at_the_restart(
+    tmp_path: Path,
+) -> None:
+    async def scene(backend: EmbeddedBackend, events: list[TimelineEvent]) -> None:
+        await backend.crash_pod((await backend.list_pods())[0].name)
+        for _ in range(200):
+            if by_kind(events, EventKind.CONTAINER_RESTARTED):
+                break
+            await asyncio.sleep(0.05)
+        await backend.wait_settled(30)
+
+    slow_to_fail = Probe(period_s=0.1, timeout_s=1.0, failure_threshold=100)  # 10 s of failures
+    events = _play(scene, tmp_path, readiness=slow_to_fail)
+    (not_ready,) = by_kind(events, EventKind.POD_NOT_READY)
+    assert not_ready.detail["reason"] == "restarted"
+    assert len(by_kind(events, EventKind.CONTAINER_RESTARTED)) == 1
