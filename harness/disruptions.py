@@ -9,7 +9,8 @@ action's CHAOS_ACTION detail and kept in the journal) and, if part of it failed,
 - ``drain_node``: as `kubectl drain`: cordon the picked pod's node, then evict every pod of the
   order on it at once, each retried as ``evict`` is; detail ``node``, ``evicted`` and
   ``blocked`` (pod names), ``attempts``. The node stays cordoned until ``chaos.uncordon_after_s``
-  (when given), else until the backend's teardown;
+  (when given), else until the load has stopped (``uncordon_drained``, before the run waits for
+  the pods to settle: replacements may need that node); the backend's teardown uncordons too;
 - ``scale_down``: ``backend.scale(replicas - chaos.scale_by)``, back to ``replicas`` after
   ``chaos.restore_after_s``; detail ``from``, ``to``; the targets are the pods that started
   terminating at once (the embedded ReplicaSet deletes synchronously; on a cluster the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from harness.backends.base import Backend, Eviction
 from harness.errors import ApiUnavailable, HarnessError
 
 if TYPE_CHECKING:  # chaos.py imports this module for its ACTIONS
-    from harness.chaos import Chaos
+    from harness.chaos import Chaos, ChaosOutcome
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,13 @@ async def crash(backend: Backend, targets: list[str], _: Chaos, __: int, ___: La
     return Disrupted()
 
 
+async def uncordon_drained(backend: Backend, journal: Sequence[ChaosOutcome]) -> None:
+    """Uncordons every node the journal's drains cordoned (again: uncordoning is idempotent)."""
+    nodes = {o.detail.get("node") for o in journal if o.action == "drain_node"}
+    for node in sorted(n for n in nodes if isinstance(n, str)):
+        await backend.uncordon(node)
+
+
 async def _evict_one(backend: Backend, name: str, chaos: Chaos) -> Eviction | str:
     try:
         return await backend.evict_pod(name, chaos.evict_retry_s, chaos.evict_timeout_s)
@@ -117,7 +125,7 @@ def _after(delay_s: float, call: Coroutine[Any, Any, None]) -> asyncio.Task[None
         try:
             await asyncio.sleep(delay_s)
         except BaseException:
-            call.close()  # never awaited: say so to nobody
+            call.close()  # cancelled first: close it, or Python warns it was never awaited
             raise
         await call
 

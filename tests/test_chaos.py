@@ -12,6 +12,7 @@ import pytest
 
 from harness.backends.base import DeploySpec, EventSink, Eviction, PodInfo, Target
 from harness.chaos import Chaos, ChaosOutcome, due_times, eligible, pick_targets, play_chaos
+from harness.disruptions import uncordon_drained
 from harness.errors import ApiUnavailable, BackendError, ScenarioError
 from harness.scenario import Scenario, validate
 from harness.timeline import EventKind, TimelineEvent
@@ -337,3 +338,11 @@ def test_the_disruption_settings_are_bounded(settings: dict[str, float], message
         setattr(scenario.chaos, key, value)
     with pytest.raises(ScenarioError, match=re.escape(message)):
         validate(scenario)
+
+
+def test_the_nodes_drains_left_cordoned_are_uncordoned_once_the_load_is_over() -> None:
+    backend = DisruptingBackend()
+    outcomes, _ = _disrupt(Chaos(action="drain_node"), backend)
+    assert ("uncordon", "n1") not in backend.calls
+    asyncio.run(uncordon_drained(backend, outcomes))
+    assert backend.calls[-1] == ("uncordon", "n1")
