@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.errors import shown
+from harness.pdb import Pdb
 from harness.settings import HOUR_S, Bound, bound_problem
 
 
@@ -106,6 +107,9 @@ class App:
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe | None = None
     startup: Probe | None = None
+    # A PodDisruptionBudget over the order's pods (harness.pdb): kube deploys it, embedded's
+    # Eviction model honours it; None: no budget.
+    pdb: Pdb | None = None
 
     @property
     def is_sample(self) -> bool:

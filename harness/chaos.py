@@ -13,7 +13,11 @@ so the same seed, schedule and backend behaviour pick the same pods:
 - ``delete_named``: ``pod`` is an index into that list ("0" is the oldest) or a pod's name;
 - ``delete_all``: every pod;
 - ``rolling_restart``: every pod, replaced by the backend's rollout; the rollout runs in the
-  background so later actions keep their times, and play_chaos waits for it before returning.
+  background so later actions keep their times, and play_chaos waits for it before returning;
+- ``evict``, ``crash``: one pod as ``delete_random`` picks it; ``drain_node``: that pod's node;
+  ``scale_down``: no pod (the ReplicaSet controller picks). These disruptions (disruptions.py)
+  run in the background too, and their CHAOS_ACTION event, stamped when they began, is written
+  when they end, with what they did in its detail.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+from harness import disruptions
 from harness.backends.base import Backend, EventSink, PodInfo
 from harness.errors import ApiUnavailable, HarnessError, ScenarioError
 from harness.timeline import EventKind, TimelineEvent
@@ -49,6 +55,12 @@ class Chaos:
     grace_period_s: float | None = None  # override of the pod's grace period for deletes
     max_surge: str = "25%"
     max_unavailable: str = "25%"
+    # The disruption actions (disruptions.py)
+    scale_by: int = 1  # scale_down: replicas - scale_by
+    restore_after_s: float = 5.0  # scale_down: back to the deployed replicas this much later
+    evict_retry_s: float = 5.0  # evict, drain_node: a refused eviction is retried this often
+    evict_timeout_s: float = 30.0  # and given up this long after the first request
+    uncordon_after_s: float | None = None  # drain_node: None: the node stays cordoned to teardown
 
 
 # The most actions one order may schedule: at one a second that is close to three hours of
@@ -104,6 +116,7 @@ class ChaosOutcome:
     action: str
     targets: list[str] = field(default_factory=list)
     error: str | None = None  # why the action did nothing or failed in part
+    detail: dict[str, object] = field(default_factory=dict)  # what a disruption action did
 
 
 def due_times(offsets: list[float], t0: float) -> list[float]:
@@ -128,6 +141,10 @@ def _every(candidates: list[PodInfo], _rng: random.Random, _ref: str | None) -> 
     return [p.name for p in candidates], None
 
 
+def _none(_candidates: list[PodInfo], _rng: random.Random, _ref: str | None) -> Picked:
+    return [], None  # the backend's controller picks (scale_down)
+
+
 def _named(candidates: list[PodInfo], _: random.Random, pod_ref: str | None) -> Picked:
     ref = (pod_ref or "").strip()
     if ref.isdigit():
@@ -140,6 +157,12 @@ def _named(candidates: list[PodInfo], _: random.Random, pod_ref: str | None) -> 
     return [], f"no pod named {ref!r} that is not already terminating"
 
 
+Disruption = Callable[
+    [Backend, list[str], "Chaos", int, disruptions.Later],
+    Coroutine[Any, Any, disruptions.Disrupted],
+]
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """One kind of chaos: how it picks its pods, and what the backend does to them."""
@@ -147,6 +170,8 @@ class Action:
     pick: Callable[[list[PodInfo], random.Random, str | None], Picked]
     rollout: bool = False  # True: backend.rolling_restart replaces them; False: each is deleted
     needs_pod: bool = False  # the scenario must name the pod (chaos.pod)
+    disrupt: Disruption | None = None  # not a deletion: what disruptions.py does instead
+    needs_pods: bool = True  # False: it acts without pods of its own picking (scale_down)
 
 
 # Every chaos action there is: a new one is an entry here (and, if it needs one, a Backend verb).
@@ -155,6 +180,10 @@ ACTIONS: dict[str, Action] = {
     "delete_named": Action(_named, needs_pod=True),
     "delete_all": Action(_every),
     "rolling_restart": Action(_every, rollout=True),
+    "evict": Action(_one_serving, disrupt=disruptions.evict),
+    "drain_node": Action(_one_serving, disrupt=disruptions.drain_node),
+    "scale_down": Action(_none, disrupt=disruptions.scale_down, needs_pods=False),
+    "crash": Action(_one_serving, disrupt=disruptions.crash),
 }
 
 
@@ -165,7 +194,7 @@ def pick_targets(
     if action not in ACTIONS:
         raise ValueError(f"unknown chaos action {action!r}")
     candidates = eligible(pods)
-    if not candidates:
+    if not candidates and ACTIONS[action].needs_pods:
         return [], "no pod that is not already terminating"
     return ACTIONS[action].pick(candidates, rng, pod_ref)
 
@@ -177,13 +206,17 @@ async def play_chaos(
     rng: random.Random,
     emit: EventSink,
     t0: float,
+    replicas: int | None = None,
 ) -> list[ChaosOutcome]:
     """Plays every action at ``t0 + offset``; returns the journal once all of them are done.
 
-    Cancelled, it cancels a rollout it started and returns nothing more (the timeline has it all).
+    ``replicas``: the deployed count scale_down starts from and restores (None: the pods that
+    are not terminating when it acts). Cancelled, it cancels what it started in the background
+    and returns nothing more (the timeline has it all).
     """
     journal: list[ChaosOutcome] = []
-    rollouts: list[tuple[ChaosOutcome, asyncio.Task[None]]] = []
+    background: list[tuple[ChaosOutcome, asyncio.Task[None]]] = []
+    later: disruptions.Later = []  # restores: scale back, uncordon
     try:
         for offset, due in zip(sorted(offsets), due_times(offsets, t0), strict=True):
             await asyncio.sleep(max(0.0, due - time.time()))
@@ -191,21 +224,22 @@ async def play_chaos(
             journal.append(outcome)
             pods = await backend.list_pods()
             outcome.targets, outcome.error = pick_targets(chaos.action, pods, rng, chaos.pod)
-            detail: dict[str, object] = {
-                "action": chaos.action,
-                "targets": list(outcome.targets),
-                "offset_s": offset,
-            }
-            if outcome.error is not None:
-                detail["error"] = outcome.error
-            emit(TimelineEvent(outcome.ts, EventKind.CHAOS_ACTION, None, detail))
+            action = ACTIONS[chaos.action]
+            if action.disrupt is not None and outcome.error is None:
+                deployed = replicas if replicas is not None else len(eligible(pods))
+                task = asyncio.ensure_future(
+                    _disrupt(backend, chaos, action.disrupt, outcome, deployed, later, emit)
+                )
+                background.append((outcome, task))
+                continue
+            emit(_action_event(outcome))
             if not outcome.targets:
                 continue
-            if ACTIONS[chaos.action].rollout:
+            if action.rollout:
                 task = asyncio.ensure_future(
                     backend.rolling_restart(chaos.max_surge, chaos.max_unavailable)
                 )
-                rollouts.append((outcome, task))
+                background.append((outcome, task))
                 continue
             errors = []
             for name in outcome.targets:
@@ -217,19 +251,66 @@ async def play_chaos(
                     errors.append(f"{name}: {exc}")
                     log.warning("chaos: deleting pod %s failed: %s", name, exc)
             outcome.error = "; ".join(errors) or None
-        for outcome, task in rollouts:
+        for outcome, task in background:
             try:
                 await task
             except ApiUnavailable:
                 raise
             except HarnessError as exc:
                 outcome.error = str(exc)
-                log.warning("chaos: rolling restart failed: %s", exc)
+                log.warning("chaos: %s failed: %s", outcome.action, exc)
+        for restore in later:
+            try:
+                await restore
+            except ApiUnavailable:
+                raise
+            except HarnessError as exc:
+                log.warning("chaos: restoring after %s failed: %s", chaos.action, exc)
     finally:
-        for _, task in rollouts:
+        for task in [t for _, t in background] + later:
             if not task.done():
                 task.cancel()
-            # Retrieve every rollout's end, so none is reported as an exception never looked at.
+            # Retrieve every task's end, so none is reported as an exception never looked at.
             with contextlib.suppress(asyncio.CancelledError, HarnessError):
                 await task
     return journal
+
+
+def _action_event(outcome: ChaosOutcome) -> TimelineEvent:
+    detail: dict[str, object] = {
+        "action": outcome.action,
+        "targets": list(outcome.targets),
+        "offset_s": outcome.offset_s,
+        **outcome.detail,
+    }
+    if outcome.error is not None:
+        detail["error"] = outcome.error
+    return TimelineEvent(outcome.ts, EventKind.CHAOS_ACTION, None, detail)
+
+
+async def _disrupt(
+    backend: Backend,
+    chaos: Chaos,
+    disrupt: Disruption,
+    outcome: ChaosOutcome,
+    replicas: int,
+    later: disruptions.Later,
+    emit: EventSink,
+) -> None:
+    """One disruption action; its CHAOS_ACTION event, stamped when it began, once it ends."""
+    try:
+        done = await disrupt(backend, list(outcome.targets), chaos, replicas, later)
+        if done.targets is not None:
+            outcome.targets = done.targets
+        outcome.detail, outcome.error = done.detail, done.error
+    except ApiUnavailable:
+        outcome.error = "the API is unavailable"
+        raise
+    except HarnessError as exc:
+        outcome.error = str(exc)
+        log.warning("chaos: %s failed: %s", outcome.action, exc)
+    except asyncio.CancelledError:
+        outcome.error = "cancelled before it ended"
+        raise
+    finally:
+        emit(_action_event(outcome))

@@ -23,6 +23,7 @@ from harness.backends.base import Backend, DeploySpec, EventSink
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
+from harness.disruptions import uncordon_drained
 from harness.durable import sync_path
 from harness.errors import HarnessError, UsageError, WriteError
 from harness.fixes.files import fix_server
@@ -181,6 +182,7 @@ async def _run_order(
                 random.Random(scenario.seed),
                 emit,
                 t0,
+                scenario.replicas,
             )
         )
         waiting = asyncio.create_task(load.wait())
@@ -203,7 +205,8 @@ async def _run_order(
         t_end = time.time()
         timeline.write(TimelineEvent(t_end, EventKind.LOAD_STOPPED))
         entry.window = (t0, t_end)
-        await chaos  # every action's outcome is in the timeline
+        outcomes = await chaos  # every action's outcome is in the timeline
+        await uncordon_drained(backend, outcomes)  # the pods may need the drained node to settle
         console.progress(f"[{order}] load done; waiting for pods to settle")
         await backend.wait_settled(scenario.settle_timeout_s)
         _check_written(timeline)

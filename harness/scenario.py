@@ -28,9 +28,11 @@ from harness.chaos import (
 from harness.classify import ERROR_CLASSES
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits, evidence_limit_problems
+from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.load.pacing import pacing_problems
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
+from harness.pdb import is_int_or_percent, pdb_problems
 from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
 from harness.yamlfile import read_settings
 
@@ -58,6 +60,11 @@ BOUNDS: dict[str, Bound] = {
     "chaos.every_s": (0, DAY_S, False),
     "chaos.count": (0, MAX_ACTIONS, True),
     "chaos.grace_period_s": (0, HOUR_S, True),
+    "chaos.scale_by": (0, 100, False),
+    "chaos.restore_after_s": (0, DAY_S, True),
+    "chaos.evict_retry_s": (0, HOUR_S, False),
+    "chaos.evict_timeout_s": (0, HOUR_S, True),
+    "chaos.uncordon_after_s": (0, DAY_S, True),
     "app.shutdown_delay_s": (0, HOUR_S, True),
     "app.quiet_period_s": (0, HOUR_S, True),
     "app.drain_timeout_s": (0, HOUR_S, True),
@@ -103,6 +110,7 @@ class Traffic:
 class Embedded:
     propagation_min_s: float = 0.5  # delay before the Service proxy applies an endpoint change
     propagation_max_s: float = 1.5
+    kubernetes_version: str = DEFAULT_VERSION  # its endpoint semantics: harness.kubeversion
 
 
 @dataclass
@@ -292,12 +300,12 @@ def validate(s: Scenario) -> None:
                 "raise duration_s or lower count/every_s"
             )
     for pct_key in ("max_surge", "max_unavailable"):
-        if not _is_int_or_percent(getattr(c, pct_key)):
+        if not is_int_or_percent(getattr(c, pct_key)):
             problems.append(f"chaos.{pct_key}: expected an integer or a percentage like '25%'")
     a = s.app
     if a.shutdown_strategy not in SHUTDOWN_STRATEGIES:
         problems.append(f"app.shutdown_strategy: expected one of {', '.join(SHUTDOWN_STRATEGIES)}")
-    problems += app_problems(a)
+    problems += app_problems(a) + pdb_problems(a.pdb)
     if a.command is not None and not any("{port}" in part for part in a.command):
         problems.append("app.command: must contain {port} so each pod can listen on its own port")
     if a.command is not None and any("\x00" in part for part in a.command):
@@ -305,6 +313,8 @@ def validate(s: Scenario) -> None:
     e = s.embedded
     if e.propagation_min_s > e.propagation_max_s:
         problems.append("embedded: need 0 <= propagation_min_s <= propagation_max_s")
+    if parse_version(e.kubernetes_version) is None:
+        problems.append(version_problem(e.kubernetes_version))
     g = s.gate
     if not problems and g.order not in s.variant_names():
         problems.append(
@@ -388,9 +398,3 @@ def _out_of_bounds(s: Scenario) -> list[str]:
             value = getattr(value, part) if value is not None else None
         problems += bound_problem(key, value, bound)
     return problems
-
-
-def _is_int_or_percent(value: str) -> bool:
-    text = str(value).strip()
-    digits = text[:-1] if text.endswith("%") else text
-    return digits.isascii() and digits.isdigit()  # not "²" or "١٢", which int() refuses

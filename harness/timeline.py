@@ -35,7 +35,8 @@ class EventKind(str, Enum):
     """The pod object exists. Both backends; embedded detail: ``revision``, ``replaces`` (the
     pod it stands in for, when the ReplicaSet replaced a deleted one)."""
     POD_SCHEDULED = "pod_scheduled"
-    """The pod was bound to a node. Kube backend; detail: ``field``, ``node``."""
+    """The pod was bound to a node. Both backends; detail: ``node`` (kube also ``field``; the
+    embedded pod is scheduled at creation, or when its cordoned node is uncordoned)."""
     POD_NETWORK_READY = "pod_network_ready"
     """The pod got its IP. Kube backend; detail: ``field``, ``ip`` (``bounded_by`` when the time
     is only known to be no later than another event)."""
@@ -48,8 +49,9 @@ class EventKind(str, Enum):
     """The readiness probe failed on a pod that was ready. Both backends; embedded detail:
     ``reason``."""
     DELETE_REQUESTED = "delete_requested"
-    """The harness asked for the pod's deletion. Both backends; detail: ``grace_period_s``
-    (kube also: ``cause``, ``call_ms``, ``deletion_timestamp``, ``requested_grace_period_s``)."""
+    """The pod's deletion began. Both backends; detail: ``grace_period_s``, ``stopped_by``
+    (what deleted it: "delete", "evict", "drain", "scale_down" or "rollout"; kube also:
+    ``cause``, ``call_ms``, ``deletion_timestamp``, ``requested_grace_period_s``)."""
     PRESTOP_STARTED = "prestop_started"
     """The preStop hook began. Embedded kubelet (detail: ``sleep_s``, or ``command`` for an exec
     hook of the variant's) or a Kubernetes Event."""
@@ -82,10 +84,14 @@ class EventKind(str, Enum):
 
     # -- Endpoints: the controller's view, then the proxy's (the embedded proxy only) ------------
     ENDPOINT_ADDED = "endpoint_added"
-    """The pod became a ready endpoint of the Service. Both backends; kube detail: ``address``."""
+    """The pod became a ready endpoint of the Service. Both backends; kube detail: ``address``.
+    Both: ``ready``, ``serving``, ``terminating`` (EndpointSlice conditions, KEP-1672; null
+    where the server, or the embedded profile, does not publish them)."""
     ENDPOINT_REMOVED = "endpoint_removed"
     """The pod stopped being a ready endpoint. Both backends; kube detail: ``reason``,
-    ``address``, ``serving``."""
+    ``address``; both: ``ready``, ``serving``, ``terminating`` as for ``endpoint_added``. With
+    conditions published, a terminating pod that still serves stays in the slice; its later
+    ``reason`` "not_serving" or "gone" removal is a second event for the same pod."""
     ADDITION_APPLIED = "addition_applied"
     """The embedded Service proxy started sending new connections to the pod; detail:
     ``delay_s`` after the endpoint change."""
@@ -101,11 +107,33 @@ class EventKind(str, Enum):
     # -- The chaos schedule and the run itself ---------------------------------------------------
     CHAOS_ACTION = "chaos_action"
     """A scheduled chaos action was taken (``harness.chaos``); detail: ``action``, ``targets``
-    (pod names), ``offset_s``, and ``error`` when no target could be picked."""
+    (pod names), ``offset_s``, and ``error`` when no target could be picked; the disruption
+    actions add what they did: ``evicted``, ``blocked``, ``attempts`` (evict, drain_node),
+    ``node`` (drain_node), ``from``, ``to`` (scale_down)."""
     LOAD_STARTED = "load_started"
     """Traffic began (``harness.run``); detail: ``target`` (the URL)."""
     LOAD_STOPPED = "load_stopped"
     """Traffic ended (``harness.run``)."""
+
+    # -- Disruptions other than deletion (issue 19: evictions, drains, scale, crashes) -----------
+    EVICTION_BLOCKED = "eviction_blocked"
+    """An eviction was refused (a PodDisruptionBudget allows no disruption now) and will be
+    retried, as `kubectl drain` does. Both backends; detail: ``status`` (429), ``attempt``,
+    ``message``, ``retry_in_s``."""
+    POD_CRASHED = "pod_crashed"
+    """The harness sent SIGKILL to the app's process from outside the pod: no deletion, no
+    preStop. Both backends; detail: ``method`` (embedded: "signal"; local cluster: "containerd
+    task kill"), ``pid`` when known."""
+    CONTAINER_RESTARTED = "container_restarted"
+    """The kubelet started the pod's container again after it ended (a crash, a failed liveness
+    or startup probe). Both backends; detail: ``restart_count``."""
+    NODE_CORDONED = "node_cordoned"
+    """A node was marked unschedulable (chaos ``drain_node``); pod None; detail: ``node``."""
+    NODE_UNCORDONED = "node_uncordoned"
+    """A node was made schedulable again; pod None; detail: ``node``."""
+    SCALED = "scaled"
+    """The Deployment's replicas were set (chaos ``scale_down`` and its restore); pod None;
+    detail: ``from``, ``to``."""
 
     # -- The app's own lines (sample-app/app.py), as ``app_kind`` names them; detail: the line's
     #    fields other than ts, event and pod. An app may emit others: see ``app_kind``. -----------

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import tracemalloc
 
 import pytest
 
-from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
+from harness.backends.base import DeploySpec, EventSink, Eviction, PodInfo, Target
 from harness.chaos import Chaos, ChaosOutcome, due_times, eligible, pick_targets, play_chaos
+from harness.disruptions import uncordon_drained
 from harness.errors import ApiUnavailable, BackendError, ScenarioError
 from harness.scenario import Scenario, validate
 from harness.timeline import EventKind, TimelineEvent
@@ -217,3 +219,130 @@ def test_an_absurd_count_is_refused_without_building_the_schedule() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20  # the 2e6 offsets alone would take 60 MB
+
+
+# ----- the disruption actions (harness.disruptions) ---------------------------------------------
+
+
+class DisruptingBackend(FakeBackend):
+    """FakeBackend with the verbs of issue 19: evictions refused while ``blocking``; one node."""
+
+    def __init__(self, blocking: bool = False) -> None:
+        super().__init__()
+        self.blocking = blocking
+        self.calls: list[tuple[str, object]] = []
+        self.pods = [PodInfo(p.name, p.ready, p.terminating, p.created, "n1") for p in self.pods]
+
+    async def evict_pod(self, name: str, retry_s: float, timeout_s: float) -> Eviction:
+        self.calls.append(("evict", name))
+        if self.blocking:
+            return Eviction(name, False, 3, timeout_s, 429, "budget")
+        await self.delete_pod(name)
+        return Eviction(name, True, 1, 0.0, 201, None)
+
+    async def cordon(self, node: str) -> None:
+        self.calls.append(("cordon", node))
+
+    async def uncordon(self, node: str) -> None:
+        self.calls.append(("uncordon", node))
+
+    async def scale(self, replicas: int) -> None:
+        self.calls.append(("scale", replicas))
+
+    async def crash_pod(self, name: str) -> None:
+        self.calls.append(("crash", name))
+
+
+def _disrupt(
+    chaos: Chaos, backend: DisruptingBackend, offsets: list[float] | None = None
+) -> tuple[list[ChaosOutcome], list[TimelineEvent]]:
+    events: list[TimelineEvent] = []
+    outcomes = asyncio.run(
+        play_chaos(
+            backend, chaos, offsets or [0.0], random.Random(5), events.append, time.time(), 3
+        )
+    )
+    return outcomes, events
+
+
+def test_evict_records_evicted_or_blocked_in_the_journal_and_the_event() -> None:
+    outcomes, events = _disrupt(Chaos(action="evict"), DisruptingBackend())
+    assert outcomes[0].detail["evicted"] is True and outcomes[0].error is None
+    (event,) = [e for e in events if e.kind == EventKind.CHAOS_ACTION]
+    assert event.detail["evicted"] is True and event.detail["status"] == 201
+    assert event.ts == outcomes[0].ts  # stamped when it began, written when it ended
+
+    outcomes, events = _disrupt(Chaos(action="evict"), DisruptingBackend(blocking=True))
+    assert outcomes[0].detail["blocked"] is True and outcomes[0].detail["attempts"] == 3
+    assert outcomes[0].error == "blocked: budget"
+    assert events[0].detail["blocked"] is True
+
+
+def test_drain_node_cordons_then_evicts_every_pod_on_the_node_and_uncordons_when_asked() -> None:
+    backend = DisruptingBackend()
+    outcomes, events = _disrupt(Chaos(action="drain_node", uncordon_after_s=0.05), backend)
+    assert backend.calls[0] == ("cordon", "n1")
+    assert sorted(n for verb, n in backend.calls if verb == "evict") == ["p1", "p2", "p3"]
+    assert backend.calls[-1] == ("uncordon", "n1")
+    assert outcomes[0].detail["node"] == "n1"
+    assert sorted(outcomes[0].targets) == ["p1", "p2", "p3"]
+    assert events[0].detail["evicted"] == outcomes[0].targets
+
+
+def test_drain_node_without_uncordon_after_leaves_the_node_to_teardown() -> None:
+    backend = DisruptingBackend(blocking=True)
+    outcomes, _ = _disrupt(Chaos(action="drain_node"), backend)
+    assert ("uncordon", "n1") not in backend.calls
+    assert sorted(outcomes[0].detail["blocked"]) == ["p1", "p2", "p3"]  # type: ignore[call-overload]
+    assert outcomes[0].error is not None and outcomes[0].error.startswith("blocked: ")
+
+
+def test_scale_down_scales_by_and_restores_the_deployed_replicas() -> None:
+    backend = DisruptingBackend()
+    outcomes, _ = _disrupt(Chaos(action="scale_down", scale_by=2, restore_after_s=0.05), backend)
+    assert backend.calls == [("scale", 1), ("scale", 3)]
+    assert outcomes[0].detail == {"from": 3, "to": 1}
+
+
+def test_crash_picks_one_serving_pod_with_the_seed() -> None:
+    first, second = DisruptingBackend(), DisruptingBackend()
+    _disrupt(Chaos(action="crash"), first, [0.0, 0.01])
+    _disrupt(Chaos(action="crash"), second, [0.0, 0.01])
+    assert first.calls == second.calls and len(first.calls) == 2
+    assert all(verb == "crash" for verb, _ in first.calls)
+
+
+def test_a_refused_disruption_is_recorded_and_the_schedule_goes_on() -> None:
+    class Refusing(DisruptingBackend):
+        async def crash_pod(self, name: str) -> None:
+            raise BackendError("kube: cannot reach the node's runtime")
+
+    outcomes, events = _disrupt(Chaos(action="crash"), Refusing(), [0.0, 0.01])
+    assert [o.error for o in outcomes] == ["kube: cannot reach the node's runtime"] * 2
+    assert all("error" in e.detail for e in events)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"scale_by": 0}, "chaos.scale_by: must be > 0"),
+        ({"evict_retry_s": 0}, "chaos.evict_retry_s: must be > 0"),
+        ({"evict_timeout_s": -1}, "chaos.evict_timeout_s: must be >= 0"),
+        ({"restore_after_s": 1e9}, "chaos.restore_after_s: must be >= 0 and <= 86400"),
+        ({"uncordon_after_s": -2}, "chaos.uncordon_after_s: must be >= 0"),
+    ],
+)
+def test_the_disruption_settings_are_bounded(settings: dict[str, float], message: str) -> None:
+    scenario = Scenario()
+    for key, value in settings.items():
+        setattr(scenario.chaos, key, value)
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        validate(scenario)
+
+
+def test_the_nodes_drains_left_cordoned_are_uncordoned_once_the_load_is_over() -> None:
+    backend = DisruptingBackend()
+    outcomes, _ = _disrupt(Chaos(action="drain_node"), backend)
+    assert ("uncordon", "n1") not in backend.calls
+    asyncio.run(uncordon_drained(backend, outcomes))
+    assert backend.calls[-1] == ("uncordon", "n1")

@@ -48,6 +48,19 @@ class PodInfo:
     ready: bool
     terminating: bool
     created: float | None = None  # unix seconds; chaos orders pods by it for `pod: <index>`
+    node: str | None = None  # the node it runs on (embedded: "embedded"); None: not scheduled
+
+
+@dataclass(frozen=True, slots=True)
+class Eviction:
+    """How an eviction ended (``Backend.evict_pod``): accepted, or refused until time ran out."""
+
+    pod: str
+    evicted: bool
+    attempts: int  # eviction requests made, the accepted one included
+    blocked_s: float  # time spent refused, between the first refusal and the end
+    last_status: int | None  # the last answer's HTTP status (429: a disruption budget refused)
+    reason: str | None  # the last refusal's message, None once evicted
 
 
 class Backend(Protocol):
@@ -69,6 +82,30 @@ class Backend(Protocol):
 
     async def rolling_restart(self, max_surge: str = "25%", max_unavailable: str = "25%") -> None:
         """Replace every pod, as `kubectl rollout restart` does, and return when it is complete."""
+        ...
+
+    async def evict_pod(self, name: str, retry_s: float, timeout_s: float) -> Eviction:
+        """Asks for the pod's eviction as `kubectl drain` does (PodDisruptionBudgets honoured): a
+        refusal (429) is one ``eviction_blocked`` event and is retried every ``retry_s`` until
+        ``timeout_s``; returns once accepted or out of time."""
+        ...
+
+    async def cordon(self, node: str) -> None:
+        """Marks the node unschedulable; the backend uncordons it at teardown at the latest."""
+        ...
+
+    async def uncordon(self, node: str) -> None:
+        """Makes the node schedulable again."""
+        ...
+
+    async def scale(self, replicas: int) -> None:
+        """Sets the Deployment's replicas and returns without waiting (on a scale-down the
+        ReplicaSet controller picks the pods that go)."""
+        ...
+
+    async def crash_pod(self, name: str) -> None:
+        """SIGKILL to the app's process from outside the pod; the kubelet restarts the container:
+        no deletion, no preStop. BackendError (one line) where the backend cannot do it."""
         ...
 
     async def wait_settled(self, timeout_s: float) -> None:

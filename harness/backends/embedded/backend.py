@@ -7,7 +7,11 @@ userspace proxy (proxy.py) that learns endpoint changes late (endpointcontroller
 kubelet (kubelet.py) runs, probes and restarts containers, and on a deletion runs its kill
 sequence while the endpoint goes, at the same moment, as in a cluster; a ReplicaSet replaces
 deleted pods and a rolling restart follows the Deployment controller's arithmetic
-(replicaset.py, rollingupdate.py).
+(replicaset.py, rollingupdate.py). The disruptions of issue 19: evictions honouring
+``app.pdb`` (eviction.py), cordon and uncordon of the one node "embedded" (new pods stay
+unscheduled meanwhile), scale (the ReplicaSet picks the victims: victims.py) and crashes (the
+kubelet's SIGKILL and restart: kubelet.py). The Service's endpoint semantics follow
+``embedded.kubernetes_version`` (harness.kubeversion). The cordon ends with the Deployment.
 
 Construct it with ``EmbeddedBackend.from_scenario(scenario, log_dir=...)`` (what the run
 orchestrator does), or directly::
@@ -33,7 +37,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.appspec import App, Probe, ProbeChange
-from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
+from harness.backends.base import (
+    DeploySpec,
+    EventSink,
+    Eviction,
+    PodInfo,
+    Target,
+    TeardownOnExit,
+)
+from harness.backends.embedded import eviction
 from harness.backends.embedded.app import AppLaunch
 from harness.backends.embedded.endpointcontroller import EndpointsModel, PropagationDelay
 from harness.backends.embedded.kubelet import Kubelet
@@ -41,12 +53,13 @@ from harness.backends.embedded.notready import why_not_ready
 from harness.backends.embedded.pod import Pod, PodNames
 from harness.backends.embedded.probes import Probes
 from harness.backends.embedded.proxy import BALANCE_MODES, ServiceProxy
-from harness.backends.embedded.replicaset import ReplicaSets
+from harness.backends.embedded.replicaset import NODE, ReplicaSets
 from harness.backends.embedded.rollingupdate import resolve_fenceposts
 from harness.backends.embedded.tasks import Changes, Tasks
 from harness.errors import BackendError
+from harness.kubeversion import semantics
 from harness.scenario import Embedded, Scenario
-from harness.timeline import TimelineEvent
+from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +117,7 @@ class EmbeddedBackend(TeardownOnExit):
         self._proxy: ServiceProxy | None = None
         self._endpoints: EndpointsModel | None = None
         self._replicasets: ReplicaSets | None = None
+        self._kubelet: Kubelet | None = None
         self._pods: dict[str, Pod] = {}  # in creation order
         self._tasks = Tasks()
         self._changes = Changes()
@@ -132,7 +146,8 @@ class EmbeddedBackend(TeardownOnExit):
             self._embedded.propagation_max_s,
         )
         notify = self._changes.notify
-        endpoints = EndpointsModel(proxy, delay, self._emit, notify)
+        profile = semantics(self._embedded.kubernetes_version)
+        endpoints = EndpointsModel(proxy, delay, self._emit, notify, profile)
         self._endpoints = endpoints
         kubelet = Kubelet(
             spec,
@@ -145,6 +160,7 @@ class EmbeddedBackend(TeardownOnExit):
             notify=notify,
             spawn=self._tasks.spawn,
         )
+        self._kubelet = kubelet
         replicasets = ReplicaSets(
             spec,
             self._pods,
@@ -217,6 +233,61 @@ class EmbeddedBackend(TeardownOnExit):
         except ValueError as exc:
             raise BackendError(f"rolling restart: {exc}") from None
         await replicasets.rolling_restart(surge, unavailable, self._rollout_timeout_s)
+
+    async def evict_pod(self, name: str, retry_s: float, timeout_s: float) -> Eviction:
+        """The Eviction API with ``app.pdb`` as the budget (eviction.py); a pod on the cordoned
+        node is evicted as a drain's (``stopped_by`` "drain")."""
+        replicasets = self._require_replicasets()
+
+        def delete(pod: Pod) -> None:
+            stopped_by = "evict" if replicasets.schedulable else "drain"
+            replicasets.delete_pod(pod, None, stopped_by=stopped_by)
+
+        return await eviction.evict(
+            name,
+            retry_s,
+            timeout_s,
+            pods=self._pods,
+            pdb=self._app_spec.pdb,
+            expected=lambda: replicasets.replicas,
+            delete=delete,
+            emit=self._emit,
+        )
+
+    async def cordon(self, node: str) -> None:
+        """New pods stay unscheduled (no container) until ``uncordon``."""
+        self._set_schedulable(node, False)
+
+    async def uncordon(self, node: str) -> None:
+        self._set_schedulable(node, True)
+
+    def _set_schedulable(self, node: str, schedulable: bool) -> None:
+        replicasets = self._require_replicasets()
+        if node != NODE:
+            raise BackendError(f"no node named {node!r} (the embedded backend has {NODE!r})")
+        if replicasets.schedulable == schedulable:
+            return
+        kind = EventKind.NODE_UNCORDONED if schedulable else EventKind.NODE_CORDONED
+        self._emit(TimelineEvent(time.time(), kind, None, {"node": node}))
+        replicasets.set_schedulable(schedulable)
+
+    async def scale(self, replicas: int) -> None:
+        """The newest ReplicaSet's replicas; on a scale-down it deletes its victims at once."""
+        replicasets = self._require_replicasets()
+        if replicas < 0:
+            raise BackendError(f"replicas must be >= 0, got {replicas}")
+        detail = {"from": replicasets.replicas, "to": replicas}
+        self._emit(TimelineEvent(time.time(), EventKind.SCALED, None, detail))
+        replicasets.scale(replicas)
+
+    async def crash_pod(self, name: str) -> None:
+        """SIGKILL to the pod's app process; the kubelet restarts it (kubelet.py)."""
+        self._require_deployment()
+        pod = self._pods.get(name)
+        if pod is None:
+            raise BackendError(f"no pod named {name!r}")
+        assert self._kubelet is not None  # set with the spec
+        self._kubelet.crash(pod)
 
     async def wait_settled(self, timeout_s: float) -> None:
         """Terminating pods gone, all replicas ready, the proxy's view equal to the controller's."""

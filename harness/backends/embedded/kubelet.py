@@ -2,7 +2,10 @@
 
 A container that exits is restarted after a back-off until its pod is deleted; the probes
 (probes.py) move the pod in and out of the Service's endpoints (endpointcontroller.py), and a
-container that dies takes its pod out at once, without waiting for a probe. A container that
+container that dies takes its pod out at once, without waiting for a probe. A container the
+harness crashes (``crash``: SIGKILL from outside, no deletion, no preStop hook) is the
+exception: its pod stays an endpoint until the readiness probe, still probing the dead process,
+fails, or at the latest until the restart (the new container starts not ready). A container that
 fails its liveness or startup probe is killed as on a deletion (preStop hook, SIGTERM, grace
 period, SIGKILL) and restarted; each such failure is a ``kube_event`` (reason ``Unhealthy``,
 then ``Killing``), as Kubernetes records them.
@@ -35,6 +38,7 @@ from harness.backends.embedded.probes import ContainerProbes, Probes
 from harness.backends.embedded.process import Container, exit_code, signal_name
 from harness.backends.embedded.proxy import Endpoint
 from harness.backends.embedded.tasks import wait_event
+from harness.errors import BackendError
 from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -82,8 +86,9 @@ class Kubelet:
         """Starts running a pod that was just created."""
         self._spawn(self._run_pod(pod))
 
-    def delete(self, pod: Pod, grace_period_s: float | None, cause: str) -> None:
-        """The delete call: from here the endpoint removal and the kill sequence run together."""
+    def delete(self, pod: Pod, grace_period_s: float | None, cause: str, stopped_by: str) -> None:
+        """The delete call: from here the endpoint removal and the kill sequence run together.
+        ``stopped_by``: what deleted it (delete, evict, drain, scale_down, rollout)."""
         grace = self._grace_period_s if grace_period_s is None else grace_period_s
         started_at = asyncio.get_running_loop().time()
         pod.terminating = True
@@ -94,10 +99,14 @@ class Kubelet:
                 pod.deleted_at,
                 EventKind.DELETE_REQUESTED,
                 pod.name,
-                {"grace_period_s": grace, "cause": cause},
+                {"grace_period_s": grace, "cause": cause, "stopped_by": stopped_by},
             )
         )
-        self._endpoints.remove(pod.name, "deleted")
+        if pod.node is None:  # never scheduled: no container, nothing for a kubelet to stop
+            self._pods.pop(pod.name, None)
+            self._notify()
+            return
+        self._endpoints.terminate(pod.name, serving=pod.ready)
         self._spawn(kill_pod(pod, grace, self._prestop_hook(pod), started_at, self._emit))
         self._notify()
 
@@ -117,14 +126,15 @@ class Kubelet:
         """Runs the pod's container, restarting it after a crash, until the pod is deleted."""
         try:
             while not pod.terminating:
+                pause = _RESTART_BACKOFF_S[min(pod.restarts, len(_RESTART_BACKOFF_S) - 1)]
+                waited = 0.0
                 container = await self._start_container(pod)
                 if container is not None:
-                    await self._watch_container(pod, container)
+                    waited = await self._watch_container(pod, container, pause)
                 if pod.terminating:
                     break
-                pause = _RESTART_BACKOFF_S[min(pod.restarts, len(_RESTART_BACKOFF_S) - 1)]
                 pod.restarts += 1
-                await wait_event(pod.deleted, pause)
+                await wait_event(pod.deleted, max(0.0, pause - waited))
         finally:
             self._pods.pop(pod.name, None)
             self._endpoints.remove(pod.name, "deleted")
@@ -149,6 +159,9 @@ class Kubelet:
                 log.warning("pod %s: cannot start %s: %s", pod.name, argv[0], exc)
                 return None
         container = pod.container
+        if pod.restarts:
+            detail = {"restart_count": pod.restarts}
+            self._emit(TimelineEvent(time.time(), EventKind.CONTAINER_RESTARTED, pod.name, detail))
         self._emit(
             TimelineEvent(
                 time.time(),
@@ -164,13 +177,17 @@ class Kubelet:
         )
         return container
 
-    async def _watch_container(self, pod: Pod, container: Container) -> None:
+    async def _watch_container(self, pod: Pod, container: Container, backoff_s: float) -> float:
+        """Until the container ends; returns how much of the restart back-off (``backoff_s``)
+        has passed since (a crashed container is still probed meanwhile)."""
         probes = ContainerProbes(
             self._probes,
             pod.host,
             pod.port,
             asyncio.get_running_loop().time(),
-            alive=lambda: container.running,
+            # A container the harness crashed is still probed, and fails, until readiness says
+            # so: the kubelet's prober keeps its cadence against the dead process.
+            alive=lambda: container.running or pod.crashed is container,
             terminating=lambda: pod.terminating,
             on_ready=lambda ready: self._readiness_changed(pod, ready),
             on_failure=lambda kind, result, kill: self._probe_failed(
@@ -181,24 +198,55 @@ class Kubelet:
         prober = asyncio.ensure_future(probes.run())
         try:
             rc = await container.wait()
+            exited_at = asyncio.get_running_loop().time()
+            if pod.crashed is container:
+                self._emit_exited(pod, rc)
+                await self._until_not_ready(pod, backoff_s)
         finally:
             prober.cancel()
             # asyncio.wait, not `await prober`: a cancel of this task must not be swallowed.
             await asyncio.wait({prober})
-        self._emit(
-            TimelineEvent(
-                time.time(),
-                EventKind.EXITED,
-                pod.name,
-                {"code": exit_code(rc), "signal": signal_name(rc)},
-            )
-        )
+        crashed = pod.crashed is container
+        if crashed:
+            pod.crashed = None
+        else:
+            self._emit_exited(pod, rc)
         if pod.ready:
-            # The kubelet marks a pod whose container died not ready at once, without a probe.
-            self._readiness_changed(pod, False, reason="exited")
+            # The kubelet marks a pod whose container died not ready at once, without a probe;
+            # a crashed one whose probe had not failed yet, at the restart (a new container
+            # starts not ready).
+            self._readiness_changed(pod, False, reason="restarted" if crashed else "exited")
+        return asyncio.get_running_loop().time() - exited_at
+
+    def _emit_exited(self, pod: Pod, rc: int) -> None:
+        detail = {"code": exit_code(rc), "signal": signal_name(rc)}
+        self._emit(TimelineEvent(time.time(), EventKind.EXITED, pod.name, detail))
+
+    async def _until_not_ready(self, pod: Pod, limit_s: float) -> None:
+        """After a crash: until the readiness probe has failed enough times, the pod goes, or
+        the restart back-off (``limit_s``) is over."""
+        deadline = asyncio.get_running_loop().time() + limit_s
+        while pod.ready and not pod.terminating:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await wait_event(pod.deleted, min(left, self._probes.readiness.period_s / 4))
+
+    def crash(self, pod: Pod) -> None:
+        """SIGKILL to the app's process from outside: no deletion, no preStop hook. The pod's
+        loop restarts the container after its back-off; the endpoint goes when the readiness
+        probe fails."""
+        container = pod.container
+        if container is None or not container.running or pod.terminating:
+            raise BackendError(f"pod {pod.name}: no running container to crash")
+        pod.crashed = container
+        detail = {"method": "signal", "pid": container.pid}
+        self._emit(TimelineEvent(time.time(), EventKind.POD_CRASHED, pod.name, detail))
+        container.kill()
 
     def _readiness_changed(self, pod: Pod, ready: bool, reason: str = "probe") -> None:
         pod.ready = ready
+        pod.ready_since = time.time() if ready else None
         if ready:
             detail = {"replaces": pod.replaces} if pod.replaces is not None else {}
             self._emit(TimelineEvent(time.time(), EventKind.POD_READY, pod.name, detail))

@@ -45,10 +45,13 @@ class Pod:
     terminating: bool = False
     deleted_at: float | None = None  # unix seconds of the delete call
     restarts: int = 0
+    node: str | None = None  # None while unscheduled (the node is cordoned)
+    ready_since: float | None = None  # unix seconds of the last change to ready
+    crashed: Container | None = None  # the container the harness SIGKILLed, until it is replaced
     # Set when the pod is deleted: wakes a container restart back-off early.
     deleted: asyncio.Event = field(default_factory=asyncio.Event)
     # Held while a container is being spawned, so a deletion sees the container that results.
     spawning: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def info(self) -> PodInfo:
-        return PodInfo(self.name, self.ready, self.terminating, self.created)
+        return PodInfo(self.name, self.ready, self.terminating, self.created, self.node)

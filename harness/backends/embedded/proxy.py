@@ -16,6 +16,8 @@ Where a userspace proxy cannot be exact, and what the client sees instead:
   ``stats.refused`` mark these, so a report can tell them from resets of established connections.
 - No endpoint at all: kube-proxy REJECTs (ICMP port unreachable: ECONNREFUSED); here likewise an
   immediate reset after accept.
+- Serving-terminating endpoints (the 1.26+ profile, KEP-1669, endpointcontroller.py) are a
+  fallback view: new connections go to them only while the ready view is empty.
 - The routing decision is taken when asyncio hands us the accepted connection, a fraction of a
   millisecond after the SYN on an idle loop.
 """
@@ -280,6 +282,8 @@ class ServiceProxy:
         self.connect_timeout_s = connect_timeout_s
         self._view: dict[str, Endpoint] = {}
         self._choices: list[Endpoint] = []  # the view sorted by pod name: a stable order to pick
+        self._fallback: dict[str, Endpoint] = {}  # serving-terminating endpoints
+        self._fallback_choices: list[Endpoint] = []  # those the profile routes to, sorted
         self._next = 0
         self._pipes: set[_Pipe] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -303,17 +307,34 @@ class ServiceProxy:
         self._view[endpoint.pod] = endpoint
         self._choices = sorted(self._view.values(), key=lambda e: e.pod)
 
+    @property
+    def fallback_view(self) -> dict[str, Endpoint]:
+        return dict(self._fallback)
+
+    def set_fallback(self, endpoint: Endpoint, routable: bool) -> None:
+        """The endpoint is serving-terminating now: out of the ready view; ``routable``: used
+        when no ready endpoint is left (KEP-1669)."""
+        self.remove_endpoint(endpoint.pod)
+        self._fallback[endpoint.pod] = endpoint
+        if routable:
+            self._fallback_choices = sorted(
+                [*self._fallback_choices, endpoint], key=lambda e: e.pod
+            )
+
     def remove_endpoint(self, pod: str) -> None:
         if self._view.pop(pod, None) is not None:
             self._choices = sorted(self._view.values(), key=lambda e: e.pod)
+        if self._fallback.pop(pod, None) is not None:
+            self._fallback_choices = [e for e in self._fallback_choices if e.pod != pod]
 
     def _choose(self) -> Endpoint | None:
-        if not self._choices:
+        choices = self._choices or self._fallback_choices
+        if not choices:
             return None
         if self._balance == "round_robin":
             self._next += 1
-            return self._choices[self._next % len(self._choices)]
-        return self._rng.choice(self._choices)
+            return choices[self._next % len(choices)]
+        return self._rng.choice(choices)
 
     def _route(self, client: asyncio.Transport) -> _Pipe | None:
         self.stats.accepted += 1

@@ -3,6 +3,8 @@
 Revision 0 is the deploy's ReplicaSet; each rolling restart adds the next one and moves the
 counts step by step with the Deployment controller's arithmetic (rollingupdate.py). A deleted
 pod is replaced at once by its ReplicaSet, and its successor records which pod it replaces.
+While the node is cordoned new pods stay unscheduled (Pending, no container) until it is
+uncordoned. A scale-down deletes the pods the controller ranks first (victims.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from harness.backends.embedded.addresses import next_pod_host
 from harness.backends.embedded.kubelet import Kubelet
 from harness.backends.embedded.pod import Pod, PodNames
 from harness.backends.embedded.rollingupdate import ReplicaSetState, rollout_step
+from harness.backends.embedded.victims import pods_to_delete
 from harness.timeline import EventKind, TimelineEvent
 
 # Sleeps until the next change; raises once the deadline (monotonic) has passed or the
 # Deployment is gone. Its second argument names the wait in that error.
 WaitChange = Callable[[float, str], Awaitable[None]]
+
+NODE = "embedded"  # the one node every embedded pod runs on
 
 
 class ReplicaSets:
@@ -48,6 +53,8 @@ class ReplicaSets:
         self._revision = 0
         self._replaces: dict[int, list[str]] = {}  # revision → deleted pods awaiting a successor
         self._closed = False
+        self.replicas = spec.replicas  # the Deployment's .spec.replicas, changed by scale
+        self.schedulable = True  # False: the one node is cordoned
 
     def close(self) -> None:
         """The Deployment is torn down: a rolling restart that is still waiting ends."""
@@ -55,12 +62,14 @@ class ReplicaSets:
 
     def create(self) -> None:
         """The deploy: the first ReplicaSet, with ``spec.replicas`` pods."""
-        self._desired[0] = self._spec.replicas
+        self._desired[0] = self.replicas
         self.reconcile()
 
-    def delete_pod(self, pod: Pod, grace_period_s: float | None) -> None:
+    def delete_pod(
+        self, pod: Pod, grace_period_s: float | None, stopped_by: str = "delete"
+    ) -> None:
         """The delete call: the kubelet kills ``pod``, and its ReplicaSet creates a successor."""
-        self._kubelet.delete(pod, grace_period_s, cause="delete")
+        self._kubelet.delete(pod, grace_period_s, cause="delete", stopped_by=stopped_by)
         self._replaces.setdefault(pod.revision, []).append(pod.name)
         self.reconcile()
 
@@ -72,11 +81,33 @@ class ReplicaSets:
             successors = self._replaces.pop(rev, [])
             for _ in range(want - len(live)):
                 self._create_pod(rev, successors.pop(0) if successors else None)
-            # Surplus: pods that are not ready go first, then the newest, as a ReplicaSet picks.
-            surplus = sorted(live, key=lambda p: (p.ready, -p.created))[: max(0, len(live) - want)]
-            for pod in surplus:
-                self._kubelet.delete(pod, None, cause="scale_down")
+            for pod in pods_to_delete(live, len(live) - want):
+                stopped_by = "rollout" if rev != self._revision else "scale_down"
+                self._kubelet.delete(pod, None, cause="scale_down", stopped_by=stopped_by)
         self._notify()
+
+    def scale(self, replicas: int) -> int:
+        """Sets the Deployment's replicas (its newest ReplicaSet's); returns the old count."""
+        before, self.replicas = self.replicas, replicas
+        self._desired[self._revision] = max(
+            0, self._desired.get(self._revision, 0) + replicas - before
+        )
+        self.reconcile()
+        return before
+
+    def set_schedulable(self, schedulable: bool) -> None:
+        """Cordon (False) or uncordon (True) the node; uncordoning starts the waiting pods."""
+        self.schedulable = schedulable
+        if schedulable:
+            for pod in list(self._pods.values()):
+                if pod.node is None and not pod.terminating:
+                    self._start(pod)
+        self._notify()
+
+    def _start(self, pod: Pod) -> None:
+        pod.node = NODE
+        self._emit(TimelineEvent(time.time(), EventKind.POD_SCHEDULED, pod.name, {"node": NODE}))
+        self._kubelet.run(pod)
 
     @property
     def settled(self) -> bool:
@@ -84,7 +115,7 @@ class ReplicaSets:
         pods = list(self._pods.values())
         return (
             len(self._desired) == 1
-            and len(pods) == self._spec.replicas
+            and len(pods) == self.replicas
             and all(p.ready and not p.terminating and p.revision == self._revision for p in pods)
         )
 
@@ -93,7 +124,7 @@ class ReplicaSets:
 
         ``surge`` and ``unavailable`` are maxSurge and maxUnavailable as pod counts.
         """
-        replicas = self._spec.replicas
+        replicas = self.replicas
         self._revision += 1
         rev = self._revision
         self._desired[rev] = 0
@@ -135,4 +166,5 @@ class ReplicaSets:
         if replaces is not None:
             detail["replaces"] = replaces
         self._emit(TimelineEvent(pod.created, EventKind.POD_CREATED, pod.name, detail))
-        self._kubelet.run(pod)
+        if self.schedulable:
+            self._start(pod)

@@ -53,6 +53,7 @@ from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
 from harness.backends.kube.manifests import Obj, app_container
 from harness.backends.kube.objects import MANAGED, Names, new_run_id, owned, restart_patch
+from harness.backends.kube.pendingverbs import PendingVerbs
 from harness.backends.kube.readiness import readiness_path
 from harness.backends.kube.session import Session
 from harness.errors import BackendError, UsageError
@@ -64,7 +65,7 @@ log = logging.getLogger(__name__)
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
-class KubeBackend(TeardownOnExit):
+class KubeBackend(PendingVerbs, TeardownOnExit):
     """The ``Backend`` protocol on a Kubernetes cluster (see the module docstring)."""
 
     def __init__(
