@@ -102,6 +102,8 @@ class App:
     images: list[str] = field(default_factory=list)  # kind: loaded into the nodes before deploy
     # kind and local: a `docker save` or OCI layout archive imported into the nodes before deploy
     image_archive: str | None = None
+    # kube: a PodDisruptionBudget for the app's pods: {min_available: N} or {max_unavailable: N}
+    pdb: dict[str, int | str] | None = None
     # embedded: the probes (on Kubernetes they come from the manifests)
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe | None = None

@@ -50,6 +50,19 @@ class EventKind(str, Enum):
     DELETE_REQUESTED = "delete_requested"
     """The harness asked for the pod's deletion. Both backends; detail: ``grace_period_s``
     (kube also: ``cause``, ``call_ms``, ``deletion_timestamp``, ``requested_grace_period_s``)."""
+    EVICTION_BLOCKED = "eviction_blocked"
+    """An eviction was refused (a PodDisruptionBudget: 429); detail: ``status``, ``attempt``,
+    ``message``, ``retry_in_s``."""
+    POD_CRASHED = "pod_crashed"
+    """The harness sent SIGKILL to the app's process; detail: ``method``, ``pid`` when known."""
+    CONTAINER_RESTARTED = "container_restarted"
+    """The kubelet started the container again; detail: ``restart_count``."""
+    NODE_CORDONED = "node_cordoned"
+    """A node was marked unschedulable; pod None, detail: ``node``."""
+    NODE_UNCORDONED = "node_uncordoned"
+    """A node was marked schedulable again; pod None, detail: ``node``."""
+    SCALED = "scaled"
+    """The Deployment's replicas were set; pod None, detail: ``from``, ``to``."""
     PRESTOP_STARTED = "prestop_started"
     """The preStop hook began. Embedded kubelet (detail: ``sleep_s``, or ``command`` for an exec
     hook of the variant's) or a Kubernetes Event."""

@@ -48,6 +48,19 @@ class PodInfo:
     ready: bool
     terminating: bool
     created: float | None = None  # unix seconds; chaos orders pods by it for `pod: <index>`
+    node: str | None = None  # the node it runs on (embedded: "embedded")
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """How one eviction request ended (``evict_pod``)."""
+
+    pod: str
+    evicted: bool
+    attempts: int
+    blocked_s: float
+    last_status: int | None
+    reason: str | None
 
 
 class Backend(Protocol):
