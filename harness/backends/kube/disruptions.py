@@ -278,7 +278,7 @@ class Disruptions:
             (cs for cs in statuses if cs.get("name") == self.container), {}
         )
         container_id = str(found.get("containerID") or "")
-        if not (found.get("state") or {}).get("running") or not container_id:
+        if (found.get("state") or {}).get("running") is None or not container_id:
             raise BackendError(
                 f"kube: cannot crash pod {name}: its container {self.container} is not running"
             )
