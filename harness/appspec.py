@@ -103,7 +103,7 @@ class App:
     # kind and local: a `docker save` or OCI layout archive imported into the nodes before deploy
     image_archive: str | None = None
     # kube: a PodDisruptionBudget for the app's pods: {min_available: N} or {max_unavailable: N}
-    pdb: dict[str, int | str] | None = None
+    pdb: dict[str, str] | None = None
     # embedded: the probes (on Kubernetes they come from the manifests)
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe | None = None

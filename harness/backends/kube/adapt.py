@@ -54,7 +54,7 @@ class DeployableApp:
     image: str | None  # the sample app's image, set on its container; None: the manifests'
     variants: tuple[str, ...]  # the run's variants, in order (kind's nodePorts follow it)
     sample: bool  # the sample app: its orders keep their fixed NODE_PORTS
-    pdb: dict[str, int | str] | None = None  # scenario app.pdb: a PodDisruptionBudget (pdb.py)
+    pdb: object = None  # the scenario's app.pdb: a PodDisruptionBudget (pdb.budget reads it)
 
     @property
     def deployment_name(self) -> str:

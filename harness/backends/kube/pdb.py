@@ -13,9 +13,9 @@ v1.20 has); chosen from the server's API discovery like the endpoints API. Pure.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
 
 from harness.backends.kube.kinds import Kind
 from harness.backends.kube.manifests import Obj
@@ -44,19 +44,27 @@ def pdb_kind(group_version: str) -> Kind:
     )
 
 
-def budget(setting: Mapping[str, Any] | None) -> dict[str, int | str] | None:
+def budget(setting: object) -> dict[str, int | str] | None:
     """``app.pdb`` as the object's spec fields (``{"minAvailable": 2}``); None: no budget.
-    UsageError (one line) unless exactly one of min_available, max_unavailable is given, as a
-    whole number >= 0 or a percentage."""
+
+    ``setting`` is the scenario's value: a mapping (or a dataclass with those fields, unset ones
+    None) with exactly one of min_available, max_unavailable, each a whole number >= 0 (written
+    as a number or its digits) or a percentage; anything else is one UsageError line."""
     if setting is None:
         return None
-    keys = sorted(setting)
+    if dataclasses.is_dataclass(setting) and not isinstance(setting, type):
+        setting = {k: v for k, v in dataclasses.asdict(setting).items() if v is not None}
+    if not isinstance(setting, Mapping):
+        raise UsageError("app.pdb: expected a mapping: {min_available: N} or {max_unavailable: N}")
+    keys = sorted(str(k) for k in setting)
     if len(keys) != 1 or keys[0] not in _FIELDS:
         raise UsageError(
             f"app.pdb: give exactly one of min_available, max_unavailable (got {', '.join(keys)})"
         )
     key = keys[0]
     value = setting[key]
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, bool) or not (
         (isinstance(value, int) and value >= 0)
         or (isinstance(value, str) and _PERCENT.fullmatch(value))

@@ -5,7 +5,9 @@ crash's refusal, stopped_by on the pod watch, and the endpoint conditions."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from harness.backends.base import DeploySpec
 from harness.backends.clusters.containerkill import ContainerKiller, runtime_id, task_pid
 from harness.backends.clusters.local import LocalProvisioner
+from harness.backends.kube import api as api_module
 from harness.backends.kube import nodes
 from harness.backends.kube.disruptions import CANNOT_CRASH, Disruptions, next_attempt_in
 from harness.backends.kube.endpointstate import (
@@ -50,6 +53,16 @@ def test_the_budget_takes_one_of_min_available_and_max_unavailable() -> None:
     assert budget(None) is None
     assert budget({"min_available": 3}) == {"minAvailable": 3}
     assert budget({"max_unavailable": "50%"}) == {"maxUnavailable": "50%"}
+    assert budget({"min_available": "2"}) == {"minAvailable": 2}  # as the scenario loader reads 2
+
+    @dataclasses.dataclass
+    class Pdb:
+        min_available: int | str | None = None
+        max_unavailable: int | str | None = None
+
+    assert budget(Pdb(max_unavailable=1)) == {"maxUnavailable": 1}
+    with pytest.raises(UsageError, match=r"app\.pdb: expected a mapping"):
+        budget(3)
     for bad in ({}, {"min_available": 1, "max_unavailable": 1}, {"min": 1}):
         with pytest.raises(UsageError, match="exactly one of min_available, max_unavailable"):
             budget(bad)
@@ -480,3 +493,36 @@ def test_conditions_the_server_does_not_publish_are_null() -> None:
     }
     (added,) = endpoints.observe("ADDED", obj, 1.0)
     assert _conditions(added) == (True, None, None)
+
+
+# ----- custom-object kinds (how PodDisruptionBudgets are reached on any server version) --------
+
+
+def test_custom_object_verbs_put_the_namespace_before_the_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    class FakeCustomObjects:
+        def __init__(self, api_client: Any) -> None:
+            pass
+
+        def __getattr__(self, method: str) -> Callable[..., Any]:
+            return lambda *args, **kwargs: calls.append((method, args))
+
+    monkeypatch.setattr(api_module.client, "CustomObjectsApi", FakeCustomObjects)
+    api = api_module.Api(types.SimpleNamespace(api=None))  # type: ignore[arg-type]
+    kind = pdb_kind(POLICY_V1BETA1)
+    api.method(kind, "read")("budget", "ns")
+    api.method(kind, "delete")("budget", "ns", body={})
+    api.method(kind, "replace")("budget", "ns", {"spec": {}})
+    api.method(kind, "create")("ns", {"metadata": {}})
+    api.method(kind, "list")("ns")
+    head = ("policy", "v1beta1", "ns", "poddisruptionbudgets")
+    assert calls == [
+        ("get_namespaced_custom_object", (*head, "budget")),
+        ("delete_namespaced_custom_object", (*head, "budget")),
+        ("replace_namespaced_custom_object", (*head, "budget", {"spec": {}})),
+        ("create_namespaced_custom_object", (*head, {"metadata": {}})),
+        ("list_namespaced_custom_object", head),
+    ]
