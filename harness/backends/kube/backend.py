@@ -7,6 +7,7 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
     async with backend:                          # teardown on every way out
         target = await backend.deploy(spec, timeline.write)
         await backend.delete_pod(name)
+        await backend.evict_pod(name, retry_s=5, timeout_s=30)  # cordon, scale, crash_pod too
         ...
 
 - ``kube.context`` (None: the kubeconfig's current context) must pass the guard (guard.py):
@@ -18,6 +19,8 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
   every list and watch selects on them, every delete re-reads the object, checks its labels and
   deletes with a UID precondition (so it deletes exactly what it checked); see apply.py and
   cleanup.py.
+- The ways pods are stopped (delete, evict, cordon, scale, crash) are disruptions.py's; the
+  nodes a run cordoned are uncordoned at teardown, or by the next run after a crash (nodes.py).
 - The blocking client runs in threads: short calls through ``asyncio.to_thread`` (api.py, with
   the retry policy of retry.py), watches and log streams in daemon threads of their own feeding
   the run's EventSink (session.py). Events go to the sink from those threads, one at a time.
