@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from helpers.fakekube import FakeApi as FakeKube
 from kubernetes.client.exceptions import ApiException
 
 from harness.backends.base import DeploySpec
 from harness.backends.clusters.containerkill import ContainerKiller, runtime_id, task_pid
 from harness.backends.clusters.local import LocalProvisioner
 from harness.backends.kube import api as api_module
-from harness.backends.kube import nodes
+from harness.backends.kube import cleanup, nodes
 from harness.backends.kube.disruptions import CANNOT_CRASH, Disruptions, next_attempt_in
 from harness.backends.kube.endpointstate import (
     ENDPOINTS_V1,
@@ -27,8 +28,8 @@ from harness.backends.kube.endpointstate import (
     SLICE_V1BETA1,
     EndpointTracker,
 )
-from harness.backends.kube.kinds import NODE, POD, Kind
-from harness.backends.kube.objects import names_for
+from harness.backends.kube.kinds import NAMESPACE, NODE, POD, Kind
+from harness.backends.kube.objects import names_for, namespace_object
 from harness.backends.kube.pdb import (
     POLICY_V1,
     POLICY_V1BETA1,
@@ -526,3 +527,16 @@ def test_custom_object_verbs_put_the_namespace_before_the_name(
         ("create_namespaced_custom_object", (*head, {"metadata": {}})),
         ("list_namespaced_custom_object", head),
     ]
+
+
+def test_teardown_deletes_the_runs_budget_and_leaves_another_runs() -> None:
+    fake = FakeKube()
+    fake.put(NAMESPACE, namespace_object("ns", "run-1"))
+    kind = pdb_kind(POLICY_V1BETA1)
+    deployment = {"metadata": {"name": NAMES.deployment, "uid": "dep-uid"}}
+    fake.put(kind, pdb_object(NAMES, {"minAvailable": 1}, POLICY_V1BETA1, deployment))
+    theirs = names_for("graceful", "ns", "run-2")
+    assert not cleanup.delete_owned(fake, kind, theirs)  # type: ignore[arg-type]
+    assert fake.get(kind, NAMES.deployment, "ns") is not None
+    assert cleanup.delete_owned(fake, kind, NAMES)  # type: ignore[arg-type]
+    assert fake.get(kind, NAMES.deployment, "ns") is None
