@@ -21,6 +21,12 @@ case "${DRAINLAB_ALLOW_PRIVILEGED:-0}" in
   *) die "DRAINLAB_ALLOW_PRIVILEGED=${DRAINLAB_ALLOW_PRIVILEGED}: use 1 or 0" ;;
 esac
 ETCD_URL="https://127.0.0.1:$DL_ETCD_PORT"
+# EndpointSliceTerminatingCondition (KEP-1672, alpha in v1.20, on by default from v1.22): the
+# EndpointSlice controller keeps a terminating pod's endpoint, with conditions serving and
+# terminating, instead of dropping it at once; drainlab records those conditions (issue 19). Both
+# need it: the API server drops the fields from slices while the gate is off, and the controller
+# in kube-controller-manager only publishes them with it on.
+FEATURE_GATES="EndpointSliceTerminatingCondition=true"
 
 if ! pid_alive etcd; then
   mkdir -p "$DL_STATE/etcd"
@@ -54,7 +60,7 @@ if ! pid_alive kube-apiserver; then
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
     --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
     --kubelet-preferred-address-types InternalIP \
-    --allow-privileged="$privileged" --profiling=false --v=1
+    --allow-privileged="$privileged" --feature-gates "$FEATURE_GATES" --profiling=false --v=1
 fi
 # With AlwaysAllow the API server turns anonymous auth off: even /readyz needs the token.
 token="$(cut -d, -f1 "$PKI/tokens.csv")"
@@ -68,7 +74,7 @@ start_daemon kube-controller-manager "${DL_IN_NS[@]}" "$DL_BIN/kube-controller-m
   --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
   --bind-address 127.0.0.1 --port 0 --use-service-account-credentials=false \
   --authentication-kubeconfig "$DL_KUBECONFIG" --authorization-kubeconfig "$DL_KUBECONFIG" \
-  --authentication-skip-lookup=true \
+  --authentication-skip-lookup=true --feature-gates "$FEATURE_GATES" \
   --profiling=false --v=1
 start_daemon kube-scheduler "${DL_IN_NS[@]}" "$DL_BIN/kube-scheduler" \
   --kubeconfig "$DL_KUBECONFIG" --leader-elect=false --bind-address 127.0.0.1 --port 0 \

@@ -127,6 +127,8 @@ def _parse(selector: str) -> list[tuple[str, str, bool]]:
         if "!=" in term:
             k, v = term.split("!=", 1)
             terms.append((k, v, False))
+        elif "=" not in term:  # an existence term: the label is there, whatever its value
+            terms.append((term, "", False))
         else:
             k, v = term.split("=", 1)
             terms.append((k, v, True))

@@ -44,6 +44,7 @@ from typing import Literal
 
 from harness.backends.clusters import ClusterTarget, print_progress
 from harness.backends.clusters.containerd import Containerd
+from harness.backends.clusters.containerkill import KillsThroughNodeContainerd
 from harness.backends.clusters.images import absent, describe, normalize_ref, read_archive
 from harness.errors import BackendError
 from harness.packaged import cluster_local_dir, sample_app_path
@@ -136,7 +137,7 @@ def ensure_up(progress: Progress | None = None) -> LocalCluster:
     return cluster
 
 
-class LocalProvisioner:
+class LocalProvisioner(KillsThroughNodeContainerd):
     """The ``ClusterProvisioner`` for the local cluster: :func:`ensure_up`, progress shown."""
 
     name = "local"

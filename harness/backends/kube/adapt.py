@@ -24,6 +24,7 @@ Pure.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 from harness.backends.base import DeploySpec
@@ -53,6 +54,7 @@ class DeployableApp:
     image: str | None  # the sample app's image, set on its container; None: the manifests'
     variants: tuple[str, ...]  # the run's variants, in order (kind's nodePorts follow it)
     sample: bool  # the sample app: its orders keep their fixed NODE_PORTS
+    pdb: object = None  # the scenario's app.pdb: a PodDisruptionBudget (pdb.budget reads it)
 
     @property
     def deployment_name(self) -> str:
@@ -88,8 +90,10 @@ def deployable(scenario: Scenario) -> DeployableApp:
     """The scenario's app, rendered: its manifests, or the sample app's shipped ones."""
     variants = tuple(scenario.variant_names())
     if scenario.app.manifests is None:
-        return sample_app(scenario.kube.image, variants)
-    return DeployableApp(manifests.load(scenario.app.manifests), None, variants, sample=False)
+        app = sample_app(scenario.kube.image, variants)
+    else:
+        app = DeployableApp(manifests.load(scenario.app.manifests), None, variants, sample=False)
+    return dataclasses.replace(app, pdb=scenario.app.pdb)
 
 
 def sample_app(image: str, variants: tuple[str, ...] = DEFAULT_ORDERS) -> DeployableApp:

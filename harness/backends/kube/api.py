@@ -33,6 +33,7 @@ Body = dict[str, Any]
 NOT_FOUND = frozenset({404})
 CONFLICT = frozenset({409})
 GONE_OR_CHANGED = frozenset({404, 409})
+_NAMED_VERBS = ("read", "replace", "delete", "patch")  # their generated methods take a name first
 
 
 class Api:
@@ -53,6 +54,9 @@ class Api:
     def method(self, kind: Kind, verb: str, subresource: str | None = None) -> Callable[..., Any]:
         """The generated method for ``verb`` on ``kind`` (``read`` + ``log``: a pod's log)."""
         api = getattr(client, kind.api)(self.conn.api)
+        # CustomObjectsApi calls reading "get", and takes the namespace before the name.
+        named = kind.group_version is not None and verb in _NAMED_VERBS
+        verb = "get" if named and verb == "read" else verb
         fn: Callable[..., Any] = getattr(
             api, f"{verb}_{kind.method}" + (f"_{subresource}" if subresource else "")
         )
@@ -60,8 +64,12 @@ class Api:
             return fn
         group, version = kind.group_version.split("/")
 
-        def custom(namespace: str, *args: Any, **kwargs: Any) -> Any:
-            return fn(group, version, namespace, kind.plural, *args, **kwargs)
+        def custom(*args: Any, **kwargs: Any) -> Any:
+            if named:  # (name, namespace, ...) as the other kinds take them
+                name, namespace, *rest = args
+                return fn(group, version, namespace, kind.plural, name, *rest, **kwargs)
+            namespace, *rest = args
+            return fn(group, version, namespace, kind.plural, *rest, **kwargs)
 
         return custom
 

@@ -7,6 +7,7 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
     async with backend:                          # teardown on every way out
         target = await backend.deploy(spec, timeline.write)
         await backend.delete_pod(name)
+        await backend.evict_pod(name, retry_s=5, timeout_s=30)  # cordon, scale, crash_pod too
         ...
 
 - ``kube.context`` (None: the kubeconfig's current context) must pass the guard (guard.py):
@@ -18,6 +19,8 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
   every list and watch selects on them, every delete re-reads the object, checks its labels and
   deletes with a UID precondition (so it deletes exactly what it checked); see apply.py and
   cleanup.py.
+- The ways pods are stopped (delete, evict, cordon, scale, crash) are disruptions.py's; the
+  nodes a run cordoned are uncordoned at teardown, or by the next run after a crash (nodes.py).
 - The blocking client runs in threads: short calls through ``asyncio.to_thread`` (api.py, with
   the retry policy of retry.py), watches and log streams in daemon threads of their own feeding
   the run's EventSink (session.py). Events go to the sink from those threads, one at a time.
@@ -33,39 +36,39 @@ import datetime
 import functools
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from harness.backends.base import DeploySpec, EventSink, PodInfo, Target, TeardownOnExit
+from harness.backends.base import DeploySpec, EventSink, Eviction, PodInfo, Target, TeardownOnExit
 from harness.backends.clusters import ClusterProvisioner
+from harness.backends.clusters.containerkill import ContainerKiller
 from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
-from harness.backends.kube import checks, claim, cleanup, sleepcheck
+from harness.backends.kube import checks, claim, cleanup, pdb, sleepcheck
 from harness.backends.kube.adapt import DeployableApp, deployable, sample_app, variant_objects
-from harness.backends.kube.api import NOT_FOUND, Api
+from harness.backends.kube.api import Api
 from harness.backends.kube.apply import apply, refuse_foreign
 from harness.backends.kube.checks import DEFAULT_PATIENCE, Patience
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
+from harness.backends.kube.disruptions import Disruptions
 from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
 from harness.backends.kube.manifests import Obj, app_container
 from harness.backends.kube.objects import MANAGED, Names, new_run_id, owned, restart_patch
-from harness.backends.kube.pendingverbs import PendingVerbs
+from harness.backends.kube.pdb import POLICY_V1BETA1, choose_policy, pdb_kind, pdb_object
 from harness.backends.kube.readiness import readiness_path
 from harness.backends.kube.session import Session
 from harness.errors import BackendError, UsageError
 from harness.scenario import Kube, Scenario
-from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
 
-class KubeBackend(PendingVerbs, TeardownOnExit):
+class KubeBackend(TeardownOnExit):
     """The ``Backend`` protocol on a Kubernetes cluster (see the module docstring)."""
 
     def __init__(
@@ -99,6 +102,7 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
         self.guard_reason: str | None = None  # why the context was allowed
         self._endpoint_api: str | None = None
         self._minor: int | None = None
+        self._policy = POLICY_V1BETA1  # PodDisruptionBudget and Eviction API, once discovered
         self._session: Session | None = None
         self.fix_facts: dict[str, Any] = {"sleep_binary": {}}  # for harness.fixes, see run.py
 
@@ -184,6 +188,7 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
         # Built before anything is created: a variant that cannot be is one line, nothing made.
         objects = variant_objects(self._app, spec, names, on_kind=self.name == "kind")
         self._container = app_container(objects[0][1], objects[1][1])
+        budget = pdb.budget(self._app.pdb)
         if self._endpoint_api is None:
             self._endpoint_api, self._minor = await asyncio.to_thread(self._discover)
         self.fix_facts.update(minor=self._minor, kubeconfig=self._kubeconfig, context=self.context)
@@ -204,6 +209,9 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
             made: dict[str, dict[str, Any]] = {}
             for kind, body in objects:
                 made[kind.name] = await asyncio.to_thread(apply, api, kind, body, names)
+            if budget is not None:  # owned by the Deployment: pdb.py
+                body = pdb_object(names, budget, self._policy, made[DEPLOYMENT.name])
+                await asyncio.to_thread(apply, api, pdb_kind(self._policy), body, names)
             ready_in_time = functools.partial(
                 checks.ready_in_time,
                 api,
@@ -246,11 +254,27 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
         claim.check_lease(session)
         if grace_period_s is not None and (grace_period_s < 0 or not math.isfinite(grace_period_s)):
             raise BackendError(f"kube: grace_period_s must be >= 0, got {grace_period_s:g}")
-        await asyncio.to_thread(self._delete_pod, session, name, grace_period_s)
+        await asyncio.to_thread(self._disruptions().delete_pod, name, grace_period_s)
+
+    async def evict_pod(self, name: str, retry_s: float, timeout_s: float) -> Eviction:
+        """Asks for the pod's eviction as ``kubectl drain`` does (disruptions.py)."""
+        return await asyncio.to_thread(self._disruptions().evict, name, retry_s, timeout_s)
+
+    async def cordon(self, node: str) -> None:
+        await asyncio.to_thread(self._disruptions().cordon, node)
+
+    async def uncordon(self, node: str) -> None:
+        await asyncio.to_thread(self._disruptions().uncordon, node)
+
+    async def scale(self, replicas: int) -> None:
+        await asyncio.to_thread(self._disruptions().scale, replicas)
+
+    async def crash_pod(self, name: str) -> None:
+        await asyncio.to_thread(self._disruptions().crash, name)
 
     async def rolling_restart(self, max_surge: str = "25%", max_unavailable: str = "25%") -> None:
         """Replaces every pod as ``kubectl rollout restart`` does; returns when rolled out."""
-        session = self._need_session()
+        self._need_session()
         try:
             patch = restart_patch(_now_iso(), max_surge, max_unavailable)
         except ValueError:
@@ -258,8 +282,7 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
                 f"kube: max_surge/max_unavailable must be integers or percentages, "
                 f"got {max_surge!r}/{max_unavailable!r}"
             ) from None
-        claim.check_lease(session)
-        await asyncio.to_thread(self._patch_deployment, session.names, patch)
+        await asyncio.to_thread(self._disruptions().patch_deployment, patch, STRATEGIC_MERGE)
         await self._wait("rolling restart", self._patience.rollout_s, self._rolled_out)
 
     async def wait_settled(self, timeout_s: float) -> None:
@@ -275,12 +298,13 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
         session = self._session
         if session is None:
             return
+        await asyncio.to_thread(self._disruptions().uncordon_all)
         await asyncio.to_thread(session.close)
         api, names = self._need_api(), session.names
         self.fix_facts["sleep_binary"][session.spec.variant] = await asyncio.to_thread(
             sleepcheck.in_running_pod, api, names, self._container, self._kube.request_timeout_s
         )
-        for kind in MANAGED:
+        for kind in (pdb_kind(self._policy), *MANAGED):
             await asyncio.to_thread(cleanup.delete_owned, api, kind, names)
         await self._wait_quietly("pods to go", functools.partial(checks.no_pods_left, api, names))
         if await asyncio.to_thread(claim.release_namespace, api, session, self.run_id):
@@ -301,7 +325,7 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
 
     def _discover(self) -> tuple[str, int | None]:
         served, minor = self._need_api().discover()
-        api = choose_api(served)
+        api, self._policy = choose_api(served), choose_policy(served)
         log.info("kube: endpoints from %s (server minor %s)", api, minor)
         return api, minor
 
@@ -313,71 +337,11 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
         names = self._need_session().names
         return checks.rolled_out(self._need_api(), names, self._image)
 
-    def _delete_pod(self, session: Session, name: str, grace_period_s: float | None) -> None:
-        names = session.names
-        api = self._need_api()
-        pod = api.read(POD, name, names.namespace)
-        if not pod:
-            raise BackendError(f"kube: no pod {name!r} in namespace {names.namespace}")
-        if (refused := self._delete_refusal(api, pod, names)) is not None:
-            raise BackendError(refused)
-        meta = pod.get("metadata") or {}
-        if meta.get("deletionTimestamp"):
-            return  # already on its way out; its first grace period stands
-        own_grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
-        body: dict[str, Any] = {"preconditions": {"uid": meta.get("uid")}}
-        detail: dict[str, Any] = {"cause": "delete", "source": "harness_call"}
-        if grace_period_s is None:
-            detail["grace_period_s"] = own_grace
-        else:
-            sent = max(1, math.ceil(grace_period_s))
-            body["gracePeriodSeconds"] = sent
-            detail["grace_period_s"] = sent
-            if sent != grace_period_s:
-                detail["requested_grace_period_s"] = grace_period_s
-        with session.lock:
-            session.pods.harness_deleting(name)
-        delete = api.request(POD, "delete", name, names.namespace, body=body)
-        started = time.time()
-
-        def attempt() -> dict[str, Any]:
-            # The deletion starts when the attempt that succeeds arrives, not the first one:
-            # a retried call must not move the deletion earlier than it happened.
-            nonlocal started
-            started = time.time()
-            return dict(delete())
-
-        try:
-            answer = api.call(f"delete pod {name}", attempt, NOT_FOUND)
-        except BaseException:
-            with session.lock:
-                session.pods.harness_delete_failed(name)
-            raise
-        if not answer:
-            with session.lock:
-                session.pods.harness_delete_failed(name)
-            log.warning("kube: pod %s was already gone when deleted", name)
-            return
-        detail["call_ms"] = round((time.time() - started) * 1000, 1)
-        deleted_meta = answer.get("metadata") or {}
-        detail["deletion_timestamp"] = deleted_meta.get("deletionTimestamp")
-        session.emit(TimelineEvent(started, EventKind.DELETE_REQUESTED, name, detail))
-
     def _delete_refusal(self, api: Api, pod: dict[str, Any], names: Names) -> str | None:
         """Why the pod (as just read) may not be deleted, else None."""
         where = f"{names.namespace}/{(pod.get('metadata') or {}).get('name')}"
         why = f"it lacks the harness's labels ({names.selector})"
         return None if owned(pod, names) else f"kube: refusing to delete pod {where}: {why}"
-
-    def _patch_deployment(self, names: Names, patch: dict[str, Any]) -> None:
-        api = self._need_api()
-        dep = api.read(DEPLOYMENT, names.deployment, names.namespace)
-        if not dep or not owned(dep, names):
-            raise BackendError(
-                f"kube: deployment {names.namespace}/{names.deployment} is missing or not the "
-                "harness's; not restarting it"
-            )
-        api.patch(DEPLOYMENT, names.deployment, names.namespace, patch, STRATEGIC_MERGE)
 
     # ----- waiting -----------------------------------------------------------------------------
 
@@ -389,6 +353,13 @@ class KubeBackend(PendingVerbs, TeardownOnExit):
             await self._wait(what, self._patience.teardown_s, check)
         except BackendError as exc:
             log.warning("kube teardown: %s", exc)
+
+    def _disruptions(self) -> Disruptions:
+        api, session = self._need_api(), self._need_session()
+        killer = self._cluster if isinstance(self._cluster, ContainerKiller) else None
+        refusal = functools.partial(self._delete_refusal, api, names=session.names)
+        app = str(self._container.get("name"))
+        return Disruptions(api, session, self._policy, self.run_id, killer, app, refusal)
 
     def _need_session(self) -> Session:
         if self._session is None:

@@ -74,6 +74,7 @@ def pod_infos(api: Api, names: Names) -> list[PodInfo]:
             ready=is_ready(pod),
             terminating=is_terminating(pod),
             created=parse_time((pod.get("metadata") or {}).get("creationTimestamp")),
+            node=(pod.get("spec") or {}).get("nodeName"),
         )
         for pod in owned_pods(api, names)
     ]

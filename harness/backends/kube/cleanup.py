@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from harness.backends.kube import nodes
 from harness.backends.kube.api import Api
 from harness.backends.kube.checks import wait_until
 from harness.backends.kube.kinds import NAMESPACE, POD, Kind
@@ -65,7 +66,10 @@ def sweep_leftovers(api: Api, namespace: str, run_id: str, timeout_s: float) -> 
 
     Call it only while holding the namespace's Lease: then every drainlab object that does not
     carry ``run_id`` belongs to a run that is gone. Returns what it removed ("deployment x").
+    Their PodDisruptionBudgets go with their Deployments (pdb.py), the nodes they cordoned are
+    uncordoned (nodes.py).
     """
+    nodes.sweep_cordons(api, namespace, run_id)
     selector = f"{selector_of(app_labels())},{LABEL_RUN}!={run_id}"
     removed: list[str] = []
     for kind in MANAGED:

@@ -13,6 +13,12 @@ not ready). A pod leaving the set is ``endpoint_removed`` with the reason seen: 
 deletion). Entering it is ``endpoint_added``. Endpoints carry no time of their own: events get
 the watch's arrival time (stamps.py, source ``watch``).
 
+Both events carry the endpoint's conditions as the server published them (KEP-1672): ``ready``,
+``serving``, ``terminating``, each a bool, or null when the server does not publish it (v1.20
+publishes ``serving``/``terminating`` only with the EndpointSliceTerminatingCondition gate;
+core/v1 Endpoints publish readiness alone, as addresses vs notReadyAddresses; an endpoint that
+is gone has none).
+
 Pure: :class:`EndpointTracker` is fed every version of every slice (or Endpoints object).
 """
 
@@ -38,11 +44,29 @@ def choose_api(served: Collection[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Conditions:
+    """An endpoint's conditions as published; None: not published."""
+
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+    def detail(self) -> dict[str, bool | None]:
+        return {"ready": self.ready, "serving": self.serving, "terminating": self.terminating}
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointState:
     address: str
-    ready: bool
+    ready: bool  # in the ready set: ready (or unset) and not terminating
     terminating: bool
     serving: bool | None = None
+    conditions: Conditions = Conditions()
+
+
+def _published(cond: Mapping[str, Any], key: str) -> bool | None:
+    value = cond.get(key)
+    return value if isinstance(value, bool) else None
 
 
 def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, EndpointState]:
@@ -55,9 +79,9 @@ def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, EndpointState]:
         cond = ep.get("conditions") or {}
         terminating = cond.get("terminating") is True
         ready = cond.get("ready") is not False and not terminating
-        serving = cond.get("serving")
+        published = Conditions(*(_published(cond, k) for k in ("ready", "serving", "terminating")))
         address = next(iter(ep.get("addresses") or []), "")
-        state = EndpointState(address, ready, terminating, serving)
+        state = EndpointState(address, ready, terminating, published.serving, published)
         # A pod listed twice (dual stack) is ready if any of its entries is.
         if pod not in found or (ready and not found[pod].ready):
             found[pod] = state
@@ -74,7 +98,10 @@ def _endpoints_endpoints(obj: Mapping[str, Any]) -> dict[str, EndpointState]:
                 if ref.get("kind") != "Pod" or not pod:
                     continue
                 if pod not in found or ready:
-                    found[pod] = EndpointState(str(addr.get("ip") or ""), ready, False)
+                    published = Conditions(ready=ready)
+                    found[pod] = EndpointState(
+                        str(addr.get("ip") or ""), ready, False, None, published
+                    )
     return found
 
 
@@ -136,11 +163,10 @@ class EndpointTracker:
             else:
                 reason = "not_ready"
             detail = {**base, "reason": reason, "address": self._ready[pod].address}
-            if now is not None and now.serving is not None:
-                detail["serving"] = now.serving
+            detail.update((now.conditions if now is not None else Conditions()).detail())
             events.append(TimelineEvent(observed, EventKind.ENDPOINT_REMOVED, pod, detail))
         for pod in sorted(set(ready) - set(self._ready)):
-            detail = {**base, "address": ready[pod].address}
+            detail = {**base, "address": ready[pod].address, **ready[pod].conditions.detail()}
             events.append(TimelineEvent(observed, EventKind.ENDPOINT_ADDED, pod, detail))
         self._ready = ready
         return events

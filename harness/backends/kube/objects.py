@@ -56,8 +56,9 @@ class Names:
         return selector_of(self.labels)
 
     def name_of(self, kind: Kind) -> str:
-        """The name of the order's object of ``kind`` (one of MANAGED)."""
-        return {DEPLOYMENT.name: self.deployment, SERVICE.name: self.service}[kind.name]
+        """The name of the order's object of ``kind`` (one of MANAGED, or its budget: pdb.py)."""
+        by_kind = {DEPLOYMENT.name: self.deployment, SERVICE.name: self.service}
+        return by_kind.get(kind.name, self.deployment)
 
 
 def names_for(

@@ -17,11 +17,13 @@ pod_container_started         ``containerStatuses[].state.running.startedAt``, o
                               container instance (``containerID``)
 pod_ready / pod_not_ready     condition ``Ready`` turning True / turning False after True;
                               its ``lastTransitionTime``
-delete_requested              only for deletions the harness did not make itself (a rollout's,
-                              someone else's): first version with ``deletionTimestamp``; the
-                              request time is ``deletionTimestamp - deletionGracePeriodSeconds``
-                              (the API sets the timestamp to the end of the grace period). The
-                              harness's own delete calls are stamped by the backend at the call.
+delete_requested              only for deletions the harness did not make itself (evictions,
+                              scale-downs, rollouts, others'; ``stopped_by``: stopcause.py):
+                              first version with ``deletionTimestamp``; the request time is
+                              ``deletionTimestamp - deletionGracePeriodSeconds`` (the API sets
+                              the timestamp to the end of the grace period). The harness's own
+                              delete calls are stamped by the backend at the call.
+container_restarted           ``restartCount`` rose; the new instance's ``startedAt``
 exited                        ``state.terminated`` (or ``lastState.terminated`` after a restart):
                               ``exitCode``, ``reason``; ``finishedAt``. With reason
                               ``ContainerStatusUnknown`` the kubelet made the state up (code 137,
@@ -51,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.kube.stamps import parse_time, stamp, stamp_time
+from harness.backends.kube.stopcause import StopCauses, template_hash
 from harness.backends.kube.termination import ended_by, prestop_sleep_s, prestops
 from harness.timeline import EventKind, TimelineEvent
 
@@ -89,6 +92,8 @@ class _Pod:
     ended: set[str] = field(default_factory=set)  # container IDs reported terminated
     followed: set[str] = field(default_factory=set)
     running: dict[str, str] = field(default_factory=dict)  # container → current container ID
+    restarts: dict[str, int] = field(default_factory=dict)  # container → its restartCount
+    node: str | None = None  # spec.nodeName, once scheduled
     replaces: str | None = None
     gone: bool = False
 
@@ -105,6 +110,7 @@ class PodTracker:
         self._pods: dict[str, _Pod] = {}
         self._harness_deletes: set[str] = set()
         self._awaiting_successor: list[str] = []
+        self.causes = StopCauses()  # what the harness did: why pods go that it did not delete
 
     # ----- what the backend tells it ------------------------------------------------------------
 
@@ -115,9 +121,16 @@ class PodTracker:
         self._awaiting_successor.append(name)
 
     def harness_delete_failed(self, name: str) -> None:
+        """The harness's delete or eviction of ``name`` did not happen."""
         self._harness_deletes.discard(name)
+        self.causes.eviction_failed(name)
         if name in self._awaiting_successor:
             self._awaiting_successor.remove(name)
+
+    def harness_evicting(self, name: str) -> None:
+        """The harness asks for ``name``'s eviction; the ReplicaSet will replace it."""
+        self.causes.evicting_pod(name)
+        self._awaiting_successor.append(name)
 
     # ----- what it answers ---------------------------------------------------------------------
 
@@ -168,6 +181,9 @@ class PodTracker:
         pod = self._pods.get(name)
         if pod is None:
             pod = self._first_sight(name, obj, observed, live, update)
+        pod.node = (obj.get("spec") or {}).get("nodeName") or pod.node  # drain: stopcause.py
+        if not meta.get("deletionTimestamp"):
+            self.causes.pod_seen(template_hash(meta), parse_time(meta.get("creationTimestamp")))
         self._scheduled(name, pod, obj, observed, live, update)
         self._network(name, pod, obj, observed, live, update)
         self._containers(name, pod, obj, observed, live, update)
@@ -275,6 +291,12 @@ class PodTracker:
             running = state.get("running")
             terminated = state.get("terminated")
             cid = str(cs.get("containerID") or "")
+            before = pod.restarts.get(container)
+            pod.restarts[container] = max(restarts, before or 0)
+            if before is not None and restarts > before:  # restarts before the run are no news
+                ts, detail = stamp((running or {}).get("startedAt"), observed, live)
+                detail.update(container=container, restart_count=restarts)
+                u.events.append(TimelineEvent(ts, EventKind.CONTAINER_RESTARTED, name, detail))
             if running is not None and cid:
                 pod.running[container] = cid
                 if cid not in pod.started:
@@ -372,5 +394,6 @@ class PodTracker:
             deletion_timestamp=deletion,
             grace_period_s=grace,
             cause="not_the_harness",
+            stopped_by=self.causes.stopped_by(name, pod.node, template_hash(meta)),
         )
         u.events.append(TimelineEvent(ts, EventKind.DELETE_REQUESTED, name, detail))

@@ -243,7 +243,8 @@ def test_a_restart_reports_the_old_instance_end_and_the_new_start() -> None:
         }
     }
     update = tracker.observe(pod, T0 + 20.2, live=True)
-    assert kinds(update.events) == ["exited", "pod_container_started"]
+    assert kinds(update.events) == ["exited", "container_restarted", "pod_container_started"]
+    assert update.events[1].detail["restart_count"] == 1
     assert [t.container_id for t in update.follow] == ["containerd://two"]
     assert tracker.running_instance("p1", "app") == "containerd://two"
 
