@@ -107,7 +107,25 @@ def test_a_script_takes_back_what_it_did_when_it_fails_or_is_stopped(
       *) kill -s "$ENDING" $$; sleep 5 ;;
     esac
     """
-    done = bash(script, DIR=str(tmp_path), ENDING=ending, DRAINLAB_STATE=str(tmp_path / "drainlab"))
+    # The script must meet SIGINT as a user's Ctrl-C does. A shell without job control starts
+    # its background commands with SIGINT ignored, and bash can never trap a signal that was
+    # ignored when it started: a test session started that way (`pytest ... &` in a script)
+    # would see the INT case go on to `sleep` and succeed.
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={
+            **os.environ,
+            "LIB": str(LIB),
+            "DIR": str(tmp_path),
+            "ENDING": ending,
+            "DRAINLAB_STATE": str(tmp_path / "drainlab"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert (tmp_path / "cleaned").exists()
     assert (tmp_path / "undone").exists() == (ending != "succeed")
     assert (done.returncode == 0) == (ending == "succeed")
