@@ -1,0 +1,191 @@
+"""Which moment each node's proxy stopped routing to a removed endpoint: pure, no I/O, no threads.
+
+A :class:`RemovalCorrelator` is fed the controller's endpoint changes (``endpoint_removed`` /
+``endpoint_added`` with the endpoint's "IP:PORT") and what the data-plane observers read on each
+node, and returns the ``removal_applied`` events those complete (harness.timeline), one per
+(pod, node, method).
+
+The NAT rules (methods "nat_rules", "nat_rules_host") are exact: a removal is applied on a node
+at the first snapshot of the node's NAT rules for the Service that lacks the endpoint, after a
+snapshot that held it (an address the observer never saw is never reported: a reader looking
+at the wrong rules must not claim anything). If the address had already left the rules when
+the controller's removal arrives (the proxy was quicker than the harness's watch), that
+earlier snapshot is the moment.
+
+kube-proxy's metrics (method "kube_proxy_metrics") do not name endpoints; they say when the
+last sync wrote the rules (``kubeproxy_sync_proxy_rules_last_timestamp_seconds``), how many
+endpoint changes kube-proxy has taken in (``..._endpoint_changes_total``) and how many Services
+still have changes waiting for a sync (``..._endpoint_changes_pending``). The rule: a removal
+the controller published at R is applied on a node by the first sync that
+
+1. completed after R (its ``sync_ts`` > R), and
+2. was reported with no change pending (``changes_pending`` == 0: the sync took in every change
+   kube-proxy had received, the removal among them), and
+3. came after kube-proxy counted a change since R (``changes_total`` above the last total the
+   agent reported at or before R; without a report before R the node is not judged).
+
+A sync that leaves changes pending (another change arrived during it) is not taken: the next one
+that drains them is, so under churn the moment is an upper bound, never early. A sync that wrote
+the rules before the harness's own watch saw the removal is missed the same way (the next
+qualifying sync is taken); both kube-proxy and the harness watch the same API server, and a
+sync takes at least one ``iptables-restore`` after the change arrives, so this is rare, and the
+NAT methods show it where they run. ``sync_ts`` is in the node's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from harness.timeline import EventKind, TimelineEvent
+
+KUBE_PROXY_METRICS = "kube_proxy_metrics"
+NAT_RULES = "nat_rules"
+NAT_RULES_HOST = "nat_rules_host"
+EMBEDDED_PROXY = "embedded_proxy"
+# From the most direct to the least: the order a reader prefers them in.
+METHODS = (NAT_RULES_HOST, NAT_RULES, KUBE_PROXY_METRICS, EMBEDDED_PROXY)
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    pod: str
+    address: str
+    ts: float  # the controller's moment (endpoint_removed)
+    added_ts: float | None  # when this pod's endpoint was last added, if seen
+
+
+@dataclass(slots=True)
+class _MetricsNode:
+    totals: list[tuple[float, float]] = field(default_factory=list)  # (seen_ts, total), by time
+    last_sync_ts: float | None = None
+    waiting: list[tuple[Removal, float]] = field(default_factory=list)  # (removal, baseline)
+
+    def baseline(self, at: float) -> float | None:
+        """The last changes_total reported at or before ``at``."""
+        found = None
+        for seen, total in self.totals:
+            if seen > at:
+                break
+            found = total
+        return found
+
+
+@dataclass(slots=True)
+class _NatView:
+    present: frozenset[str] = frozenset()
+    vanished: dict[str, tuple[float, float]] = field(default_factory=dict)  # addr → (ts, poll)
+    last_ts: float | None = None
+    waiting: list[Removal] = field(default_factory=list)
+
+
+class RemovalCorrelator:
+    """Matches endpoint removals to the observers' readings; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._added: dict[str, float] = {}  # pod → when its endpoint was last added
+        self._metrics: dict[str, _MetricsNode] = {}
+        self._nat: dict[tuple[str, str], _NatView] = {}  # (node, method) → view
+        self._done: set[tuple[str, str, str]] = set()  # (pod, node, method)
+
+    # ----- the controller ----------------------------------------------------------------------
+
+    def endpoint_added(self, pod: str, address: str, ts: float) -> list[TimelineEvent]:
+        del address  # an address may come back with a new pod: removals carry the pod
+        self._added[pod] = ts
+        for key in [k for k in self._done if k[0] == pod]:
+            self._done.discard(key)  # the pod is an endpoint again: its next removal counts
+        return []
+
+    def endpoint_removed(self, pod: str, address: str, ts: float) -> list[TimelineEvent]:
+        """The controller dropped the pod's endpoint at ``ts``; returns what is already known
+        (a NAT view the address has left already)."""
+        if not address:
+            return []
+        removal = Removal(pod, address, ts, self._added.get(pod))
+        for state in self._metrics.values():
+            baseline = state.baseline(ts)
+            if baseline is not None:
+                state.waiting.append((removal, baseline))
+        events: list[TimelineEvent] = []
+        for (node, method), view in self._nat.items():
+            gone = view.vanished.get(address)
+            if gone is not None and (removal.added_ts is None or gone[0] >= removal.added_ts):
+                events += self._applied(removal, node, method, gone[0], {"poll_ms": gone[1]})
+            elif address in view.present:
+                view.waiting.append(removal)
+        return events
+
+    # ----- kube-proxy's metrics ----------------------------------------------------------------
+
+    def proxy_metrics(
+        self,
+        node: str,
+        seen_ts: float,
+        sync_ts: float | None,
+        changes_total: float,
+        changes_pending: float,
+    ) -> list[TimelineEvent]:
+        """One reading of a node's kube-proxy metrics, taken at ``seen_ts``."""
+        state = self._metrics.setdefault(node, _MetricsNode())
+        state.totals.append((seen_ts, changes_total))
+        new_sync = sync_ts is not None and sync_ts != state.last_sync_ts
+        state.last_sync_ts = sync_ts
+        if not new_sync or sync_ts is None or changes_pending != 0:
+            return []
+        events: list[TimelineEvent] = []
+        still: list[tuple[Removal, float]] = []
+        for removal, baseline in state.waiting:
+            if sync_ts > removal.ts and changes_total > baseline:
+                extra = {
+                    "sync_ts": round(sync_ts, 6),
+                    "poll_ms": round((seen_ts - sync_ts) * 1000, 1),
+                    "changes_total": changes_total,
+                }
+                events += self._applied(removal, node, KUBE_PROXY_METRICS, sync_ts, extra)
+            else:
+                still.append((removal, baseline))
+        state.waiting = still
+        return events
+
+    # ----- NAT rules ---------------------------------------------------------------------------
+
+    def nat_snapshot(
+        self, node: str, method: str, ts: float, addresses: Iterable[str]
+    ) -> list[TimelineEvent]:
+        """The Service's endpoints in a node's NAT rules, as read at ``ts``."""
+        view = self._nat.setdefault((node, method), _NatView())
+        now = frozenset(addresses)
+        poll_ms = round((ts - view.last_ts) * 1000, 1) if view.last_ts is not None else None
+        for address in view.present - now:
+            view.vanished[address] = (ts, poll_ms if poll_ms is not None else 0.0)
+        for address in now:
+            view.vanished.pop(address, None)
+        view.present, view.last_ts = now, ts
+        events: list[TimelineEvent] = []
+        still = []
+        for removal in view.waiting:
+            if removal.address in now:
+                still.append(removal)
+            else:
+                events += self._applied(removal, node, method, ts, {"poll_ms": poll_ms})
+        view.waiting = still
+        return events
+
+    # ----- the result --------------------------------------------------------------------------
+
+    def _applied(
+        self, removal: Removal, node: str, method: str, ts: float, extra: Mapping[str, object]
+    ) -> list[TimelineEvent]:
+        key = (removal.pod, node, method)
+        if key in self._done:
+            return []
+        self._done.add(key)
+        detail = {
+            "node": node,
+            "method": method,
+            "address": removal.address,
+            "endpoint_removed_ts": round(removal.ts, 6),
+            **extra,
+        }
+        return [TimelineEvent(ts, EventKind.REMOVAL_APPLIED, removal.pod, detail)]
