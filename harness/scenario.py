@@ -26,6 +26,7 @@ from harness.chaos import (
     schedule_offsets,
 )
 from harness.classify import ERROR_CLASSES
+from harness.dataplane.settings import DataPlane, data_plane_problems
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits, evidence_limit_problems
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
@@ -138,6 +139,7 @@ class Scenario:
     app: App = field(default_factory=App)
     embedded: Embedded = field(default_factory=Embedded)
     kube: Kube = field(default_factory=Kube)
+    data_plane: DataPlane = field(default_factory=DataPlane)  # the kube backend's node agent
     gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
 
     def variant_names(self) -> list[str]:
@@ -257,7 +259,7 @@ def _program_beside(folder: Path, command: list[str] | None) -> list[str] | None
 
 def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
-    problems = _out_of_bounds(s) + _variant_problems(s)
+    problems = _out_of_bounds(s) + _variant_problems(s) + data_plane_problems(s.data_plane)
     t = s.traffic
     problems += _traffic_problems(t)
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
