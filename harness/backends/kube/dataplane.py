@@ -30,6 +30,7 @@ from harness.backends.kube import agentobjects, cleanup
 from harness.backends.kube.api import Api
 from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NODE, POD, Kind
 from harness.backends.kube.logs import LogFollower
+from harness.backends.kube.objects import owned
 from harness.backends.kube.watch import Watcher
 from harness.dataplane.correlate import (
     KUBE_PROXY_METRICS,
@@ -74,6 +75,7 @@ class DataPlaneWatch:
         self.agent_pods: dict[str, dict[str, Any]] = {}  # pod name → its last version
         self.followers: dict[str, LogFollower] = {}  # container id → follower
         self.watcher: Watcher | None = None
+        self.checker: threading.Thread | None = None  # reports agents that did not start
         self.pollers: list[Any] = []
         self.stopped = threading.Event()
 
@@ -100,12 +102,7 @@ class DataPlaneWatch:
         }
         try:
             for kind in agentobjects.AGENT_KINDS:
-                existing = self.api.read(kind, agentobjects.agent_name(names), names.namespace)
-                if existing:  # a leftover of this very run's earlier deploy: made again
-                    cleanup.delete_owned(self.api, kind, names, agentobjects.agent_name(names))
-                    self._wait_gone(kind)
-                self.api.create(kind, bodies[kind.name], names.namespace)
-                self.made.append(kind)
+                self._make(kind, bodies[kind.name])
         except BackendError as exc:
             self.unavailable(None, KUBE_PROXY_METRICS, f"the agent DaemonSet was refused: {exc}")
             return
@@ -116,15 +113,28 @@ class DataPlaneWatch:
         )
         self.watcher = Watcher("agent pods", pods, self._pods_listed, self._pod_changed)
         self.watcher.start()
-        threading.Thread(target=self._check_started, name="agent-start", daemon=True).start()
+        self.checker = threading.Thread(target=self._check_started, name="agent-start", daemon=True)
+        self.checker.start()
 
-    def _wait_gone(self, kind: Kind) -> None:
-        names = self.session.names
+    def _make(self, kind: Kind, body: dict[str, Any]) -> None:
+        """Creates one of the agent's objects. One of that name already there is this run's
+        (an earlier deploy's: deleted first) or a killed run's on its way out (the sweep's):
+        waited for; anything else is someone else's and refused."""
+        names, name = self.session.names, agentobjects.agent_name(self.session.names)
+        existing = self.api.read(kind, name, names.namespace)
+        if existing and owned(existing, names):
+            cleanup.delete_owned(self.api, kind, names, name)
+        elif existing and not (existing.get("metadata") or {}).get("deletionTimestamp"):
+            raise BackendError(f"{kind.name} {name} is in the way and is not this run's")
         deadline = time.monotonic() + AGENT_START_S
-        while self.api.read(kind, agentobjects.agent_name(names), names.namespace):
+        while existing:
             if time.monotonic() > deadline:
-                raise BackendError(f"the earlier {kind.name} did not go")
+                raise BackendError(f"the earlier {kind.name} {name} did not go")
             time.sleep(0.2)
+            existing = self.api.read(kind, name, names.namespace)
+        if not self.api.create(kind, body, names.namespace):
+            raise BackendError(f"{kind.name} {name} appeared while being made")
+        self.made.append(kind)
 
     def _pods_listed(self, items: list[dict[str, Any]], observed: float) -> None:
         for obj in items:
@@ -280,6 +290,8 @@ class DataPlaneWatch:
                 poller.stop()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.checker is not None:
+            self.checker.join()
         for follower in followers:
             follower.stop()
         names = self.session.names

@@ -180,3 +180,48 @@ def test_the_host_nat_reader_feeds_the_correlator(monkeypatch: pytest.MonkeyPatc
     assert applied.detail["method"] == "nat_rules_host" and applied.ts == 10.05
     watch.stop()
     assert not poller.running
+
+
+def test_an_object_in_the_way_is_refused_not_replaced() -> None:
+    fake = FakeApi()
+    fake.put(NAMESPACE, namespace_object(NS))
+    mine = {"metadata": {"name": "drainlab-agent-graceful", "namespace": NS}, "data": {}}
+    fake.put(CONFIG_MAP, mine)
+    session = FakeSession()
+    dataplane.start(cast(Any, session), cast(Api, fake), DataPlane(host_nat=False), None)
+    (state,) = session.kinds(EventKind.DATA_PLANE)
+    assert state.detail["reason"] == (
+        "the agent DaemonSet was refused: config map drainlab-agent-graceful is in the way "
+        "and is not this run's"
+    )
+    assert fake.get(CONFIG_MAP, "drainlab-agent-graceful", NS)["data"] == {}  # type: ignore[index]
+    assert ("delete", "config map", "drainlab-agent-graceful") not in fake.writes()
+
+
+def agent_pod(node: str, state: dict[str, Any]) -> dict[str, Any]:
+    status = {"name": agentobjects.CONTAINER, "state": state, "containerID": "containerd://1"}
+    return {
+        "metadata": {"name": f"agent-{node}"},
+        "spec": {"nodeName": node},
+        "status": {"phase": "Pending", "containerStatuses": [status]},
+    }
+
+
+def test_an_agent_pod_not_running_in_time_is_its_nodes_unavailable_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dataplane, "AGENT_START_S", 0.0)
+    session = FakeSession()
+    watch = watching(session)
+    watch.agent_pods = {
+        "a": agent_pod("n1", {"waiting": {"reason": "ImagePullBackOff"}}),
+        "b": agent_pod("n2", {"running": {"startedAt": "now"}}),
+    }
+    watch._check_started()
+    (state,) = session.kinds(EventKind.DATA_PLANE)
+    assert state.detail == {
+        "node": "n1",
+        "method": "kube_proxy_metrics",
+        "state": "unavailable",
+        "reason": "the agent pod did not start in 0 s: ImagePullBackOff",
+    }

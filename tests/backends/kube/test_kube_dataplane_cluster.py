@@ -87,8 +87,13 @@ def test_every_deleted_pod_gets_the_proxys_moment_from_the_agent(
         return deleted
 
     deleted = asyncio.run(scenario())
+    threads = [
+        t.name for t in threading.enumerate() if t.name.startswith(("watch-", "log-", "agent-"))
+    ]
+    assert not threads, "teardown stops every thread of the agent's"
     states = {(e.detail["method"], e.detail["state"]) for e in of(EventKind.DATA_PLANE)}
     assert ("kube_proxy_metrics", "watching") in states, states
+    assert ("nat_rules", "unavailable") in states, states  # read_nat is off by default
     removed = {e.pod: e for e in of(EventKind.ENDPOINT_REMOVED)}
     applied = {
         e.pod: e
