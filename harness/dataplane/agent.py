@@ -12,8 +12,9 @@ prints one JSON line per change on stdout, each with ``"drainlab_agent": 1``, th
 (``--node``, by default $NODE_NAME from the downward API), ``ts`` (the node's clock) and
 ``kind``:
 
-- ``metrics``: ``sync_ts``, ``changes_total``, ``changes_pending``, ``queued_ts`` (kube-proxy's
-  last sync, endpoint-change counters and last queued sync), when any of them changed;
+- ``metrics``: ``sync_ts``, ``changes_total``, ``changes_pending``, ``queued_ts``,
+  ``duration_sum``, ``duration_count`` (kube-proxy's last sync, endpoint-change counters, last
+  queued sync and the sum and count of sync durations), when any of them changed;
 - ``nat``: ``addresses``, the Service's "IP:PORT" endpoints in the NAT rules, when they changed;
 - ``state``: an observer's ``method`` ("kube_proxy_metrics" or "nat_rules"), ``state``
   ("watching" or "unavailable") and ``reason``, when it changed.
@@ -40,8 +41,11 @@ SYNC = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
 QUEUED = "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds"
 CHANGES_TOTAL = "kubeproxy_sync_proxy_rules_endpoint_changes_total"
 CHANGES_PENDING = "kubeproxy_sync_proxy_rules_endpoint_changes_pending"
+DURATION = "kubeproxy_sync_proxy_rules_duration_seconds"  # a histogram: its _sum and _count
 METRIC_KEYS = {SYNC: "sync_ts", QUEUED: "queued_ts", CHANGES_TOTAL: "changes_total"}
 METRIC_KEYS[CHANGES_PENDING] = "changes_pending"
+METRIC_KEYS[DURATION + "_sum"] = "duration_sum"
+METRIC_KEYS[DURATION + "_count"] = "duration_count"
 TIMEOUT_S = 2.0
 
 ServiceEndpoints = Callable[[str, str, str], frozenset[str]]

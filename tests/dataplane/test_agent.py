@@ -25,6 +25,8 @@ kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds 1.6999999995e+09
 kubeproxy_sync_proxy_rules_endpoint_changes_total 12
 kubeproxy_sync_proxy_rules_endpoint_changes_pending 0
 kubeproxy_sync_proxy_rules_duration_seconds_sum 0.5
+kubeproxy_sync_proxy_rules_duration_seconds_count 7
+kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"} 0
 """
 
 # A stand-in for helper N's natrules.py: the agent imports whatever sits beside it.
@@ -117,12 +119,14 @@ def fake_iptables_save(tmp_path: Path, text: str, code: int = 0) -> str:
     return f"{bin_dir}:{os.environ['PATH']}"
 
 
-def test_parse_metrics_reads_the_four_values() -> None:
+def test_parse_metrics_reads_what_the_agent_reports() -> None:
     assert agent.parse_metrics(METRICS) == {
         "sync_ts": 1.7e9,
         "queued_ts": 1.6999999995e9,
         "changes_total": 12.0,
         "changes_pending": 0.0,
+        "duration_sum": 0.5,
+        "duration_count": 7.0,
     }
 
 

@@ -112,3 +112,26 @@ def test_nat_a_vanishing_before_the_pod_was_added_is_another_pods() -> None:
     c.nat_snapshot("n1", "nat_rules", 2.0, set())  # an earlier pod with the same IP went
     c.endpoint_added(POD, ADDR, 5.0)
     assert c.endpoint_removed(POD, ADDR, 10.0) == []
+
+
+def test_metrics_a_sync_that_began_after_the_removal_applies_it_with_changes_pending() -> None:
+    c = RemovalCorrelator()
+    c.proxy_metrics("n1", 9.0, 8.5, changes_total=4, changes_pending=0, durations=(1.0, 10))
+    c.endpoint_removed(POD, ADDR, 10.0)
+    # kube-proxy counted the removal before the harness saw it (the total is not above the
+    # baseline then) and changes came in during the sync: its start, after R, decides.
+    c.proxy_metrics("n1", 9.99, 8.5, changes_total=5, changes_pending=1, durations=(1.0, 10))
+    (event,) = c.proxy_metrics("n1", 10.2, 10.15, 5, 1, durations=(1.08, 11))
+    assert event.ts == 10.15 and event.detail["sync_started_ts"] == 10.07
+
+
+def test_metrics_a_sync_that_began_before_the_removal_and_left_changes_pending_is_not_taken() -> (
+    None
+):
+    c = RemovalCorrelator()
+    c.proxy_metrics("n1", 9.0, 8.5, changes_total=4, changes_pending=0, durations=(1.0, 10))
+    c.endpoint_removed(POD, ADDR, 10.0)
+    assert c.proxy_metrics("n1", 10.1, 10.05, 5, 1, durations=(1.08, 11)) == []  # began 9.97
+    # Two syncs between readings: no one duration; the drained one decides.
+    (event,) = c.proxy_metrics("n1", 11.2, 11.1, 6, 0, durations=(1.2, 13))
+    assert event.ts == 11.1 and "sync_started_ts" not in event.detail

@@ -210,13 +210,21 @@ class DataPlaneWatch:
                 else:
                     self.state(node, method, state, reason)
             elif kind == "metrics" and isinstance(said.get("changes_total"), (int, float)):
-                sync = said.get("sync_ts")
+                sync, total, count = (
+                    said.get("sync_ts"),
+                    said.get("duration_sum"),
+                    said.get("duration_count"),
+                )
+                durations = None
+                if isinstance(total, (int, float)) and isinstance(count, (int, float)):
+                    durations = (float(total), float(count))
                 events = self.correlator.proxy_metrics(
                     node,
                     float(ts),
                     float(sync) if isinstance(sync, (int, float)) else None,
                     float(said["changes_total"]),
                     float(said.get("changes_pending") or 0),
+                    durations,
                 )
                 self._emit(events)
             elif kind == "nat" and isinstance(said.get("addresses"), list):
