@@ -23,9 +23,12 @@ after R (its ``sync_ts`` > R) and either
 
 1. started after R (``sync_ts`` minus its duration >= R): kube-proxy, watching the same API
    server, had the change by then, and a sync takes in every change it has at its start; or
-2. was reported with no change pending (``changes_pending`` == 0) after kube-proxy counted a
-   change since R (``changes_total`` above the last total reported at or before R; without a
-   report before R this test is not made): the sync took in every change received until then.
+2. was reported with no change pending (``changes_pending`` == 0) and none queued since it
+   ended (``..._last_queued_timestamp_seconds`` <= ``sync_ts``: else a sync already under way
+   may have taken the changes, and reset the pending count, without having written them), after
+   kube-proxy counted a change since R (``changes_total`` above the last total reported at or
+   before R; without a report before R this test is not made): the sync took in every change
+   received until then.
 
 A sync that began before R and left changes pending is not taken: a later one is, so under
 churn the moment can be late (by a sync), never early, unless kube-proxy's own watch trails the
@@ -129,9 +132,10 @@ class RemovalCorrelator:
         changes_total: float,
         changes_pending: float,
         durations: tuple[float, float] | None = None,
+        queued_ts: float | None = None,
     ) -> list[TimelineEvent]:
         """One reading of a node's kube-proxy metrics, taken at ``seen_ts``; ``durations``: the
-        sum and count of its sync durations, when read."""
+        sum and count of its sync durations, ``queued_ts``: its last queued sync, when read."""
         state = self._metrics.setdefault(node, _MetricsNode())
         state.totals.append((seen_ts, changes_total))
         new_sync = sync_ts is not None and sync_ts != state.last_sync_ts
@@ -147,7 +151,8 @@ class RemovalCorrelator:
         still: list[tuple[Removal, float]] = []
         for removal, baseline in state.waiting:
             began_after = started is not None and started >= removal.ts
-            drained = changes_pending == 0 and changes_total > baseline
+            quiet = queued_ts is None or queued_ts <= sync_ts
+            drained = changes_pending == 0 and quiet and changes_total > baseline
             if sync_ts > removal.ts and (began_after or drained):
                 extra = {
                     "sync_ts": round(sync_ts, 6),

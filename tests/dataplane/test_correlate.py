@@ -135,3 +135,12 @@ def test_metrics_a_sync_that_began_before_the_removal_and_left_changes_pending_i
     # Two syncs between readings: no one duration; the drained one decides.
     (event,) = c.proxy_metrics("n1", 11.2, 11.1, 6, 0, durations=(1.2, 13))
     assert event.ts == 11.1 and "sync_started_ts" not in event.detail
+
+
+def test_metrics_a_change_queued_after_the_sync_ended_means_it_is_not_drained() -> None:
+    c = metrics_ready()
+    c.endpoint_removed(POD, ADDR, 10.0)
+    # No change pending, but one was queued after the sync ended: a sync under way took it.
+    assert c.proxy_metrics("n1", 10.1, 10.05, 5, 0, queued_ts=10.07) == []
+    (event,) = c.proxy_metrics("n1", 10.3, 10.25, 5, 0, queued_ts=10.07)
+    assert event.ts == 10.25

@@ -221,10 +221,11 @@ class DataPlaneWatch:
                 events = self.correlator.proxy_metrics(
                     node,
                     float(ts),
-                    float(sync) if isinstance(sync, (int, float)) else None,
+                    _number(sync),
                     float(said["changes_total"]),
                     float(said.get("changes_pending") or 0),
                     durations,
+                    _number(said.get("queued_ts")),
                 )
                 self._emit(events)
             elif kind == "nat" and isinstance(said.get("addresses"), list):
@@ -308,6 +309,10 @@ class DataPlaneWatch:
                 cleanup.delete_owned(self.api, kind, names, agentobjects.agent_name(names))
             except BackendError as exc:
                 log.warning("kube teardown: the agent's %s: %s", kind.name, exc)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _running_container(pod: dict[str, Any]) -> str | None:
