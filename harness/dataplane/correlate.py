@@ -32,9 +32,10 @@ after R (its ``sync_ts`` > R) and either
 
 A sync that began before R and left changes pending is not taken: a later one is, so under
 churn the moment can be late (by a sync), never early, unless kube-proxy's own watch trails the
-harness's. On the local cluster it agreed with the NAT rules read from the host within ~30 ms
-for 14 of 16 deletions (and was late by 140 ms and 1.2 s for the other two, before rule 1).
-``sync_ts`` is in the node's clock.
+harness's. On the local cluster (v1.20, 23 deletions under load) every moment fell between the
+last host read of the NAT rules that held the endpoint and the first that did not (reads every
+~55 ms), 17 ms after that interval's middle at p50, 36 ms at most. ``sync_ts`` is in the
+node's clock.
 """
 
 from __future__ import annotations
