@@ -154,7 +154,7 @@ class DataPlaneWatch:
             follower = LogFollower(
                 f"agent {name}",
                 functools.partial(self._open_log, name),
-                lambda line, arrived: self.agent_line(line),
+                functools.partial(self._agent_log, name),
                 functools.partial(self._still_running, name, running),
             )
             self.followers[running] = follower
@@ -189,6 +189,10 @@ class DataPlaneWatch:
                 node = (pod.get("spec") or {}).get("nodeName")
                 why = f"the agent pod did not start in {AGENT_START_S:g} s: {_waiting(pod)}"
                 self.unavailable(node, KUBE_PROXY_METRICS, why)
+
+    def _agent_log(self, pod: str, line: str, arrived: float) -> None:
+        self.session.log_line(pod, line, arrived)  # kept in logs/<pod>.log with the app's
+        self.agent_line(line)
 
     def agent_line(self, line: str) -> None:
         """One line an agent printed (agent.py)."""

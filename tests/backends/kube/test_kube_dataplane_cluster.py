@@ -61,7 +61,10 @@ def test_every_deleted_pod_gets_the_proxys_moment_from_the_agent(
             image="drainlab/sample-app:0.1.0",
         )
         backend = KubeBackend(
-            kube, kubeconfig=local_cluster.kubeconfig, data_plane=DataPlane(host_nat=False)
+            kube,
+            kubeconfig=local_cluster.kubeconfig,
+            data_plane=DataPlane(host_nat=False),
+            log_dir=tmp_path / "logs",
         )
         app = App(shutdown_delay_s=1.0, drain_timeout_s=5.0, prestop_sleep_s=1.0)
         spec = Scenario(replicas=2, app=app).deploy_spec("graceful")
@@ -116,5 +119,7 @@ def test_every_deleted_pod_gets_the_proxys_moment_from_the_agent(
         f"max {max(gaps_ms):.1f}; poll_ms {[applied[p].detail['poll_ms'] for p in deleted]}; "
         f"pods {deleted}, sync_ts {[applied[p].detail['sync_ts'] for p in deleted]}"
     )
+    (agent_log,) = (tmp_path / "logs").glob("drainlab-agent-graceful-*.log")
+    assert '"drainlab_agent": 1' in agent_log.read_text()  # its lines are kept as the app's
     stopped = [e for e in of(EventKind.DATA_PLANE) if e.detail["state"] == "stopped"]
     assert stopped, "teardown reports the agent stopped"
