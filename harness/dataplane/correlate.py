@@ -6,7 +6,8 @@ node, and returns the ``removal_applied`` events those complete (harness.timelin
 (pod, node, method).
 
 The NAT rules (methods "nat_rules", "nat_rules_host") are exact: a removal is applied on a node
-at the first snapshot of the node's NAT rules for the Service that lacks the endpoint, after a
+at the first snapshot of the node's NAT rules for the Service that lacks the endpoint's IP (on
+any port: the controller's events name the pod's IP, the rules "IP:PORT"), after a
 snapshot that held it (an address the observer never saw is never reported: a reader looking
 at the wrong rules must not claim anything). If the address had already left the rules when
 the controller's removal arrives (the proxy was quicker than the harness's watch), that
@@ -110,16 +111,17 @@ class RemovalCorrelator:
         if not address:
             return []
         removal = Removal(pod, address, ts, self._added.get(pod))
+        host = host_of(address)
         for state in self._metrics.values():
             baseline = state.baseline(ts)
             if baseline is not None:
                 state.waiting.append((removal, baseline))
         events: list[TimelineEvent] = []
         for (node, method), view in self._nat.items():
-            gone = view.vanished.get(address)
+            gone = view.vanished.get(host)
             if gone is not None and (removal.added_ts is None or gone[0] >= removal.added_ts):
                 events += self._applied(removal, node, method, gone[0], {"poll_ms": gone[1]})
-            elif address in view.present:
+            elif host in view.present:
                 view.waiting.append(removal)
         return events
 
@@ -175,7 +177,7 @@ class RemovalCorrelator:
     ) -> list[TimelineEvent]:
         """The Service's endpoints in a node's NAT rules, as read at ``ts``."""
         view = self._nat.setdefault((node, method), _NatView())
-        now = frozenset(addresses)
+        now = frozenset(host_of(a) for a in addresses)  # a pod leaves with its last port
         poll_ms = round((ts - view.last_ts) * 1000, 1) if view.last_ts is not None else None
         for address in view.present - now:
             view.vanished[address] = (ts, poll_ms if poll_ms is not None else 0.0)
@@ -185,7 +187,7 @@ class RemovalCorrelator:
         events: list[TimelineEvent] = []
         still = []
         for removal in view.waiting:
-            if removal.address in now:
+            if host_of(removal.address) in now:
                 still.append(removal)
             else:
                 events += self._applied(removal, node, method, ts, {"poll_ms": poll_ms})
@@ -209,3 +211,11 @@ class RemovalCorrelator:
             **extra,
         }
         return [TimelineEvent(ts, EventKind.REMOVAL_APPLIED, removal.pod, detail)]
+
+
+def host_of(endpoint: str) -> str:
+    """The IP of "IP:PORT" ("[IPv6]:PORT"), or the address itself when it has no port: the
+    controller's events name a pod's IP, the NAT rules its IP and port."""
+    if endpoint.startswith("["):
+        return endpoint[1:].split("]", 1)[0]
+    return endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint

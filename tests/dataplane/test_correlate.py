@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness.dataplane.correlate import RemovalCorrelator
+import pytest
+
+from harness.dataplane.correlate import RemovalCorrelator, host_of
 from harness.timeline import EventKind
 
 POD, ADDR = "web-1", "10.0.0.5:8080"
@@ -144,3 +146,25 @@ def test_metrics_a_change_queued_after_the_sync_ended_means_it_is_not_drained() 
     assert c.proxy_metrics("n1", 10.1, 10.05, 5, 0, queued_ts=10.07) == []
     (event,) = c.proxy_metrics("n1", 10.3, 10.25, 5, 0, queued_ts=10.07)
     assert event.ts == 10.25
+
+
+def test_nat_the_controllers_ip_matches_the_rules_ip_and_port_on_every_port() -> None:
+    c = RemovalCorrelator()
+    c.nat_snapshot("n1", "nat_rules_host", 9.9, {"10.0.0.5:8080", "10.0.0.5:9090", "10.0.0.6:80"})
+    assert c.endpoint_removed(POD, "10.0.0.5", 10.0) == []
+    assert c.nat_snapshot("n1", "nat_rules_host", 10.05, {"10.0.0.5:9090", "10.0.0.6:80"}) == []
+    (event,) = c.nat_snapshot("n1", "nat_rules_host", 10.1, {"10.0.0.6:80"})
+    assert event.ts == 10.1 and event.detail["address"] == "10.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "host"),
+    [
+        ("10.0.0.5:80", "10.0.0.5"),
+        ("10.0.0.5", "10.0.0.5"),
+        ("[fd00::5]:80", "fd00::5"),
+        ("fd00::5", "fd00::5"),
+    ],
+)
+def test_host_of(endpoint: str, host: str) -> None:
+    assert host_of(endpoint) == host
