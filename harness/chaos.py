@@ -34,7 +34,9 @@ from typing import Any
 
 from harness import disruptions
 from harness.backends.base import Backend, EventSink, PodInfo
-from harness.errors import ApiUnavailable, HarnessError, ScenarioError
+from harness.errors import ApiUnavailable, HarnessError, ScenarioError, shown
+from harness.pdb import is_int_or_percent
+from harness.settings import DAY_S
 from harness.timeline import EventKind, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,33 @@ MAX_ACTIONS = 10_000
 def planned_actions(chaos: Chaos) -> int:
     """How many actions the schedule holds, without building it."""
     return len(chaos.at_s) if chaos.at_s else max(0, chaos.count)
+
+
+def chaos_problems(c: Chaos, duration_s: float, count_schedule: bool) -> list[str]:
+    """The chaos section's problems beyond its numbers' bounds (scenario.BOUNDS checks those);
+    ``count_schedule``: the scenario has no other problem, so its numbers are finite and the
+    schedule can be counted against ``duration_s``."""
+    problems: list[str] = []
+    if c.action not in ACTIONS:
+        problems.append(f"chaos.action: unknown {shown(c.action)} (known: {', '.join(ACTIONS)})")
+    elif ACTIONS[c.action].needs_pod and not c.pod:
+        problems.append(f"chaos.pod: {c.action} needs the pod's index or name")
+    if len(c.at_s) > MAX_ACTIONS:
+        problems.append(f"chaos.at_s: {len(c.at_s)} offsets, at most {MAX_ACTIONS}")
+    if any(not 0 <= x <= DAY_S for x in c.at_s):
+        problems.append(f"chaos.at_s: offsets must be >= 0 and <= {DAY_S:g}")
+    if count_schedule and not problems:  # the numbers are finite and bounded: count, never build
+        late = actions_from(c, duration_s)
+        if late:
+            problems.append(
+                f"chaos: {late} of {planned_actions(c)} actions fall at or after the end of "
+                f"the run (duration_s={duration_s:g}, last at {last_offset(c):g} s); "
+                "raise duration_s or lower count/every_s"
+            )
+    for pct_key in ("max_surge", "max_unavailable"):
+        if not is_int_or_percent(getattr(c, pct_key)):
+            problems.append(f"chaos.{pct_key}: expected an integer or a percentage like '25%'")
+    return problems
 
 
 def schedule_offsets(chaos: Chaos) -> list[float]:

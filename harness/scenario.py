@@ -17,22 +17,20 @@ from typing import Any
 from harness.appspec import CURRENT, MAX_VARIANTS, App, Variant, app_problems, variant_problems
 from harness.backends.base import DeploySpec
 from harness.chaos import (
-    ACTIONS,
     MAX_ACTIONS,
     Chaos,
-    actions_from,
-    last_offset,
-    planned_actions,
+    chaos_problems,
     schedule_offsets,
 )
 from harness.classify import ERROR_CLASSES
+from harness.dataplane.settings import DataPlane, data_plane_problems
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits, evidence_limit_problems
 from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.load.pacing import pacing_problems
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
-from harness.pdb import is_int_or_percent, pdb_problems
+from harness.pdb import pdb_problems
 from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
 from harness.yamlfile import read_settings
 
@@ -146,6 +144,7 @@ class Scenario:
     app: App = field(default_factory=App)
     embedded: Embedded = field(default_factory=Embedded)
     kube: Kube = field(default_factory=Kube)
+    data_plane: DataPlane = field(default_factory=DataPlane)  # the kube backend's node agent
     gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
 
     def variant_names(self) -> list[str]:
@@ -265,7 +264,7 @@ def _program_beside(folder: Path, command: list[str] | None) -> list[str] | None
 
 def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
-    problems = _out_of_bounds(s) + _variant_problems(s)
+    problems = _out_of_bounds(s) + _variant_problems(s) + data_plane_problems(s.data_plane)
     t = s.traffic
     problems += _traffic_problems(t)
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
@@ -282,26 +281,7 @@ def validate(s: Scenario) -> None:
             f"traffic.slow_ms_max ({t.slow_ms_max} ms) must be below traffic.timeout_s "
             f"({t.timeout_s:g} s): the slowest requests would all count as timeouts"
         )
-    c = s.chaos
-    if c.action not in ACTIONS:
-        problems.append(f"chaos.action: unknown {shown(c.action)} (known: {', '.join(ACTIONS)})")
-    elif ACTIONS[c.action].needs_pod and not c.pod:
-        problems.append(f"chaos.pod: {c.action} needs the pod's index or name")
-    if len(c.at_s) > MAX_ACTIONS:
-        problems.append(f"chaos.at_s: {len(c.at_s)} offsets, at most {MAX_ACTIONS}")
-    if any(not 0 <= x <= DAY_S for x in c.at_s):
-        problems.append(f"chaos.at_s: offsets must be >= 0 and <= {DAY_S:g}")
-    if not problems:  # the schedule's numbers are finite and bounded: count, never build
-        late = actions_from(c, s.duration_s)
-        if late:
-            problems.append(
-                f"chaos: {late} of {planned_actions(c)} actions fall at or after the end of "
-                f"the run (duration_s={s.duration_s:g}, last at {last_offset(c):g} s); "
-                "raise duration_s or lower count/every_s"
-            )
-    for pct_key in ("max_surge", "max_unavailable"):
-        if not is_int_or_percent(getattr(c, pct_key)):
-            problems.append(f"chaos.{pct_key}: expected an integer or a percentage like '25%'")
+    problems += chaos_problems(s.chaos, s.duration_s, count_schedule=not problems)
     a = s.app
     if a.shutdown_strategy not in SHUTDOWN_STRATEGIES:
         problems.append(f"app.shutdown_strategy: expected one of {', '.join(SHUTDOWN_STRATEGIES)}")

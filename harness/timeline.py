@@ -82,7 +82,7 @@ class EventKind(str, Enum):
     ("Killing", "Unhealthy", "FailedPreStopHook", ...), ``message`` and the Event's other
     fields."""
 
-    # -- Endpoints: the controller's view, then the proxy's (the embedded proxy only) ------------
+    # -- Endpoints: the controller's view, then the proxy's --------------------------------------
     ENDPOINT_ADDED = "endpoint_added"
     """The pod became a ready endpoint of the Service. Both backends; kube detail: ``address``.
     Both: ``ready``, ``serving``, ``terminating`` (EndpointSlice conditions, KEP-1672; null
@@ -96,8 +96,15 @@ class EventKind(str, Enum):
     """The embedded Service proxy started sending new connections to the pod; detail:
     ``delay_s`` after the endpoint change."""
     REMOVAL_APPLIED = "removal_applied"
-    """The embedded Service proxy stopped sending new connections to the pod; detail:
-    ``delay_s`` after the endpoint change."""
+    """A Service proxy stopped sending new connections to the pod: one event per (pod, node,
+    method). Detail: ``method``, which observer saw it: "embedded_proxy" (the embedded proxy;
+    also ``delay_s`` after the endpoint change, no ``node``; a missing method means this one),
+    "kube_proxy_metrics" (the drainlab agent saw the node's kube-proxy finish the sync that
+    applied the removal; also ``sync_ts``, ``poll_ms``), "nat_rules" (the agent saw the
+    endpoint leave the node's NAT rules) or "nat_rules_host" (drainlab read the node's NAT rules
+    from outside it: the local cluster's ground truth); on the kube backend also ``node``,
+    ``address`` ("IP:PORT") and ``endpoint_removed_ts`` (the controller's moment it followed).
+    An agent's moments are the node's clock (the harness's own on the local cluster)."""
 
     DATA_PLANE = "data_plane"
     """A data-plane observer's state on one node (pod None). Kube backend; detail: ``node``,

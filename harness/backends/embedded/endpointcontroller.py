@@ -143,9 +143,10 @@ class EndpointsModel:
             else:
                 self._pending.pop(pod, None)
                 self._last_apply_at.pop(pod, None)
-            detail = {"delay_s": round(time.time() - changed_at, 4)}
+            detail: dict[str, object] = {"delay_s": round(time.time() - changed_at, 4)}
             if endpoint is None:
                 self._proxy.remove_endpoint(pod)
+                detail["method"] = "embedded_proxy"
                 self._emit(TimelineEvent(time.time(), EventKind.REMOVAL_APPLIED, pod, detail))
             elif state == SERVING_TERMINATING:
                 # No longer a ready endpoint: new connections reach it only as the fallback.

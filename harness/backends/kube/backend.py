@@ -17,13 +17,12 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
   deploy and its target's kubeconfig, context and node host are used instead.
 - Only objects in ``kube.namespace`` that carry the harness's labels (objects.py) are touched:
   every list and watch selects on them, every delete re-reads the object, checks its labels and
-  deletes with a UID precondition (so it deletes exactly what it checked); see apply.py and
-  cleanup.py.
+  deletes with a UID precondition (exactly what it checked): apply.py, cleanup.py.
 - The ways pods are stopped (delete, evict, cordon, scale, crash) are disruptions.py's; the
   nodes a run cordoned are uncordoned at teardown, or by the next run after a crash (nodes.py).
-- The blocking client runs in threads: short calls through ``asyncio.to_thread`` (api.py, with
-  the retry policy of retry.py), watches and log streams in daemon threads of their own feeding
-  the run's EventSink (session.py). Events go to the sink from those threads, one at a time.
+- The blocking client runs in threads: short calls through ``asyncio.to_thread`` (api.py and
+  retry.py), watches and log streams (the app's; the nodes' agents': dataplane.py) in daemon
+  threads feeding the run's EventSink one event at a time (session.py).
 
 One Deployment at a time; ``deploy`` again after ``teardown``.
 """
@@ -32,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import functools
 import logging
 import math
@@ -44,7 +42,7 @@ from harness.backends.base import DeploySpec, EventSink, Eviction, PodInfo, Targ
 from harness.backends.clusters import ClusterProvisioner
 from harness.backends.clusters.containerkill import ContainerKiller
 from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
-from harness.backends.kube import checks, claim, cleanup, pdb, sleepcheck
+from harness.backends.kube import checks, claim, cleanup, dataplane, pdb, sleepcheck
 from harness.backends.kube.adapt import DeployableApp, deployable, sample_app, variant_objects
 from harness.backends.kube.api import Api
 from harness.backends.kube.apply import apply, refuse_foreign
@@ -56,10 +54,11 @@ from harness.backends.kube.endpointstate import ENDPOINTS_V1, choose_api
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, POD, SERVICE
 from harness.backends.kube.manifests import Obj, app_container
-from harness.backends.kube.objects import MANAGED, Names, new_run_id, owned, restart_patch
+from harness.backends.kube.objects import MANAGED, Names, new_run_id, now_iso, owned, restart_patch
 from harness.backends.kube.pdb import POLICY_V1BETA1, choose_policy, pdb_kind, pdb_object
 from harness.backends.kube.readiness import readiness_path
 from harness.backends.kube.session import Session
+from harness.dataplane.settings import DataPlane
 from harness.errors import BackendError, UsageError
 from harness.scenario import Kube, Scenario
 
@@ -82,6 +81,7 @@ class KubeBackend(TeardownOnExit):
         run_id: str | None = None,
         images: AppImages = NO_IMAGES,  # the app's own, loaded once the cluster is up
         app: DeployableApp | None = None,
+        data_plane: DataPlane | None = None,  # how it watches the nodes' proxies: dataplane.py
     ) -> None:
         refused = namespace_refusal(kube.namespace)
         if refused is not None:
@@ -95,6 +95,7 @@ class KubeBackend(TeardownOnExit):
         self._kubeconfig = kubeconfig
         self._cluster = cluster
         self._images = images
+        self._data_plane = data_plane or DataPlane()
         self.name = cluster.name if cluster is not None else "kube"
         self._log_dir = log_dir
         self._patience = patience
@@ -122,6 +123,7 @@ class KubeBackend(TeardownOnExit):
             run_id=new_run_id(stem),
             images=AppImages.from_app(scenario.app),
             app=deployable(scenario),
+            data_plane=scenario.data_plane,
         )
 
     # ----- connecting --------------------------------------------------------------------------
@@ -206,6 +208,7 @@ class KubeBackend(TeardownOnExit):
             )
             await asyncio.to_thread(refuse_foreign, api, names)
             await asyncio.to_thread(session.watch, api)
+            await asyncio.to_thread(dataplane.start, session, api, self._data_plane, self._cluster)
             made: dict[str, dict[str, Any]] = {}
             for kind, body in objects:
                 made[kind.name] = await asyncio.to_thread(apply, api, kind, body, names)
@@ -276,7 +279,7 @@ class KubeBackend(TeardownOnExit):
         """Replaces every pod as ``kubectl rollout restart`` does; returns when rolled out."""
         self._need_session()
         try:
-            patch = restart_patch(_now_iso(), max_surge, max_unavailable)
+            patch = restart_patch(now_iso(), max_surge, max_unavailable)
         except ValueError:
             raise BackendError(
                 f"kube: max_surge/max_unavailable must be integers or percentages, "
@@ -365,7 +368,3 @@ class KubeBackend(TeardownOnExit):
         if self._session is None:
             raise BackendError("kube: nothing deployed; call deploy first")
         return self._session
-
-
-def _now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -12,6 +12,7 @@ import functools
 import logging
 
 from harness.backends.kube import nodes
+from harness.backends.kube.agentobjects import AGENT_KINDS
 from harness.backends.kube.api import Api
 from harness.backends.kube.checks import wait_until
 from harness.backends.kube.kinds import NAMESPACE, POD, Kind
@@ -28,10 +29,10 @@ from harness.backends.kube.objects import (
 log = logging.getLogger(__name__)
 
 
-def delete_owned(api: Api, kind: Kind, names: Names) -> bool:
-    """Deletes the order's object of ``kind`` if it is there and carries the labels; True when
-    it asked for a deletion."""
-    name = names.name_of(kind)
+def delete_owned(api: Api, kind: Kind, names: Names, name: str | None = None) -> bool:
+    """Deletes the order's object of ``kind`` (named ``name``, by default as ``names`` says) if it
+    is there and carries the labels; True when it asked for a deletion."""
+    name = name or names.name_of(kind)
     existing = api.read(kind, name, names.namespace)
     if not existing:
         return False
@@ -72,7 +73,7 @@ def sweep_leftovers(api: Api, namespace: str, run_id: str, timeout_s: float) -> 
     nodes.sweep_cordons(api, namespace, run_id)
     selector = f"{selector_of(app_labels())},{LABEL_RUN}!={run_id}"
     removed: list[str] = []
-    for kind in MANAGED:
+    for kind in (*MANAGED, *AGENT_KINDS):
         for obj in api.list(kind, namespace, label_selector=selector).get("items") or []:
             meta = obj.get("metadata") or {}
             labels = meta.get("labels") or {}

@@ -37,6 +37,8 @@ EVENT = Kind("event", "events", "CoreV1Api", "namespaced_event")
 ENDPOINTS = Kind("endpoints", "endpoints", "CoreV1Api", "namespaced_endpoints")
 LEASE = Kind("lease", "leases", "CoordinationV1Api", "namespaced_lease")
 DEPLOYMENT = Kind("deployment", "deployments", "AppsV1Api", "namespaced_deployment")
+DAEMON_SET = Kind("daemon set", "daemon sets", "AppsV1Api", "namespaced_daemon_set")
+CONFIG_MAP = Kind("config map", "config maps", "CoreV1Api", "namespaced_config_map")
 # clusterIP is immutable: a replace must repeat it (and clusterIPs on 1.20+).
 SERVICE = Kind(
     "service",

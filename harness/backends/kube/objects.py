@@ -12,6 +12,7 @@ carries its run id too: that run is its owner (apply.py, cleanup.py).
 
 from __future__ import annotations
 
+import datetime
 import re
 import secrets
 from collections.abc import Mapping
@@ -136,6 +137,11 @@ def namespace_object(namespace: str, run_id: str | None = None) -> dict[str, Any
         "kind": "Namespace",
         "metadata": {"name": namespace, "labels": namespace_labels(run_id)},
     }
+
+
+def now_iso() -> str:
+    """Now, as a restart annotation says it (UTC, whole seconds)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def restart_patch(now_iso: str, max_surge: str, max_unavailable: str) -> dict[str, Any]:

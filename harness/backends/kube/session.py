@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.backends.base import DeploySpec, EventSink
 from harness.backends.embedded.applog import app_event
@@ -30,6 +30,9 @@ from harness.backends.kube.podstate import LogTarget, PodTracker, Update
 from harness.backends.kube.watch import Watcher
 from harness.errors import BackendError
 from harness.timeline import EventKind, TimelineEvent
+
+if TYPE_CHECKING:
+    from harness.backends.kube.dataplane import DataPlaneWatch
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class Session:
         # The labels the Service's endpoints are selected by, besides its name; None: the
         # harness's (its own Service's). A --target run watches the user's Service: "".
         self.endpoint_labels: str | None = None
+        self.data_plane: DataPlaneWatch | None = None  # the nodes' proxies (dataplane.py)
         self.closed = False
         self._sink = sink
         self._open_log = open_log
@@ -80,6 +84,9 @@ class Session:
                 self._sink(event)
             except Exception:
                 log.exception("timeline sink failed for %s", event.kind)
+            if self.data_plane is not None:
+                for derived in self.data_plane.derived(event):  # removals a proxy applied
+                    self.emit(derived)
 
     # ----- watching ----------------------------------------------------------------------------
 
@@ -235,6 +242,8 @@ class Session:
 
     def close(self) -> None:
         """Stops every watch and log thread, closes the log files; nothing is emitted after."""
+        if self.data_plane is not None:
+            self.data_plane.stop()  # its last states, then its threads and objects go
         with self.lock:
             self.closed = True
             watchers = list(self.watchers)

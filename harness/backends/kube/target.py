@@ -29,14 +29,14 @@ from typing import Any, Self
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
 from harness.backends.kube import checks, claim, twin
 from harness.backends.kube.api import Api
-from harness.backends.kube.backend import STRATEGIC_MERGE, KubeBackend, _now_iso
+from harness.backends.kube.backend import STRATEGIC_MERGE, KubeBackend
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
 from harness.backends.kube.endpointstate import ENDPOINTS_V1
 from harness.backends.kube.guard import namespace_refusal
 from harness.backends.kube.kinds import DEPLOYMENT, NAMESPACE, SERVICE
 from harness.backends.kube.lease import LeaseHolder
-from harness.backends.kube.objects import RESTARTED_AT, Names
+from harness.backends.kube.objects import RESTARTED_AT, Names, now_iso
 from harness.backends.kube.ownership import REPLICASET, owned_by, owner_refusal, replicaset_uids
 from harness.backends.kube.rolloutstatus import rollout_state, settled_state
 from harness.backends.kube.session import Session
@@ -228,7 +228,7 @@ class TargetBackend(KubeBackend):
         dep = api.read(DEPLOYMENT, names.deployment, names.namespace)
         if (dep.get("metadata") or {}).get("uid") != found.deployment_uid:
             raise BackendError(f"kube: deployment/{names.deployment} is gone or was replaced")
-        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: _now_iso()}}}}}
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_iso()}}}}}
         log.warning(
             "kube: restarting deployment/%s (chaos.action rolling_restart)", names.deployment
         )
