@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from typing import Any, cast
 
 import pytest
@@ -148,7 +146,14 @@ def test_the_host_nat_reader_feeds_the_correlator(monkeypatch: pytest.MonkeyPatc
 
     class FakePoller:
         def __init__(
-            self, read: Any, namespace: str, service: str, node: str, on: Any, interval_s: float
+            self,
+            read: Any,
+            namespace: str,
+            service: str,
+            node: str,
+            on: Any,
+            interval_s: float,
+            on_error: Any,
         ) -> None:
             self.read, self.on, self.args = read, on, (namespace, service, node, interval_s)
             self.running = False
@@ -160,9 +165,7 @@ def test_the_host_nat_reader_feeds_the_correlator(monkeypatch: pytest.MonkeyPatc
         def stop(self) -> None:
             self.running = False
 
-    module = types.ModuleType("harness.dataplane.hostnat")
-    module.NatPoller = FakePoller  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "harness.dataplane.hostnat", module)
+    monkeypatch.setattr(dataplane, "NatPoller", FakePoller)
     session = FakeSession()
     api = FakeApi()
     api.put(NODE, {"metadata": {"name": "drainlab-local"}})
@@ -173,9 +176,9 @@ def test_the_host_nat_reader_feeds_the_correlator(monkeypatch: pytest.MonkeyPatc
     assert poller.args == (NS, NAMES.service, "drainlab-local", 0.05) and poller.running
     assert poller.read() == "rules of drainlab-local"
     session.emit(TimelineEvent(1.0, EventKind.ENDPOINT_ADDED, "web-1", {"address": "a:1"}))
-    poller.on(9.0, frozenset({"a:1"}))
+    poller.on("drainlab-local", "nat_rules_host", 9.0, frozenset({"a:1"}))
     session.emit(TimelineEvent(10.0, EventKind.ENDPOINT_REMOVED, "web-1", {"address": "a:1"}))
-    poller.on(10.05, frozenset())
+    poller.on("drainlab-local", "nat_rules_host", 10.05, frozenset())
     (applied,) = session.kinds(EventKind.REMOVAL_APPLIED)
     assert applied.detail["method"] == "nat_rules_host" and applied.ts == 10.05
     watch.stop()
