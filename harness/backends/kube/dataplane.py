@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.clusters import NatReader
 from harness.backends.kube import agentobjects, cleanup
 from harness.backends.kube.api import Api
 from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NODE, POD, Kind
@@ -59,9 +60,8 @@ def start(session: Session, api: Api, settings: DataPlane, cluster: object | Non
     session.data_plane = watch
     if settings.agent:
         watch.start_agent()
-    read_node_nat = getattr(cluster, "read_node_nat", None)
-    if settings.host_nat and callable(read_node_nat):
-        watch.start_host_nat(read_node_nat)
+    if settings.host_nat and isinstance(cluster, NatReader):
+        watch.start_host_nat(cluster.read_node_nat)
 
 
 class DataPlaneWatch:
@@ -77,7 +77,7 @@ class DataPlaneWatch:
         self.followers: dict[str, LogFollower] = {}  # container id → follower
         self.watcher: Watcher | None = None
         self.checker: threading.Thread | None = None  # reports agents that did not start
-        self.pollers: list[Any] = []
+        self.pollers: list[NatPoller] = []
         self.stopped = threading.Event()
 
     # ----- the session's endpoint events (under the session's lock) -----------------------------

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.backends.kube.adapt import checked, variant_objects
+from harness.backends.kube.agentobjects import AGENT_NAME
 from harness.backends.kube.api import Api
 from harness.backends.kube.client import connect
 from harness.backends.kube.contextcheck import check_context
@@ -86,6 +87,22 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
                 f"the variant's teardown (only if it still carries {LABEL_RUN}={RUN_ID}, "
                 f"by UID)"
             )
+    return lines + _data_plane_lines(backend, scenario)
+
+
+def _data_plane_lines(backend: str, scenario: Scenario) -> list[str]:
+    """What the run does to see each node's proxy stop routing to a deleted pod."""
+    settings, lines = scenario.data_plane, []
+    if settings.agent:
+        rights = "NET_ADMIN and NET_RAW to read the NAT rules" if settings.read_nat else "none"
+        lines.append(
+            f"per variant: create ConfigMap and DaemonSet {scenario.kube.namespace}/"
+            f"{AGENT_NAME}-<variant> (image {settings.image or scenario.kube.image}; one pod a "
+            f"node, host network, no service account token, not privileged, capabilities "
+            f"added: {rights}); delete them at the variant's teardown"
+        )
+    if settings.host_nat and backend == "local":
+        lines.append("read the node's NAT rules from this machine (iptables-save -t nat), only")
     return lines
 
 

@@ -103,3 +103,37 @@ def test_a_dry_run_is_refused_where_the_run_would_be(
     err = capsys.readouterr().err
     assert code == 3 and err.count("\n") == 1 and "--allow-namespace team-x" in err
     assert fake.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "rights"),
+    [({}, "capabilities added: none"), ({"read_nat": True}, "NET_ADMIN and NET_RAW")],
+)
+def test_a_dry_run_names_the_data_plane_agent_and_what_it_may_do(
+    settings: dict[str, Any],
+    rights: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    nothing_runs: None,
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"data_plane: {settings}\n")
+    args = ["run", "--dry-run", "--backend", "local", "--orders", "naive", "--scenario"]
+    assert main([*args, str(scenario), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    (agent,) = [
+        line for line in printed.splitlines() if "DaemonSet drainlab/drainlab-agent" in line
+    ]
+    assert rights in agent and "no service account token, not privileged" in agent
+    assert "read the node's NAT rules from this machine" in printed
+
+
+def test_a_dry_run_without_the_agent_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nothing_runs: None
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("data_plane: {agent: false, host_nat: false}\n")
+    args = ["run", "--dry-run", "--backend", "local", "--orders", "naive", "--scenario"]
+    assert main([*args, str(scenario), "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "agent" not in printed and "NAT" not in printed
