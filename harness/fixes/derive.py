@@ -306,8 +306,8 @@ def _sentence(
     """One sentence a person can act on: the numbers of the run, the fix, the file."""
     parts = []
     if fix.change.prestop_sleep_s is not None:
-        # Embedded: the proxy's removal is seen; on a cluster only the controller's, so the
-        # propagation p99 is measured to that.
+        # Where no proxy's moment was seen (a cluster without the data-plane agent), the
+        # propagation p99 is measured to the controller's removal: say so.
         to = "" if evidence.removal_seen_as == EventKind.REMOVAL_APPLIED else " to the controller"
         p99 = recommendation.get("propagation_p99_ms")
         measured = (

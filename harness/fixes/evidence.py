@@ -147,8 +147,8 @@ def _cause(
     if d.removal is not None and d.sigterm <= end < d.removal:
         return "routed"
     if error == CONNECTION_REFUSED and end >= d.sigterm:
-        # A refused connect is a new connection: the proxy still sent them to the pod after the
-        # controller's removal (on a cluster, kube-proxy's own moment is later and not seen).
+        # A refused connect is a new connection: a proxy still sent it to the pod, even after the
+        # removal seen (the controller's, where no proxy's moment was measured, comes earlier).
         return "routed"
     if d.removal is not None and end >= d.removal and error != CONNECTION_REFUSED:
         if keepalive:
