@@ -307,8 +307,9 @@ def test_the_scenario_the_readme_shows_is_valid(tmp_path: Path) -> None:
 @pytest.mark.cluster
 @pytest.mark.last
 def test_the_local_cluster_commands_as_written(local_cluster: LocalCluster, clone: Path) -> None:
-    """cluster-local/README.md's three commands, run as root from the clone's root: up (a no-op
-    when it is up), status, down, and up again for whoever comes after."""
+    """cluster-local/README.md's commands, run as root from the clone's root: up (a no-op when
+    it is up), status, down, up again for whoever comes after, and kube-proxy's sync period
+    raised and given back."""
     up = sh("make cluster-local", clone)
     assert up.code == 0 and "ready: kubeconfig=" in up.out, up
     assert sh("cluster-local/status.sh", clone, timeout_s=60).code == 0
@@ -319,3 +320,7 @@ def test_the_local_cluster_commands_as_written(local_cluster: LocalCluster, clon
     again = sh("make cluster-local", clone)
     assert again.code == 0 and "ready: kubeconfig=" in again.out, again
     assert sh("cluster-local/status.sh", clone, timeout_s=60).code == 0
+    slow = sh("make cluster-local PROXY_MIN_SYNC_PERIOD=3s", clone)
+    assert slow.code == 0 and "min sync period default -> 3s" in slow.out, slow
+    back = sh("make cluster-local PROXY_MIN_SYNC_PERIOD=default", clone)
+    assert back.code == 0 and "min sync period 3s -> default" in back.out, back
