@@ -168,3 +168,17 @@ def test_nat_the_controllers_ip_matches_the_rules_ip_and_port_on_every_port() ->
 )
 def test_host_of(endpoint: str, host: str) -> None:
     assert host_of(endpoint) == host
+
+
+def test_metrics_a_change_kube_proxy_counted_before_the_harness_saw_it_still_counts() -> None:
+    """Readings of the local cluster's kube-proxy (close-first, 2026-12-01): the removal was
+    counted (53 -> 54) and its sync began at 777.241, 94 ms before the harness's watch saw the
+    removal at 777.335; the sync wrote the rules at 777.356 (the host's NAT reads saw the pod
+    leave at 777.391). A baseline taken at R had counted it already, and the next sync, at
+    779.299, was taken."""
+    c = RemovalCorrelator()
+    c.proxy_metrics("n1", 774.573, 774.556, 53, 0, (1.9027, 23), 774.017)
+    c.proxy_metrics("n1", 777.304, 774.556, 54, 0, (1.9027, 23), 777.241)
+    assert c.endpoint_removed(POD, ADDR, 777.335) == []
+    (event,) = c.proxy_metrics("n1", 777.411, 777.356, 54, 0, (2.0182, 24), 777.241)
+    assert event.ts == 777.356
