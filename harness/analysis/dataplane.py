@@ -111,7 +111,8 @@ def data_plane_states(events: Iterable[TimelineEvent]) -> DataPlaneState:
         if state == "watching" and (node, method) not in watching:
             watching.append((node, method))
         elif state == "unavailable":
-            reason = f"{method} on {node}: {event.detail.get('reason') or 'no reason given'}"
+            where = f"{method} on {node}" if event.detail.get("node") else method  # None: all
+            reason = f"{where}: {event.detail.get('reason') or 'no reason given'}"
             if reason not in reasons:
                 reasons.append(reason)
     return DataPlaneState(tuple(watching), tuple(reasons))

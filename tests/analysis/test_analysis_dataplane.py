@@ -9,6 +9,7 @@ from typing import Any
 from helpers.analysis import ev, ok, unavailable
 
 from harness.analysis import build_order_summary, summary_of_orders
+from harness.analysis.dataplane import data_plane_states
 from harness.analysis.proxygap import KEEPALIVE_NO_BOUND, new_connection_per_request
 from harness.timeline import EventKind, TimelineEvent
 
@@ -263,3 +264,11 @@ def test_a_removal_before_the_delete_that_an_unseen_addition_undid_is_not_its_en
         400.0,
         "removal_applied",
     )
+
+
+def test_an_observer_that_never_started_on_any_node_says_so_without_a_node() -> None:
+    reason = "a --target run starts no node agent"
+    detail = {"node": None, "method": "kube_proxy_metrics", "state": "unavailable"}
+    event = TimelineEvent(1.0, EventKind.DATA_PLANE, None, {**detail, "reason": reason})
+    states = data_plane_states([event])
+    assert states.unavailable == (f"kube_proxy_metrics: {reason}",)

@@ -64,6 +64,12 @@ def start(session: Session, api: Api, settings: DataPlane, cluster: object | Non
         watch.start_host_nat(cluster.read_node_nat)
 
 
+def not_started(session: Session, reason: str) -> None:
+    """Says in the timeline why this run has no data-plane observer at all."""
+    detail = {"node": None, "method": KUBE_PROXY_METRICS, "state": "unavailable", "reason": reason}
+    session.emit(TimelineEvent(time.time(), EventKind.DATA_PLANE, None, detail))
+
+
 class DataPlaneWatch:
     def __init__(self, session: Session, api: Api, settings: DataPlane, image: str) -> None:
         self.session = session

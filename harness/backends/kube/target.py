@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from harness.backends.base import DeploySpec, EventSink, PodInfo, Target
-from harness.backends.kube import checks, claim, twin
+from harness.backends.kube import checks, claim, dataplane, twin
 from harness.backends.kube.api import Api
 from harness.backends.kube.backend import STRATEGIC_MERGE, KubeBackend
 from harness.backends.kube.client import connect
@@ -149,6 +149,8 @@ class TargetBackend(KubeBackend):
         kube = self.settings
         await asyncio.to_thread(self._claim, api, session)
         await asyncio.to_thread(session.watch, api)
+        # The agent would run host-network pods in the user's namespace: not without asking.
+        dataplane.not_started(session, "a --target run starts no node agent")
         await self._wait("deployment rollout", self._patience.deploy_s, self._rolled_out)
         body = twin.twin_object(found.service, self.run_id)
         made = await asyncio.to_thread(api.create, SERVICE, body, kube.namespace)

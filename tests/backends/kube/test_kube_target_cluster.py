@@ -201,6 +201,11 @@ def test_a_running_deployment_is_tested_through_its_service_and_left_as_it_was(
         assert deleted & added and deleted & added <= removed
         target = next(e for e in timeline if e["kind"] == "load_started")["detail"]["target"]
         assert target.startswith(f"http://{local_cluster.node_host}:")
+        # No node agent in the user's namespace; the summary says why the proxy's moment is
+        # missing instead of guessing it.
+        data_plane = summary["orders"]["current"]["propagation_ms"]["data_plane"]
+        assert data_plane["reason"] and "--target run starts no node agent" in data_plane["reason"]
+        assert summary["recommendation"]["stage"] in (None, "controller")
         # Nothing of drainlab's is left: neither the twin nor the Lease.
         left = [s.metadata.name for s in core.list_namespaced_service(ns).items]
         assert sorted(left) == sorted(ORDERS)
