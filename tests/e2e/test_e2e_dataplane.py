@@ -31,7 +31,11 @@ RUN = [
     "--new-connections",
 ]  # fmt: skip
 AGREEMENT_BOUND_MS = 50 + 100 + 100  # one host poll interval + a slow read, and as much again
-SLOW_PERIOD = "3s"
+# Far enough from the default (1 s) that the recommendation must differ. A removal waits up to
+# a period for its sync, and the recommendation is p99 + max(1 s, p99 / 2) rounded up: at 3 s a
+# run whose longest wait is under 2 s gets 3 s, which a default run whose longest wait is just
+# over 1 s gets too (measured at 3 s: p99 2.2-2.3 s, 4 s recommended; at 1 s: p99 0.16-0.22 s).
+SLOW_PERIOD = "5s"
 
 
 def set_proxy_period(period: str) -> None:
@@ -87,12 +91,14 @@ def test_every_removal_is_seen_by_the_agent_and_agrees_with_the_nodes_nat_rules(
             seen.setdefault(e.detail["method"], set()).add(str(e.pod))
     assert len(left) >= 6
     assert left <= seen["kube_proxy_metrics"], "a removal the agent did not see"
-    assert left <= seen["nat_rules_host"], "a removal the host's NAT reads did not see"
+    # The NAT reads report only a pod they saw routed: one deleted before kube-proxy's next sync
+    # added it (ready, picked, deleted within its min sync period) never was. Most were.
+    assert seen["nat_rules_host"] <= left and len(seen["nat_rules_host"]) >= len(left) // 2
 
     block = propagation(summary)
     assert block["data_plane"]["measured"] is True
     agreement = block["agreement"]["methods"]["kube_proxy_metrics"]
-    assert agreement["n"] >= 6
+    assert agreement["n"] == len(seen["nat_rules_host"])
     assert agreement["max_ms"] <= AGREEMENT_BOUND_MS, agreement
     assert summary["recommendation"]["stage"] == "data_plane"
     assert "data plane" in summary["recommendation"]["basis"]
