@@ -37,6 +37,7 @@ from harness.errors import UsageError
 from harness.fixes.model import FIX_SUFFIX
 from harness.orders import DEFAULT_ORDERS
 from harness.packaged import sample_manifests_dir
+from harness.pdb import Pdb
 from harness.scenario import Scenario
 
 KIND_NODE_PORTS: tuple[int, ...] = tuple(sorted(NODE_PORTS.values()))  # kind-config.yaml maps these
@@ -54,7 +55,7 @@ class DeployableApp:
     image: str | None  # the sample app's image, set on its container; None: the manifests'
     variants: tuple[str, ...]  # the run's variants, in order (kind's nodePorts follow it)
     sample: bool  # the sample app: its orders keep their fixed NODE_PORTS
-    pdb: object = None  # the scenario's app.pdb: a PodDisruptionBudget (pdb.budget reads it)
+    pdb: Pdb | None = None  # the scenario's app.pdb: a PodDisruptionBudget (pdb.budget)
 
     @property
     def deployment_name(self) -> str:

@@ -13,19 +13,15 @@ v1.20 has); chosen from the server's API discovery like the endpoints API. Pure.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections.abc import Collection, Mapping
 
 from harness.backends.kube.kinds import Kind
 from harness.backends.kube.manifests import Obj
 from harness.backends.kube.objects import Names
-from harness.errors import UsageError
+from harness.pdb import Pdb
 
 POLICY_V1 = "policy/v1"
 POLICY_V1BETA1 = "policy/v1beta1"
-_FIELDS = {"min_available": "minAvailable", "max_unavailable": "maxUnavailable"}
-_PERCENT = re.compile(r"(100|[1-9]?[0-9])%")
 
 
 def choose_policy(served: Collection[str]) -> str:
@@ -44,35 +40,18 @@ def pdb_kind(group_version: str) -> Kind:
     )
 
 
-def budget(setting: object) -> dict[str, int | str] | None:
-    """``app.pdb`` as the object's spec fields (``{"minAvailable": 2}``); None: no budget.
-
-    ``setting`` is the scenario's value: a mapping (or a dataclass with those fields, unset ones
-    None) with exactly one of min_available, max_unavailable, each a whole number >= 0 (written
-    as a number or its digits) or a percentage; anything else is one UsageError line."""
+def budget(setting: Pdb | None) -> dict[str, int | str] | None:
+    """``app.pdb`` (validated by harness.pdb.pdb_problems with the scenario) as the object's spec
+    fields, ``{"minAvailable": 2}``; None: no budget. A whole number is sent as a number: the
+    API refuses a string that is not a percentage."""
     if setting is None:
         return None
-    if dataclasses.is_dataclass(setting) and not isinstance(setting, type):
-        setting = {k: v for k, v in dataclasses.asdict(setting).items() if v is not None}
-    if not isinstance(setting, Mapping):
-        raise UsageError("app.pdb: expected a mapping: {min_available: N} or {max_unavailable: N}")
-    keys = sorted(str(k) for k in setting)
-    if len(keys) != 1 or keys[0] not in _FIELDS:
-        raise UsageError(
-            f"app.pdb: give exactly one of min_available, max_unavailable (got {', '.join(keys)})"
-        )
-    key = keys[0]
-    value = setting[key]
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not (
-        (isinstance(value, int) and value >= 0)
-        or (isinstance(value, str) and _PERCENT.fullmatch(value))
-    ):
-        raise UsageError(
-            f"app.pdb.{key}: must be a whole number >= 0 or a percentage like 50%, got {value!r}"
-        )
-    return {_FIELDS[key]: value}
+    if setting.min_available is not None:
+        field, value = "minAvailable", setting.min_available.strip()
+    else:
+        assert setting.max_unavailable is not None  # pdb_problems refuses a budget with neither
+        field, value = "maxUnavailable", setting.max_unavailable.strip()
+    return {field: int(value) if value.isdigit() else value}
 
 
 def pdb_object(
