@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.clusters import NatReader
 from harness.backends.kube import agentobjects, cleanup
 from harness.backends.kube.api import Api
+from harness.backends.kube.checks import wait_until
 from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NODE, POD, Kind
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import owned
@@ -316,6 +317,19 @@ class DataPlaneWatch:
                 cleanup.delete_owned(self.api, kind, names, agentobjects.agent_name(names))
             except BackendError as exc:
                 log.warning("kube teardown: the agent's %s: %s", kind.name, exc)
+        if self.made:
+            # The DaemonSet's pods go after it (its deletion is in the background): nothing of
+            # the run may be left in a namespace that stays (the user's, or one allowed).
+            try:
+                wait_until("the agent's pods to go", AGENT_START_S, self._agent_pods_gone)
+            except BackendError as exc:
+                log.warning("kube teardown: %s", exc)
+
+    def _agent_pods_gone(self) -> tuple[bool, str]:
+        names = self.session.names
+        selector = agentobjects.pod_selector(names)
+        left = self.api.list(POD, names.namespace, label_selector=selector).get("items") or []
+        return not left, f"{len(left)} left"
 
 
 def _number(value: Any) -> float | None:

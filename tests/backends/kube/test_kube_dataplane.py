@@ -11,7 +11,7 @@ from helpers.fakekube import FakeApi
 from harness.backends.kube import agentobjects, dataplane
 from harness.backends.kube.api import Api
 from harness.backends.kube.cleanup import sweep_leftovers
-from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NAMESPACE, NODE
+from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NAMESPACE, NODE, POD
 from harness.backends.kube.objects import names_for, namespace_object, owned
 from harness.dataplane.settings import DataPlane
 from harness.errors import BackendError
@@ -228,3 +228,28 @@ def test_an_agent_pod_not_running_in_time_is_its_nodes_unavailable_state(
         "state": "unavailable",
         "reason": "the agent pod did not start in 0 s: ImagePullBackOff",
     }
+
+
+def test_teardown_waits_until_the_agents_pods_are_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DaemonSet's deletion leaves its pods to the garbage collector: a namespace that stays
+    (the user's, or one allowed) would keep them, terminating, after the run had ended."""
+    session = FakeSession()
+    api = FakeApi()
+    api.put(NAMESPACE, namespace_object(NS, "run-1"))
+    watch = dataplane.DataPlaneWatch(cast(Any, session), cast(Api, api), DataPlane(), "i")
+    watch.made = [CONFIG_MAP, DAEMON_SET]
+    agent_pod = {
+        "metadata": {"name": "agent-x", "namespace": NS, "labels": agentobjects.pod_labels(NAMES)}
+    }
+    api.put(POD, agent_pod)
+    waited: list[str] = []
+
+    def wait_until(what: str, timeout_s: float, check: Any) -> None:
+        waited.append(what)
+        assert check() == (False, "1 left")
+        api.delete(POD, "agent-x", NS, {})
+        assert check() == (True, "0 left")
+
+    monkeypatch.setattr(dataplane, "wait_until", wait_until)
+    watch.stop()
+    assert waited == ["the agent's pods to go"]

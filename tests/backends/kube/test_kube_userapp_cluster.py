@@ -34,6 +34,8 @@ pytestmark = pytest.mark.cluster
 
 GRACE_S = 6
 SHORT_GRACE_S = 2
+# The app's pods: the run's data-plane agent has pods of its own in the namespace.
+ORDER_TUNED = "drainlab.dev/order=tuned"
 
 
 def _timeline(run_dir: Path, variant: str) -> list[dict[str, Any]]:
@@ -167,7 +169,7 @@ def test_the_variant_reaches_the_pods_env_as_the_api_reads_it_back(
     async def deploy() -> list[Any]:
         async with KubeBackend(kube, kubeconfig=local_cluster.kubeconfig, app=app) as backend:
             await backend.deploy(DeploySpec("tuned", replicas=2, change=change), lambda e: None)
-            return list(core.list_namespaced_pod(namespace).items)
+            return list(core.list_namespaced_pod(namespace, label_selector=ORDER_TUNED).items)
 
     pods = asyncio.run(deploy())
     assert len(pods) == 2
