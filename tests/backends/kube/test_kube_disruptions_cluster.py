@@ -23,6 +23,7 @@ from harness.backends.clusters.local import LocalCluster
 from harness.backends.kube import KubeBackend, nodes
 from harness.backends.kube.adapt import sample_app
 from harness.backends.kube.objects import names_for
+from harness.pdb import Pdb
 from harness.timeline import EventKind, TimelineEvent
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -58,7 +59,7 @@ def test_evict_is_blocked_by_a_pdb_with_429_until_it_is_relaxed(
     local_cluster: LocalCluster, namespace: str, api: client.ApiClient
 ) -> None:
     timeline = Timeline()
-    app = dataclasses.replace(sample_app(IMAGE), pdb={"min_available": 2})
+    app = dataclasses.replace(sample_app(IMAGE), pdb=Pdb(min_available="2"))
     custom = client.CustomObjectsApi(api)
     name = names_for(VARIANT, namespace).deployment
 
