@@ -229,10 +229,10 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario, overrides, only=only)
     limits = None
     if args.gate:
-        if args.gate not in scenario.variant_names():
+        if args.gate not in scenario.order_names():
             raise UsageError(
                 f"--gate: {args.gate!r} is not a variant of this run "
-                f"(variants: {', '.join(scenario.variant_names())})"
+                f"(variants: {', '.join(scenario.order_names())})"
             )
         limits = _limits(args, scenario.gate, args.gate)
     elif any(
@@ -245,6 +245,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         _refuse_target(args, choice.name, scenario)
     if args.verify_fix and scenario.kube.target is not None:
         raise UsageError("--verify-fix: a --target runs as it is; its fix cannot be deployed")
+    _refuse_matrix(args, choice.name, scenario)
     if args.dry_run:
         return _dry_run(choice, scenario)
     from harness.backends.plan import refuse_before_run
@@ -289,6 +290,18 @@ def _refuse_target(args: argparse.Namespace, backend: str, scenario: Any) -> Non
     from harness.backends.kube.target import target_refusal
 
     target_refusal(backend, scenario.kube)
+
+
+def _refuse_matrix(args: argparse.Namespace, backend: str, scenario: Any) -> None:
+    """What a matrix cannot do: profiles on a real cluster, and --verify-fix (a fix is derived
+    per variant, a matrix measures each variant under several actions)."""
+    from harness.matrix import backend_problem
+
+    refused = backend_problem(scenario.matrix, backend)
+    if refused is not None:
+        raise UsageError(refused)
+    if args.verify_fix and scenario.matrix.is_set:
+        raise UsageError("--verify-fix: not with a matrix; verify one action's run without it")
 
 
 def _dry_run(choice: Any, scenario: Any) -> int:

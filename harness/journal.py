@@ -21,6 +21,7 @@ from harness.analysis.summary import Window
 from harness.durable import ReservedNotes
 from harness.errors import UsageError, WriteError
 from harness.fixes.model import fixed_variant_name
+from harness.matrix import orders_of
 from harness.records import read_last_end
 from harness.timeline import EventKind, TimelineEvent
 
@@ -87,6 +88,7 @@ class RunJournal:
         if not isinstance(header, dict) or not isinstance(header.get("scenario"), dict):
             raise UsageError(f"{path}: not a run journal (no scenario)")
         planned = [str(o) for o in header["scenario"].get("orders") or []]
+        planned = orders_of(header["scenario"], planned)  # a matrix's cells: harness.matrix
         # A variant's fix (--verify-fix, harness.verify) ran after every planned variant.
         planned += [fixed_variant_name(name) for name in planned]
         orders = [

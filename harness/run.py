@@ -32,6 +32,7 @@ from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter
 from harness.load.runner import start_load
 from harness.logsetup import run_log
+from harness.matrix import planned_orders
 from harness.outputs import summarise, write_outputs
 from harness.runlock import running
 from harness.scenario import Scenario
@@ -96,10 +97,10 @@ async def _orders_then_outputs(
     backend: Backend | None = None
     try:
         backend = make_backend(choice, scenario, run_dir)
-        variants = scenario.variant_names()
-        for index, order in enumerate(variants, start=1):
-            console.info(f"[{index}/{len(variants)}] variant {order}")
-            await _run_order(backend, scenario, journal, scenario.deploy_spec(order), console)
+        planned = planned_orders(scenario)  # the variants, or the matrix's cells
+        for index, order in enumerate(planned, start=1):
+            console.info(f"[{index}/{len(planned)}] {order.words}")
+            await _run_order(backend, order.scenario, journal, order.spec, console)
         if fixes is not None:
             run_fix = functools.partial(_run_order, backend, scenario, journal, console=console)
             await verify_fixes(summarise(journal), run_dir, scenario, fixes, run_fix, console)

@@ -29,6 +29,7 @@ from harness.gate import GateLimits, evidence_limit_problems
 from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.load.pacing import pacing_problems
+from harness.matrix import Matrix, matrix_problems, scenario_cells, variant_of
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.pdb import pdb_problems
 from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
@@ -146,6 +147,7 @@ class Scenario:
     kube: Kube = field(default_factory=Kube)
     data_plane: DataPlane = field(default_factory=DataPlane)  # the kube backend's node agent
     gate: GateLimits = field(default_factory=GateLimits)  # `harness run --gate` uses it
+    matrix: Matrix = field(default_factory=Matrix)  # each variant per action/profile: matrix.py
 
     def variant_names(self) -> list[str]:
         """The variants a run deploys, in order."""
@@ -156,6 +158,10 @@ class Scenario:
         if self.orders is not None:
             return list(self.orders)
         return list(DEFAULT_ORDERS) if self.app.is_sample else [CURRENT]
+
+    def order_names(self) -> list[str]:
+        """The orders a run runs, in order: the variants, or with a matrix its cells' orders."""
+        return [c.order for c in scenario_cells(self)] or self.variant_names()
 
     def variant(self, name: str) -> Variant:
         """The change a variant makes. A sample-app variant named after an order starts from
@@ -210,9 +216,11 @@ def load_scenario(
         _keep_only(scenario, only)
     if "order" not in (raw.get("gate") or {}):
         # No variant named for the gate: the sample app's graceful order, else the first variant.
-        names = scenario.variant_names()
+        names = scenario.order_names()
         if names and scenario.gate.order not in names:
-            scenario.gate = dataclasses.replace(scenario.gate, order=names[0])
+            # With a matrix: the default variant's first cell, if it runs.
+            first = [n for n in names if variant_of(n) == scenario.gate.order] or names
+            scenario.gate = dataclasses.replace(scenario.gate, order=first[0])
     validate(scenario)
     return scenario
 
@@ -265,6 +273,7 @@ def _program_beside(folder: Path, command: list[str] | None) -> list[str] | None
 def validate(s: Scenario) -> None:
     """Checks that the values make sense together; raises a one-line ScenarioError."""
     problems = _out_of_bounds(s) + _variant_problems(s) + data_plane_problems(s.data_plane)
+    problems += matrix_problems(s.matrix, s.chaos.pod)
     t = s.traffic
     problems += _traffic_problems(t)
     # A slow request must fit the drain, else the draining orders (graceful too) cut it at the
@@ -296,10 +305,10 @@ def validate(s: Scenario) -> None:
     if parse_version(e.kubernetes_version) is None:
         problems.append(version_problem(e.kubernetes_version))
     g = s.gate
-    if not problems and g.order not in s.variant_names():
+    if not problems and g.order not in s.order_names():
         problems.append(
             f"gate.order: {shown(g.order)} is not a variant of this run "
-            f"(variants: {', '.join(s.variant_names())})"
+            f"(variants: {', '.join(s.order_names())})"
         )
     if g.max_failed is not None and g.max_failed < 0:
         problems.append("gate.max_failed: must be >= 0")

@@ -28,6 +28,9 @@ class DeploySpec:
     variant: str  # the variant's name (the sample app's: naive | close-first | prestop | graceful)
     replicas: int = 3
     change: Variant = field(default_factory=Variant)
+    # The embedded backend's endpoint semantics for this deployment (a matrix cell's profile,
+    # harness.matrix); None: the scenario's embedded.kubernetes_version. Other backends: unused.
+    kubernetes_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ deleted pods and a rolling restart follows the Deployment controller's arithmeti
 ``app.pdb`` (eviction.py), cordon and uncordon of the one node "embedded" (new pods stay
 unscheduled meanwhile), scale (the ReplicaSet picks the victims: victims.py) and crashes (the
 kubelet's SIGKILL and restart: kubelet.py). The Service's endpoint semantics follow
-``embedded.kubernetes_version`` (harness.kubeversion). The cordon ends with the Deployment.
+``embedded.kubernetes_version`` (harness.kubeversion), or a matrix cell's profile
+(``DeploySpec.kubernetes_version``). The cordon ends with the Deployment.
 
 Construct it with ``EmbeddedBackend.from_scenario(scenario, log_dir=...)`` (what the run
 orchestrator does), or directly::
@@ -146,7 +147,7 @@ class EmbeddedBackend(TeardownOnExit):
             self._embedded.propagation_max_s,
         )
         notify = self._changes.notify
-        profile = semantics(self._embedded.kubernetes_version)
+        profile = semantics(spec.kubernetes_version or self._embedded.kubernetes_version)
         endpoints = EndpointsModel(proxy, delay, self._emit, notify, profile)
         self._endpoints = endpoints
         kubelet = Kubelet(

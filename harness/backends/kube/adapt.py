@@ -35,6 +35,7 @@ from harness.backends.kube.objects import MANAGED, NODE_PORTS, Names, names_for
 from harness.backends.kube.variant import varied
 from harness.errors import UsageError
 from harness.fixes.model import FIX_SUFFIX
+from harness.matrix import planned_orders, variant_of
 from harness.orders import DEFAULT_ORDERS
 from harness.packaged import sample_manifests_dir
 from harness.pdb import Pdb
@@ -73,9 +74,10 @@ class DeployableApp:
             return NODE_PORTS[variant]
         if not on_kind:
             return None
-        base = variant.removesuffix(FIX_SUFFIX)
+        base = variant_of(variant).removesuffix(FIX_SUFFIX)
         if base != variant:
-            # A fix's variant runs after its variant is gone; kind reaches only the mapped ports.
+            # A fix's variant or a matrix cell runs after its variant is gone; kind reaches only
+            # the mapped ports.
             return self.node_port(base, on_kind)
         index = self.variants.index(variant) if variant in self.variants else len(self.variants)
         if index >= len(KIND_NODE_PORTS):
@@ -108,9 +110,9 @@ def checked(scenario: Scenario, on_kind: bool) -> DeployableApp:
     probe, a name too long or too many variants for kind are one UsageError line before
     anything is created."""
     app = deployable(scenario)
-    for variant in app.variants:
-        names = app.names(variant, scenario.kube.namespace, "x")
-        variant_objects(app, scenario.deploy_spec(variant), names, on_kind)
+    for order in planned_orders(scenario):  # the variants, or a matrix's cells
+        names = app.names(order.spec.variant, scenario.kube.namespace, "x")
+        variant_objects(app, order.spec, names, on_kind)
     return app
 
 

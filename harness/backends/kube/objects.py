@@ -86,9 +86,10 @@ def names_for(
 
 def in_object_names(variant: str) -> str:
     """A variant's name as object names and label values spell it: a fix's variant
-    ``<variant>+fix`` (harness.verify) becomes ``<variant>-fix``, since neither may hold '+'.
-    Files and reports keep the variant's own name."""
-    return variant.replace("+", "-")
+    ``<variant>+fix`` (harness.verify) becomes ``<variant>-fix`` and a matrix cell's
+    ``<variant>@<action>`` (harness.matrix) ``<variant>-<action>`` with '-' for '_', since
+    neither may hold '+', '@' or '_'. Files and reports keep the variant's own name."""
+    return re.sub(r"[^a-z0-9-]", "-", variant)
 
 
 def new_run_id(stem: str | None = None) -> str:
