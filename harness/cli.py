@@ -386,6 +386,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         checked(scenario, on_kind=False)
     print(yaml.safe_dump(scenario.to_dict(), sort_keys=False), end="")
     print(f"# {load_sentence(scenario.traffic)}")
+    if scenario.matrix.is_set:
+        orders = scenario.order_names()
+        print(f"# matrix: {len(orders)} orders, one per variant and cell: {', '.join(orders)}")
     return EXIT_OK
 
 

@@ -17,11 +17,12 @@ orders are the variants, named as before.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import DeploySpec
-from harness.chaos import ACTIONS
+from harness.chaos import ACTIONS, Chaos
 from harness.errors import shown
 from harness.kubeversion import parse_version, version_problem
 
@@ -169,19 +170,26 @@ def _planned_cell(scenario: Scenario, cell: Cell) -> PlannedOrder:
     return PlannedOrder(own, spec, words + (f", profile {cell.profile}" if cell.profile else ""))
 
 
-def orders_of(scenario: dict[str, Any], variants: list[str]) -> list[str]:
+def recorded(scenario: Mapping[str, Any]) -> tuple[Matrix, str] | None:
+    """The matrix of a scenario as run.json keeps it, and its chaos action (the cells' action
+    when the matrix lists none); None without a matrix."""
+    section, chaos = scenario.get("matrix"), scenario.get("chaos")
+    if not isinstance(section, dict):
+        return None
+    matrix = Matrix(_texts(section.get("actions")), _texts(section.get("profiles")))
+    action = chaos.get("action") if isinstance(chaos, dict) else None
+    return (matrix, str(action or Chaos.action)) if matrix.is_set else None
+
+
+def orders_of(scenario: Mapping[str, Any], variants: list[str]) -> list[str]:
     """The orders a run's scenario (as run.json keeps it) planned for ``variants``: its cells'
     orders when it has a matrix, else the variants."""
-    section = scenario.get("matrix")
-    chaos = scenario.get("chaos")
-    if not isinstance(section, dict):
+    found = recorded(scenario)
+    if found is None:
         return variants
-    matrix = Matrix(_strings(section.get("actions")), _strings(section.get("profiles")))
-    if not matrix.is_set:
-        return variants
-    action = chaos.get("action") if isinstance(chaos, dict) else None
-    return [c.order for c in cells(matrix, variants, str(action or "delete_random"))]
+    matrix, action = found
+    return [c.order for c in cells(matrix, variants, action)]
 
 
-def _strings(value: Any) -> list[str] | None:
+def _texts(value: Any) -> list[str] | None:
     return [str(v) for v in value] if isinstance(value, list) else None

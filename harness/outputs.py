@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
+from harness.analysis.matrix import matrix_block
 from harness.analysis.proxygap import new_connection_per_request
 from harness.errors import UsageError, WriteError
 from harness.fixes.files import FixServer, run_fixes
@@ -59,6 +60,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     if verified := verify_block(per_order):
         summary["verify"] = verified  # --verify-fix: each fix's run beside its variant's
     summary.update(journal.header)
+    if matrix := matrix_block(per_order, journal.header.get("scenario") or {}):
+        summary["matrix"] = matrix  # each variant per chaos action (and embedded profile)
     summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
     summary["finished"] = runfolder.iso_now()
     if journal.error is not None:

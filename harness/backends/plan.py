@@ -10,6 +10,7 @@ import shlex
 
 from harness.backends.select import Choice
 from harness.errors import UsageError
+from harness.matrix import planned_orders
 from harness.scenario import Scenario
 
 
@@ -42,15 +43,14 @@ def _embedded_lines(scenario: Scenario) -> list[str]:
     from harness.backends.embedded import default_app_command
 
     command = scenario.app.command or default_app_command()
-    chaos = scenario.chaos
     lines = ["dry run on the embedded backend: no process is started, nothing is written"]
-    for variant in scenario.variant_names():
-        spec = scenario.deploy_spec(variant)
+    for planned in planned_orders(scenario):  # the variants, or a matrix's cells
+        spec, chaos = planned.spec, planned.scenario.chaos
         env = " ".join(
             f"{k}={v}" for k, v in sorted({**scenario.app.env, **spec.change.env}.items())
         )
         lines.append(
-            f"variant {variant}: start {spec.replicas} app processes `{shlex.join(command)}` "
+            f"{planned.words}: start {spec.replicas} app processes `{shlex.join(command)}` "
             f"({env}), each on its own 127.x address, behind a Service proxy in the harness; "
             f"then locust ({scenario.traffic.users} users, {scenario.duration_s:g} s) and "
             f"{len(chaos.at_s) or chaos.count} chaos {chaos.action} actions; all of them "

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.matrix import parse_order
 from harness.orders import ORDERS
 from harness.report.formats import MISSING, as_float, as_int, fmt_int, fmt_plain, fmt_s
 from harness.report.phasebasis import deletion_basis
@@ -120,7 +121,11 @@ def _ended_by(summary: Mapping[str, Any]) -> str | None:
 
 def variant_blurb(name: str, scenario: Any) -> str:
     """What a variant is, in words: what it changes in the app (the scenario's ``variants``), or
-    the sample app's order it is."""
+    the sample app's order it is; a matrix cell's order (harness.matrix) names its cell first."""
+    cell = parse_order(name)
+    if cell is not None:
+        profile = f", Kubernetes {cell.profile}" if cell.profile else ""
+        return f"{cell.action}{profile}: {variant_blurb(cell.variant, scenario)}"
     variants = scenario.get("variants") if isinstance(scenario, dict) else None
     change = variants.get(name) if isinstance(variants, dict) else None
     if isinstance(change, dict):

@@ -29,6 +29,7 @@ from harness.report.fixes import fix_section
 from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
 from harness.report.markers import markers
+from harness.report.matrix import matrix_table
 from harness.report.outage import outage_section
 from harness.report.outcome import outcome
 from harness.report.rundata import FILE_KINDS, OrderData, load_order
@@ -89,6 +90,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             summary=summary,
             outcome=outcome(summary),
             before_after=beforeafter.lines(summary),
+            matrix=matrix_table(summary),
             names=names,
             comparison=comparison,
             outage=outage_section(summary),

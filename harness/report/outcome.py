@@ -169,8 +169,8 @@ def _order_line(name: str, entry: Mapping[str, Any]) -> OrderLine:
         f"{name} dropped {fmt_int(failed)} of {fmt_int(requests)} requests "
         f"({fmt_pct(failed / requests)}){over}"
     )
-    top_phase = _largest(entry.get("failures_by_phase"))
-    top_class = _largest(entry.get("failures_by_class"))
+    top_phase = largest(entry.get("failures_by_phase"))
+    top_class = largest(entry.get("failures_by_class"))
     if top_phase and top_class:
         phase = "in an unknown phase" if top_phase[0] == "unknown" else top_phase[0]
         text += f"; mostly {phase.replace('_', ' ')} ({fmt_int(top_phase[1])})"
@@ -215,7 +215,7 @@ def _killed_note(entry: Mapping[str, Any]) -> str:
     )
 
 
-def _largest(section: Any) -> tuple[str, int] | None:
+def largest(section: Any) -> tuple[str, int] | None:
     if not isinstance(section, dict):
         return None
     counts = [(k, v) for k, v in section.items() if isinstance(v, int) and v > 0]

@@ -37,6 +37,7 @@ from harness.backends.kube.objects import (
     selector_of,
 )
 from harness.errors import BackendError, UsageError
+from harness.matrix import planned_orders
 from harness.scenario import Scenario
 
 RUN_ID = "<run id>"  # made when the run starts; shown as a placeholder
@@ -77,12 +78,12 @@ def plan_lines(backend: str, scenario: Scenario) -> list[str]:
         "the variant's teardown"
     )
     lines.append(f"app: {app.manifests.source}")
-    for order in scenario.variant_names():
+    for planned in planned_orders(scenario):  # the variants, or a matrix's cells
+        order, spec = planned.spec.variant, planned.spec
         names = app.names(order, ns, RUN_ID)
-        spec = scenario.deploy_spec(order)
         for _, body in variant_objects(app, spec, names, on_kind=backend == "kind"):
             lines.append(
-                f"variant {order}: create {body['kind']} {ns}/{body['metadata']['name']} "
+                f"{planned.words}: create {body['kind']} {ns}/{body['metadata']['name']} "
                 f"labels {_labels(body['metadata']['labels'])}{_detail(body)}; delete it at "
                 f"the variant's teardown (only if it still carries {LABEL_RUN}={RUN_ID}, "
                 f"by UID)"
