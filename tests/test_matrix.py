@@ -128,7 +128,8 @@ def test_the_gate_names_a_cell_and_defaults_to_its_variants_first(tmp_path: Path
     assert scenario.gate.order == "graceful@scale_down"
     gated = load_scenario(None, {**_matrix(actions=["crash"]), "gate.order": "naive@crash"})
     assert gated.gate.order == "naive@crash"
-    with pytest.raises(ScenarioError, match=r"gate.order: 'graceful' is not a variant of this run \(variants: naive@crash, graceful@crash\)"):  # fmt: skip
+    expected = r"gate.order: 'graceful' is not a variant of this run \(variants: naive@crash, "
+    with pytest.raises(ScenarioError, match=expected):
         load_scenario(None, {**_matrix(actions=["crash"]), "gate.order": "graceful"})
 
 
