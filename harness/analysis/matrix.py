@@ -28,7 +28,9 @@ def matrix_block(
             variants.append(cell.variant)
     return {
         "actions": matrix.actions if matrix.actions is not None else [action],
-        "profiles": [profile_name(p) for p in matrix.profiles] if matrix.profiles else None,
+        "profiles": (
+            [profile_name(p) for p in matrix.profiles] if matrix.profiles is not None else None
+        ),
         "cells": [
             {
                 "variant": cell.variant,
