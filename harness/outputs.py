@@ -13,6 +13,7 @@ from typing import Any
 from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
 from harness.analysis.proxygap import new_connection_per_request
+from harness.analysis.semantics import conditions_seen, either_seen, semantics_block
 from harness.errors import UsageError, WriteError
 from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
@@ -38,6 +39,10 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     per_order: dict[str, Any] = {}
     traffic = journal.header.get("scenario", {}).get("traffic") or {}
     load, new_connections = load_of(traffic), new_connection_per_request(traffic)
+    stated = journal.header.get("semantics")  # harness.kubeversion.RunSemantics.block
+    stated = stated if isinstance(stated, dict) else None
+    fallback = stated is not None and stated.get("fallback") is True
+    seen: bool | None = None
     for entry in journal.orders:
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
@@ -49,8 +54,9 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
         window = entry.window or window_from_files(timeline, records_path)
         analysis = analyse_order_file(
-            entry.name, records_path, timeline, window, load, new_connections
+            entry.name, records_path, timeline, window, load, new_connections, fallback=fallback
         )
+        seen = either_seen(seen, conditions_seen(timeline))
         per_order[entry.name] = analysis.summary
         with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
             for row in analysis.pods:
@@ -59,6 +65,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     if verified := verify_block(per_order):
         summary["verify"] = verified  # --verify-fix: each fix's run beside its variant's
     summary.update(journal.header)
+    if stated is not None:
+        summary["semantics"] = semantics_block(stated, seen)
     summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
     summary["finished"] = runfolder.iso_now()
     if journal.error is not None:
