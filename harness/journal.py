@@ -21,6 +21,7 @@ from harness.analysis.summary import Window
 from harness.durable import ReservedNotes
 from harness.errors import UsageError, WriteError
 from harness.fixes.model import fixed_variant_name
+from harness.kubeversion import RunSemantics
 from harness.matrix import orders_of
 from harness.records import read_last_end
 from harness.timeline import EventKind, TimelineEvent
@@ -110,6 +111,18 @@ class RunJournal:
         self.missing.append(what)
         if self.notes is not None:
             self.notes.add(what)
+
+    def note_semantics(self, stated: RunSemantics | None) -> None:
+        """The endpoint semantics the backend states (the kube backend knows the server's
+        version once it deployed): into the header and run.json, so a killed run keeps them.
+        A disk that refuses them loses the run nothing: ``missing`` says so."""
+        if stated is None or self.header.get("semantics") == stated.block():
+            return
+        self.header["semantics"] = stated.block()
+        try:
+            runfolder.write_json_atomic(self.run_dir / runfolder.RUN_JOURNAL, self.header)
+        except WriteError as exc:
+            self.note_missing(f"{runfolder.RUN_JOURNAL}: semantics not written ({exc.reason})")
 
     def close(self) -> None:
         """The run is over: the notes file is closed (and removed if the run lost nothing)."""

@@ -14,12 +14,19 @@ The scenario's ``embedded.kubernetes_version`` ("1.20" by default) picks the pro
   sample app's graceful order) is no longer serving, so it opts out of that fallback.
 
 Only the minor matters: "1.20", "1.28", "1.28.3" and "v1.28" are read alike.
+
+A run states the semantics it had (:class:`RunSemantics`, summary.json's ``semantics``): the
+embedded backend its profile, the kube backend the server's version (``/version``'s gitVersion)
+and what that version implies. Feature gates are not visible from outside the control plane;
+whether the server did publish the conditions is read from the run's endpoint events
+(``harness.analysis.semantics``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import shown
 
@@ -47,6 +54,45 @@ class EndpointSemantics:
     @property
     def name(self) -> str:
         return f"1.{self.minor}"
+
+
+EMBEDDED_SOURCE = "embedded profile"
+SERVER_SOURCE = "server"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSemantics:
+    """The endpoint semantics a run had, as its backend states them."""
+
+    source: str  # EMBEDDED_SOURCE or SERVER_SOURCE
+    version: str | None  # the profile ("1.28") or the server's gitVersion ("v1.28.3")
+    profile: EndpointSemantics | None  # None: the server did not say its version
+
+    def block(self) -> dict[str, Any]:
+        """summary.json's ``semantics``, but ``conditions_seen`` (the run's events say it)."""
+        profile = self.profile
+        return {
+            "source": self.source,
+            "version": self.version,
+            "profile": profile.name if profile else None,
+            "conditions": profile.publishes_conditions if profile else None,
+            "fallback": profile.serving_terminating_fallback if profile else None,
+            "reason": None if profile else "the server did not say its version",
+        }
+
+
+def embedded_semantics(version: str) -> RunSemantics:
+    """The embedded backend's: its ``embedded.kubernetes_version`` profile."""
+    profile = semantics(version)
+    return RunSemantics(EMBEDDED_SOURCE, profile.name, profile)
+
+
+def server_semantics(git_version: str | None, minor: int | None) -> RunSemantics:
+    """A cluster's: its /version (gitVersion, and the minor it gives apart)."""
+    profile = EndpointSemantics(minor) if minor is not None else None
+    if profile is None and git_version:
+        profile = parse_version(git_version.split("+")[0].split("-")[0])
+    return RunSemantics(SERVER_SOURCE, git_version, profile)
 
 
 def parse_version(text: str) -> EndpointSemantics | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.base import DeploySpec
 from harness.chaos import ACTIONS, Chaos
 from harness.errors import shown
-from harness.kubeversion import parse_version, version_problem
+from harness.kubeversion import embedded_semantics, parse_version, version_problem
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -70,6 +70,15 @@ def parse_order(order: str) -> Cell | None:
     if profile is not None and parse_version(profile) is None:
         return None
     return Cell(parts[0], parts[1], profile)
+
+
+def cell_semantics(order: str) -> dict[str, Any] | None:
+    """The endpoint semantics a cell with an embedded profile ran with (RunSemantics.block);
+    None for any other order: those run with the backend's own, stated once for the run."""
+    cell = parse_order(order)
+    if cell is None or cell.profile is None:
+        return None
+    return embedded_semantics(cell.profile).block()
 
 
 def variant_of(order: str) -> str:

@@ -14,12 +14,14 @@ from harness import runfolder
 from harness.analysis import analyse_order_file, summary_of_orders
 from harness.analysis.matrix import matrix_block
 from harness.analysis.proxygap import new_connection_per_request
+from harness.analysis.semantics import conditions_seen, either_seen, semantics_block
 from harness.errors import UsageError, WriteError
 from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import JsonlWriter
 from harness.load.pacing import load_of
+from harness.matrix import cell_semantics
 from harness.report.beforeafter import verify_block
 from harness.report.html import write_report
 from harness.report.junit import write_junit
@@ -39,7 +41,15 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     per_order: dict[str, Any] = {}
     traffic = journal.header.get("scenario", {}).get("traffic") or {}
     load, new_connections = load_of(traffic), new_connection_per_request(traffic)
+    stated = journal.header.get("semantics")  # harness.kubeversion.RunSemantics.block
+    stated = stated if isinstance(stated, dict) else None
+    seen: bool | None = None
+    by_profile = False  # a matrix of embedded profiles: each cell states its own semantics
     for entry in journal.orders:
+        own = cell_semantics(entry.name)
+        by_profile = by_profile or own is not None
+        order_stated = own or stated
+        fallback = order_stated is not None and order_stated.get("fallback") is True
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
         if not records_path.exists():
@@ -50,9 +60,13 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
         timeline = read_timeline(timeline_path) if timeline_path.exists() else []
         window = entry.window or window_from_files(timeline, records_path)
         analysis = analyse_order_file(
-            entry.name, records_path, timeline, window, load, new_connections
+            entry.name, records_path, timeline, window, load, new_connections, fallback=fallback
         )
+        order_seen = conditions_seen(timeline)
+        seen = either_seen(seen, order_seen)
         per_order[entry.name] = analysis.summary
+        if own is not None:
+            analysis.summary["semantics"] = semantics_block(own, order_seen)
         with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
             for row in analysis.pods:
                 pods.write(row)
@@ -62,6 +76,8 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     summary.update(journal.header)
     if matrix := matrix_block(per_order, journal.header.get("scenario") or {}):
         summary["matrix"] = matrix  # each variant per chaos action (and embedded profile)
+    if stated is not None and not by_profile:
+        summary["semantics"] = semantics_block(stated, seen)
     summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
     summary["finished"] = runfolder.iso_now()
     if journal.error is not None:

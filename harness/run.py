@@ -164,6 +164,7 @@ async def _run_order(
     try:
         console.progress(f"[{order}] deploying {spec.replicas} replicas, waiting until ready")
         target = await backend.deploy(spec, emit)
+        journal.note_semantics(getattr(backend, "semantics", None))  # harness.kubeversion
         _check_written(timeline)
         t0 = time.time()
         timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail={"target": target.url}))

@@ -16,6 +16,7 @@ from harness import journal, runfolder
 from harness.cli import main
 from harness.errors import UsageError
 from harness.journal import RunJournal
+from harness.kubeversion import server_semantics
 from harness.outputs import RECOVERED, recover
 from harness.runlock import running, running_pid
 from harness.scenario import Scenario
@@ -199,3 +200,22 @@ def test_gating_a_killed_run_says_how_to_recover_it(
     assert main(["gate", str(run_dir), "--order", "naive"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"`harness report {run_dir}` rebuilds it" in err
+
+
+def test_the_semantics_the_backend_states_reach_run_json_and_the_summary(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=50, torn_tail=False)
+    killed = RunJournal.from_files(run_dir)
+    killed.note_semantics(server_semantics("v1.28.3", 28))
+    stated = json.loads((run_dir / runfolder.RUN_JOURNAL).read_text())["semantics"]
+    assert stated["version"] == "v1.28.3" and stated["fallback"] is True
+    recover(run_dir)
+    summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
+    # The version implies the conditions; this run's endpoint events carried none.
+    assert summary["semantics"] == {**stated, "conditions": True, "conditions_seen": False}
+
+
+def test_a_run_without_stated_semantics_has_no_semantics_block(tmp_path: Path) -> None:
+    run_dir = _killed_run(tmp_path, records=50, torn_tail=False)
+    RunJournal.from_files(run_dir).note_semantics(None)
+    recover(run_dir)
+    assert "semantics" not in json.loads((run_dir / runfolder.SUMMARY).read_text())

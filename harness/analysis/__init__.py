@@ -7,7 +7,9 @@ deletion and a phase, and what each phase means), ``basis`` (what each phase res
 own lines or the platform's events), ``scan`` (the one pass over records), ``pipeline``
 (those steps in order), ``stats`` (nearest-rank percentiles), ``dataplane`` (a deletion's data
 plane moment from its nodes' and methods' ``removal_applied``), ``propagation`` (its stages) and
-``proxygap`` (its data-plane blocks), ``recommend``,
+``proxygap`` (its data-plane blocks), ``semantics`` (the conditions the endpoint events
+carried, and the failures a readiness flip cost under the serving-terminating fallback),
+``recommend``,
 ``pods`` (per-pod lifecycle rows, durations, findings) and ``summary`` (the summary.json
 blocks). Records files are read by ``harness.records``.
 """

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from harness.analysis.causes import FailureCauses
 from harness.analysis.deletions import Deletion
-from harness.analysis.phases import DELETION_PHASES, PHASES, Attributor
+from harness.analysis.phases import DELETION_PHASES, NO_READY_REPLICA, PHASES, Attributor
 from harness.classify import ERROR_CLASSES
 from harness.records import RequestRecord, Row
 
@@ -43,6 +43,7 @@ class RecordScan:
     # connection per request, a moment at which the Service still routed to the pod
     last_started: dict[str, float]
     causes: FailureCauses  # per deletion: what cut its failures (analysis/causes.py)
+    no_ready_ends: array[float]  # when each no_ready_replica failure ended (analysis/semantics)
     requests_in_windows: int = 0  # requests whose end lies in some deletion's window [D, E]
     failures_in_windows: int = 0  # of them, the failed ones
 
@@ -88,6 +89,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
     closed_at = [d.listener_closed for d in deletions]
     latencies: array[float] = array("d")
     around: array[float] = array("d")
+    no_ready_ends: array[float] = array("d")
     last_served: dict[str, float] = {}
     last_started: dict[str, float] = {}
     a_starts, a_ends = around_intervals(deletions)
@@ -126,6 +128,8 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
             by_class["other"] += 1
         phase, owner = attribute(end, pod, end - latency_ms / 1000.0)
         by_phase[phase] += 1
+        if phase == NO_READY_REPLICA:
+            no_ready_ends.append(end)
         if owner is not None:  # an owner exactly when the failure lies in a window
             failures_in_windows += 1
             per_deletion[owner][phase] += 1
@@ -145,6 +149,7 @@ def scan_records(rows: Iterable[Row], attributor: Attributor) -> RecordScan:
         last_served=last_served,
         last_started=last_started,
         causes=causes,
+        no_ready_ends=no_ready_ends,
         requests_in_windows=in_windows + failures_in_windows,
         failures_in_windows=failures_in_windows,
     )

@@ -33,6 +33,7 @@ from harness.analysis.propagation import propagation_block
 from harness.analysis.proxygap import per_deletion_keys
 from harness.analysis.recommend import PropagationSample, recommend
 from harness.analysis.scan import RecordScan, rows_of
+from harness.analysis.semantics import fallback_disabled, opted_out
 from harness.analysis.stats import latency_block
 from harness.load.pacing import Load
 from harness.records import RequestRecord, Row, read_rows
@@ -104,8 +105,12 @@ def build_order_summary(
     window: Window,
     load: Load = DEFAULT_LOAD,
     new_connections: bool | None = None,
+    *,
+    fallback: bool = False,
 ) -> dict[str, Any]:
-    return analyse_order(order, records, timeline, window, load, new_connections).summary
+    return analyse_order(
+        order, records, timeline, window, load, new_connections, fallback=fallback
+    ).summary
 
 
 def analyse_order(
@@ -115,13 +120,19 @@ def analyse_order(
     window: Window,
     load: Load = DEFAULT_LOAD,
     new_connections: bool | None = None,
+    *,
+    fallback: bool = False,
 ) -> OrderAnalysis:
     """One order's summary block and pod rows, in one pass over ``records`` (any iterable: a
     generator is never turned into a list). ``new_connections``: whether every request opened
-    a new connection (``proxygap.new_connection_per_request``; None: not known)."""
+    a new connection (``proxygap.new_connection_per_request``; None: not known). ``fallback``:
+    whether the run's endpoint semantics had the serving-terminating fallback (summary.json's
+    ``semantics.fallback``)."""
     outage = OutageScan()
     rows = rows_of(_feeding(records, outage))
-    return _analyse(order, rows, timeline, window, _Outage(outage, (), load), new_connections)
+    return _analyse(
+        order, rows, timeline, window, _Outage(outage, (), load), new_connections, fallback
+    )
 
 
 def analyse_order_file(
@@ -131,12 +142,15 @@ def analyse_order_file(
     window: Window,
     load: Load = DEFAULT_LOAD,
     new_connections: bool | None = None,
+    *,
+    fallback: bool = False,
 ) -> OrderAnalysis:
     """As ``analyse_order``, streaming records-<order>.jsonl: memory does not grow with the
     number of records beyond 8 bytes per successful request (its latency) and 8 per request
     for the outage measures, which read the JSONL a second time (the rows file has no user)."""
     outage = _Outage(OutageScan(), read_samples(records_path), load)
-    return _analyse(order, read_rows(records_path), timeline, window, outage, new_connections)
+    rows = read_rows(records_path)
+    return _analyse(order, rows, timeline, window, outage, new_connections, fallback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +175,7 @@ def _analyse(
     window: Window,
     outage: _Outage,
     new_connections: bool | None,
+    fallback: bool,
 ) -> OrderAnalysis:
     start, end = window
     index, deletions, scan = analyse_rows(rows, timeline, end)
@@ -195,6 +210,8 @@ def _analyse(
             "pods": f"pods-{order}.jsonl",
         },
     }
+    if finding := fallback_disabled(opted_out(index, deletions), scan.no_ready_ends, fallback):
+        summary["fallback_disabled"] = finding  # analysis/semantics.py
     pods = lifecycle_rows(index, order, deletions, scan)
     return OrderAnalysis(summary=summary, pods=pods)
 

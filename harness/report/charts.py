@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from harness.analysis.pods import MOMENT_KEYS
 from harness.report.lifecycle import PodRow, routed_until, ts
-from harness.report.markers import MARKER_KINDS, Marker
+from harness.report.markers import ENDPOINT_STATE_LABELS, MARKER_KINDS, EndpointState, Marker
 from harness.report.svg import inline_svg
 from harness.report.traffic import TrafficBins, TrafficScan
 
@@ -87,6 +87,9 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("proxy applying removal", "endpoint_removed", "removal_applied", "routing", "#54278f"),
 )
 _LANE_Y = {"pod": (0.02, 0.40), "routing": (-0.38, 0.30)}  # offset from row centre, height
+# A terminating endpoint's published state, on its routing lane: serving (the fallback may use
+# it) or not (its readiness failed: out of the fallback). Marker, color.
+STATE_STYLE: dict[bool, tuple[str, str]] = {True: ("^", "#31a354"), False: ("v", "#e6550d")}
 
 
 def order_chart(
@@ -96,8 +99,10 @@ def order_chart(
     pods: Sequence[PodRow],
     scan: TrafficScan,
     xlim: tuple[float, float],
+    states: Sequence[EndpointState] = (),
 ) -> str:
-    """The inline ``<svg>`` for one order."""
+    """The inline ``<svg>`` for one order; ``states``: its terminating endpoints' conditions,
+    where the endpoint events carried them."""
     rows = _sorted_pods(pods)[:MAX_POD_ROWS]
     with mpl.rc_context(_STYLE):
         fig, (traffic_ax, failed_ax, pods_ax) = _layout(rows)
@@ -106,12 +111,13 @@ def order_chart(
         for ax in (traffic_ax, failed_ax):
             _draw_markers(ax, marks)
         _waterfall(pods_ax, rows, scan, bins.t0, xlim)
+        shown = _endpoint_states(pods_ax, rows, states)
         for ax in (traffic_ax, failed_ax, pods_ax):
             ax.set_xlim(*xlim)
         for ax in (traffic_ax, failed_ax):
             ax.tick_params(labelbottom=False)
         pods_ax.set_xlabel("seconds from the start of this variant's load")
-        _legends(fig, traffic_ax, marks)
+        _legends(fig, traffic_ax, marks, shown)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     label = f"{order}: requests per second, failures and pod lifecycle over time"
@@ -232,6 +238,27 @@ def _row_marks(ax: Axes, y: float, steps: dict[str, float]) -> None:
         ax.plot([steps["exited"]], [y + 0.22], marker="o", markersize=3, color="#2ca02c")
 
 
+def _endpoint_states(
+    ax: Axes, rows: Sequence[PodRow], states: Sequence[EndpointState]
+) -> list[bool]:
+    """Each state on its pod's routing lane; the serving values drawn, for the legend."""
+    count = len(rows)
+    centres = {str(r.get("pod")): float(count - i - 1) for i, r in enumerate(rows)}
+    drawn: list[bool] = []
+    for serving in (True, False):
+        at = [
+            (s.t, centres[s.pod] - 0.23)
+            for s in states
+            if s.serving is serving and s.pod in centres
+        ]
+        if at:
+            marker, color = STATE_STYLE[serving]
+            xs, ys = zip(*at, strict=True)
+            ax.scatter(xs, ys, marker=marker, s=28, color=color, linewidths=0, zorder=5)
+            drawn.append(serving)
+    return drawn
+
+
 def _failure_marks(
     ax: Axes,
     scan: TrafficScan,
@@ -271,7 +298,9 @@ def _dots(ax: Axes, times: NDArray[np.float64], ys: NDArray[np.float64], slot: f
     )
 
 
-def _legends(fig: Figure, traffic_ax: Axes, marks: Sequence[Marker]) -> None:
+def _legends(
+    fig: Figure, traffic_ax: Axes, marks: Sequence[Marker], states: Sequence[bool] = ()
+) -> None:
     present = [k for k in MARKER_KINDS if any(m.kind == k for m in marks)]
     lines = [
         Line2D([], [], color=MARKER_STYLE[k][0], linestyle=MARKER_STYLE[k][1], linewidth=1.4)
@@ -296,6 +325,18 @@ def _legends(fig: Figure, traffic_ax: Axes, marks: Sequence[Marker]) -> None:
         Line2D([], [], color="#2ca02c", marker="o", linestyle="", markersize=4, label="exited"),
         Line2D([], [], color=FAIL_COLOR, marker="X", linestyle="", markersize=7, label="killed"),
         Line2D([], [], color=FAIL_COLOR, marker="o", linestyle="", markersize=5, label="failed"),
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color=STATE_STYLE[serving][1],
+            marker=STATE_STYLE[serving][0],
+            linestyle="",
+            markersize=6,
+            label=ENDPOINT_STATE_LABELS[serving],
+        )
+        for serving in states
     ]
     fig.legend(handles=handles, loc="lower center", ncol=5, frameon=False, fontsize=8)
 

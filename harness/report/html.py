@@ -28,11 +28,12 @@ from harness.report.dataplane import data_plane_section
 from harness.report.fixes import fix_section
 from harness.report.formats import as_float, fmt_ms, fmt_size
 from harness.report.lifecycle import DurationStat, FindingGroup, lifecycle, ts
-from harness.report.markers import markers
+from harness.report.markers import endpoint_states, markers
 from harness.report.matrix import matrix_table
 from harness.report.outage import outage_section
 from harness.report.outcome import outcome
 from harness.report.rundata import FILE_KINDS, OrderData, load_order
+from harness.report.semantics import fallback_sentence, semantics_line
 from harness.report.traffic import bin_traffic
 from harness.summaryfile import SUMMARY_NAME, load_summary, summary_orders
 
@@ -53,6 +54,8 @@ class OrderSection:
     durations: list[dict[str, str]]
     findings: list[FindingGroup]
     notes: list[str]  # missing files, counts that disagree with the summary
+    fallback: str | None  # the readiness flip that disabled the fallback (fallback_disabled)
+    semantics: str | None  # a matrix cell's own embedded profile (orders.<o>.semantics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
             data_plane=data_plane_section(summary),
             recommendation=context.recommendation(summary),
             run=context.run_info(summary),
+            semantics=semantics_line(summary),
             sections=sections,
             fixes=fix_section(summary),
             files=_raw_files(run_dir, loaded),
@@ -112,7 +116,8 @@ def render_report(run_dir: Path, summary: Mapping[str, Any]) -> str:
 def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, Any]) -> OrderSection:
     xlim = _xlim(data, entry)
     bins = bin_traffic(data.scan, data.t0, xlim)
-    chart = order_chart(data.name, bins, markers(data.events, data.t0), data.pods, data.scan, xlim)
+    marks, states = markers(data.events, data.t0), endpoint_states(data.events, data.t0)
+    chart = order_chart(data.name, bins, marks, data.pods, data.scan, xlim, states)
     stats, groups = _lifecycle(data, _grace_period(summary), entry)
     notes = [f"no {kind} file ({data.files[kind].name})" for kind in data.missing]
     stated = entry.get("requests")
@@ -129,6 +134,8 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
         durations=[_duration_row(s) for s in stats],
         findings=groups,
         notes=notes,
+        fallback=fallback_sentence(entry),
+        semantics=semantics_line(entry),
     )
 
 

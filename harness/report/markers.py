@@ -70,3 +70,31 @@ def _is_replacement(event: TimelineEvent, first_delete: float | None) -> bool:
     if event.detail.get("replaces"):
         return True
     return first_delete is not None and event.ts > first_delete
+
+
+# A terminating endpoint's state, where the endpoint events carry its conditions (KEP-1672).
+ENDPOINT_STATE_LABELS: dict[bool, str] = {
+    True: "terminating, serving",
+    False: "terminating, not serving",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    pod: str
+    t: float  # seconds from t0
+    serving: bool
+
+
+def endpoint_states(events: Sequence[TimelineEvent], t0: float) -> list[EndpointState]:
+    """Each ``endpoint_removed`` of a terminating endpoint that says whether it still served:
+    from 1.26 the proxy falls back to a serving one when no endpoint is ready (KEP-1669). None
+    where the conditions are not published (before 1.22, core/v1 Endpoints)."""
+    return [
+        EndpointState(event.pod, event.ts - t0, serving)
+        for event in events
+        if event.kind == EventKind.ENDPOINT_REMOVED
+        and event.pod is not None
+        and event.detail.get("terminating") is True
+        and isinstance(serving := event.detail.get("serving"), bool)
+    ]

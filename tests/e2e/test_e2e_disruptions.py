@@ -174,17 +174,34 @@ def _delete_all(tmp_path: Path, version: str) -> dict[str, Any]:
         },
         "--new-connections",
     )
+    return summary
+
+
+def _failed(summary: dict[str, Any]) -> dict[str, int]:
     return {order: summary["orders"][order]["failed"] for order in ("prestop", "graceful")}
 
 
 def test_profile_1_28_graceful_drops_what_prestop_serves_from_terminating_pods(
     tmp_path: Path,
 ) -> None:
-    failed = _delete_all(tmp_path, "1.28")
+    summary = _delete_all(tmp_path, "1.28")
+    failed = _failed(summary)
     assert failed["prestop"] == 0  # its terminating pods still serve: the fallback of KEP-1669
     assert failed["graceful"] > 0  # its readiness failed at SIGTERM: it opted out of the fallback
+    semantics = summary["semantics"]
+    assert (semantics["source"], semantics["version"]) == ("embedded profile", "1.28")
+    assert semantics["fallback"] is True and semantics["conditions_seen"] is True
+    graceful, prestop = summary["orders"]["graceful"], summary["orders"]["prestop"]
+    finding = graceful["fallback_disabled"]
+    assert 0 < finding["failed"] <= graceful["failures_by_phase"]["no_ready_replica"]
+    assert finding["pods"] and "KEP-1669" in finding["why"]
+    assert "fallback_disabled" not in prestop
 
 
 def test_profile_1_20_drops_for_both_when_every_replica_terminates(tmp_path: Path) -> None:
-    failed = _delete_all(tmp_path, "1.20")
+    summary = _delete_all(tmp_path, "1.20")
+    failed = _failed(summary)
     assert failed["prestop"] > 0 and failed["graceful"] > 0  # no endpoint until replacements
+    semantics = summary["semantics"]
+    assert semantics["fallback"] is False and semantics["conditions_seen"] is False
+    assert not any("fallback_disabled" in o for o in summary["orders"].values())

@@ -89,3 +89,14 @@ def test_profiles_per_cell_reach_the_embedded_backend(tmp_path: Path) -> None:
     assert failed["prestop@delete_all@1.28"] == 0
     assert failed["prestop@delete_all@1.20"] > 0
     assert failed["graceful@delete_all@1.20"] > 0 and failed["graceful@delete_all@1.28"] > 0
+    # Each cell states the semantics it ran with, and only 1.28's graceful cell lost requests to
+    # the readiness flip that opted it out of the fallback.
+    orders = summary["orders"]
+    assert "semantics" not in summary
+    assert {o: orders[o]["semantics"]["fallback"] for o in failed} == {
+        "prestop@delete_all@1.20": False,
+        "prestop@delete_all@1.28": True,
+        "graceful@delete_all@1.20": False,
+        "graceful@delete_all@1.28": True,
+    }
+    assert [o for o in failed if "fallback_disabled" in orders[o]] == ["graceful@delete_all@1.28"]

@@ -53,11 +53,12 @@ def test_any_nesting(depth: int) -> None:
 
 
 TOP_KEYS = ["partial", "error", "recovered", "backend", "backend_detail", "scenario", "started"]
-TOP_KEYS += ["finished", "seed", "versions", "recommendation", "gate", "comparisons"]
+TOP_KEYS += ["finished", "seed", "versions", "recommendation", "gate", "comparisons", "semantics"]
 JUNK = st.one_of(SCALARS, json_trees(max_leaves=4))
-ORDER_ENTRY = st.dictionaries(st.sampled_from(ORDER_KEYS), JUNK, max_size=6).map(
-    lambda d: {"requests": 10, "failed": 0, **d}
-)
+# fallback_disabled: present only when found, so not among the keys every block has
+ORDER_ENTRY = st.dictionaries(
+    st.sampled_from([*ORDER_KEYS, "fallback_disabled"]), JUNK, max_size=6
+).map(lambda d: {"requests": 10, "failed": 0, **d})
 SUMMARIES = st.builds(
     lambda top, orders: {**top, "schema_version": 1, "orders": orders},
     st.dictionaries(st.sampled_from(TOP_KEYS), JUNK, max_size=5),

@@ -58,7 +58,7 @@ from harness.backends.embedded.replicaset import NODE, ReplicaSets
 from harness.backends.embedded.rollingupdate import resolve_fenceposts
 from harness.backends.embedded.tasks import Changes, Tasks
 from harness.errors import BackendError
-from harness.kubeversion import semantics
+from harness.kubeversion import embedded_semantics, semantics
 from harness.scenario import Embedded, Scenario
 from harness.timeline import EventKind, TimelineEvent
 
@@ -93,6 +93,7 @@ class EmbeddedBackend(TeardownOnExit):
         rollout_timeout_s: float = 600.0,
     ) -> None:
         self._embedded = embedded
+        self.semantics = embedded_semantics(embedded.kubernetes_version)  # stated in the summary
         self._app_spec = app or App()
         self._app = AppLaunch(
             self._app_spec.command, log_dir, self._app_spec.env, self._app_spec.workdir

@@ -22,7 +22,7 @@ from harness.backends.kube.client import (
     Connection,
     raw,
     served_group_versions,
-    server_minor,
+    server_version,
 )
 from harness.backends.kube.kinds import Kind
 from harness.errors import BackendError
@@ -136,15 +136,16 @@ class Api:
         fn = self.request(kind, "delete", name, *_scope(kind, namespace), body=body)
         return self.call(f"delete {kind.name} {name}", fn, GONE_OR_CHANGED)
 
-    def discover(self) -> tuple[set[str], int | None]:
-        """Every ``group/version`` the server serves, and its minor version (20 for v1.20)."""
+    def discover(self) -> tuple[set[str], tuple[str | None, int | None]]:
+        """Every ``group/version`` the server serves, and its version: gitVersion and minor
+        (20 for v1.20)."""
         served = self.call_any(
             "API discovery", lambda: served_group_versions(self.conn.api, self.request_timeout_s)
         )
-        minor = self.call_any(
-            "server version", lambda: server_minor(self.conn.api, self.request_timeout_s)
+        version = self.call_any(
+            "server version", lambda: server_version(self.conn.api, self.request_timeout_s)
         )
-        return served, minor
+        return served, version
 
 
 def _scope(kind: Kind, namespace: str | None) -> tuple[str, ...]:

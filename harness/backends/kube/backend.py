@@ -60,6 +60,7 @@ from harness.backends.kube.readiness import readiness_path
 from harness.backends.kube.session import Session
 from harness.dataplane.settings import DataPlane
 from harness.errors import BackendError, UsageError
+from harness.kubeversion import RunSemantics, server_semantics
 from harness.scenario import Kube, Scenario
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class KubeBackend(TeardownOnExit):
         self._policy = POLICY_V1BETA1  # PodDisruptionBudget and Eviction API, once discovered
         self._session: Session | None = None
         self.fix_facts: dict[str, Any] = {"sleep_binary": {}}  # for harness.fixes, see run.py
+        # The server's endpoint semantics, once its version is known (harness.kubeversion).
+        self.semantics: RunSemantics | None = None
 
     @classmethod
     def from_scenario(
@@ -327,9 +330,10 @@ class KubeBackend(TeardownOnExit):
         return Session(spec, names, emit, api, open_log, self._log_dir)
 
     def _discover(self) -> tuple[str, int | None]:
-        served, minor = self._need_api().discover()
+        served, (git_version, minor) = self._need_api().discover()
         api, self._policy = choose_api(served), choose_policy(served)
-        log.info("kube: endpoints from %s (server minor %s)", api, minor)
+        self.semantics = server_semantics(git_version, minor)
+        log.info("kube: endpoints from %s (server %s, minor %s)", api, git_version, minor)
         return api, minor
 
     @property

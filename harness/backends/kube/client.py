@@ -104,6 +104,12 @@ def served_group_versions(api: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> set
 
 def server_minor(api: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> int | None:
     """The server's Kubernetes minor version (20 for v1.20.2), None if it does not say."""
+    return server_version(api, timeout_s)[1]
+
+
+def server_version(api: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[str | None, int | None]:
+    """The server's /version: its gitVersion ("v1.28.3", None if it does not say) and minor."""
     body = raw(client.VersionApi(api).get_code, _request_timeout=timeout_s)
     digits = "".join(ch for ch in str(body.get("minor") or "") if ch.isdigit())
-    return int(digits) if digits else None
+    git = body.get("gitVersion")
+    return (str(git) if git else None), (int(digits) if digits else None)
