@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY
-from harness.analysis.deletions import Deletion, ms_between
+from harness.analysis.deletions import DELETE, Deletion, ms_between
 from harness.analysis.index import TimelineIndex
 from harness.analysis.phases import PHASE_MEANINGS
 from harness.analysis.pipeline import analyse_rows
@@ -141,6 +141,15 @@ def lifecycle_rows(
     return rows
 
 
+def stops_of(row: Mapping[str, Any]) -> list[str]:
+    """What stopped the row's pod, each stop in time order (its ``stopped_by``); a row written
+    before that key was: "delete" when the pod was deleted."""
+    value = row.get("stopped_by")
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [DELETE] if row.get("delete_requested") is not None else []
+
+
 def routing_stopped(removal_applied: float | None, endpoint_removed: float | None) -> float | None:
     """When new connections stopped reaching a pod (docs/summary-v1.md: propagation): the proxy's
     removal where it is seen (the embedded backend), else the controller's."""
@@ -229,7 +238,7 @@ def cause_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One finding per cause of failure (causes.py) that the deleted pods' rows count, and one
     per phase for the failures no cause explains. Rows without these counts (a pods file from
     before they were added) give none: the report accounts for their failures instead."""
-    deleted = [r for r in rows if r.get("delete_requested") is not None]
+    deleted = [r for r in rows if stops_of(r)]
     found = []
     for kind, (key, what) in CAUSE_FINDINGS.items():
         per_pod = [(str(r["pod"]), n) for r in deleted if (n := _count(r.get(key)))]
