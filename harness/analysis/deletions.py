@@ -169,10 +169,8 @@ def _stop(index: TimelineIndex, pod: str, start: _Start, until: float, open_end:
     sigterm, sigterm_from = (None, None) if crashed else _first_of(first, SIGTERM_SOURCES)
     moments = proxy_moments(own, requested)
     applied = data_plane_moment(moments)
-    removal, removal_from = (
-        _proxy_removal(index, pod, own, requested, first),
-        EventKind.REMOVAL_APPLIED,
-    )
+    removal = _proxy_removal(index, pod, own, requested, first)
+    removal_from = EventKind.REMOVAL_APPLIED
     if removal is not None and removal >= requested and applied is not None:
         removal = applied.ts  # routing stopped when the last node stopped routing
     if removal is None:

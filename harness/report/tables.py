@@ -15,7 +15,7 @@ from harness.analysis.deletions import DELETE
 from harness.analysis.phases import PHASE_MEANINGS
 from harness.classify import ERROR_CLASSES
 from harness.report.formats import MISSING, as_int, fmt_int, fmt_ms, fmt_pct
-from harness.report.lifecycle import STOPPED_WORDS
+from harness.report.lifecycle import stopped_words
 from harness.report.phasebasis import order_basis, phase_title
 from harness.summaryfile import order_names, summary_orders
 
@@ -115,7 +115,7 @@ def _basis_row(entries: Mapping[str, Any], names: Sequence[str]) -> TableRow:
 
 def action_rows(entry: Mapping[str, Any]) -> list[dict[str, str]]:
     """One variant's "Drops by action" table (its ``by_action``): one row per action that stopped
-    pods. None when the summary has no such block or every stop was a plain delete: such a
+    pods. Empty when the summary has no such block or every stop was a plain delete: such a
     run's report stays as it was, the deletions table says it all."""
     block = entry.get("by_action")
     if not isinstance(block, dict) or set(block) <= {DELETE}:
@@ -128,7 +128,7 @@ def action_rows(entry: Mapping[str, Any]) -> list[dict[str, str]]:
         rows.append(
             {
                 "action": str(action),
-                "words": STOPPED_WORDS.get(str(action), str(action).replace("_", " ")),
+                "words": stopped_words([str(action)]),
                 "stops": fmt_int(item.get("stops")),
                 "failed": fmt_int(failed),
                 "raw_failed": json.dumps(item.get("failed")),
