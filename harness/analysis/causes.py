@@ -1,4 +1,5 @@
-"""What cut each failure that a deletion owns: the counts the pod findings state.
+"""What cut each failure that a stop (a deletion or a crash) owns: the counts the pod findings
+state.
 
 Every failure attributed to a deletion falls in exactly one of these, tested in this order, so
 the counts add up to the deletion's ``failed`` and a finding never says less than the table:
@@ -81,16 +82,15 @@ class FailureCauses:
         else:
             self.unexplained[owner][phase] += 1
 
-    def row_counts(self, owner: int) -> dict[str, object]:
-        """The pod-row keys of deletion ``owner``."""
+    def row_counts(self, owners: Sequence[int]) -> dict[str, object]:
+        """The pod-row keys of a pod whose stops are ``owners``, added up (none: all zeros)."""
+        unexplained = dict.fromkeys(DELETION_PHASES, 0)
+        for owner in owners:
+            for phase, n in self.unexplained[owner].items():
+                unexplained[phase] += n
         return {
-            "cut_in_flight": self.in_flight[owner],
-            "sent_not_listening": self.not_listening[owner],
-            "cut_keepalive": self.keepalive[owner],
-            UNEXPLAINED_KEY: dict(self.unexplained[owner]),
+            "cut_in_flight": sum(self.in_flight[i] for i in owners),
+            "sent_not_listening": sum(self.not_listening[i] for i in owners),
+            "cut_keepalive": sum(self.keepalive[i] for i in owners),
+            UNEXPLAINED_KEY: unexplained,
         }
-
-
-def no_deletion_counts() -> dict[str, object]:
-    """The same keys for a pod that was not deleted: nothing to count."""
-    return {**dict.fromkeys(CAUSE_KEYS, 0), UNEXPLAINED_KEY: dict.fromkeys(DELETION_PHASES, 0)}

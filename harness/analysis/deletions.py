@@ -1,11 +1,17 @@
-"""Deletions: each pod's delete call and the observed moments that bound its phases.
+"""Stops: each time a pod was stopped (deleted or crashed), and the observed moments that bound
+its phases.
 
-A deletion is the first ``delete_requested`` event of a pod. A later delete of the same pod (a
-rolling restart reaching a pod that chaos already deleted) does not start a second shutdown, so it
-is not a second deletion. Pod names are assumed not to be reused within one order's run, which
-holds for the generated names of a Deployment's pods.
+A stop begins with the pod's first ``delete_requested`` (a deletion, ``stopped_by`` the action
+that deleted it: delete, evict, drain, scale_down, rollout) or with a ``pod_crashed`` before it (a
+crash: SIGKILL from outside, no preStop, no SIGTERM; the kubelet restarts the container, so one
+pod may crash again and later be deleted). A later delete of a deleted pod (a rolling restart
+reaching a pod that chaos already deleted) does not start a second shutdown, so it is not a second
+stop, nor is a crash after the delete call. Pod names are assumed not to be reused within one
+order's run, which holds for the generated names of a Deployment's pods. The name ``Deletion``
+stays for every stop: summary.json lists them all in ``per_deletion``.
 
-Every moment is an event of the timeline or None; nothing is estimated here. Each deletion keeps
+Every moment is an event of the timeline or None; nothing is estimated here. A stop's moments are
+taken before the pod's next stop, so that one stop never borrows another's. Each stop keeps
 ``basis``: for each moment, the kind of event it was taken from, so that every phase can say
 whether it rests on the app's own lines or on what the platform showed. What a missing moment does
 to the phases is decided in ``phases.py``; what it does to the window is decided here.
@@ -14,12 +20,14 @@ to the phases is decided in ``phases.py``; what it does to the window is decided
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.analysis.dataplane import ProxyMoment, data_plane_moment, proxy_moments
 from harness.analysis.endpoint_history import CONTROLLER, PROXY, removal_in_effect
 from harness.analysis.index import TimelineIndex
-from harness.timeline import EventKind
+from harness.timeline import EventKind, TimelineEvent
 
 # How long after the pod is gone from routing and from the process table a failure may still be
 # blamed on its deletion: clients see a refused or reset connection a little after the fact.
@@ -34,12 +42,19 @@ SIGTERM_SOURCES: tuple[str, ...] = (
     EventKind.PRESTOP_ENDED,
     EventKind.SIGTERM_DUE,
 )
+# What stopped a pod (``Deletion.stopped_by``): the delete_requested detail's ``stopped_by``, or a
+# crash. A delete_requested without it (a timeline from before it was written) reads as "delete".
+DELETE = "delete"
+CRASH = "crash"
+STOP_ACTIONS: tuple[str, ...] = (DELETE, "evict", "drain", "scale_down", "rollout", CRASH)
 
 
 @dataclass(frozen=True, slots=True)
 class Deletion:
+    """One stop of a pod: a deletion, or a crash (``stopped_by`` "crash"; module docstring)."""
+
     pod: str
-    requested: float  # D: the delete call
+    requested: float  # D: the delete call, or the crash's SIGKILL
     grace_period_s: float | None  # from the delete_requested detail, when given
     sigterm: float | None  # S: the first event at/after D of the best of SIGTERM_SOURCES
     removal: float | None  # R: when routing to the pod stopped (proxy view, else controller view)
@@ -56,20 +71,35 @@ class Deletion:
     # plane's moment: each node by its most direct method, then the last node (dataplane.py).
     proxy_moments: tuple[ProxyMoment, ...] = ()
     data_plane: ProxyMoment | None = None
+    stopped_by: str = DELETE  # one of STOP_ACTIONS (or a newer backend's word)
+
+    @property
+    def crashed(self) -> bool:
+        return self.stopped_by == CRASH
 
     @property
     def propagation_ms(self) -> float | None:
-        """Delete call → new connections stop reaching the pod, as far as it was observed."""
+        """Delete call → new connections stop reaching the pod, as far as it was observed. None
+        for a crash: its endpoint leaves when readiness fails, which is no delete's propagation."""
+        if self.crashed:
+            return None
         moment = self.removal_applied if self.removal_applied is not None else self.endpoint_removed
         return ms_between(self.requested, moment)
 
     @property
     def propagation_to(self) -> str | None:
+        if self.crashed:
+            return None
         if self.removal_applied is not None:
             return EventKind.REMOVAL_APPLIED
         if self.endpoint_removed is not None:
             return EventKind.ENDPOINT_REMOVED
         return None
+
+
+def deleted(stops: Sequence[Deletion]) -> list[Deletion]:
+    """The stops that began with a delete call: the ones with a SIGTERM and a propagation."""
+    return [d for d in stops if not d.crashed]
 
 
 def ms_between(start: float, end: float | None) -> float | None:
@@ -84,83 +114,122 @@ def _seconds(value: object) -> float | None:
     return float(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    at: float  # D
+    stopped_by: str
+    kind: str  # the event D was taken from
+
+
+def _starts(index: TimelineIndex, pod: str) -> list[_Start]:
+    """The pod's stops, by D: each crash before its first delete call, then that call."""
+    requested = index.first(pod, EventKind.DELETE_REQUESTED)
+    found = [
+        _Start(t, CRASH, EventKind.POD_CRASHED)
+        for t in index.times.get((pod, EventKind.POD_CRASHED), ())
+        if requested is None or t < requested
+    ]
+    if requested is not None:
+        by = index.first_detail[(pod, EventKind.DELETE_REQUESTED)].get("stopped_by")
+        found.append(
+            _Start(
+                requested, by if isinstance(by, str) and by else DELETE, EventKind.DELETE_REQUESTED
+            )
+        )
+    return found
+
+
 def find_deletions(index: TimelineIndex, run_end: float | None) -> list[Deletion]:
-    """Every pod's deletion, by delete time. ``run_end`` closes windows whose pod was never seen
-    leaving routing or exiting (the run ended first); without it such windows never close.
+    """Every pod's stops, by D. ``run_end`` closes windows whose pod was never seen leaving
+    routing or exiting (the run ended first); without it such windows never close. Such a window
+    of a pod that was stopped again later closes at that next stop's D instead.
     """
     open_end = math.inf if run_end is None else run_end
     found: list[Deletion] = []
     for pod in index.pods:
-        requested = index.first(pod, EventKind.DELETE_REQUESTED)
-        if requested is None:
-            continue
-        sigterm, sigterm_from = _first_of(index, pod, SIGTERM_SOURCES, requested)
-        own = index.by_pod[pod]
-        moments = proxy_moments(own, requested)
-        applied = data_plane_moment(moments)
-        removal, removal_from = _proxy_removal(index, pod, requested), EventKind.REMOVAL_APPLIED
-        if removal is not None and removal >= requested and applied is not None:
-            removal = applied.ts  # routing stopped when the last node stopped routing
-        if removal is None:
-            removal = removal_in_effect(own, requested, CONTROLLER)
-            removal_from = EventKind.ENDPOINT_REMOVED
-        exited = index.first_at_or_after(pod, EventKind.EXITED, requested)
-        killed = index.first_at_or_after(pod, EventKind.KILLED, requested)
-        gone = min((t for t in (exited, killed) if t is not None), default=None)
-        gone_from = EventKind.KILLED if gone is not None and gone == killed else EventKind.EXITED
-        if removal is not None and gone is not None:
-            window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
-        else:
-            window_end, window_open = open_end, True
-        grace = index.first_detail[(pod, EventKind.DELETE_REQUESTED)].get("grace_period_s")
-        found.append(
-            Deletion(
-                pod=pod,
-                requested=requested,
-                grace_period_s=_seconds(grace),
-                sigterm=sigterm,
-                removal=removal,
-                endpoint_removed=index.first_at_or_after(
-                    pod, EventKind.ENDPOINT_REMOVED, requested
-                ),
-                removal_applied=None if applied is None else applied.ts,
-                gone=gone,
-                listener_closed=index.first_at_or_after(
-                    pod, EventKind.APP_LISTENER_CLOSED, requested
-                ),
-                window_end=window_end,
-                window_open=window_open,
-                basis={
-                    "delete": EventKind.DELETE_REQUESTED.value,
-                    "sigterm": None if sigterm_from is None else str(sigterm_from),
-                    "removal": None if removal is None else removal_from.value,
-                    "exit": None if gone is None else gone_from.value,
-                },
-                proxy_moments=tuple(moments),
-                data_plane=applied,
-            )
-        )
+        starts = _starts(index, pod)
+        for i, start in enumerate(starts):
+            until = starts[i + 1].at if i + 1 < len(starts) else math.inf
+            found.append(_stop(index, pod, start, until, min(open_end, until)))
     found.sort(key=lambda d: d.requested)
     return found
 
 
-def _proxy_removal(index: TimelineIndex, pod: str, requested: float) -> float | None:
+def _stop(index: TimelineIndex, pod: str, start: _Start, until: float, open_end: float) -> Deletion:
+    """One stop of ``pod`` from its moments in [D, ``until``)."""
+    requested = start.at
+    own = index.by_pod[pod]
+    own = own[: bisect_left(own, until, key=lambda e: e.ts)]
+
+    def first(kind: str) -> float | None:
+        t = index.first_at_or_after(pod, kind, requested)
+        return t if t is not None and t < until else None
+
+    crashed = start.stopped_by == CRASH
+    sigterm, sigterm_from = (None, None) if crashed else _first_of(first, SIGTERM_SOURCES)
+    moments = proxy_moments(own, requested)
+    applied = data_plane_moment(moments)
+    removal = _proxy_removal(index, pod, own, requested, first)
+    removal_from = EventKind.REMOVAL_APPLIED
+    if removal is not None and removal >= requested and applied is not None:
+        removal = applied.ts  # routing stopped when the last node stopped routing
+    if removal is None:
+        removal = removal_in_effect(own, requested, CONTROLLER)
+        removal_from = EventKind.ENDPOINT_REMOVED
+    exited, killed = first(EventKind.EXITED), first(EventKind.KILLED)
+    gone = min((t for t in (exited, killed) if t is not None), default=None)
+    gone_from = EventKind.KILLED if gone is not None and gone == killed else EventKind.EXITED
+    if removal is not None and gone is not None:
+        window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
+    else:
+        window_end, window_open = open_end, True
+    grace = None if crashed else index.first_detail[(pod, start.kind)].get("grace_period_s")
+    return Deletion(
+        pod=pod,
+        requested=requested,
+        grace_period_s=_seconds(grace),
+        sigterm=sigterm,
+        removal=removal,
+        endpoint_removed=first(EventKind.ENDPOINT_REMOVED),
+        removal_applied=None if applied is None else applied.ts,
+        gone=gone,
+        listener_closed=first(EventKind.APP_LISTENER_CLOSED),
+        window_end=window_end,
+        window_open=window_open,
+        basis={
+            "delete": start.kind,
+            "sigterm": None if sigterm_from is None else str(sigterm_from),
+            "removal": None if removal is None else removal_from.value,
+            "exit": None if gone is None else gone_from.value,
+        },
+        proxy_moments=tuple(moments),
+        data_plane=applied,
+        stopped_by=start.stopped_by,
+    )
+
+
+def _proxy_removal(
+    index: TimelineIndex,
+    pod: str,
+    own: Sequence[TimelineEvent],
+    requested: float,
+    first: Callable[[str], float | None],
+) -> float | None:
     """R in the proxy's view. Kubernetes' observers see removals only (no ``addition_applied``),
-    so there a removal before the delete call (a readiness failure) may have been undone by an
-    addition they cannot see: only the removals after it count, and a pod that had left before
-    it is left to the controller's view, which sees both."""
+    so there a removal before D (a readiness failure) may have been undone by an addition they
+    cannot see: only the removals after it count, and a pod that had left before it is left to
+    the controller's view, which sees both."""
     if index.first(pod, EventKind.ADDITION_APPLIED) is None:
-        return index.first_at_or_after(pod, EventKind.REMOVAL_APPLIED, requested)
-    return removal_in_effect(index.by_pod[pod], requested, PROXY)
+        return first(EventKind.REMOVAL_APPLIED)
+    return removal_in_effect(own, requested, PROXY)
 
 
 def _first_of(
-    index: TimelineIndex, pod: str, kinds: tuple[str, ...], t: float
+    first: Callable[[str], float | None], kinds: tuple[str, ...]
 ) -> tuple[float | None, str | None]:
-    """The first event at or after ``t`` of the first kind in ``kinds`` that has one, and that
-    kind."""
+    """The moment of the first kind in ``kinds`` that ``first`` finds one of, and that kind."""
     for kind in kinds:
-        found = index.first_at_or_after(pod, kind, t)
+        found = first(kind)
         if found is not None:
             return found, kind
     return None, None

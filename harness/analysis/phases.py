@@ -1,4 +1,5 @@
-"""Which deletion a failure belongs to, and in which phase of it (docs/summary-v1.md, "Phases")."""
+"""Which stop (a deletion or a crash: deletions.py) a failure belongs to, and in which phase of it
+(docs/summary-v1.md, "Phases")."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ def phase_in(deletion: Deletion, t: float) -> str:
     SIGTERM beats a removal that came first (with a preStop sleep, R < S is the normal case).
     A phase is only given when the moments on both sides of ``t`` were seen: where one that
     would decide it is missing (an app that writes no SIGTERM line, on a cluster that showed
-    none either), the failure is ``unknown``, never put in a phase by assumption.
+    none either), the failure is ``unknown``, never put in a phase by assumption. A crash has
+    no S (SIGKILL, no SIGTERM): its failures are ``after_exit`` from X on, ``unknown`` in the
+    instant between the kill and the exit seen.
     """
     if deletion.gone is not None and t >= deletion.gone:
         return AFTER_EXIT
@@ -71,13 +74,18 @@ def phase_in(deletion: Deletion, t: float) -> str:
 
 
 class Attributor:
-    """Answers "which deletion, which phase" for a failure in O(log deletions)."""
+    """Answers "which stop, which phase" for a failure in O(log stops)."""
 
     def __init__(self, deletions: Sequence[Deletion], no_ready: NoReadyIntervals) -> None:
         self.deletions = list(deletions)
         self.no_ready = no_ready
-        # A pod is deleted once (see deletions.py), so its own deletion is a dict lookup.
-        self.by_pod = {d.pod: i for i, d in enumerate(self.deletions)}
+        # A pod may stop more than once (a crash, then a delete): its stops' D in time order,
+        # and their indexes, so its own stop at t is a bisect.
+        self.by_pod: dict[str, tuple[list[float], list[int]]] = {}
+        for i, d in sorted(enumerate(self.deletions), key=lambda item: item[1].requested):
+            starts, owners = self.by_pod.setdefault(d.pod, ([], []))
+            starts.append(d.requested)
+            owners.append(i)
         self.segment_starts, self.segment_owner = _latest_covering(self.deletions)
         # Each deletion's SIGTERM and exit, in time order: the moments that cut a request.
         cuts = sorted(
@@ -93,17 +101,29 @@ class Attributor:
         """Index of the deletion a failure at ``t`` from ``pod`` (sent at ``start``) belongs
         to, or None."""
         if pod is not None:
-            own = self.by_pod.get(pod)
+            own = self._own(pod, t)
             if own is not None:
-                d = self.deletions[own]
-                if d.requested <= t <= d.window_end:
-                    return own
+                return own
         if start is not None:
             cut = self._cut_by(start, t)
             if cut is not None:
                 return cut
         i = bisect_right(self.segment_starts, t) - 1
         return self.segment_owner[i] if i >= 0 else None
+
+    def _own(self, pod: str, t: float) -> int | None:
+        """The stop of ``pod`` whose window holds ``t``, the latest such. The walk back from the
+        latest D at or before t passes only that pod's own stops (a handful at most)."""
+        found = self.by_pod.get(pod)
+        if found is None:
+            return None
+        starts, owners = found
+        i = bisect_right(starts, t) - 1
+        while i >= 0:
+            if t <= self.deletions[owners[i]].window_end:
+                return owners[i]
+            i -= 1
+        return None
 
     def _cut_by(self, start: float, t: float) -> int | None:
         """The deletion whose SIGTERM or exit came while the request was in flight (the latest

@@ -16,8 +16,8 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY, no_deletion_counts
-from harness.analysis.deletions import Deletion, ms_between
+from harness.analysis.causes import CAUSE_KEYS, UNEXPLAINED_KEY
+from harness.analysis.deletions import DELETE, Deletion, ms_between
 from harness.analysis.index import TimelineIndex
 from harness.analysis.phases import PHASE_MEANINGS
 from harness.analysis.pipeline import analyse_rows
@@ -72,6 +72,7 @@ ROW_KEYS: tuple[str, ...] = (
     "exit_code",
     "replaces",
     "grace_period_s",
+    "stopped_by",
     "failed",
     "failed_after_listener_closed",
     *CAUSE_KEYS,
@@ -100,11 +101,14 @@ def lifecycle_rows(
 ) -> list[dict[str, Any]]:
     """One row per pod of the timeline, in the order pods first appear in it.
 
-    From ``scan``, per deletion (same order as ``deletions``): the failures attributed to it,
-    those of them that ended at/after its app_listener_closed, and what cut them (causes.py).
+    From ``scan``, per stop (same order as ``deletions``): the failures attributed to it, those
+    of them that ended at/after its app_listener_closed, and what cut them (causes.py); a pod
+    stopped more than once (a crash, then a delete) adds its stops up.
     """
     failed, failed_after_closed = scan.per_deletion, scan.after_listener_closed
-    deletion_of = {d.pod: i for i, d in enumerate(deletions)}
+    stops_of: dict[str, list[int]] = {}
+    for i, d in enumerate(deletions):
+        stops_of.setdefault(d.pod, []).append(i)
     rows: list[dict[str, Any]] = []
     for pod in index.pods:
         row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
@@ -119,20 +123,31 @@ def lifecycle_rows(
         ):
             after = None if deleted is None else index.first_at_or_after(pod, kind, deleted)
             row[key] = after if after is not None else index.last(pod, kind)
-        if (i := deletion_of.get(pod)) is not None and deletions[i].removal_applied is not None:
-            row["removal_applied"] = deletions[i].removal_applied  # the last node's (dataplane.py)
+        stops = [deletions[i] for i in stops_of.get(pod, ())]
+        if stops and not stops[-1].crashed and stops[-1].removal_applied is not None:
+            row["removal_applied"] = stops[-1].removal_applied  # the last node's (dataplane.py)
         row["last_served"] = scan.last_served.get(pod)
         row["exit_code"] = _detail(index, pod, EventKind.EXITED, "code", int)
         row["replaces"] = _detail(index, pod, EventKind.POD_READY, "replaces", str)
         row["grace_period_s"] = _detail(
             index, pod, EventKind.DELETE_REQUESTED, "grace_period_s", float
         )
-        i = deletion_of.get(pod)
-        row["failed"] = 0 if i is None else sum(failed[i].values())
-        row["failed_after_listener_closed"] = 0 if i is None else failed_after_closed[i]
-        row.update(no_deletion_counts() if i is None else scan.causes.row_counts(i))
+        row["stopped_by"] = [d.stopped_by for d in stops] or None
+        owners = stops_of.get(pod, [])
+        row["failed"] = sum(sum(failed[i].values()) for i in owners)
+        row["failed_after_listener_closed"] = sum(failed_after_closed[i] for i in owners)
+        row.update(scan.causes.row_counts(owners))
         rows.append(row)
     return rows
+
+
+def stops_of(row: Mapping[str, Any]) -> list[str]:
+    """What stopped the row's pod, each stop in time order (its ``stopped_by``); a row written
+    before that key was: "delete" when the pod was deleted."""
+    value = row.get("stopped_by")
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [DELETE] if row.get("delete_requested") is not None else []
 
 
 def routing_stopped(removal_applied: float | None, endpoint_removed: float | None) -> float | None:
@@ -223,7 +238,7 @@ def cause_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One finding per cause of failure (causes.py) that the deleted pods' rows count, and one
     per phase for the failures no cause explains. Rows without these counts (a pods file from
     before they were added) give none: the report accounts for their failures instead."""
-    deleted = [r for r in rows if r.get("delete_requested") is not None]
+    deleted = [r for r in rows if stops_of(r)]
     found = []
     for kind, (key, what) in CAUSE_FINDINGS.items():
         per_pod = [(str(r["pod"]), n) for r in deleted if (n := _count(r.get(key)))]

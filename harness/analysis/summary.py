@@ -24,7 +24,7 @@ from typing import Any
 from harness import runfolder
 from harness.analysis.basis import phase_basis_block
 from harness.analysis.dataplane import data_plane_states
-from harness.analysis.deletions import Deletion
+from harness.analysis.deletions import Deletion, deleted
 from harness.analysis.evidence import comparisons_block, confidence_block
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.pipeline import analyse_rows
@@ -189,14 +189,17 @@ def _analyse(
         "deletions": len(deletions),
         "confidence": _confidence(len(deletions), scan),
         "per_deletion": _per_deletion(deletions, scan),
-        "phase_basis": phase_basis_block(deletions),
+        "by_action": by_action(deletions, scan.per_deletion),
+        # A crash has no SIGTERM and no delete call: what the phases rest on, and the
+        # propagation, are the deletions' alone.
+        "phase_basis": phase_basis_block(deleted(deletions)),
         "latency_ms": latency_block(scan.latencies, "no request succeeded"),
         "latency_ms_around_deletions": latency_block(
             scan.around,
             "no deletion" if not deletions else "no request succeeded around a deletion",
         ),
         "propagation_ms": propagation_block(
-            deletions,
+            deleted(deletions),
             scan.last_served,
             scan.last_started,
             data_plane_states(index.events),
@@ -231,6 +234,7 @@ def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[
         {
             "pod": d.pod,
             "ts": d.requested,
+            "stopped_by": d.stopped_by,
             "failed": sum(by_phase.values()),
             "by_phase": by_phase,
             "sigterm": d.sigterm,
@@ -245,6 +249,23 @@ def _per_deletion(deletions: Sequence[Deletion], scan: RecordScan) -> list[dict[
         }
         for d, by_phase in zip(deletions, scan.per_deletion, strict=True)
     ]
+
+
+def by_action(
+    deletions: Sequence[Deletion], per_deletion: Sequence[Mapping[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """orders.<v>.by_action: per action that stopped pods (in the order each first did), its
+    stops and their failures, by phase. Failures outside every stop's window are in none."""
+    block: dict[str, dict[str, Any]] = {}
+    for d, by_phase in zip(deletions, per_deletion, strict=True):
+        entry = block.setdefault(
+            d.stopped_by, {"stops": 0, "failed": 0, "by_phase": dict.fromkeys(by_phase, 0)}
+        )
+        entry["stops"] += 1
+        entry["failed"] += sum(by_phase.values())
+        for phase, n in by_phase.items():
+            entry["by_phase"][phase] += n
+    return block
 
 
 def _outage_block(outage: _Outage, deletions: Sequence[Deletion], window: Window) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from matplotlib.typing import RcKeyType
 from numpy.typing import NDArray
 
 from harness.analysis.pods import MOMENT_KEYS
-from harness.report.lifecycle import PodRow, routed_until, ts
+from harness.report.lifecycle import PodRow, pod_label, routed_until, ts
 from harness.report.markers import ENDPOINT_STATE_LABELS, MARKER_KINDS, EndpointState, Marker
 from harness.report.svg import inline_svg
 from harness.report.traffic import TrafficBins, TrafficScan
@@ -126,8 +126,9 @@ def order_chart(
 
 def _layout(rows: Sequence[PodRow]) -> tuple[Figure, tuple[Axes, Axes, Axes]]:
     """Fixed margins in inches rather than a layout engine: constrained layout draws every
-    chart twice and took most of the rendering time. The left margin fits the longest pod name."""
-    longest = max((len(str(r.get("pod"))) for r in rows), default=12)
+    chart twice and took most of the rendering time. The left margin fits the longest row label
+    (the pod's name and why it stopped)."""
+    longest = max((len(pod_label(r)) for r in rows), default=12)
     left = max(0.9, 0.3 + 0.068 * max(longest, 15))
     right, top_legend, gap, bottom = 0.25, 0.42, 0.38, 1.25
     heights = [1.8, 0.85, 0.3 + 0.34 * (len(rows) + 1)]
@@ -197,7 +198,8 @@ def _waterfall(
     # One collection for every bar: an artist per bar made large waterfalls slow to draw.
     ax.add_collection(PolyCollection(boxes, facecolors=colors, linewidths=0))
     _failure_marks(ax, scan, t0, centres, top, xlim)
-    ax.set_yticks([top, *centres.values()], ["failed requests", *centres.keys()])
+    # Each row says why its pod stopped: deleted, evicted, drained, scaled down, crashed...
+    ax.set_yticks([top, *centres.values()], ["failed requests", *map(pod_label, rows)])
     ax.get_yticklabels()[0].set_color(FAIL_COLOR)
     ax.set_ylim(-0.7, top + 0.6)
     ax.axhline(top - 0.5, color="#bbbbbb", linewidth=0.6)

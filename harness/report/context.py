@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.deletions import DELETE
 from harness.matrix import parse_order
 from harness.orders import ORDERS
 from harness.report.formats import MISSING, as_float, as_int, fmt_int, fmt_plain, fmt_s
+from harness.report.lifecycle import stopped_words
 from harness.report.phasebasis import deletion_basis
+from harness.report.tables import phases_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,24 +163,27 @@ def _change_words(key: str, value: Any) -> str:
 
 
 def per_deletion(entry: Mapping[str, Any], t0: float) -> list[dict[str, str]]:
-    """One row per deletion: when (on the chart's axis), which pod, what failed, in which phase."""
+    """One row per deletion: when (on the chart's axis), which pod (and what stopped it, when
+    not a plain delete), what failed, in which phase."""
     rows = []
     items = entry.get("per_deletion")
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
         at = as_float(item.get("ts"))
-        by_phase = item.get("by_phase")
-        phases: dict[str, Any] = by_phase if isinstance(by_phase, dict) else {}
-        nonzero = [f"{k.replace('_', ' ')} {v}" for k, v in phases.items() if v]
         failed = as_int(item.get("failed"))
+        action = item.get("stopped_by")
         rows.append(
             {
                 "pod": str(item.get("pod")),
+                # Only what is not a plain delete is said: a delete run's table stays as it was.
+                "why": stopped_words([action])
+                if isinstance(action, str) and action != DELETE
+                else "",
                 "at": f"{at - t0:.2f} s" if at is not None else MISSING,
                 "failed": fmt_int(failed),
                 "raw_failed": json.dumps(item.get("failed")),
-                "phases": ", ".join(nonzero) or ("none" if failed == 0 else MISSING),
+                "phases": phases_text(item.get("by_phase"), failed),
                 "basis": deletion_basis(item),
                 "css": "bad" if failed else "zero",
             }

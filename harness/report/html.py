@@ -51,6 +51,7 @@ class OrderSection:
     blurb: str
     chart: Markup
     deletions: list[dict[str, str]]
+    actions: list[dict[str, str]]  # "Drops by action" (tables.action_rows); [] for plain deletes
     durations: list[dict[str, str]]
     findings: list[FindingGroup]
     notes: list[str]  # missing files, counts that disagree with the summary
@@ -131,6 +132,7 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
         blurb=context.variant_blurb(data.name, summary.get("scenario")),
         chart=Markup(chart),  # our own SVG, ids and attributes escaped by svg.inline_svg
         deletions=context.per_deletion(entry, data.t0),
+        actions=tables.action_rows(entry),
         durations=[_duration_row(s) for s in stats],
         findings=groups,
         notes=notes,

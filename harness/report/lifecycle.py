@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analysis.pods import DURATIONS, ROW_KEYS, lifecycle_report, routing_stopped
+from harness.analysis.pods import DURATIONS, ROW_KEYS, lifecycle_report, routing_stopped, stops_of
 
 PodRow = Mapping[str, Any]  # one row of pods-<order>.jsonl
 
@@ -52,6 +52,15 @@ KIND_TITLES: dict[str, str] = {
     "unattributed": "Failures outside every deletion window",
     "all_clear": "Clean shutdowns",
     "no_deletion": "Nothing deleted",
+}
+# What stopped a pod (``stopped_by``: harness.analysis.deletions.STOP_ACTIONS), in words.
+STOPPED_WORDS: dict[str, str] = {
+    "delete": "deleted",
+    "evict": "evicted",
+    "drain": "drained",
+    "scale_down": "scaled down",
+    "rollout": "rolled out",
+    "crash": "crashed",
 }
 # A pod that used this much of its grace period came close to being killed.
 NEAR_GRACE = 0.8
@@ -82,6 +91,25 @@ def ts(row: PodRow, step: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def stopped_words(actions: Sequence[str]) -> str:
+    """Why a pod stopped, in words: "crashed ×2, then evicted"; "" when nothing stopped it."""
+    runs: list[tuple[str, int]] = []
+    for action in actions:
+        if runs and runs[-1][0] == action:
+            runs[-1] = (action, runs[-1][1] + 1)
+        else:
+            runs.append((action, 1))
+    return ", then ".join(
+        STOPPED_WORDS.get(a, a.replace("_", " ")) + (f" ×{n}" if n > 1 else "") for a, n in runs
+    )
+
+
+def pod_label(row: PodRow) -> str:
+    """The pod's name and why it stopped, as the waterfall names its row."""
+    why = stopped_words(stops_of(row))
+    return f"{row.get('pod')} ({why})" if why else str(row.get("pod"))
+
+
 def routed_until(row: PodRow) -> float | None:
     """When new connections stopped reaching the pod (``analysis.pods.routing_stopped``)."""
     return routing_stopped(ts(row, "removal_applied"), ts(row, "endpoint_removed"))
@@ -108,7 +136,7 @@ def lifecycle(
     full = complete_rows(rows)
     report = lifecycle_report(full)
     found = [(str(f["kind"]), str(f["text"])) for f in report["findings"]]
-    deleted = [r for r in full if ts(r, "delete_requested") is not None]
+    deleted = [r for r in full if stops_of(r)]  # crashed pods too
     found += [
         ("exited_before_removal", text) for text in _exited_while_routed(deleted, t0, refused)
     ]

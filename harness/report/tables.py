@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from harness.analysis.deletions import DELETE
 from harness.analysis.phases import PHASE_MEANINGS
 from harness.classify import ERROR_CLASSES
-from harness.report.formats import fmt_int, fmt_ms, fmt_pct
+from harness.report.formats import MISSING, as_int, fmt_int, fmt_ms, fmt_pct
+from harness.report.lifecycle import stopped_words
 from harness.report.phasebasis import order_basis, phase_title
 from harness.summaryfile import order_names, summary_orders
 
@@ -109,6 +111,40 @@ def _basis_row(entries: Mapping[str, Any], names: Sequence[str]) -> TableRow:
         "where the moments that cut the phases came from: the app's own lines or the platform's "
         "events (delete call, kubelet, endpoint controller, Service proxy, container state)",
     )
+
+
+def action_rows(entry: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One variant's "Drops by action" table (its ``by_action``): one row per action that stopped
+    pods. Empty when the summary has no such block or every stop was a plain delete: such a
+    run's report stays as it was, the deletions table says it all."""
+    block = entry.get("by_action")
+    if not isinstance(block, dict) or set(block) <= {DELETE}:
+        return []
+    rows = []
+    for action, item in block.items():
+        if not isinstance(item, dict):
+            continue
+        failed = as_int(item.get("failed"))
+        rows.append(
+            {
+                "action": str(action),
+                "words": stopped_words([str(action)]),
+                "stops": fmt_int(item.get("stops")),
+                "failed": fmt_int(failed),
+                "raw_failed": json.dumps(item.get("failed")),
+                "phases": phases_text(item.get("by_phase"), failed),
+                "css": "bad" if failed else "zero",
+            }
+        )
+    return rows
+
+
+def phases_text(by_phase: Any, failed: int | None) -> str:
+    """The non-zero phases of a ``by_phase`` block, "after exit 3, unknown 1"; "none" when
+    nothing failed."""
+    phases: dict[str, Any] = by_phase if isinstance(by_phase, dict) else {}
+    nonzero = [f"{k.replace('_', ' ')} {v}" for k, v in phases.items() if v]
+    return ", ".join(nonzero) or ("none" if failed == 0 else MISSING)
 
 
 def latency_rows(summary: Mapping[str, Any]) -> tuple[Header, list[TableRow]]:

@@ -101,6 +101,7 @@ def test_a_fully_observed_pod() -> None:
         "exit_code": 1,
         "replaces": None,
         "grace_period_s": 30.0,
+        "stopped_by": ["delete"],  # its delete_requested names no action: an older timeline
         "failed": 3,
         "failed_after_listener_closed": 2,
         # the reset at SIGTERM was in flight; the one just after, past routing's end, rode a
@@ -123,11 +124,11 @@ def test_steps_not_observed_are_none_never_guessed() -> None:
     )
     assert b["scheduled"] is None and b["delete_requested"] is None and b["exited"] is None
     assert (b["failed"], b["failed_after_listener_closed"]) == (0, 0)
-    assert d["delete_requested"] == 1020.0
+    assert b["stopped_by"] is None
+    assert d["delete_requested"] == 1020.0 and d["stopped_by"] == ["delete"]
     counts = {"failed", "failed_after_listener_closed", *CAUSE_KEYS, UNEXPLAINED_KEY}
-    assert all(
-        d[k] is None for k in ROW_KEYS if k not in {"pod", "order", "delete_requested", *counts}
-    )
+    given = {"pod", "order", "delete_requested", "stopped_by", *counts}
+    assert all(d[k] is None for k in ROW_KEYS if k not in given)
     assert all(b[k] == 0 for k in CAUSE_KEYS) and not any(b[UNEXPLAINED_KEY].values())
 
 

@@ -62,6 +62,12 @@ def test_scale_down_drops_for_naive_and_not_for_graceful(tmp_path: Path) -> None
         assert scaled == [(3, 2), (2, 3), (3, 2), (2, 3)]
         deleted = _events(run_dir, order, EventKind.DELETE_REQUESTED)
         assert [e.detail["stopped_by"] for e in deleted] == ["scale_down", "scale_down"]
+    # Every drop of naive is its scale-downs': none outside their windows.
+    naive = summary["orders"]["naive"]
+    assert list(naive["by_action"]) == ["scale_down"]
+    assert naive["by_action"]["scale_down"]["stops"] == 2
+    assert naive["by_action"]["scale_down"]["failed"] == naive["failed"]
+    assert naive["failures_by_phase"]["unattributed"] == 0
 
 
 def test_crash_drops_for_every_order_only_before_readiness_fails(tmp_path: Path) -> None:
@@ -95,6 +101,13 @@ def test_crash_drops_for_every_order_only_before_readiness_fails(tmp_path: Path)
         assert outside == [], (order, outside[:3])
         restarted = _events(run_dir, order, EventKind.CONTAINER_RESTARTED)
         assert len(restarted) == 2
+        # The analysis attributes every drop to the crashes, none is unattributed.
+        entry = summary["orders"][order]
+        assert entry["by_action"] == {"crash": entry["by_action"]["crash"]}, order
+        assert entry["by_action"]["crash"]["stops"] == 2
+        assert entry["by_action"]["crash"]["failed"] == entry["failed"], order
+        assert entry["failures_by_phase"]["unattributed"] == 0, order
+        assert [d["stopped_by"] for d in entry["per_deletion"]] == ["crash", "crash"]
 
 
 def test_evict_is_blocked_by_a_budget_of_every_replica_and_evicts_without_one(

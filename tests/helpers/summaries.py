@@ -19,6 +19,7 @@ ORDER_KEYS = [
     "deletions",
     "confidence",
     "per_deletion",
+    "by_action",
     "phase_basis",
     "latency_ms",
     "latency_ms_around_deletions",
