@@ -76,7 +76,9 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
     summary.update(journal.header)
     if matrix := matrix_block(per_order, journal.header.get("scenario") or {}):
         summary["matrix"] = matrix  # each variant per chaos action (and embedded profile)
-    if stated is not None and not by_profile:
+    if by_profile:
+        summary.pop("semantics", None)  # the header's is the backend's default profile
+    elif stated is not None:
         summary["semantics"] = semantics_block(stated, seen)
     summary["partial"] = journal.partial or any(o.window is None for o in journal.orders)
     summary["finished"] = runfolder.iso_now()
