@@ -176,9 +176,7 @@ def _stop(index: TimelineIndex, pod: str, start: _Start, until: float, open_end:
     if removal is None:
         removal = removal_in_effect(own, requested, CONTROLLER)
         removal_from = EventKind.ENDPOINT_REMOVED
-    exited, killed = first(EventKind.EXITED), first(EventKind.KILLED)
-    gone = min((t for t in (exited, killed) if t is not None), default=None)
-    gone_from = EventKind.KILLED if gone is not None and gone == killed else EventKind.EXITED
+    gone, gone_from = _gone(first, requested if crashed else None)
     if removal is not None and gone is not None:
         window_end, window_open = max(removal, gone) + WINDOW_TAIL_S, False
     else:
@@ -206,6 +204,18 @@ def _stop(index: TimelineIndex, pod: str, start: _Start, until: float, open_end:
         data_plane=applied,
         stopped_by=start.stopped_by,
     )
+
+
+def _gone(
+    first: Callable[[str], float | None], crash: float | None
+) -> tuple[float | None, EventKind]:
+    """X and the kind it was taken from. A crash is SIGKILL, which no process can catch or
+    delay: it is gone at the kill itself, whenever the kubelet then sees the container end."""
+    if crash is not None:
+        return crash, EventKind.POD_CRASHED
+    exited, killed = first(EventKind.EXITED), first(EventKind.KILLED)
+    gone = min((t for t in (exited, killed) if t is not None), default=None)
+    return gone, EventKind.KILLED if gone is not None and gone == killed else EventKind.EXITED
 
 
 def _proxy_removal(

@@ -53,7 +53,7 @@ def test_each_crash_and_the_delete_after_them_is_a_stop_with_its_own_moments() -
         1000.0,
         None,  # SIGKILL: no SIGTERM
         1002.0,
-        1000.01,
+        1000.0,  # SIGKILL cannot be caught: gone at the kill, before its exit is seen
     )
     assert (crash_1.endpoint_removed, crash_1.window_end, crash_1.window_open) == (
         1001.5,
@@ -64,13 +64,13 @@ def test_each_crash_and_the_delete_after_them_is_a_stop_with_its_own_moments() -
         "delete": "pod_crashed",
         "sigterm": None,
         "removal": "removal_applied",
-        "exit": "exited",
+        "exit": "pod_crashed",
     }
     assert crash_1.grace_period_s is None
     assert (crash_2.requested, crash_2.removal, crash_2.gone, crash_2.window_end) == (
         1006.0,
         1007.5,
-        1006.02,
+        1006.0,
         1009.5,
     )
     assert (evict.requested, evict.sigterm, evict.removal, evict.gone) == (
@@ -86,21 +86,22 @@ def test_each_crash_and_the_delete_after_them_is_a_stop_with_its_own_moments() -
 
 
 def test_a_stop_never_borrows_a_moment_of_the_pods_next_stop() -> None:
-    """Crash 1's exit not seen: the exit of crash 2 is not its; its window, open, ends at crash
-    2's D rather than at the run's end."""
-    timeline = [e for e in STOPS if not (e.kind == EventKind.EXITED and e.ts == 1000.01)]
+    """Crash 1's removal not seen: the removal of crash 2 is not its; its window, open, ends at
+    crash 2's D rather than at the run's end."""
+    seen_once = {(EventKind.ENDPOINT_REMOVED, 1001.5), (EventKind.REMOVAL_APPLIED, 1002.0)}
+    timeline = [e for e in STOPS if (e.kind, e.ts) not in seen_once]
     crash_1, crash_2, _ = find_deletions(index_timeline(timeline), WINDOW[1])
-    assert crash_1.gone is None and crash_1.basis["exit"] is None
+    assert crash_1.removal is None and crash_1.basis["removal"] is None
     assert (crash_1.window_end, crash_1.window_open) == (1006.0, True)
-    assert crash_2.gone == 1006.02
+    assert crash_2.removal == 1007.5
     a = attributor(timeline)
-    assert a.attribute(1005.0, "a") == ("unknown", 0)  # no exit seen: not guessed
+    assert a.attribute(1005.0, "a") == ("after_exit", 0)
     assert a.attribute(1006.5, "a") == ("after_exit", 1)
 
 
 def test_a_crash_is_after_exit_once_the_process_is_gone_and_each_failure_finds_its_stop() -> None:
     a = attributor(STOPS)
-    assert a.attribute(1000.005, "a") == ("unknown", 0)  # killed, its exit not yet seen
+    assert a.attribute(1000.005, "a") == ("after_exit", 0)  # killed, its exit not yet seen
     assert a.attribute(1001.0, "a") == ("after_exit", 0)
     assert a.attribute(1003.9, None) == ("after_exit", 0)
     assert a.attribute(1004.5, "a") == ("unattributed", None)  # between crash 1 and crash 2
