@@ -199,3 +199,15 @@ def test_what_a_matrix_cannot_do_is_one_line(
     code, _, err = _cli(tmp_path, capsys, "run", *args)
     assert code == 2
     assert err.startswith(f"harness: error: {text}") and err.count("\n") == 1
+
+
+def test_the_shipped_disruptions_scenario_runs_every_action_under_both_profiles() -> None:
+    path = Path(__file__).resolve().parents[1] / "harness" / "scenarios" / "disruptions.yaml"
+    orders = [p.spec.variant for p in planned_orders(load_scenario(path))]
+    assert len(orders) == 4 * 5 * 2
+    assert orders[:2] == ["naive@delete_random@1.20", "naive@delete_random@1.28"]
+    cells = [parse_order(o) for o in orders]
+    assert {c.action for c in cells if c is not None} == {
+        "delete_random", "evict", "drain_node", "scale_down", "crash",
+    }  # fmt: skip
+    assert None not in cells
