@@ -17,17 +17,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import runfolder
+from harness.appspec import CURRENT
 from harness.analysis.summary import Window
 from harness.durable import ReservedNotes
 from harness.errors import UsageError, WriteError
 from harness.fixes.model import fixed_variant_name
 from harness.kubeversion import RunSemantics
 from harness.matrix import orders_of
+from harness.orders import DEFAULT_ORDERS
 from harness.records import read_last_end
 from harness.timeline import EventKind, TimelineEvent
 
 if TYPE_CHECKING:
     from harness.gate import GateResult
+
+
+def recorded_variants(scenario: dict[str, Any]) -> list[str]:
+    """The variants a run's scenario (as run.json keeps it) may have run: its variants, else its
+    orders, else every name a run without either deploys (the sample app's orders, or
+    ``current``); the caller keeps those with files."""
+    variants = scenario.get("variants")
+    if isinstance(variants, dict) and variants:
+        return [str(v) for v in variants]
+    orders = scenario.get("orders")
+    if isinstance(orders, list) and orders:
+        return [str(o) for o in orders]
+    return [*DEFAULT_ORDERS, CURRENT]
 
 
 @dataclass
@@ -88,8 +103,7 @@ class RunJournal:
             raise UsageError(f"cannot read {path}: {exc}") from None
         if not isinstance(header, dict) or not isinstance(header.get("scenario"), dict):
             raise UsageError(f"{path}: not a run journal (no scenario)")
-        planned = [str(o) for o in header["scenario"].get("orders") or []]
-        planned = orders_of(header["scenario"], planned)  # a matrix's cells: harness.matrix
+        planned = orders_of(header["scenario"], recorded_variants(header["scenario"]))
         # A variant's fix (--verify-fix, harness.verify) ran after every planned variant.
         planned += [fixed_variant_name(name) for name in planned]
         orders = [

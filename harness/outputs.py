@@ -15,11 +15,12 @@ from harness.analysis import analyse_order_file, summary_of_orders
 from harness.analysis.matrix import matrix_block
 from harness.analysis.proxygap import new_connection_per_request
 from harness.analysis.semantics import conditions_seen, either_seen, semantics_block
+from harness.durable import write_bytes_durably
 from harness.errors import UsageError, WriteError
 from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
-from harness.jsonl import JsonlWriter
+from harness.jsonl import dumps_line
 from harness.load.pacing import load_of
 from harness.matrix import cell_semantics
 from harness.report.beforeafter import verify_block
@@ -67,9 +68,9 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
         per_order[entry.name] = analysis.summary
         if own is not None:
             analysis.summary["semantics"] = semantics_block(own, order_seen)
-        with JsonlWriter(run_dir / runfolder.pods_name(entry.name)) as pods:
-            for row in analysis.pods:
-                pods.write(row)
+        # Replaced whole, never appended to: `harness report` may summarise a run again.
+        rows = "".join(dumps_line(row) for row in analysis.pods).encode()
+        write_bytes_durably(run_dir / runfolder.pods_name(entry.name), rows)
     summary = summary_of_orders(per_order)
     if verified := verify_block(per_order):
         summary["verify"] = verified  # --verify-fix: each fix's run beside its variant's

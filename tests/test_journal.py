@@ -46,11 +46,14 @@ def test_the_window_is_the_load_events_or_else_the_span_observed() -> None:
     assert journal.window_of(before_load) == (T0 + 1, T0 + 2)
 
 
-def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
-    """A folder as SIGKILL leaves it in the middle of its second order: no summary, no report."""
+def _killed_run(
+    tmp_path: Path, records: int, torn_tail: bool, orders: list[str] | None = None
+) -> Path:
+    """A folder as SIGKILL leaves it in the middle of its second order: no summary, no report.
+    ``orders`` None: the scenario names none, as `make chaos` runs the sample app's four."""
     run_dir = tmp_path / "20261124-120000"
     run_dir.mkdir()
-    scenario = Scenario(orders=["naive", "graceful", "prestop"])
+    scenario = Scenario(orders=orders)
     RunJournal.start(run_dir, scenario.to_dict(), "embedded", "test", 1)
     lines = []
     for i in range(records):
@@ -96,7 +99,7 @@ def _killed_run(tmp_path: Path, records: int, torn_tail: bool) -> Path:
 
 
 def test_a_killed_run_is_summarised_from_its_files(tmp_path: Path) -> None:
-    run_dir = _killed_run(tmp_path, records=500, torn_tail=True)
+    run_dir = _killed_run(tmp_path, records=500, torn_tail=True, orders=["naive", "graceful"])
     report = recover(run_dir)
     assert report == run_dir / runfolder.REPORT and report.exists()
     summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
@@ -111,6 +114,19 @@ def test_a_killed_run_is_summarised_from_its_files(tmp_path: Path) -> None:
     assert summary["orders"]["graceful"]["requests"] == 0
     assert (run_dir / runfolder.pods_name("naive")).exists()
     assert (run_dir / runfolder.JUNIT).exists()
+
+
+def test_a_killed_run_of_the_default_orders_finds_them_and_summarising_again_replaces_pods(
+    tmp_path: Path,
+) -> None:
+    run_dir = _killed_run(tmp_path, records=50, torn_tail=False)
+    recover(run_dir)
+    summary = json.loads((run_dir / runfolder.SUMMARY).read_text())
+    assert list(summary["orders"]) == ["naive", "graceful"]  # in the default orders' order
+    pods = (run_dir / runfolder.pods_name("naive")).read_text()
+    (run_dir / runfolder.SUMMARY).unlink()
+    recover(run_dir)
+    assert (run_dir / runfolder.pods_name("naive")).read_text() == pods  # not appended to
 
 
 def test_report_recovers_once_then_regenerates(
