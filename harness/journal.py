@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import runfolder
-from harness.appspec import CURRENT
 from harness.analysis.summary import Window
+from harness.appspec import CURRENT
 from harness.durable import ReservedNotes
 from harness.errors import UsageError, WriteError
 from harness.fixes.model import fixed_variant_name
