@@ -20,6 +20,7 @@ from harness.analysis.confidence import (
     fisher_exact,
     upper_bound_95,
 )
+from harness.matrix import parse_order
 
 NO_REQUEST = "no request completed"
 NO_DELETION = "no deletion"
@@ -69,10 +70,14 @@ def confidence_block(
 
 def comparisons_block(orders: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The top-level ``comparisons``: every pair of variants (in run order), whether their
-    failure rates differ, by Fisher's exact test (why that test: harness.analysis.confidence)."""
+    failure rates differ, by Fisher's exact test (why that test: harness.analysis.confidence).
+    A matrix's cells are compared only with the cells of the same action and profile: the
+    variants under one disruption (across disruptions, the matrix table shows them)."""
     counts = {name: (int(o["failed"]), int(o["requests"])) for name, o in orders.items()}
     pairs = []
     for a, b in combinations(counts, 2):
+        if not _comparable(a, b):
+            continue
         (failed_a, requests_a), (failed_b, requests_b) = counts[a], counts[b]
         p_value = fisher_exact(failed_a, requests_a, failed_b, requests_b)
         pairs.append(
@@ -89,3 +94,10 @@ def comparisons_block(orders: Mapping[str, Mapping[str, Any]]) -> list[dict[str,
             }
         )
     return pairs
+
+
+def _comparable(a: str, b: str) -> bool:
+    cell_a, cell_b = parse_order(a), parse_order(b)
+    if cell_a is None or cell_b is None:
+        return cell_a is None and cell_b is None
+    return (cell_a.action, cell_a.profile) == (cell_b.action, cell_b.profile)

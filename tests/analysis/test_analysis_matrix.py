@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.analysis.evidence import comparisons_block
 from harness.analysis.matrix import matrix_block
 
 
@@ -72,3 +73,18 @@ def test_profiles_are_null_when_the_matrix_lists_none() -> None:
     block = matrix_block({"naive@crash": _entry(5, 5, unknown=5)}, scenario)
     assert block is not None and block["profiles"] is None
     assert block["cells"][0]["profile"] is None and block["cells"][0]["order"] == "naive@crash"
+
+
+def test_cells_are_compared_only_under_the_same_action_and_profile() -> None:
+    orders = {
+        **ORDERS,
+        "graceful@crash@1.20": _entry(890, 20),
+        "naive": _entry(900, 9),
+        "naive+fix": _entry(900, 0),
+    }
+    pairs = [(p["a"], p["b"]) for p in comparisons_block(orders)]
+    assert pairs == [
+        ("naive@scale_down@1.20", "graceful@scale_down@1.20"),
+        ("naive@crash@1.20", "graceful@crash@1.20"),
+        ("naive", "naive+fix"),  # orders that are no cells: every pair, as before
+    ]
