@@ -3,8 +3,9 @@
 One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
 in order, compact separators; ``method`` only when it is not GET (so a GET's line is the same as
 before requests could be anything else, and an older line reads as a GET); ``user`` (the locust
-user's number) last, when known: an older line without it reads as user None. Everything that writes
-or reads such a line goes through here:
+user's number) when known: an older line without it reads as user None; ``worker`` last, only when
+several load workers sent the requests (traffic.workers). Everything that writes or reads such a
+line goes through here:
 
 - writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
   ``RequestRecord`` (tests, benchmarks);
@@ -13,6 +14,9 @@ or reads such a line goes through here:
   look: the progress line), ``read_last_end`` (the last record of a file, from its tail) and
   ``read_records`` (whole ``RequestRecord`` objects); ``harness.samples.read_samples``: what the
   outage measures need (start, end, failed, user);
+- several workers: each appends to its own file (``runfolder.worker_file``: records-<order>.w<k>
+  .jsonl) and ``merge_worker_files`` joins them into records-<order>.jsonl, one stream in order
+  of ``end``, when the order ends (or when a killed run is summarised later);
 - the rows file (records-<order>.rows): the rows the progress tail parsed during the run, kept in
   binary so that ``read_rows`` need not parse those lines again.
 
@@ -25,8 +29,11 @@ row itself (bench/RESULTS.md).
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
 import os
+import re
 import struct
 import sys
 from array import array
@@ -38,6 +45,8 @@ from typing import IO, Any
 
 import orjson
 
+from harness.durable import sync_dir, sync_file, write_all
+from harness.errors import WriteError
 from harness.jsonl import iter_jsonl
 
 
@@ -56,6 +65,7 @@ class RequestRecord:
     message: str | None = None  # the client's own error text, for humans
     method: str = "GET"
     user: int | None = None  # the locust user's number (records before it had none)
+    worker: int | None = None  # the load worker that sent it (traffic.workers > 1), else None
 
     @property
     def failed(self) -> bool:
@@ -78,6 +88,7 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
         message=data.get("message"),
         method=str(data.get("method", "GET")),
         user=user_of(data.get("user")),
+        worker=user_of(data.get("worker")),
     )
 
 
@@ -140,11 +151,14 @@ class RecordFormatter:
         message: str | None,
         method: str = "GET",
         user: int | None = None,
+        worker: int | None = None,
     ) -> str:
         end = start + latency_ms / 1000.0
         msg = "null" if message is None else json.dumps(message[:_MESSAGE_LIMIT])
         verb = "" if method == "GET" else f',"method":{self.quoted(method)}'
         who = "" if user is None else f',"user":{user:d}'
+        if worker is not None:
+            who += f',"worker":{worker:d}'
         return (
             f'{{"start":{start:.6f},"end":{end:.6f},"latency_ms":{latency_ms:.3f},'
             f'"name":{self.quoted(name)},"status":{status},"bytes":{size},'
@@ -383,3 +397,59 @@ def read_last_end(path: Path, tail_bytes: int = 65536) -> float | None:
         if row is not None:
             return row[0]
     return None
+
+
+# -- Several workers' files -----------------------------------------------------------------------
+
+
+def worker_files(path: Path) -> list[Path]:
+    """The per-worker files of a records file that exist, by worker number."""
+    pattern = re.compile(re.escape(path.stem) + r"\.w(\d+)" + re.escape(path.suffix))
+    found = []
+    for candidate in path.parent.iterdir() if path.parent.is_dir() else ():
+        match = pattern.fullmatch(candidate.name)
+        if match:
+            found.append((int(match.group(1)), candidate))
+    return [part for _, part in sorted(found)]
+
+
+def merge_worker_files(path: Path) -> int:
+    """Joins the per-worker files of ``path`` into ``path``: one stream in order of ``end`` (each
+    worker's file is in the order its requests completed), lines kept byte for byte, a line that
+    is not a record (torn by a kill) after the rest. The joined file replaces ``path`` atomically
+    and is synced before the parts go, so a crash at any point leaves the records whole; joining
+    again is harmless. Returns how many parts were joined (0: nothing to do); ``WriteError`` when
+    the disk refuses."""
+    parts = worker_files(path)
+    if not parts:
+        return 0
+    joined = path.with_name(f".{path.name}.joining")
+    try:
+        with contextlib.ExitStack() as stack:
+            handles = [stack.enter_context(part.open("rb")) for part in parts]
+            fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            stack.callback(os.close, fd)
+            batch: list[bytes] = []
+            for _, line in heapq.merge(*(map(_keyed, handle) for handle in handles)):
+                batch.append(line if line.endswith(b"\n") else line + b"\n")
+                if len(batch) >= 4096:
+                    write_all(fd, b"".join(batch), path)
+                    batch.clear()
+            write_all(fd, b"".join(batch), path)
+            sync_file(fd, path)
+        os.replace(joined, path)
+        sync_dir(path.parent)
+        rows_path(path).unlink(missing_ok=True)  # it described another file
+        for part in parts:
+            part.unlink()
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            joined.unlink(missing_ok=True)
+    return len(parts)
+
+
+def _keyed(line: bytes) -> tuple[float, bytes]:
+    row = parse_row(line)
+    return (row[0] if row is not None else float("inf")), line

@@ -30,10 +30,11 @@ from harness.fixes.files import fix_server
 from harness.gate import GateLimits
 from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter
-from harness.load.runner import start_load
+from harness.load.runner import LoadRun, start_load
 from harness.logsetup import run_log
 from harness.matrix import planned_orders
 from harness.outputs import summarise, write_outputs
+from harness.records import merge_worker_files
 from harness.runlock import running
 from harness.scenario import Scenario
 from harness.timeline import EventKind, TimelineEvent
@@ -190,10 +191,12 @@ async def _run_order(
         waiting = asyncio.create_task(load.wait())
         background += [chaos, waiting]
         planned = len(scenario.chaos_offsets())
+        deaths: set[int] = set()
         while not waiting.done():
             await asyncio.wait({waiting, chaos}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             if chaos.done() and not chaos.cancelled() and chaos.exception() is not None:
                 await chaos  # a chaos action failed for good: end the order now, not at the end
+            _note_worker_deaths(load, deaths, order, emit, console)
             _check_written(timeline)
             stats = load.stats()
             elapsed = min(time.time() - t0, scenario.duration_s)
@@ -204,6 +207,7 @@ async def _run_order(
             )
         if isinstance(waiting.exception(), WriteError):
             await waiting  # the records file was refused: the order ends on that one line
+        _note_worker_deaths(load, deaths, order, emit, console)
         t_end = time.time()
         timeline.write(TimelineEvent(t_end, EventKind.LOAD_STOPPED))
         entry.window = (t0, t_end)
@@ -229,6 +233,24 @@ async def _run_order(
         raise closed
 
 
+def _note_worker_deaths(
+    load: LoadRun, noted: set[int], order: str, emit: EventSink, console: Console
+) -> None:
+    """A load worker that died mid-run: a warning now, and an event where it happened (the
+    report shows the gap: its users sent nothing after)."""
+    for death in load.worker_deaths():
+        if death.worker in noted:
+            continue
+        noted.add(death.worker)
+        console.warn(
+            f"[{order}] load worker {death.worker} (pid {death.pid}) died with code "
+            f"{death.code}; its records up to then are kept, its users sent nothing after "
+            f"(log: {death.log_path})"
+        )
+        detail = {"worker": death.worker, "pid": death.pid, "code": death.code}
+        emit(TimelineEvent(death.at, EventKind.LOAD_WORKER_DIED, detail=detail))
+
+
 def _sink(timeline: JsonlWriter) -> EventSink:
     """The backends' and chaos's way into the timeline. A failed write must not stop pods from
     being killed or replaced, so it does not raise here: the writer keeps the failure and counts
@@ -252,6 +274,7 @@ def _close_files(timeline: JsonlWriter, records: Path, journal: RunJournal) -> W
     an error or a cancel may be on its way out; returns the first failure instead."""
     failures: list[WriteError] = []
     try:
+        merge_worker_files(records)  # several load workers: one file again, synced
         if records.exists():  # written by locust, flushed line by line: synced once, here
             sync_path(records)
     except WriteError as exc:

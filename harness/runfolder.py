@@ -33,6 +33,12 @@ def pods_name(order: str) -> str:
     return f"pods-{order}.jsonl"
 
 
+def worker_file(path: Path, worker: int) -> Path:
+    """A file's counterpart for one load worker (traffic.workers > 1): ``records-x.jsonl`` ->
+    ``records-x.w1.jsonl``, ``locust-x.log`` -> ``locust-x.w1.log``."""
+    return path.with_name(f"{path.stem}.w{worker}{path.suffix}")
+
+
 def new_run_dir(out: Path) -> Path:
     """A fresh folder under ``out``, named by UTC time; a suffix keeps two runs in the same second
     apart. An ``out`` that cannot hold it (under /proc or /sys, below a file, read-only, not

@@ -29,6 +29,7 @@ from harness.gate import GateLimits, evidence_limit_problems
 from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
 from harness.load.mix import MS, Request, request_problems, sample_app_mix
 from harness.load.pacing import pacing_problems
+from harness.load.workers import workers_problem
 from harness.matrix import Matrix, matrix_problems, scenario_cells, variant_of
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.pdb import pdb_problems
@@ -92,6 +93,7 @@ class Traffic:
     wait_min_s: float | None = None  # think time between a user's requests (0 when unset)
     wait_max_s: float | None = None  # (0.05 when unset)
     timeout_s: float = 10.0  # a request slower than this is a "timeout" failure
+    workers: str = "1"  # load processes (locust's distributed mode), or "auto": one per core
 
     def mix(self) -> list[Request]:
         """The requests users pick from: ``requests``, or the sample app's two."""
@@ -343,6 +345,7 @@ def _traffic_problems(t: Traffic) -> list[str]:
     if t.slow_ms_min > t.slow_ms_max:
         problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
     problems += pacing_problems(t.pacing, t.rate_per_s, t.wait_min_s, t.wait_max_s)
+    problems += [p for p in [workers_problem(t.workers)] if p is not None]
     wait_min_s, wait_max_s = t.think_s()
     if wait_min_s > wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")

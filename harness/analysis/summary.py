@@ -26,6 +26,7 @@ from harness.analysis.basis import phase_basis_block
 from harness.analysis.dataplane import data_plane_states
 from harness.analysis.deletions import Deletion, deleted
 from harness.analysis.evidence import comparisons_block, confidence_block
+from harness.analysis.loadworkers import worker_deaths
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.analysis.pipeline import analyse_rows
 from harness.analysis.pods import lifecycle_rows
@@ -213,6 +214,8 @@ def _analyse(
             "pods": f"pods-{order}.jsonl",
         },
     }
+    if deaths := worker_deaths(index.events, start):
+        summary["load_worker_deaths"] = deaths  # analysis/loadworkers.py
     if finding := fallback_disabled(opted_out(index, deletions), scan.no_ready_ends, fallback):
         summary["fallback_disabled"] = finding  # analysis/semantics.py
     pods = lifecycle_rows(index, order, deletions, scan)

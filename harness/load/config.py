@@ -21,6 +21,8 @@ ENV_SEED = "DRAINLAB_SEED"
 ENV_DURATION = "DRAINLAB_DURATION_S"
 ENV_RECORD = "DRAINLAB_RECORD"  # "0": no request listener (only for measuring its cost)
 ENV_CLIENT_RETRIES = "DRAINLAB_CLIENT_RETRIES"  # "1": keep geventhttpclient's silent retries
+ENV_WORKERS = "DRAINLAB_WORKERS"  # how many worker processes send the load (traffic.workers)
+ENV_WORKER = "DRAINLAB_WORKER"  # this worker's number, 0..workers-1; unset: master or single
 
 # Locust's exit code when the disk refused the records file: this base plus the errno (capped), so
 # the runner can name the file and the error in one line although no file could carry it.
@@ -48,6 +50,8 @@ ALL_ENV = (
     ENV_DURATION,
     ENV_RECORD,
     ENV_CLIENT_RETRIES,
+    ENV_WORKERS,
+    ENV_WORKER,
 )
 
 
@@ -60,6 +64,13 @@ class LoadConfig:
     duration_s: float
     record: bool = True
     client_retries: bool = False
+    workers: int = 1  # > 1: locust's distributed mode, this process the master or one worker
+    worker: int | None = None  # this process's worker number; None: the master, or the only one
+
+    @property
+    def is_master(self) -> bool:
+        """The coordinating process of a distributed run: it sends no request itself."""
+        return self.workers > 1 and self.worker is None
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -70,6 +81,8 @@ class LoadConfig:
             ENV_DURATION: repr(self.duration_s),
             ENV_RECORD: "1" if self.record else "0",
             ENV_CLIENT_RETRIES: "1" if self.client_retries else "0",
+            ENV_WORKERS: str(self.workers),
+            **({} if self.worker is None else {ENV_WORKER: str(self.worker)}),
         }
 
     @classmethod
@@ -86,6 +99,8 @@ class LoadConfig:
         try:
             seed = int(env.get(ENV_SEED, "1"))
             duration_s = float(env.get(ENV_DURATION, "0"))
+            workers = int(env.get(ENV_WORKERS, "1"))
+            worker = int(env[ENV_WORKER]) if env.get(ENV_WORKER) else None
         except ValueError as exc:
             raise ValueError(f"drainlab locustfile: {exc}") from exc
         return cls(
@@ -96,6 +111,8 @@ class LoadConfig:
             duration_s=duration_s,
             record=env.get(ENV_RECORD, "1") != "0",
             client_retries=env.get(ENV_CLIENT_RETRIES, "0") == "1",
+            workers=workers,
+            worker=worker,
         )
 
 

@@ -27,8 +27,12 @@ from the environment (``harness.load.config``) and never touches asyncio.
 - Duration: a timer quits the runner ``DRAINLAB_DURATION_S`` after the test starts (locust's
   ``--run-time`` only takes whole seconds). Users then finish the request they are in, within
   ``--stop-timeout``; a request cut off after that is not recorded, only counted (``cut_off``).
-- Lifecycle lines (started / stopping / stopped) go to ``DRAINLAB_STATUS``; the runner waits for
-  "started" to know locust is really running.
+- Lifecycle lines (started / stopping / stopped, and locust's own request count when it quits:
+  counted) go to ``DRAINLAB_STATUS``; the runner waits for "started" to know locust is really
+  running.
+- Several workers (``DRAINLAB_WORKERS``): this file runs in the master and in each worker;
+  harness.load.distributed adds what that needs. The master records nothing and owns the timer;
+  each worker writes its own records and status files, and its number in each record.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from locust.exception import StopUser
 from harness.classify import UnexpectedStatus, classify, describe
 from harness.errors import WriteError
 from harness.jsonl import LineFile
+from harness.load import distributed
 from harness.load.config import LoadConfig, records_unwritable_exit
 from harness.load.mix import Mix, Prepared
 from harness.load.pacing import PACED, load_model, user_rate_per_s
@@ -85,7 +90,9 @@ def _records_unwritable(failure: WriteError) -> None:
 
 
 STATUS = LineFile(CONFIG.status_path)
-RECORDS = LineFile(CONFIG.records_path, _records_unwritable) if CONFIG.record else None
+# The master of a distributed run (traffic.workers) sends no request: its workers record theirs.
+_RECORDS_ON = CONFIG.record and not CONFIG.is_master
+RECORDS = LineFile(CONFIG.records_path, _records_unwritable) if _RECORDS_ON else None
 _user_numbers = itertools.count()
 _cut_off = 0
 _stopping = False
@@ -114,7 +121,10 @@ class DrainlabUser(FastHttpUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self.user_number = next(_user_numbers)  # in every record: whose requests follow each other
+        # In every record: whose requests follow each other. With several workers, worker k's
+        # users are k, k + N, k + 2N...: unique across workers, and the same numbers (so the same
+        # per-user draws for a seed) as one process's 0, 1, 2... when locust shares users evenly.
+        self.user_number = next(_user_numbers) * CONFIG.workers + (CONFIG.worker or 0)
         self.rng = random.Random(f"{CONFIG.seed}:{self.user_number}")
 
     def wait_time(self) -> float:
@@ -164,6 +174,7 @@ def _request_listener(records: LineFile) -> Callable[..., None]:
     # A closure over the open file: the hot path does no global lookups or None checks.
     line = RecordFormatter().line
     write = records.write_line
+    worker = CONFIG.worker
 
     def on_request(
         request_type: str,  # the method
@@ -186,7 +197,19 @@ def _request_listener(records: LineFile) -> Callable[..., None]:
         size = response_length
         user = context.get("user")
         write(
-            line(start_time, response_time, path, status, size, pod, error, message, method, user)
+            line(
+                start_time,
+                response_time,
+                path,
+                status,
+                size,
+                pod,
+                error,
+                message,
+                method,
+                user,
+                worker,
+            )
         )
 
     return on_request
@@ -203,7 +226,9 @@ if RECORDS is not None:
 
 def _quit_after_duration(environment: Environment) -> None:
     logger.info("drainlab: %.3g s of load done, stopping users", CONFIG.duration_s)
-    if environment.runner is not None:
+    if _END_DISTRIBUTED is not None:
+        _END_DISTRIBUTED(environment)
+    elif environment.runner is not None:
         environment.runner.quit()
 
 
@@ -225,7 +250,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             "cpu_s": _cpu_s(),
         }
     )
-    if CONFIG.duration_s > 0:
+    if CONFIG.duration_s > 0 and CONFIG.worker is None:  # the master's (or only) timer ends it
         gevent.spawn_later(CONFIG.duration_s, _quit_after_duration, environment)
 
 
@@ -241,12 +266,17 @@ def _on_test_stop(**_: Any) -> None:
             "event": "stopped",
             "ts": time.time(),
             "cut_off": _cut_off,
-            "records": RECORDS.count if RECORDS is not None else None,
+            "records": _records_count(),
             "cpu_s": _cpu_s(),
         }
     )
 
 
+def _records_count() -> int | None:
+    return RECORDS.count if RECORDS is not None else None
+
+
+_END_DISTRIBUTED = distributed.install(CONFIG, STATUS, _records_count, _listen)
 _listen(events.test_start, _on_test_start)
 _listen(events.test_stopping, _on_test_stopping)
 _listen(events.test_stop, _on_test_stop)

@@ -1,7 +1,8 @@
-"""Live counts from a records file that is still growing, for the progress line.
+"""Live counts from records files that are still growing, for the progress line.
 
 The rows come from ``harness.records.RecordTail``, which reads only what was appended since the
-last call, and keeps them in the records' rows file for the analysis.
+last call; with one file (one locust process) it keeps them in the records' rows file for the
+analysis. Several workers' files are joined when the order ends, and the joined file is parsed.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ class LoadStats:
 
 
 class LoadCounter:
-    """Counts the records appended to ``path`` so far; cheap to call every second."""
+    """Counts the records appended to ``paths`` so far; cheap to call every second."""
 
-    def __init__(self, path: Path) -> None:
-        self._tail = RecordTail(path, keep_rows=True)  # the analysis reads them back
+    def __init__(self, paths: list[Path]) -> None:
+        keep = len(paths) == 1  # the analysis reads them back
+        self._tails = [RecordTail(path, keep_rows=keep) for path in paths]
         self._requests = 0
         self._errors: dict[str, int] = {}
 
     def poll(self) -> LoadStats:
-        for _end, _latency_ms, _pod, error in self._tail.new_rows():
-            self._requests += 1
-            if error is not None:
-                self._errors[error] = self._errors.get(error, 0) + 1
+        for tail in self._tails:
+            for _end, _latency_ms, _pod, error in tail.new_rows():
+                self._requests += 1
+                if error is not None:
+                    self._errors[error] = self._errors.get(error, 0) + 1
         return LoadStats(self._requests, sum(self._errors.values()), dict(self._errors))
 
 

@@ -24,44 +24,56 @@
   death signal is tied to the thread that started it: call ``start_load`` from the thread whose
   event loop lives as long as the run (the main thread, in practice).
 - Locust's own output goes to ``log_path``; the terminal stays clean.
+- Several workers (``traffic.workers`` > 1, harness.load.workers): locust's distributed mode on
+  loopback, a master (``log_path``, its status file) and N worker processes, each with its own
+  log, status and records file (``runfolder.worker_file``); harness.records joins the records
+  when the order ends. The master waits for all N before it starts; workers that never reach it
+  end the start with one line naming them. A worker that dies mid-run does not end the run: its
+  records up to its death stay, and ``worker_deaths`` says which and when (the orchestrator
+  warns and notes it in the timeline). Killed by us at the end, it is no death.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import math
 import os
-import shutil
 import signal
-import sys
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError, WriteError
-from harness.jsonl import iter_jsonl
-from harness.load.config import ALL_ENV, LoadConfig, records_unwritable_errno
+from harness.load.config import LoadConfig, records_unwritable_errno
 from harness.load.progress import LoadCounter, LoadStats, format_progress
+from harness.load.spawn import LocustProcess, log_tail, spawn
+from harness.load.status import LoadStatus, read_status
+from harness.load.workers import cores, worker_count
+from harness.runfolder import worker_file
 from harness.scenario import Traffic
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _POLL_S = 0.05
 # How long after the end of stop-timeout locust gets to print its summary and exit before SIGKILL.
 _EXIT_MARGIN_S = 10.0
+_LOOPBACK = "127.0.0.1"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LoadStatus:
-    """What the locust process said about itself (status file); None until it happened."""
+class WorkerDeath:
+    """A load worker that ended while the load still ran (killed, crashed)."""
 
-    started_at: float | None = None  # unix seconds of locust's test_start
-    stopping_at: float | None = None  # users were asked to stop
-    stopped_at: float | None = None  # all users stopped
-    cut_off: int | None = None  # requests killed mid-flight at the end, not recorded
-    client_retries: bool | None = None  # geventhttpclient's silent resends were left on
-    cpu_s: float | None = None  # CPU seconds locust used from start to stopped (one gevent thread)
+    worker: int
+    pid: int
+    at: float  # unix seconds the harness saw it end
+    code: int  # its exit code (negative: the signal)
+    log_path: Path
 
 
 def stop_timeout_for(traffic: Traffic) -> int:
@@ -71,36 +83,45 @@ def stop_timeout_for(traffic: Traffic) -> int:
 
 
 class LoadRun:
-    """A running locust process; made by ``start_load``."""
+    """A running locust (one process, or a master and its workers); made by ``start_load``."""
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
+        main: LocustProcess,
+        workers: list[LocustProcess],
         config: LoadConfig,
         log_path: Path,
         stop_timeout_s: int,
     ) -> None:
-        self._process = process
+        self._main = main
+        self._workers = workers
         self.config = config
         self.log_path = log_path
         self.stop_timeout_s = stop_timeout_s
-        self._counter = LoadCounter(config.records_path)
+        records = [worker_file(config.records_path, p.worker or 0) for p in workers]
+        self._counter = LoadCounter(records or [config.records_path])
         self._we_killed = False
+        self._signalled_at: float | None = None  # when the harness itself began to end them
+        self._watchers = [asyncio.ensure_future(self._watch(p)) for p in workers]
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._main.process.pid
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [p.process.pid for p in self._workers]
 
     @property
     def returncode(self) -> int | None:
-        return self._process.returncode
+        return self._main.process.returncode
 
     def stats(self) -> LoadStats:
         """Requests recorded so far and how many failed (reads only what was appended)."""
         return self._counter.poll()
 
     def status(self) -> LoadStatus:
-        return read_status(self.config.status_path)
+        return read_status(self.config.status_path, self.config.workers)
 
     def progress_line(self) -> str:
         """The live progress line: elapsed load time, requests, failures by class."""
@@ -108,13 +129,36 @@ class LoadRun:
         elapsed = 0.0 if started is None else time.time() - started
         return format_progress(self.stats(), elapsed, self.config.duration_s)
 
+    def worker_deaths(self) -> list[WorkerDeath]:
+        """Workers that ended before the load was asked to stop, and not by the harness."""
+        stopping = self.status().stopping_at
+        return [
+            WorkerDeath(
+                p.worker or 0, p.process.pid, p.ended_at, p.process.returncode or 0, p.log_path
+            )
+            for p in self._workers
+            if p.ended_at is not None
+            and p.process.returncode is not None
+            and not self._we_killed
+            and (stopping is None or p.ended_at < stopping)
+        ]
+
+    async def _watch(self, process: LocustProcess) -> None:
+        await process.process.wait()
+        process.ended_at = time.time()
+
     async def wait(self) -> int:
         """Waits for locust to exit; returns its exit code (0: no failure, 1: some failed)."""
-        code = await self._process.wait()
-        errno = records_unwritable_errno(code)
-        if errno is not None:
-            reason = os.strerror(errno) if errno else "the write failed"
-            raise WriteError(self.config.records_path, reason)
+        code = await self._main.process.wait()
+        await self._wait_workers(self.stop_timeout_s + _EXIT_MARGIN_S)
+        for process in [self._main, *self._workers]:
+            errno = records_unwritable_errno(process.process.returncode or 0)
+            if errno is not None:
+                reason = os.strerror(errno) if errno else "the write failed"
+                path = self.config.records_path
+                if process.worker is not None:
+                    path = worker_file(path, process.worker)
+                raise WriteError(path, reason)
         if code in (0, 1) or self._we_killed:
             return code
         raise HarnessError(
@@ -122,24 +166,41 @@ class LoadRun:
             f"{log_tail(self.log_path)}"
         )
 
+    async def _wait_workers(self, grace_s: float) -> None:
+        """Workers leave once the master told them to quit; one that hangs is killed."""
+        if not self._watchers:
+            return
+        _, pending = await asyncio.wait(self._watchers, timeout=grace_s)
+        if pending:
+            self._we_killed = True
+            self._signalled_at = self._signalled_at or time.time()
+            for process in self._workers:
+                with contextlib.suppress(ProcessLookupError):
+                    process.process.kill()
+            await asyncio.wait(pending)
+
     async def stop(self, grace_s: float | None = None) -> int:
         """Ends locust gracefully (SIGTERM), SIGKILL after ``grace_s``; returns its exit code.
 
         The default grace covers the stop-timeout plus time to exit, so in-flight requests end
         on their own and are recorded.
         """
-        if self._process.returncode is not None:
+        if self._main.process.returncode is not None:
             return await self.wait()
         grace = self.stop_timeout_s + _EXIT_MARGIN_S if grace_s is None else grace_s
         self._we_killed = True
-        with contextlib.suppress(ProcessLookupError):
-            self._process.send_signal(signal.SIGTERM)
+        self._signalled_at = self._signalled_at or time.time()
+        for process in [self._main, *self._workers]:
+            with contextlib.suppress(ProcessLookupError):
+                process.process.send_signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(self._process.wait(), grace)
+            await asyncio.wait_for(self._main.process.wait(), grace)
         except asyncio.TimeoutError:
             with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
-            return await self._process.wait()
+                self._main.process.kill()
+        code = await self._main.process.wait()
+        await self._wait_workers(grace)
+        return code
 
 
 async def start_load(
@@ -158,9 +219,18 @@ async def start_load(
     """Starts locust against ``target_url`` and returns once its users are being spawned.
 
     ``records_path`` and the status file (``log_path`` with suffix ``.status.jsonl``) are
-    truncated: a run owns them. ``record=False`` turns the request listener off (only to measure
-    its cost); ``client_retries=True`` keeps geventhttpclient's silent resends.
+    truncated, and so are the workers' own files: a run owns them. ``record=False`` turns the
+    request listener off (only to measure its cost); ``client_retries=True`` keeps
+    geventhttpclient's silent resends.
     """
+    workers = worker_count(traffic.workers)
+    if workers > cores():
+        logger.warning(
+            "traffic.workers: %d load workers on %d cores: they compete for the CPU, and the "
+            "load may measure the machine rather than the service",
+            workers,
+            cores(),
+        )
     config = LoadConfig(
         records_path=records_path,
         status_path=log_path.with_suffix(".status.jsonl"),
@@ -169,17 +239,20 @@ async def start_load(
         duration_s=duration_s,
         record=record,
         client_retries=client_retries,
+        workers=workers,
     )
-    for path in (records_path, config.status_path, log_path):
+    own_files = [records_path, config.status_path, log_path]
+    for number in range(workers if workers > 1 else 0):
+        own_files += [worker_file(path, number) for path in own_files[:3]]
+    for path in own_files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
+    if workers > 1:
+        records_path.unlink()  # joined from the workers' files when the order ends
     stop_timeout_s = stop_timeout_for(traffic)
     # A backstop only: the locustfile's own timer ends the run at duration_s.
     backstop_s = math.ceil(duration_s + stop_timeout_s) + 30
     command = [
-        sys.executable,
-        "-m",
-        "locust",
         "-f",
         str(locustfile),
         "--headless",
@@ -197,28 +270,49 @@ async def start_load(
         "--loglevel",
         "INFO",
     ]
-    program = die_with_parent(command, os.getpid())
-    with log_path.open("ab") as log:
-        process = await asyncio.create_subprocess_exec(
-            *program,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            # The log directory: no stray locust.conf / pyproject.toml of the user's cwd applies.
-            cwd=str(log_path.parent),
-            env=_child_env(config),
-            start_new_session=True,
-        )
-    run = LoadRun(process, config, log_path, stop_timeout_s)
+    started: list[LocustProcess] = []
     try:
+        if workers == 1:
+            started.append(await spawn(command, config, log_path))
+        else:
+            port = _free_port()
+            master = [
+                "--master",
+                "--master-bind-host",
+                _LOOPBACK,
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(workers),
+            ]
+            started.append(await spawn(command + master, config, log_path))
+            for number in range(workers):
+                own = dataclasses.replace(
+                    config,
+                    records_path=worker_file(records_path, number),
+                    status_path=worker_file(config.status_path, number),
+                    worker=number,
+                )
+                worker = ["-f", str(locustfile), "--worker", "--master-host", _LOOPBACK]
+                worker += ["--master-port", str(port), "--loglevel", "INFO"]
+                started.append(await spawn(worker, own, worker_file(log_path, number), number))
+        run = LoadRun(started[0], started[1:], config, log_path, stop_timeout_s)
         await _wait_started(run, start_timeout_s)
     except BaseException:
-        # Cancelled (Ctrl-C) or failed while starting: no one else will ever stop this process.
-        if run.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        # Cancelled (Ctrl-C) or failed while starting: no one else will ever stop these.
+        for process in started:
+            if process.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.process.kill()
         raise
     return run
+
+
+def _free_port() -> int:
+    """A loopback port nobody listens on now, for the master (it binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 async def _wait_started(run: LoadRun, timeout_s: float) -> None:
@@ -231,93 +325,19 @@ async def _wait_started(run: LoadRun, timeout_s: float) -> None:
             )
         if time.monotonic() > deadline:
             await run.stop(grace_s=2.0)
-            raise HarnessError(
-                f"locust did not start within {timeout_s:g} s; see {run.log_path}: "
-                f"{log_tail(run.log_path)}"
-            )
+            raise HarnessError(_not_started(run, timeout_s))
         await asyncio.sleep(_POLL_S)
 
 
-def read_status(path: Path) -> LoadStatus:
-    """Reads the locustfile's lifecycle lines; a torn last line is ignored."""
-    fields: dict[str, Any] = {}
-    cpu_at_start: float | None = None
-    try:
-        lines = list(iter_jsonl(path))
-    except FileNotFoundError:
-        return LoadStatus()
-    for data in lines:
-        event = data.get("event")
-        if event == "started":
-            fields["started_at"] = data["ts"]
-            fields["client_retries"] = data.get("client_retries")
-            cpu_at_start = data.get("cpu_s")
-        elif event == "stopping":
-            fields.setdefault("stopping_at", data["ts"])
-        elif event == "stopped":
-            fields["stopped_at"] = data["ts"]
-            fields["cut_off"] = data.get("cut_off")
-            if cpu_at_start is not None and data.get("cpu_s") is not None:
-                fields["cpu_s"] = data["cpu_s"] - cpu_at_start
-    return LoadStatus(**fields)
-
-
-def log_tail(path: Path, limit: int = 300) -> str:
-    """The last non-empty line of a log (for one-line errors), shortened to ``limit``."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 8192))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return "(empty log)"
-    return lines[-1][:limit]
-
-
-def _child_env(config: LoadConfig) -> dict[str, str]:
-    # LOCUST_* variables of the user's shell would silently change the run; drop them, and any
-    # stale DRAINLAB_* setting, then add this run's.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("LOCUST_") and key not in ALL_ENV
-    }
-    env.update(config.to_env())
-    # The locustfile imports harness.*; make that work from a plain checkout too.
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"  # log lines appear as they happen, not at exit
-    return env
-
-
-# Runs as `sh -c CHECK <parent pid> <argv...>` once setpriv has set the death signal: a parent
-# that died before that would never send it, so then the command must not start at all.
-_PARENT_CHECK = 'test "$PPID" = "$0" || exit 125; exec "$@"'
-
-
-def die_with_parent(argv: list[str], parent_pid: int) -> list[str]:
-    """``argv`` wrapped so that it gets SIGKILL when ``parent_pid`` (the caller) ends (Linux).
-
-    ``setpriv`` sets PR_SET_PDEATHSIG and execs, so the process is the command itself (same pid,
-    same signals). Elsewhere the command runs as it is: there is no death signal to set.
-    """
-    if not sys.platform.startswith("linux"):
-        return list(argv)
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        raise HarnessError(
-            "setpriv not found (util-linux): it makes locust end with the harness; install it"
+def _not_started(run: LoadRun, timeout_s: float) -> str:
+    """Why the load did not start in time: the workers that never reached the master, if any."""
+    status = run.status()
+    absent = [w for w in status.workers if w.connected_at is None]
+    if absent:
+        names = ", ".join(
+            f"worker {w.worker} ({worker_file(run.log_path, w.worker)})" for w in absent
         )
-    return [
-        setpriv,
-        "--pdeathsig",
-        "KILL",
-        "--",
-        "/bin/sh",
-        "-c",
-        _PARENT_CHECK,
-        str(parent_pid),
-        *argv,
-    ]
+        return f"load workers never connected to the locust master within {timeout_s:g} s: {names}"
+    return (
+        f"locust did not start within {timeout_s:g} s; see {run.log_path}: {log_tail(run.log_path)}"
+    )

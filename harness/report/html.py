@@ -121,6 +121,7 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
     chart = order_chart(data.name, bins, marks, data.pods, data.scan, xlim, states)
     stats, groups = _lifecycle(data, _grace_period(summary), entry)
     notes = [f"no {kind} file ({data.files[kind].name})" for kind in data.missing]
+    notes += _death_notes(entry)
     stated = entry.get("requests")
     if "records" not in data.missing and isinstance(stated, int) and stated != data.scan.requests:
         notes.append(
@@ -139,6 +140,17 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
         fallback=fallback_sentence(entry),
         semantics=semantics_line(entry),
     )
+
+
+def _death_notes(entry: Mapping[str, Any]) -> list[str]:
+    """A note per load worker that died mid-run (``load_worker_deaths``)."""
+    return [
+        f"load worker {death.get('worker')} died {death.get('at_s')} s into the load (exit code "
+        f"{death.get('code')}): its users sent nothing after, so the load was lower from then "
+        "on; the requests it recorded until then are counted"
+        for death in entry.get("load_worker_deaths") or ()
+        if isinstance(death, dict)
+    ]
 
 
 def _lifecycle(

@@ -25,7 +25,7 @@ def test_line_is_a_request_record_in_contract_order() -> None:
     # A GET leaves the method out: its line is what it was before requests could be other methods;
     # a line without a user (not written by locust) leaves the user out.
     assert list(data) == [
-        f for f in RequestRecord.__dataclass_fields__ if f not in ("method", "user")
+        f for f in RequestRecord.__dataclass_fields__ if f not in ("method", "user", "worker")
     ]
     assert record_from_dict(data) == RequestRecord(
         start=1700000000.25,
@@ -44,7 +44,9 @@ def test_a_method_other_than_get_ends_the_line() -> None:
     fmt = RecordFormatter()
     line = fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
     data = json.loads(line)
-    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "user"]
+    assert list(data) == [
+        f for f in RequestRecord.__dataclass_fields__ if f not in ("user", "worker")
+    ]
     assert record_from_dict(data).method == "POST"
     assert record_from_dict({**data, "method": "GET"}) == record_from_dict(
         json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None))
@@ -54,7 +56,7 @@ def test_a_method_other_than_get_ends_the_line() -> None:
 def test_the_user_number_ends_the_line_and_a_line_without_it_reads_as_none() -> None:
     fmt = RecordFormatter()
     data = json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST", 7))
-    assert list(data) == list(RequestRecord.__dataclass_fields__)
+    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "worker"]
     assert record_from_dict(data).user == 7
     assert record_from_dict({**data, "user": True}).user is None  # not a number: unknown
     del data["user"]
@@ -90,7 +92,7 @@ def test_line_file_appends_whole_lines(tmp_path: Path) -> None:
 
 def test_tail_counts_only_complete_lines_and_reads_only_new_bytes(tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
-    tail = LoadCounter(path)
+    tail = LoadCounter([path])
     assert tail.poll() == LoadStats(0, 0, {})  # no file yet
     fmt = RecordFormatter()
     ok = fmt.line(1.0, 1.0, "/", 200, 3, "p", None, None)

@@ -19,14 +19,9 @@ from helpers.paths import REPO
 
 from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
-from harness.load.runner import (
-    LoadRun,
-    LoadStatus,
-    die_with_parent,
-    log_tail,
-    read_status,
-    start_load,
-)
+from harness.load.runner import LoadRun, start_load
+from harness.load.spawn import die_with_parent, log_tail
+from harness.load.status import LoadStatus, read_status
 from harness.records import RequestRecord, read_records
 from harness.scenario import Traffic
 
@@ -74,6 +69,7 @@ def check_clean_run(
     status = run.status()
     assert status.started_at is not None and status.stopping_at is not None
     assert status.cut_off == 0
+    assert status.locust_requests == status.records == len(records)  # locust's own count too
     assert all(status.started_at - 0.01 <= r.start < status.stopping_at for r in records)
     assert 2.9 <= status.stopping_at - status.started_at <= 10
     stats = run.stats()
@@ -348,7 +344,7 @@ def test_a_command_wrapped_by_die_with_parent_dies_with_a_sigkilled_parent() -> 
             sys.executable,
             "-c",
             "import os, subprocess, sys, time\n"
-            "from harness.load.runner import die_with_parent\n"
+            "from harness.load.spawn import die_with_parent\n"
             "child = subprocess.Popen(die_with_parent(['sleep', '3600'], os.getpid()))\n"
             "print(child.pid, flush=True)\n"
             "time.sleep(3600)\n",
@@ -398,6 +394,7 @@ def test_status_file_reading(tmp_path: Path) -> None:
         cut_off=0,
         client_retries=False,
         cpu_s=2.5,
+        records=9,
     )
 
 
