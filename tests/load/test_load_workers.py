@@ -7,6 +7,7 @@ counts what it answered, locust counts what its workers reported, the records wh
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -95,7 +96,7 @@ def test_two_workers_record_every_request_and_locust_counts_the_same(tmp_path: P
     ends = [r.end for r in records]
     # One stream in order of end: each worker's file is in completion order, which may differ
     # from the end stamps by a scheduling hiccup, never by more than a few milliseconds.
-    assert all(later >= earlier - 0.05 for earlier, later in zip(ends, ends[1:], strict=False))
+    assert all(later >= earlier - 0.05 for earlier, later in itertools.pairwise(ends))
     assert status.cut_off == 0 and run.worker_deaths() == []
 
 
