@@ -69,7 +69,7 @@ def test_a_joined_file_the_disk_refuses_is_a_write_error_and_the_parts_stay(
     path = tmp_path / "records-a.jsonl"
     write_part(path, 0, [1.0])
     (tmp_path / ".records-a.jsonl.joining").mkdir()  # where the joined file would be written
-    with pytest.raises(WriteError, match="records-a.jsonl: .*Is a directory"):
+    with pytest.raises(WriteError, match=r"records-a\.jsonl: .*Is a directory"):
         merge_worker_files(path)
     assert worker_files(path) == [worker_file(path, 0)] and not path.exists()
 
