@@ -27,8 +27,9 @@ from harness.dataplane.settings import DataPlane, data_plane_problems
 from harness.errors import ScenarioError, cut, shown
 from harness.gate import GateLimits, evidence_limit_problems
 from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
-from harness.load.mix import MS, Request, request_problems, sample_app_mix
+from harness.load.mix import MS, request_problems
 from harness.load.pacing import pacing_problems
+from harness.load.traffic import Traffic
 from harness.load.workers import workers_problem
 from harness.matrix import Matrix, matrix_problems, scenario_cells, variant_of
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
@@ -76,35 +77,6 @@ BOUNDS: dict[str, Bound] = {
 }
 # The same, for each entry of traffic.requests.
 REQUEST_BOUNDS: dict[str, Bound] = {"weight": (0, 1000, True)}
-
-
-@dataclass
-class Traffic:
-    users: int = 10
-    spawn_rate: float = 10.0
-    keepalive: bool = True  # False: a new connection per request (a request may override it)
-    requests: list[Request] | None = None  # what users send, by weight; None: the sample app's mix
-    fast_weight: int | None = None  # the sample app's mix: share of GET / (3 when unset)
-    slow_weight: int | None = None  # share of GET /work?ms={ms} (1 when unset)
-    slow_ms_min: int = 100  # {ms} in a path: uniform in [slow_ms_min, slow_ms_max]
-    slow_ms_max: int = 600
-    pacing: str | None = None  # paced | closed (harness.load.pacing); None: paced unless think time
-    rate_per_s: float | None = None  # requests per second over all users, instead of think time
-    wait_min_s: float | None = None  # think time between a user's requests (0 when unset)
-    wait_max_s: float | None = None  # (0.05 when unset)
-    timeout_s: float = 10.0  # a request slower than this is a "timeout" failure
-    workers: str = "1"  # load processes (locust's distributed mode), or "auto": one per core
-
-    def mix(self) -> list[Request]:
-        """The requests users pick from: ``requests``, or the sample app's two."""
-        if self.requests is not None:
-            return self.requests
-        fast, slow = self.fast_weight, self.slow_weight
-        return sample_app_mix(3 if fast is None else fast, 1 if slow is None else slow)
-
-    def think_s(self) -> tuple[float, float]:
-        """Think time bounds, 0 and 0.05 s when unset; with ``rate_per_s`` users pace instead."""
-        return (self.wait_min_s or 0.0, 0.05 if self.wait_max_s is None else self.wait_max_s)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.load.mix import Request
-from harness.scenario import Traffic
+from harness.load.traffic import Traffic
 
 ENV_RECORDS = "DRAINLAB_RECORDS"  # path of the records JSONL
 ENV_STATUS = "DRAINLAB_STATUS"  # path of the lifecycle JSONL (started / stopping / stopped)

@@ -52,9 +52,9 @@ from harness.load.config import LoadConfig, records_unwritable_errno
 from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.load.spawn import LocustProcess, log_tail, spawn
 from harness.load.status import LoadStatus, read_status
+from harness.load.traffic import Traffic
 from harness.load.workers import cores, worker_count
 from harness.runfolder import worker_file
-from harness.scenario import Traffic
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _POLL_S = 0.05
