@@ -3,9 +3,11 @@
 One line per request the load generator completed: a JSON object with ``RequestRecord``'s fields
 in order, compact separators; ``method`` only when it is not GET (so a GET's line is the same as
 before requests could be anything else, and an older line reads as a GET); ``user`` (the locust
-user's number) when known: an older line without it reads as user None; ``worker`` last, only when
-several load workers sent the requests (traffic.workers). Everything that writes or reads such a
-line goes through here:
+user's number) when known: an older line without it reads as user None; ``worker`` when several
+load workers sent the requests (traffic.workers); ``client_pod`` and ``client_node`` last, when the
+load ran inside the cluster (traffic.from: cluster; the harness appends them to the lines it reads
+from each load pod's log: ``client_suffix``). Everything that writes or reads such a line goes
+through here:
 
 - writing: ``RecordFormatter`` (inside locust, on every request) and ``JsonlWriter`` with a
   ``RequestRecord`` (tests, benchmarks);
@@ -66,6 +68,8 @@ class RequestRecord:
     method: str = "GET"
     user: int | None = None  # the locust user's number (records before it had none)
     worker: int | None = None  # the load worker that sent it (traffic.workers > 1), else None
+    client_pod: str | None = None  # the load pod that sent it (traffic.from: cluster)
+    client_node: str | None = None  # and the node that pod ran on
 
     @property
     def failed(self) -> bool:
@@ -89,7 +93,25 @@ def record_from_dict(data: dict[str, Any]) -> RequestRecord:
         method=str(data.get("method", "GET")),
         user=user_of(data.get("user")),
         worker=user_of(data.get("worker")),
+        client_pod=_text(data.get("client_pod")),
+        client_node=_text(data.get("client_node")),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def client_suffix(pod: str, node: str | None) -> bytes:
+    """What the harness appends inside a record line read from a load pod's log (before its
+    closing brace): the pod and the node that sent it."""
+    return f',"client_pod":{json.dumps(pod)},"client_node":{json.dumps(node)}'.encode()
+
+
+def with_client(line: bytes, suffix: bytes) -> bytes:
+    """A record line (ending in ``}`` or ``}\n``) with ``suffix`` (client_suffix) added."""
+    body = line.rstrip(b"\r\n")
+    return body[:-1] + suffix + b"}\n" if body.endswith(b"}") else line
 
 
 def user_of(value: object) -> int | None:

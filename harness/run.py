@@ -243,11 +243,11 @@ def _note_worker_deaths(
             continue
         noted.add(death.worker)
         console.warn(
-            f"[{order}] load worker {death.worker} (pid {death.pid}) died with code "
+            f"[{order}] load worker {death.worker} ({death.who}) died with code "
             f"{death.code}; its records up to then are kept, its users sent nothing after "
             f"(log: {death.log_path})"
         )
-        detail = {"worker": death.worker, "pid": death.pid, "code": death.code}
+        detail = {"worker": death.worker, "who": death.who, "code": death.code}
         emit(TimelineEvent(death.at, EventKind.LOAD_WORKER_DIED, detail=detail))
 
 

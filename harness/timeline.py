@@ -123,7 +123,8 @@ class EventKind(str, Enum):
     """Traffic ended (``harness.run``)."""
     LOAD_WORKER_DIED = "load_worker_died"
     """A load worker (traffic.workers > 1) ended while the load still ran: its users sent nothing
-    after. The orchestrator; detail: ``worker``, ``pid``, ``code`` (negative: the signal)."""
+    after. The orchestrator; detail: ``worker``, ``who`` ("pid 1234", "pod x on node y"), ``code``
+    (negative: the signal)."""
 
     # -- Disruptions other than deletion (issue 19: evictions, drains, scale, crashes) -----------
     EVICTION_BLOCKED = "eviction_blocked"

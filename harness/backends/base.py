@@ -39,6 +39,9 @@ class Target:
 
     host: str
     port: int
+    # The Service as pods reach it (its ClusterIP), for load sent from inside the cluster
+    # (traffic.from: cluster); None where there is no cluster (the embedded backend).
+    cluster_url: str | None = None
 
     @property
     def url(self) -> str:

@@ -36,16 +36,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from harness.errors import HarnessError, WriteError
 from harness.load.config import LoadConfig, records_unwritable_errno
@@ -65,12 +64,40 @@ _LOOPBACK = "127.0.0.1"
 logger = logging.getLogger(__name__)
 
 
+class LoadProcess(Protocol):
+    """One locust process of a run: on this machine (spawn.LocustProcess) or a pod in the
+    cluster (harness.backends.kube.loadpods)."""
+
+    worker: int | None  # None: the master, or the only process
+    log_path: Path
+    ended_at: float | None  # unix seconds it was seen to end
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def label(self) -> str:
+        """How a person finds it: "pid 1234", "pod x on node y"."""
+        ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def terminate(self) -> None:
+        """Asks it to end gracefully (locust's SIGTERM path)."""
+        ...
+
+    def kill(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class WorkerDeath:
     """A load worker that ended while the load still ran (killed, crashed)."""
 
     worker: int
-    pid: int
+    who: str  # the process's label
     at: float  # unix seconds the harness saw it end
     code: int  # its exit code (negative: the signal)
     log_path: Path
@@ -87,8 +114,8 @@ class LoadRun:
 
     def __init__(
         self,
-        main: LocustProcess,
-        workers: list[LocustProcess],
+        main: LoadProcess,
+        workers: list[LoadProcess],
         config: LoadConfig,
         log_path: Path,
         stop_timeout_s: int,
@@ -105,16 +132,16 @@ class LoadRun:
         self._watchers = [asyncio.ensure_future(self._watch(p)) for p in workers]
 
     @property
-    def pid(self) -> int:
-        return self._main.process.pid
+    def pid(self) -> int | None:
+        return self._main.pid
 
     @property
-    def worker_pids(self) -> list[int]:
-        return [p.process.pid for p in self._workers]
+    def worker_pids(self) -> list[int | None]:
+        return [p.pid for p in self._workers]
 
     @property
     def returncode(self) -> int | None:
-        return self._main.process.returncode
+        return self._main.returncode
 
     def stats(self) -> LoadStats:
         """Requests recorded so far and how many failed (reads only what was appended)."""
@@ -131,28 +158,41 @@ class LoadRun:
 
     def worker_deaths(self) -> list[WorkerDeath]:
         """Workers that ended before the load was asked to stop, and not by the harness."""
-        stopping = self.status().stopping_at
-        return [
-            WorkerDeath(
-                p.worker or 0, p.process.pid, p.ended_at, p.process.returncode or 0, p.log_path
-            )
-            for p in self._workers
-            if p.ended_at is not None
-            and p.process.returncode is not None
-            and not self._we_killed
-            and (stopping is None or p.ended_at < stopping)
-        ]
+        ends = [self.status().stopping_at, self._signalled_at]
+        until = min((t for t in ends if t is not None), default=math.inf)
+        deaths = []
+        for p in self._workers:
+            code, ended = p.returncode, p.ended_at
+            if code is not None and ended is not None and ended < until:
+                deaths.append(WorkerDeath(p.worker or 0, p.label, ended, code, p.log_path))
+        return deaths
 
-    async def _watch(self, process: LocustProcess) -> None:
-        await process.process.wait()
-        process.ended_at = time.time()
+    async def _watch(self, process: LoadProcess) -> None:
+        await process.wait()
+        if process.ended_at is None:
+            process.ended_at = time.time()
+
+    async def wait_started(self, timeout_s: float) -> None:
+        """Returns once locust fired test_start (its status file says "started"); a locust that
+        exits or hangs before is a one-line HarnessError (stopped first)."""
+        deadline = time.monotonic() + timeout_s
+        while self.status().started_at is None:
+            if self.returncode is not None:
+                raise HarnessError(
+                    f"locust could not start (exit code {self.returncode}); see "
+                    f"{self.log_path}: {log_tail(self.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                await self.stop(grace_s=2.0)
+                raise HarnessError(_not_started(self, timeout_s))
+            await asyncio.sleep(_POLL_S)
 
     async def wait(self) -> int:
         """Waits for locust to exit; returns its exit code (0: no failure, 1: some failed)."""
-        code = await self._main.process.wait()
+        code = await self._main.wait()
         await self._wait_workers(self.stop_timeout_s + _EXIT_MARGIN_S)
         for process in [self._main, *self._workers]:
-            errno = records_unwritable_errno(process.process.returncode or 0)
+            errno = records_unwritable_errno(process.returncode or 0)
             if errno is not None:
                 reason = os.strerror(errno) if errno else "the write failed"
                 path = self.config.records_path
@@ -175,8 +215,7 @@ class LoadRun:
             self._we_killed = True
             self._signalled_at = self._signalled_at or time.time()
             for process in self._workers:
-                with contextlib.suppress(ProcessLookupError):
-                    process.process.kill()
+                process.kill()
             await asyncio.wait(pending)
 
     async def stop(self, grace_s: float | None = None) -> int:
@@ -185,20 +224,18 @@ class LoadRun:
         The default grace covers the stop-timeout plus time to exit, so in-flight requests end
         on their own and are recorded.
         """
-        if self._main.process.returncode is not None:
+        if self._main.returncode is not None:
             return await self.wait()
         grace = self.stop_timeout_s + _EXIT_MARGIN_S if grace_s is None else grace_s
         self._we_killed = True
         self._signalled_at = self._signalled_at or time.time()
         for process in [self._main, *self._workers]:
-            with contextlib.suppress(ProcessLookupError):
-                process.process.send_signal(signal.SIGTERM)
+            process.terminate()
         try:
-            await asyncio.wait_for(self._main.process.wait(), grace)
+            await asyncio.wait_for(self._main.wait(), grace)
         except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                self._main.process.kill()
-        code = await self._main.process.wait()
+            self._main.kill()
+        code = await self._main.wait()
         await self._wait_workers(grace)
         return code
 
@@ -296,14 +333,13 @@ async def start_load(
                 worker = ["-f", str(locustfile), "--worker", "--master-host", _LOOPBACK]
                 worker += ["--master-port", str(port), "--loglevel", "INFO"]
                 started.append(await spawn(worker, own, worker_file(log_path, number), number))
-        run = LoadRun(started[0], started[1:], config, log_path, stop_timeout_s)
-        await _wait_started(run, start_timeout_s)
+        run = LoadRun(started[0], list(started[1:]), config, log_path, stop_timeout_s)
+        await run.wait_started(start_timeout_s)
     except BaseException:
         # Cancelled (Ctrl-C) or failed while starting: no one else will ever stop these.
         for process in started:
-            if process.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.process.kill()
+            if process.returncode is None:
+                process.kill()
         raise
     return run
 
@@ -313,20 +349,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((_LOOPBACK, 0))
         return int(probe.getsockname()[1])
-
-
-async def _wait_started(run: LoadRun, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while run.status().started_at is None:
-        if run.returncode is not None:
-            raise HarnessError(
-                f"locust could not start (exit code {run.returncode}); see {run.log_path}: "
-                f"{log_tail(run.log_path)}"
-            )
-        if time.monotonic() > deadline:
-            await run.stop(grace_s=2.0)
-            raise HarnessError(_not_started(run, timeout_s))
-        await asyncio.sleep(_POLL_S)
 
 
 def _not_started(run: LoadRun, timeout_s: float) -> str:

@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +24,35 @@ from harness.load.config import ALL_ENV, LoadConfig
 
 @dataclass
 class LocustProcess:
+    """A locust process on this machine, as harness.load.runner.LoadProcess."""
+
     process: asyncio.subprocess.Process
     log_path: Path
     worker: int | None = None  # None: the master, or the only process
     ended_at: float | None = None  # unix seconds the harness saw it end
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    @property
+    def label(self) -> str:
+        return f"pid {self.process.pid}"
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
 
 async def spawn(

@@ -25,7 +25,9 @@ def test_line_is_a_request_record_in_contract_order() -> None:
     # A GET leaves the method out: its line is what it was before requests could be other methods;
     # a line without a user (not written by locust) leaves the user out.
     assert list(data) == [
-        f for f in RequestRecord.__dataclass_fields__ if f not in ("method", "user", "worker")
+        f
+        for f in RequestRecord.__dataclass_fields__
+        if f not in ("method", "user", "worker", "client_pod", "client_node")
     ]
     assert record_from_dict(data) == RequestRecord(
         start=1700000000.25,
@@ -45,7 +47,9 @@ def test_a_method_other_than_get_ends_the_line() -> None:
     line = fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
     data = json.loads(line)
     assert list(data) == [
-        f for f in RequestRecord.__dataclass_fields__ if f not in ("user", "worker")
+        f
+        for f in RequestRecord.__dataclass_fields__
+        if f not in ("user", "worker", "client_pod", "client_node")
     ]
     assert record_from_dict(data).method == "POST"
     assert record_from_dict({**data, "method": "GET"}) == record_from_dict(
@@ -56,7 +60,11 @@ def test_a_method_other_than_get_ends_the_line() -> None:
 def test_the_user_number_ends_the_line_and_a_line_without_it_reads_as_none() -> None:
     fmt = RecordFormatter()
     data = json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST", 7))
-    assert list(data) == [f for f in RequestRecord.__dataclass_fields__ if f != "worker"]
+    assert list(data) == [
+        f
+        for f in RequestRecord.__dataclass_fields__
+        if f not in ("worker", "client_pod", "client_node")
+    ]
     assert record_from_dict(data).user == 7
     assert record_from_dict({**data, "user": True}).user is None  # not a number: unknown
     del data["user"]

@@ -32,9 +32,7 @@ HARNESS_ALLOWED = {
 
 def test_the_locustfile_imports_only_what_the_load_image_carries(tmp_path: Path) -> None:
     code = (
-        "import json, sys\n"
-        "import harness.load.locustfile\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "import json, sys\nimport harness.load.locustfile\nprint(json.dumps(sorted(sys.modules)))\n"
     )
     env = {
         **os.environ,

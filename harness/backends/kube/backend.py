@@ -228,7 +228,9 @@ class KubeBackend(TeardownOnExit):
             await self._wait("deploy", self._patience.deploy_s, ready_in_time)
             ports = (made[SERVICE.name].get("spec") or {}).get("ports") or [{}]
             assert self._kube.node_host is not None  # set at connect
-            target = Target(self._kube.node_host, int(ports[0].get("nodePort") or 0))
+            service = made[SERVICE.name].get("spec") or {}
+            cluster_url = f"http://{service.get('clusterIP')}:{int(ports[0].get('port') or 0)}"
+            target = Target(self._kube.node_host, int(ports[0].get("nodePort") or 0), cluster_url)
             # Ready pods are not yet a reachable Service: kube-proxy programs the nodePort on
             # its own schedule, and load sent before would count refusals as shutdown drops.
             await self._wait(
