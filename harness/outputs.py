@@ -21,9 +21,9 @@ from harness.fixes.files import FixServer, run_fixes
 from harness.gate import GateLimits, evaluate_run
 from harness.journal import RunJournal, window_from_files
 from harness.jsonl import dumps_line
+from harness.load.clocks import join_records
 from harness.load.pacing import load_of
 from harness.matrix import cell_semantics
-from harness.records import merge_worker_files
 from harness.report.beforeafter import verify_block
 from harness.report.html import write_report
 from harness.report.junit import write_junit
@@ -54,7 +54,7 @@ def summarise(journal: RunJournal) -> dict[str, Any]:
         fallback = order_stated is not None and order_stated.get("fallback") is True
         records_path = run_dir / runfolder.records_name(entry.name)
         timeline_path = run_dir / runfolder.timeline_name(entry.name)
-        merge_worker_files(records_path)  # a run killed before it joined its workers' records
+        join_records(run_dir, entry.name)  # a run killed before it joined its workers' records
         if not records_path.exists():
             try:
                 records_path.touch()  # an order cut before load started: zero requests

@@ -435,13 +435,14 @@ def worker_files(path: Path) -> list[Path]:
     return [part for _, part in sorted(found)]
 
 
-def merge_worker_files(path: Path) -> int:
+def merge_worker_files(path: Path, shifts: dict[int, float] | None = None) -> int:
     """Joins the per-worker files of ``path`` into ``path``: one stream in order of ``end`` (each
     worker's file is in the order its requests completed), lines kept byte for byte, a line that
     is not a record (torn by a kill) after the rest. The joined file replaces ``path`` atomically
     and is synced before the parts go, so a crash at any point leaves the records whole; joining
-    again is harmless. Returns how many parts were joined (0: nothing to do); ``WriteError`` when
-    the disk refuses."""
+    again is harmless. ``shifts``: seconds to move worker k's ``start`` and ``end`` by (its node's
+    clock against the harness's, harness.load.clocks); those lines are written anew. Returns how
+    many parts were joined (0: nothing to do); ``WriteError`` when the disk refuses."""
     parts = worker_files(path)
     if not parts:
         return 0
@@ -452,7 +453,11 @@ def merge_worker_files(path: Path) -> int:
             fd = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             stack.callback(os.close, fd)
             batch: list[bytes] = []
-            for _, line in heapq.merge(*(map(_keyed, handle) for handle in handles)):
+            streams = [
+                _shifted(handle, (shifts or {}).get(number, 0.0))
+                for number, handle in zip(_numbers(parts), handles, strict=True)
+            ]
+            for _, line in heapq.merge(*streams):
                 batch.append(line if line.endswith(b"\n") else line + b"\n")
                 if len(batch) >= 4096:
                     write_all(fd, b"".join(batch), path)
@@ -470,6 +475,25 @@ def merge_worker_files(path: Path) -> int:
         with contextlib.suppress(OSError):
             joined.unlink(missing_ok=True)
     return len(parts)
+
+
+def _numbers(parts: list[Path]) -> list[int]:
+    return [int(part.stem.rsplit(".w", 1)[1]) for part in parts]
+
+
+def _shifted(lines: Iterable[bytes], shift_s: float) -> Iterator[tuple[float, bytes]]:
+    if not shift_s:
+        yield from map(_keyed, lines)
+        return
+    for line in lines:
+        try:
+            data = orjson.loads(line)
+            data["start"] = round(float(data["start"]) + shift_s, 6)
+            data["end"] = round(float(data["end"]) + shift_s, 6)
+            line = orjson.dumps(data) + b"\n"
+        except (*_NOT_A_ROW, AttributeError):
+            pass  # not a record: kept as it is, after the rest
+        yield _keyed(line)
 
 
 def _keyed(line: bytes) -> tuple[float, bytes]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runfolder
-from harness.backends.base import Backend, DeploySpec, EventSink
+from harness.backends.base import Backend, ClusterLoader, DeploySpec, EventSink, Target
 from harness.backends.select import Choice, make_backend
 from harness.chaos import play_chaos
 from harness.console import Console
@@ -30,11 +30,12 @@ from harness.fixes.files import fix_server
 from harness.gate import GateLimits
 from harness.journal import RunJournal
 from harness.jsonl import JsonlWriter
-from harness.load.runner import LoadRun, start_load
+from harness.load.clocks import join_records
+from harness.load.runner import LoadPlan, LoadRun, start_load
+from harness.load.traffic import CLUSTER
 from harness.logsetup import run_log
 from harness.matrix import planned_orders
 from harness.outputs import summarise, write_outputs
-from harness.records import merge_worker_files
 from harness.runlock import running
 from harness.scenario import Scenario
 from harness.timeline import EventKind, TimelineEvent
@@ -169,14 +170,7 @@ async def _run_order(
         _check_written(timeline)
         t0 = time.time()
         timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail={"target": target.url}))
-        load = await start_load(
-            target.url,
-            scenario.traffic,
-            scenario.duration_s,
-            run_dir / runfolder.records_name(order),
-            scenario.seed,
-            run_dir / "logs" / f"locust-{order}.log",
-        )
+        load = await _start_load(backend, target, scenario, run_dir, order)
         chaos = asyncio.create_task(
             play_chaos(
                 backend,
@@ -228,9 +222,29 @@ async def _run_order(
         finally:
             await _shielded(backend.teardown())  # whatever stopping the load raised
             console.done()
-            closed = _close_files(timeline, run_dir / runfolder.records_name(order), journal)
+            closed = _close_files(timeline, run_dir, order, journal)
     if closed is not None:
         raise closed
+
+
+async def _start_load(
+    backend: Backend, target: Target, scenario: Scenario, run_dir: Path, order: str
+) -> LoadRun:
+    """Locust on this machine, or (traffic.from: cluster) as pods in the cluster."""
+    plan = LoadPlan(
+        scenario.traffic,
+        scenario.duration_s,
+        run_dir / runfolder.records_name(order),
+        scenario.seed,
+        run_dir / "logs" / f"locust-{order}.log",
+    )
+    if scenario.traffic.source != CLUSTER:
+        return await start_load(
+            target.url, plan.traffic, plan.duration_s, plan.records_path, plan.seed, plan.log_path
+        )
+    if not isinstance(backend, ClusterLoader):  # choose_backend refuses this before the run
+        raise UsageError("traffic.from: cluster needs a cluster backend")
+    return await backend.start_cluster_load(target, plan)
 
 
 def _note_worker_deaths(
@@ -268,13 +282,16 @@ def _check_written(timeline: JsonlWriter) -> None:
         raise timeline.failure
 
 
-def _close_files(timeline: JsonlWriter, records: Path, journal: RunJournal) -> WriteError | None:
+def _close_files(
+    timeline: JsonlWriter, run_dir: Path, order: str, journal: RunJournal
+) -> WriteError | None:
     """The order is over: its records and timeline are fsynced (so a machine that goes down
     keeps them), and the journal notes what did not reach the disk. Never raises: it runs while
     an error or a cancel may be on its way out; returns the first failure instead."""
     failures: list[WriteError] = []
+    records = run_dir / runfolder.records_name(order)
     try:
-        merge_worker_files(records)  # several load workers: one file again, synced
+        join_records(run_dir, order)  # several load workers: one file again, synced
         if records.exists():  # written by locust, flushed line by line: synced once, here
             sync_path(records)
     except WriteError as exc:

@@ -33,6 +33,11 @@ def pods_name(order: str) -> str:
     return f"pods-{order}.jsonl"
 
 
+def clocks_name(order: str) -> str:
+    """The load nodes' clock offsets of an order (traffic.from: cluster; harness.load.clocks)."""
+    return f"clocks-{order}.json"
+
+
 def worker_file(path: Path, worker: int) -> Path:
     """A file's counterpart for one load worker (traffic.workers > 1): ``records-x.jsonl`` ->
     ``records-x.w1.jsonl``, ``locust-x.log`` -> ``locust-x.w1.log``."""

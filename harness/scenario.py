@@ -29,7 +29,7 @@ from harness.gate import GateLimits, evidence_limit_problems
 from harness.kubeversion import DEFAULT_VERSION, parse_version, version_problem
 from harness.load.mix import MS, request_problems
 from harness.load.pacing import pacing_problems
-from harness.load.traffic import Traffic
+from harness.load.traffic import SOURCES, Traffic
 from harness.load.workers import workers_problem
 from harness.matrix import Matrix, matrix_problems, scenario_cells, variant_of
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
@@ -318,6 +318,10 @@ def _traffic_problems(t: Traffic) -> list[str]:
         problems.append("traffic: need 0 <= slow_ms_min <= slow_ms_max <= 30000")
     problems += pacing_problems(t.pacing, t.rate_per_s, t.wait_min_s, t.wait_max_s)
     problems += [p for p in [workers_problem(t.workers)] if p is not None]
+    if t.source not in SOURCES:
+        problems.append(
+            f"traffic.from: expected one of {', '.join(SOURCES)}, got {shown(t.source)}"
+        )
     wait_min_s, wait_max_s = t.think_s()
     if wait_min_s > wait_max_s:
         problems.append("traffic: need 0 <= wait_min_s <= wait_max_s")

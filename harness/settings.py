@@ -39,13 +39,14 @@ def build(cls: type[Any], raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{prefix.rstrip('.') or 'scenario'}: expected a mapping")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # A field's YAML key is its name, or ``metadata["key"]`` where the name cannot be (``from``).
+    fields = {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(cls)}
     unknown = sorted(str(name) for name in set(raw) - set(fields))
     if unknown:
         raise ScenarioError(
             f"{prefix}{cut(unknown[0])}: unknown setting (known here: {', '.join(sorted(fields))})"
         )
-    values = {name: _coerce(hints[name], raw[name], prefix + name) for name in raw}
+    values = {fields[key]: _coerce(hints[fields[key]], raw[key], prefix + key) for key in raw}
     return cls(**values)
 
 

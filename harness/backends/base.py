@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from harness.appspec import Variant
 from harness.timeline import TimelineEvent
+
+if TYPE_CHECKING:
+    from harness.load.runner import LoadPlan, LoadRun
 
 EventSink = Callable[[TimelineEvent], None]
 
@@ -134,3 +137,13 @@ class TeardownOnExit:
 
     async def teardown(self) -> None:
         raise NotImplementedError
+
+
+@runtime_checkable
+class ClusterLoader(Protocol):
+    """An optional capability of a backend: load sent from pods inside the cluster
+    (``traffic.from: cluster``), to ``Target.cluster_url``. The kube backends have it."""
+
+    async def start_cluster_load(self, target: Target, plan: LoadPlan) -> LoadRun:
+        """Starts the load pods; returns once locust started (records as ``start_load``'s)."""
+        ...

@@ -13,6 +13,7 @@ from harness.backends.clusters import ClusterProvisioner
 from harness.backends.clusters.kind import KindProvisioner
 from harness.backends.clusters.local import LocalProvisioner
 from harness.errors import HarnessError, UsageError
+from harness.load.traffic import CLUSTER
 from harness.scenario import Kube, Scenario
 
 Factory = Callable[[Scenario, Path], Backend]  # the scenario, and the run's logs/ folder
@@ -61,6 +62,21 @@ def choose_backend(requested: str, scenario: Scenario) -> Choice:
     """Resolves `auto`; explicit names are taken as given (they fail later with a clear reason)."""
     if requested not in BACKENDS:
         raise UsageError(f"unknown backend {requested!r} (choose from {', '.join(BACKENDS)})")
+    choice = _resolve(requested, scenario)
+    if scenario.traffic.source == CLUSTER and choice.name == "embedded":
+        raise UsageError(
+            f"traffic.from: cluster needs a cluster (--backend local, kind or kube); the "
+            f"embedded backend has none (chosen: {choice.why})"
+        )
+    if scenario.traffic.source == CLUSTER and scenario.kube.target is not None:
+        raise UsageError(
+            "traffic.from: cluster with kube.target would put load pods beside your Deployment; "
+            "send the load from this machine (traffic.from: host)"
+        )
+    return choice
+
+
+def _resolve(requested: str, scenario: Scenario) -> Choice:
     if requested != "auto":
         return Choice(requested, "asked for on the command line")
     if scenario.kube.context:

@@ -103,6 +103,18 @@ class WorkerDeath:
     log_path: Path
 
 
+@dataclass(frozen=True)
+class LoadPlan:
+    """What an order's load is, wherever it is sent from: ``start_load``'s arguments after the
+    target, and a ``ClusterLoader``'s (harness.backends.base)."""
+
+    traffic: Traffic
+    duration_s: float
+    records_path: Path
+    seed: int
+    log_path: Path
+
+
 def stop_timeout_for(traffic: Traffic) -> int:
     """Locust's ``--stop-timeout`` (whole seconds): long enough for any request in flight to end
     on its own."""
@@ -148,7 +160,7 @@ class LoadRun:
         return self._counter.poll()
 
     def status(self) -> LoadStatus:
-        return read_status(self.config.status_path, self.config.workers)
+        return read_status(self.config.status_path, len(self._workers))
 
     def progress_line(self) -> str:
         """The live progress line: elapsed load time, requests, failures by class."""
@@ -287,26 +299,7 @@ async def start_load(
     if workers > 1:
         records_path.unlink()  # joined from the workers' files when the order ends
     stop_timeout_s = stop_timeout_for(traffic)
-    # A backstop only: the locustfile's own timer ends the run at duration_s.
-    backstop_s = math.ceil(duration_s + stop_timeout_s) + 30
-    command = [
-        "-f",
-        str(locustfile),
-        "--headless",
-        "--users",
-        str(traffic.users),
-        "--spawn-rate",
-        repr(traffic.spawn_rate),
-        "--host",
-        target_url.rstrip("/"),  # locust appends "/..." paths to it
-        "--run-time",
-        f"{backstop_s}s",
-        "--stop-timeout",
-        str(stop_timeout_s),
-        "--only-summary",
-        "--loglevel",
-        "INFO",
-    ]
+    command = ["-f", str(locustfile), *locust_arguments(target_url, traffic, duration_s)]
     started: list[LocustProcess] = []
     try:
         if workers == 1:
@@ -342,6 +335,29 @@ async def start_load(
                 process.kill()
         raise
     return run
+
+
+def locust_arguments(target_url: str, traffic: Traffic, duration_s: float) -> list[str]:
+    """Locust's options for a headless run of ``duration_s`` (the locustfile's own timer ends it;
+    ``--run-time`` is a backstop), before any master or worker option."""
+    stop_timeout_s = stop_timeout_for(traffic)
+    backstop_s = math.ceil(duration_s + stop_timeout_s) + 30
+    return [
+        "--headless",
+        "--users",
+        str(traffic.users),
+        "--spawn-rate",
+        repr(traffic.spawn_rate),
+        "--host",
+        target_url.rstrip("/"),  # locust appends "/..." paths to it
+        "--run-time",
+        f"{backstop_s}s",
+        "--stop-timeout",
+        str(stop_timeout_s),
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+    ]
 
 
 def _free_port() -> int:

@@ -47,11 +47,11 @@ class LoadStatus:
     workers: tuple[WorkerStatus, ...] = ()  # one per worker process, when there are several
 
 
-def read_status(path: Path, workers: int = 1) -> LoadStatus:
-    """Reads the status file at ``path`` (the only process's, or the master's) and, for
-    ``workers`` > 1, each worker's beside it. A torn last line is ignored."""
+def read_status(path: Path, workers: int = 0) -> LoadStatus:
+    """Reads the status file at ``path`` (the only process's, or the master's) and, with
+    ``workers`` (worker processes beside a master), each worker's. A torn last line is ignored."""
     own = _read_lines(path)
-    if workers <= 1:
+    if workers == 0:
         return LoadStatus(**_common(own), locust_requests=own.get("locust_requests"))
     counted = own.get("per_worker") or {}
     parts = []

@@ -7,9 +7,11 @@ Bounds and the checks across sections are harness.scenario's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.load.mix import Request, sample_app_mix
+
+HOST, CLUSTER = SOURCES = ("host", "cluster")
 
 
 @dataclass
@@ -28,6 +30,10 @@ class Traffic:
     wait_max_s: float | None = None  # (0.05 when unset)
     timeout_s: float = 10.0  # a request slower than this is a "timeout" failure
     workers: str = "1"  # load processes (locust's distributed mode), or "auto": one per core
+    # Where the load comes from: "host" (this machine) or "cluster" (locust pods in drainlab's
+    # namespace, sending to the Service's ClusterIP; harness.backends.kube.loadpods).
+    source: str = field(default=HOST, metadata={"key": "from"})
+    load_image: str | None = None  # the load pods' image; None: built for the local cluster
 
     def mix(self) -> list[Request]:
         """The requests users pick from: ``requests``, or the sample app's two."""

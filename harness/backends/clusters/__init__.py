@@ -55,6 +55,19 @@ class ClusterProvisioner(Protocol):
 
 
 @runtime_checkable
+class LoadImageMaker(Protocol):
+    """An optional capability of a provisioner: it makes the load pods' image (python3, locust
+    and drainlab's harness package) and puts it on its nodes, for ``traffic.from: cluster``
+    without a ``traffic.load_image``. The local cluster has it (cluster-local/build-load-image.sh);
+    kind could (docker build and kind load) but it cannot be tested here."""
+
+    def load_image(self) -> str:
+        """Makes the image (cached) and imports it; returns its reference. BackendError (one
+        line) when it cannot."""
+        ...
+
+
+@runtime_checkable
 class NatReader(Protocol):
     """An optional capability of a provisioner: it can read a node's NAT table from outside the
     node, so drainlab sees when the node's kube-proxy really stopped routing to an endpoint

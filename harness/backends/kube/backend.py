@@ -22,7 +22,8 @@ app (adapt.deployable: the app's manifests, or the sample app's)::
   nodes a run cordoned are uncordoned at teardown, or by the next run after a crash (nodes.py).
 - The blocking client runs in threads: short calls through ``asyncio.to_thread`` (api.py and
   retry.py), watches and log streams (the app's; the nodes' agents': dataplane.py) in daemon
-  threads feeding the run's EventSink one event at a time (session.py).
+  threads feeding the run's EventSink one event at a time (session.py); load sent from pods
+  (traffic.from: cluster) is loadpods.py's.
 
 One Deployment at a time; ``deploy`` again after ``teardown``.
 """
@@ -42,7 +43,7 @@ from harness.backends.base import DeploySpec, EventSink, Eviction, PodInfo, Targ
 from harness.backends.clusters import ClusterProvisioner
 from harness.backends.clusters.containerkill import ContainerKiller
 from harness.backends.clusters.images import NO_IMAGES, AppImages, load_app_images
-from harness.backends.kube import checks, claim, cleanup, dataplane, pdb, sleepcheck
+from harness.backends.kube import checks, claim, cleanup, dataplane, loadpods, pdb, sleepcheck
 from harness.backends.kube.adapt import DeployableApp, deployable, sample_app, variant_objects
 from harness.backends.kube.api import Api
 from harness.backends.kube.apply import apply, refuse_foreign
@@ -61,6 +62,7 @@ from harness.backends.kube.session import Session
 from harness.dataplane.settings import DataPlane
 from harness.errors import BackendError, UsageError
 from harness.kubeversion import RunSemantics, server_semantics
+from harness.load.runner import LoadPlan, LoadRun
 from harness.scenario import Kube, Scenario
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,9 @@ class KubeBackend(TeardownOnExit):
         self._minor: int | None = None
         self._policy = POLICY_V1BETA1  # PodDisruptionBudget and Eviction API, once discovered
         self._session: Session | None = None
+        self._cluster_load: loadpods.ClusterLoad | None = (
+            None  # traffic.from: cluster (loadpods.py)
+        )
         self.fix_facts: dict[str, Any] = {"sleep_binary": {}}  # for harness.fixes, see run.py
         # The server's endpoint semantics, once its version is known (harness.kubeversion).
         self.semantics: RunSemantics | None = None
@@ -293,6 +298,13 @@ class KubeBackend(TeardownOnExit):
         await asyncio.to_thread(self._disruptions().patch_deployment, patch, STRATEGIC_MERGE)
         await self._wait("rolling restart", self._patience.rollout_s, self._rolled_out)
 
+    async def start_cluster_load(self, target: Target, plan: LoadPlan) -> LoadRun:
+        """The ``ClusterLoader`` capability: locust's master and workers as pods (loadpods.py)."""
+        names = self._need_session().names
+        where = loadpods.Where(self._need_api(), names, self._cluster, self.name)
+        run, self._cluster_load = await loadpods.start_cluster_load(where, target, plan)
+        return run
+
     async def wait_settled(self, timeout_s: float) -> None:
         """Waits until no pod of the order is terminating and all replicas are Ready."""
         session = self._need_session()
@@ -306,6 +318,9 @@ class KubeBackend(TeardownOnExit):
         session = self._session
         if session is None:
             return
+        if self._cluster_load is not None:
+            await asyncio.to_thread(self._cluster_load.close)
+            self._cluster_load = None
         await asyncio.to_thread(self._disruptions().uncordon_all)
         await asyncio.to_thread(session.close)
         api, names = self._need_api(), session.names

@@ -1,0 +1,391 @@
+"""Load sent from inside the cluster (traffic.from: cluster): locust's master and workers as pods
+in drainlab's namespace, their records read back from their logs.
+
+:func:`start_cluster_load` makes the load Service and pods (loadobjects.py), watches the pods and
+follows each one's log from its start (logs.py), and returns a ``harness.load.runner.LoadRun``
+whose processes are the pods (:class:`PodProcess`): the orchestrator drives it as it drives
+locust on this machine. Each line a pod prints goes where the same line of a local locust would:
+
+- a record (``{"start":...``) to ``records-<order>.w<k>.jsonl``, with the pod and its node
+  appended (``harness.records.with_client``): every record says which client sent it;
+- a lifecycle line (``{"event":...``) to the process's status file;
+- anything else (locust's own log) to its log file.
+
+A pod's process has ended only when its container has ended and its whole log was read, so the
+records are complete when the run joins them. A worker whose container ended while the load ran
+is a death, as on this machine. Before the load starts, the clock of every node a worker runs on
+is held against this machine's (clockprobe.py), and ``clocks-<order>.json`` keeps what was
+measured; joining the records applies it (harness.load.clocks).
+
+``close`` (teardown) stops the threads, deletes the Service (the pods are its dependents) and
+waits until the pods are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import runfolder
+from harness.backends.base import Target
+from harness.backends.clusters import LoadImageMaker
+from harness.backends.kube import cleanup, loadobjects
+from harness.backends.kube.api import Api
+from harness.backends.kube.checks import wait_until
+from harness.backends.kube.clockprobe import probe_clock
+from harness.backends.kube.kinds import NODE, POD, SERVICE
+from harness.backends.kube.logs import LogFollower
+from harness.backends.kube.objects import LABEL_ORDER, Names
+from harness.backends.kube.watch import Watcher
+from harness.errors import BackendError, UsageError
+from harness.load.clocks import Clocks
+from harness.load.config import LoadConfig
+from harness.load.runner import LoadPlan, LoadRun, locust_arguments, stop_timeout_for
+from harness.load.traffic import Traffic
+from harness.load.workers import AUTO
+from harness.records import client_suffix, with_client
+from harness.runfolder import worker_file
+
+log = logging.getLogger(__name__)
+
+START_S = 120.0  # pods not running by then: the load does not start (one line names them)
+_RECORD, _STATUS = b'{"start"', b'{"event"'
+
+
+class PodProcess:
+    """One load pod as a ``harness.load.runner.LoadProcess``."""
+
+    def __init__(self, name: str, worker: int | None, log_path: Path, owner: ClusterLoad) -> None:
+        self.name = name
+        self.worker = worker
+        self.log_path = log_path
+        self.ended_at: float | None = None
+        self.node: str | None = None
+        self.code: int | None = None  # the container's exit code, once it ended
+        self.follower: LogFollower | None = None
+        self.files: _PodFiles | None = None
+        self._owner = owner
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    @property
+    def label(self) -> str:
+        return f"pod {self.name}" + (f" on node {self.node}" if self.node else "")
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the container ended and its log was read to the end."""
+        follower = self.follower
+        if self.code is None or (follower is not None and not follower.done.is_set()):
+            return None
+        return self.code
+
+    async def wait(self) -> int:
+        while (code := self.returncode) is None:
+            await asyncio.sleep(0.05)
+        return code
+
+    def terminate(self) -> None:
+        self._owner.delete_pod(self, graceful=True)
+
+    def kill(self) -> None:
+        self._owner.delete_pod(self, graceful=False)
+
+
+class _PodFiles:
+    """Where one pod's lines go (see the module docstring)."""
+
+    def __init__(self, records: Path | None, status: Path, log_path: Path, suffix: bytes) -> None:
+        self.records = records.open("ab", buffering=0) if records is not None else None
+        self.status = status.open("ab", buffering=0)
+        self.log = log_path.open("ab", buffering=0)
+        self.suffix = suffix
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        data = text.encode()
+        with self.lock:
+            if data.startswith(_RECORD) and self.records is not None:
+                self.records.write(with_client(data, self.suffix))
+            elif data.startswith(_STATUS):
+                self.status.write(data + b"\n")
+            else:
+                self.log.write(data + b"\n")
+
+    def close(self) -> None:
+        with self.lock:
+            for handle in (self.records, self.status, self.log):
+                if handle is not None:
+                    handle.close()
+
+
+class ClusterLoad:
+    """The load pods of one order: made, watched, followed, removed (module docstring)."""
+
+    def __init__(self, api: Api, names: Names, config: LoadConfig, log_path: Path) -> None:
+        self.api = api
+        self.names = names
+        self.config = config
+        self.log_path = log_path
+        self.lock = threading.Lock()
+        self.pods: dict[str, PodProcess] = {}
+        self.watcher: Watcher | None = None
+        self.service: dict[str, Any] | None = None
+        self.stop_timeout_s = stop_timeout_for(config.traffic)
+
+    # ----- making --------------------------------------------------------------------------------
+
+    def make(self, image: str, target_url: str) -> None:
+        """The Service, then the master and the workers; starts the pod watch."""
+        names = self.names
+        name = loadobjects.service_name(names)
+        if self.api.read(SERVICE, name, names.namespace):
+            raise BackendError(f"kube: Service {name} (load) is in the way; a run left it?")
+        self.service = self.api.create(SERVICE, loadobjects.service(names), names.namespace)
+        cluster_ip = (self.service.get("spec") or {}).get("clusterIP")
+        arguments = locust_arguments(target_url, self.config.traffic, self.config.duration_s)
+        master = [*arguments, "--master", "--master-bind-host", "0.0.0.0"]
+        master += ["--master-bind-port", str(loadobjects.MASTER_PORT)]
+        master += ["--expect-workers", str(self.config.workers)]
+        worker_args = ["--worker", "--master-host", str(cluster_ip)]
+        worker_args += ["--master-port", str(loadobjects.MASTER_PORT), "--loglevel", "INFO"]
+        bodies = [(None, master)] + [(k, worker_args) for k in range(self.config.workers)]
+        watch = functools.partial(
+            self.api.method(POD, "list"),
+            names.namespace,
+            label_selector=loadobjects.pods_selector(names),
+        )
+        self.watcher = Watcher("load pods", watch, self._listed, self._changed)
+        self.watcher.start()
+        for worker, args in bodies:
+            env = self._env(worker)
+            body = loadobjects.pod(
+                names, self.service, image, args, env, worker, self.stop_timeout_s
+            )
+            pod_name = body["metadata"]["name"]
+            log_path = self.log_path if worker is None else worker_file(self.log_path, worker)
+            with self.lock:
+                self.pods[pod_name] = PodProcess(pod_name, worker, log_path, self)
+            self.api.create(POD, body, names.namespace)
+
+    def _env(self, worker: int | None) -> dict[str, str]:
+        stdout = Path(loadobjects.STDOUT)
+        own = LoadConfig(
+            records_path=stdout,
+            status_path=stdout,
+            traffic=self.config.traffic,
+            seed=self.config.seed,
+            duration_s=self.config.duration_s,
+            record=self.config.record,
+            client_retries=self.config.client_retries,
+            workers=self.config.workers,
+            worker=worker,
+        )
+        return own.to_env()
+
+    # ----- the pod watch (a thread) --------------------------------------------------------------
+
+    def _listed(self, items: list[dict[str, Any]], observed: float) -> None:
+        for obj in items:
+            self._changed("ADDED", obj, observed)
+
+    def _changed(self, kind: str, obj: dict[str, Any], observed: float) -> None:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        with self.lock:
+            pod = self.pods.get(name)
+            if pod is None or pod.code is not None:
+                return
+            pod.node = (obj.get("spec") or {}).get("nodeName") or pod.node
+            state = _container_state(obj)
+            if kind == "DELETED" and "terminated" not in state:
+                self._ended(pod, -9, observed)  # gone without an exit the kubelet reported
+                return
+            if ("running" in state or "terminated" in state) and pod.follower is None:
+                self._follow(pod)
+            if "terminated" in state:
+                self._ended(pod, int(state["terminated"].get("exitCode") or 0), observed)
+
+    def _ended(self, pod: PodProcess, code: int, observed: float) -> None:
+        pod.code = code
+        pod.ended_at = observed
+
+    def _follow(self, pod: PodProcess) -> None:
+        records = None
+        if pod.worker is not None:
+            records = worker_file(self.config.records_path, pod.worker)
+        status = self.config.status_path
+        if pod.worker is not None:
+            status = worker_file(status, pod.worker)
+        pod.files = _PodFiles(records, status, pod.log_path, client_suffix(pod.name, pod.node))
+        read_log = self.api.method(POD, "read", "log")
+        opened = functools.partial(
+            read_log,
+            pod.name,
+            self.names.namespace,
+            container=loadobjects.CONTAINER,
+            follow=True,
+            _preload_content=False,
+        )
+        files = pod.files
+        pod.follower = LogFollower(
+            f"load {pod.name}",
+            opened,
+            lambda line, _arrived: files.line(line),
+            lambda: pod.code is None,
+        )
+        pod.follower.start()
+
+    # ----- what the run asks ----------------------------------------------------------------------
+
+    def wait_running(self, timeout_s: float = START_S) -> None:
+        """Until every load pod runs; one line naming those that do not."""
+
+        def running() -> tuple[bool, str]:
+            with self.lock:
+                waiting = [p.name for p in self.pods.values() if p.follower is None]
+            return not waiting, f"load pods not running: {', '.join(waiting)}"
+
+        wait_until("the load pods to run", timeout_s, running)
+
+    def measure_clocks(self) -> Clocks:
+        """Each worker node's clock against this machine's (one worker pod per node)."""
+        with self.lock:
+            workers = [p for p in self.pods.values() if p.worker is not None]
+        by_node: dict[str, PodProcess] = {}
+        for pod in workers:
+            by_node.setdefault(pod.node or "", pod)
+        nodes = {}
+        for node, pod in by_node.items():
+            nodes[node] = probe_clock(
+                self.api, self.names.namespace, pod.name, loadobjects.CONTAINER
+            )
+        placement = {
+            p.worker: {"pod": p.name, "node": p.node} for p in workers if p.worker is not None
+        }
+        return Clocks(nodes=nodes, workers=placement)
+
+    def delete_pod(self, pod: PodProcess, graceful: bool) -> None:
+        grace = self.stop_timeout_s + 10 if graceful else 0
+        body = {"gracePeriodSeconds": grace, "propagationPolicy": "Background"}
+        try:
+            self.api.delete(POD, pod.name, self.names.namespace, body)
+        except BackendError as exc:
+            log.warning("kube: deleting load pod %s: %s", pod.name, exc)
+
+    def close(self) -> None:
+        """Stops the threads, deletes the Service (and so the pods), waits until they are gone."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        with self.lock:
+            pods = list(self.pods.values())
+        for pod in pods:
+            if pod.follower is not None:
+                pod.follower.stop()
+            if pod.files is not None:
+                pod.files.close()
+        names = self.names
+        if self.service is not None:
+            name = loadobjects.service_name(names)
+            try:
+                cleanup.delete_owned(self.api, SERVICE, names, name)
+            except BackendError as exc:
+                log.warning("kube teardown: the load Service: %s", exc)
+            try:
+                wait_until("the load pods to go", START_S, self._pods_gone)
+            except BackendError as exc:
+                log.warning("kube teardown: %s", exc)
+
+    def _pods_gone(self) -> tuple[bool, str]:
+        selector = loadobjects.pods_selector(self.names)
+        items = self.api.list(POD, self.names.namespace, label_selector=selector).get("items")
+        left = [str((i.get("metadata") or {}).get("name")) for i in items or ()]
+        return not left, f"load pods left: {', '.join(left)}"
+
+
+def _container_state(pod: dict[str, Any]) -> dict[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == loadobjects.CONTAINER:
+            return dict(status.get("state") or {})
+    return {}
+
+
+@dataclass(frozen=True)
+class Where:
+    """What the load pods need of the backend: the API, the order's names, the provisioner."""
+
+    api: Api
+    names: Names
+    cluster: object | None  # the ClusterProvisioner, if the harness made the cluster
+    backend: str  # its --backend name, for messages
+
+
+def load_image(where: Where, traffic: Traffic) -> str:
+    """``traffic.load_image``, else the image the provisioner makes (the local cluster), else
+    one line saying what to give."""
+    if traffic.load_image:
+        return traffic.load_image
+    if isinstance(where.cluster, LoadImageMaker):
+        return where.cluster.load_image()
+    raise UsageError(
+        f"traffic.from: cluster on {where.backend}: give traffic.load_image, an image with "
+        "python3, locust and drainlab's harness package (README: load from inside the cluster)"
+    )
+
+
+def worker_pods(api: Api, workers: str) -> int:
+    """``traffic.workers`` in the cluster: ``auto`` is one per schedulable node."""
+    if workers != AUTO:
+        return int(workers)
+    items = api.list(NODE).get("items") or []
+    return max(1, sum(1 for n in items if not (n.get("spec") or {}).get("unschedulable")))
+
+
+async def start_cluster_load(
+    where: Where, target: Target, plan: LoadPlan
+) -> tuple[LoadRun, ClusterLoad]:
+    """Makes the load pods, measures the worker nodes' clocks, and returns once locust started
+    (or raises one line). The caller closes the ``ClusterLoad`` when the order ends."""
+    if target.cluster_url is None:
+        raise BackendError("kube: the Service has no ClusterIP to send the load to")
+    image = await asyncio.to_thread(load_image, where, plan.traffic)
+    workers = await asyncio.to_thread(worker_pods, where.api, plan.traffic.workers)
+    records_path, log_path = plan.records_path, plan.log_path
+    config = LoadConfig(
+        records_path=records_path,
+        status_path=log_path.with_suffix(".status.jsonl"),
+        traffic=plan.traffic,
+        seed=plan.seed,
+        duration_s=plan.duration_s,
+        workers=workers,
+    )
+    files = [records_path, config.status_path, log_path]
+    for path in [*files, *(worker_file(f, k) for f in files for k in range(workers))]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    records_path.unlink()
+    order = where.names.labels.get(LABEL_ORDER, "run")
+    load = ClusterLoad(where.api, where.names, config, log_path)
+    try:
+        await asyncio.to_thread(load.make, image, target.cluster_url)
+        await asyncio.to_thread(load.wait_running)
+        clocks = await asyncio.to_thread(load.measure_clocks)
+        clocks_path = records_path.parent / runfolder.clocks_name(order)
+        clocks_path.write_text(json.dumps(clocks.to_dict(), indent=1))
+        with load.lock:
+            pods = list(load.pods.values())
+        master = next(p for p in pods if p.worker is None)
+        workers_ = sorted((p for p in pods if p.worker is not None), key=lambda p: p.worker or 0)
+        run = LoadRun(master, list(workers_), config, log_path, load.stop_timeout_s)
+        await run.wait_started(START_S)
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(load.close))
+        raise
+    return run, load
