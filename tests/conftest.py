@@ -39,8 +39,15 @@ def _printer(config: pytest.Config) -> local.Progress:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``last`` run after all others (they take shared things down and up)."""
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    """Tests that need the local cluster run after the others, so that its first build (started
+    in the background by .ci/run) overlaps them; those marked ``last`` run after all (they take
+    shared things down and up). Otherwise the files' order."""
+
+    def phase(item: pytest.Item) -> tuple[bool, bool]:
+        marked = {mark.name for mark in item.iter_markers()}
+        return "last" in marked, "cluster" in marked
+
+    items.sort(key=phase)
 
 
 @pytest.fixture

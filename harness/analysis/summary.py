@@ -23,6 +23,7 @@ from typing import Any
 
 from harness import runfolder
 from harness.analysis.basis import phase_basis_block
+from harness.analysis.clientnodes import client_nodes
 from harness.analysis.dataplane import data_plane_states
 from harness.analysis.deletions import Deletion, deleted
 from harness.analysis.evidence import comparisons_block, confidence_block
@@ -151,7 +152,11 @@ def analyse_order_file(
     for the outage measures, which read the JSONL a second time (the rows file has no user)."""
     outage = _Outage(OutageScan(), read_samples(records_path), load)
     rows = read_rows(records_path)
-    return _analyse(order, rows, timeline, window, outage, new_connections, fallback)
+    analysis = _analyse(order, rows, timeline, window, outage, new_connections, fallback)
+    clocks = records_path.parent / runfolder.clocks_name(order)
+    if nodes := client_nodes(records_path, analysis.summary["per_deletion"], clocks):
+        analysis.summary["by_client_node"] = nodes  # analysis/clientnodes.py
+    return analysis
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ class OrderSection:
     chart: Markup
     deletions: list[dict[str, str]]
     actions: list[dict[str, str]]  # "Drops by action" (tables.action_rows); [] for plain deletes
+    client_nodes: list[dict[str, str]]  # "Load by client node" (traffic.from: cluster)
     durations: list[dict[str, str]]
     findings: list[FindingGroup]
     notes: list[str]  # missing files, counts that disagree with the summary
@@ -134,6 +135,7 @@ def _section(data: OrderData, entry: Mapping[str, Any], summary: Mapping[str, An
         chart=Markup(chart),  # our own SVG, ids and attributes escaped by svg.inline_svg
         deletions=context.per_deletion(entry, data.t0),
         actions=tables.action_rows(entry),
+        client_nodes=tables.client_node_rows(entry),
         durations=[_duration_row(s) for s in stats],
         findings=groups,
         notes=notes,

@@ -139,6 +139,38 @@ def action_rows(entry: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def client_node_rows(entry: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One variant's "Load by client node" table (its ``by_client_node``, traffic.from: cluster):
+    a row per node whose pods sent requests. Empty for load sent from this machine."""
+    block = entry.get("by_client_node")
+    if not isinstance(block, dict):
+        return []
+    rows = []
+    for node, item in block.items():
+        if not isinstance(item, dict):
+            continue
+        failed = as_int(item.get("failed"))
+        late = item.get("routed_after_removal_ms")
+        clock = item.get("clock") if isinstance(item.get("clock"), dict) else None
+        rows.append(
+            {
+                "node": str(node),
+                "clients": ", ".join(str(c) for c in item.get("clients") or ()),
+                "requests": fmt_int(item.get("requests")),
+                "failed": fmt_int(failed),
+                "raw_failed": json.dumps(item.get("failed")),
+                "during_stops": fmt_int(item.get("failed_during_stops")),
+                "late": "–" if late is None else f"{late:,.0f} ms",
+                "clock": "not measured"
+                if clock is None
+                else f"{clock.get('offset_ms'):+.1f} ± {clock.get('uncertainty_ms'):.1f} ms"
+                + (" (applied)" if clock.get("applied_ms") else ""),
+                "css": "bad" if failed else "zero",
+            }
+        )
+    return rows
+
+
 def phases_text(by_phase: Any, failed: int | None) -> str:
     """The non-zero phases of a ``by_phase`` block, "after exit 3, unknown 1"; "none" when
     nothing failed."""
