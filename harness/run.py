@@ -168,9 +168,18 @@ async def _run_order(
         target = await backend.deploy(spec, emit)
         journal.note_semantics(getattr(backend, "semantics", None))  # harness.kubeversion
         _check_written(timeline)
+        source = scenario.traffic.source
+        sent_to = target.cluster_url if source == CLUSTER else target.url
+        detail = {"target": sent_to, "from": source}
         t0 = time.time()
-        timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail={"target": target.url}))
+        if source != CLUSTER:
+            timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail=detail))
         load = await _start_load(backend, target, scenario, run_dir, order)
+        if source == CLUSTER:
+            # Pods take seconds to be made and scheduled: the load (and the chaos timed from
+            # it) starts when locust's master says it did.
+            t0 = load.status().started_at or time.time()
+            timeline.write(TimelineEvent(t0, EventKind.LOAD_STARTED, detail=detail))
         chaos = asyncio.create_task(
             play_chaos(
                 backend,
@@ -212,6 +221,12 @@ async def _run_order(
         _check_written(timeline)
         stats = load.stats()
         console.info(f"[{order}] {stats.requests} requests, {stats.failed} failed")
+        counted = load.status().locust_requests
+        if counted is not None and counted > stats.requests:
+            console.warn(
+                f"[{order}] locust counted {counted} requests, {stats.requests} were recorded: "
+                f"{counted - stats.requests} records are missing (see {load.log_path.parent})"
+            )
     finally:
         for task in background:
             task.cancel()  # a no-op for those that finished

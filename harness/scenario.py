@@ -34,7 +34,7 @@ from harness.load.workers import workers_problem
 from harness.matrix import Matrix, matrix_problems, scenario_cells, variant_of
 from harness.orders import DEFAULT_ORDERS, ORDERS, sample_variant
 from harness.pdb import pdb_problems
-from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build
+from harness.settings import DAY_S, HOUR_S, Bound, bound_problem, build, settings_dict
 from harness.yamlfile import read_settings
 
 SHUTDOWN_STRATEGIES = ("fixed", "quiet")
@@ -155,7 +155,7 @@ class Scenario:
         return schedule_offsets(self.chaos)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data: dict[str, Any] = settings_dict(self)  # under the YAML's keys (traffic.from)
         data["gate"] = self.gate.to_dict()  # plain lists, for YAML and JSON
         return data
 

@@ -8,6 +8,7 @@ it goes, and a wrong one is a one-line ``ScenarioError`` naming its dotted key
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -32,6 +33,21 @@ def bound_problem(key: str, value: float | None, limits: Bound) -> list[str]:
 
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def settings_dict(obj: Any) -> Any:
+    """A dataclass as its settings mapping (``dataclasses.asdict`` with each field under its YAML
+    key, ``metadata["key"]`` where it has one): what ``build`` reads back."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.metadata.get("key", f.name): settings_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+        }
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(settings_dict(item) for item in obj)
+    if isinstance(obj, dict):
+        return {key: settings_dict(value) for key, value in obj.items()}
+    return copy.deepcopy(obj)
 
 
 def build(cls: type[Any], raw: Any, prefix: str) -> Any:

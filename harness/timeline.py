@@ -118,7 +118,8 @@ class EventKind(str, Enum):
     actions add what they did: ``evicted``, ``blocked``, ``attempts`` (evict, drain_node),
     ``node`` (drain_node), ``from``, ``to`` (scale_down)."""
     LOAD_STARTED = "load_started"
-    """Traffic began (``harness.run``); detail: ``target`` (the URL)."""
+    """Traffic began (``harness.run``); detail: ``target`` (the URL the load was sent to: the
+    Service's ClusterIP for ``from`` "cluster"), ``from`` ("host" or "cluster")."""
     LOAD_STOPPED = "load_stopped"
     """Traffic ended (``harness.run``)."""
     LOAD_WORKER_DIED = "load_worker_died"

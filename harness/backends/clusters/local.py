@@ -37,6 +37,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,29 @@ class LocalProvisioner(KillsThroughNodeContainerd):
     def read_node_nat(self, node: str) -> str:
         """The ``NatReader`` capability: :func:`read_node_nat`."""
         return read_node_nat(node)
+
+    def load_image(self) -> str:
+        """The ``LoadImageMaker`` capability: the load pods' image, built by
+        cluster-local/build-load-image.sh (cached) from this Python's locust and this harness
+        package, and imported into the node's containerd if it is not there yet."""
+        _check_can_run()
+        harness_dir = Path(__file__).resolve().parents[2]
+        done = subprocess.run(
+            ["bash", str(SCRIPTS_DIR / "build-load-image.sh"), sys.executable, str(harness_dir)],
+            env=_script_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            lines = (done.stderr + done.stdout).splitlines()
+            raise BackendError(_error_line(lines, "build-load-image.sh", done.returncode))
+        archive, ref = done.stdout.strip().splitlines()[-1].split()
+        if normalize_ref(ref) in Containerd(containerd_socket(), "local cluster").images():
+            return ref
+        self.load_images([ref], Path(archive))
+        return ref
 
     def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
         """Imports ``archive`` into the node's containerd, then checks that it has every image

@@ -54,10 +54,10 @@ def pod_labels(names: Names, role: str) -> dict[str, str]:
     return labels
 
 
-def pods_selector(names: Names) -> str:
-    """Every load pod of the run (master and workers)."""
+def pods_selector(names: Names, any_run: bool = False) -> str:
+    """Every load pod of the run (master and workers), or of any run."""
     labels = {LABEL_NAME: LOAD_NAME, LABEL_MANAGED_BY: MANAGED_BY}
-    if LABEL_RUN in names.labels:
+    if LABEL_RUN in names.labels and not any_run:
         labels[LABEL_RUN] = names.labels[LABEL_RUN]
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 

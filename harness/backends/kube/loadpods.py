@@ -40,6 +40,7 @@ from harness.backends.kube.api import Api
 from harness.backends.kube.checks import wait_until
 from harness.backends.kube.clockprobe import probe_clock
 from harness.backends.kube.kinds import NODE, POD, SERVICE
+from harness.backends.kube.loadprocs import PodFiles, PodProcess, container_state
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import LABEL_ORDER, Names
 from harness.backends.kube.watch import Watcher
@@ -49,82 +50,12 @@ from harness.load.config import LoadConfig
 from harness.load.runner import LoadPlan, LoadRun, locust_arguments, stop_timeout_for
 from harness.load.traffic import Traffic
 from harness.load.workers import AUTO
-from harness.records import client_suffix, with_client
+from harness.records import client_suffix
 from harness.runfolder import worker_file
 
 log = logging.getLogger(__name__)
 
 START_S = 120.0  # pods not running by then: the load does not start (one line names them)
-_RECORD, _STATUS = b'{"start"', b'{"event"'
-
-
-class PodProcess:
-    """One load pod as a ``harness.load.runner.LoadProcess``."""
-
-    def __init__(self, name: str, worker: int | None, log_path: Path, owner: ClusterLoad) -> None:
-        self.name = name
-        self.worker = worker
-        self.log_path = log_path
-        self.ended_at: float | None = None
-        self.node: str | None = None
-        self.code: int | None = None  # the container's exit code, once it ended
-        self.follower: LogFollower | None = None
-        self.files: _PodFiles | None = None
-        self._owner = owner
-
-    @property
-    def pid(self) -> int | None:
-        return None
-
-    @property
-    def label(self) -> str:
-        return f"pod {self.name}" + (f" on node {self.node}" if self.node else "")
-
-    @property
-    def returncode(self) -> int | None:
-        """The exit code once the container ended and its log was read to the end."""
-        follower = self.follower
-        if self.code is None or (follower is not None and not follower.done.is_set()):
-            return None
-        return self.code
-
-    async def wait(self) -> int:
-        while (code := self.returncode) is None:
-            await asyncio.sleep(0.05)
-        return code
-
-    def terminate(self) -> None:
-        self._owner.delete_pod(self, graceful=True)
-
-    def kill(self) -> None:
-        self._owner.delete_pod(self, graceful=False)
-
-
-class _PodFiles:
-    """Where one pod's lines go (see the module docstring)."""
-
-    def __init__(self, records: Path | None, status: Path, log_path: Path, suffix: bytes) -> None:
-        self.records = records.open("ab", buffering=0) if records is not None else None
-        self.status = status.open("ab", buffering=0)
-        self.log = log_path.open("ab", buffering=0)
-        self.suffix = suffix
-        self.lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        data = text.encode()
-        with self.lock:
-            if data.startswith(_RECORD) and self.records is not None:
-                self.records.write(with_client(data, self.suffix))
-            elif data.startswith(_STATUS):
-                self.status.write(data + b"\n")
-            else:
-                self.log.write(data + b"\n")
-
-    def close(self) -> None:
-        with self.lock:
-            for handle in (self.records, self.status, self.log):
-                if handle is not None:
-                    handle.close()
 
 
 class ClusterLoad:
@@ -146,9 +77,7 @@ class ClusterLoad:
     def make(self, image: str, target_url: str) -> None:
         """The Service, then the master and the workers; starts the pod watch."""
         names = self.names
-        name = loadobjects.service_name(names)
-        if self.api.read(SERVICE, name, names.namespace):
-            raise BackendError(f"kube: Service {name} (load) is in the way; a run left it?")
+        self._clear_leftovers()
         self.service = self.api.create(SERVICE, loadobjects.service(names), names.namespace)
         cluster_ip = (self.service.get("spec") or {}).get("clusterIP")
         arguments = locust_arguments(target_url, self.config.traffic, self.config.duration_s)
@@ -173,8 +102,31 @@ class ClusterLoad:
             pod_name = body["metadata"]["name"]
             log_path = self.log_path if worker is None else worker_file(self.log_path, worker)
             with self.lock:
-                self.pods[pod_name] = PodProcess(pod_name, worker, log_path, self)
+                self.pods[pod_name] = PodProcess(pod_name, worker, log_path, self.delete_pod)
             self.api.create(POD, body, names.namespace)
+
+    def _clear_leftovers(self) -> None:
+        """Load objects of these names left by a killed run: the namespace's Lease is this run's,
+        so they are a gone run's (cleanup.sweep_leftovers deletes its Service; its pods follow,
+        or are deleted here). Waited for, so that the new ones can take their names."""
+        names, service = self.names, loadobjects.service_name(self.names)
+        ours = {f"{service}-master", *(f"{service}-w{k}" for k in range(self.config.workers))}
+
+        def leftovers() -> tuple[bool, str]:
+            found = [service] if self.api.read(SERVICE, service, names.namespace) else []
+            items = self.api.list(
+                POD, names.namespace, label_selector=loadobjects.pods_selector(names, any_run=True)
+            )
+            for item in items.get("items") or ():
+                meta = item.get("metadata") or {}
+                if meta.get("name") in ours:
+                    found.append(str(meta["name"]))
+                    if not meta.get("deletionTimestamp"):
+                        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta.get("uid")}}
+                        self.api.delete(POD, str(meta["name"]), names.namespace, body)
+            return not found, f"left by an earlier run: {', '.join(found)}"
+
+        wait_until("the earlier run's load objects to go", START_S, leftovers)
 
     def _env(self, worker: int | None) -> dict[str, str]:
         stdout = Path(loadobjects.STDOUT)
@@ -204,7 +156,7 @@ class ClusterLoad:
             if pod is None or pod.code is not None:
                 return
             pod.node = (obj.get("spec") or {}).get("nodeName") or pod.node
-            state = _container_state(obj)
+            state = container_state(obj)
             if kind == "DELETED" and "terminated" not in state:
                 self._ended(pod, -9, observed)  # gone without an exit the kubelet reported
                 return
@@ -224,7 +176,7 @@ class ClusterLoad:
         status = self.config.status_path
         if pod.worker is not None:
             status = worker_file(status, pod.worker)
-        pod.files = _PodFiles(records, status, pod.log_path, client_suffix(pod.name, pod.node))
+        pod.files = PodFiles(records, status, pod.log_path, client_suffix(pod.name, pod.node))
         read_log = self.api.method(POD, "read", "log")
         opened = functools.partial(
             read_log,
@@ -308,13 +260,6 @@ class ClusterLoad:
         items = self.api.list(POD, self.names.namespace, label_selector=selector).get("items")
         left = [str((i.get("metadata") or {}).get("name")) for i in items or ()]
         return not left, f"load pods left: {', '.join(left)}"
-
-
-def _container_state(pod: dict[str, Any]) -> dict[str, Any]:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == loadobjects.CONTAINER:
-            return dict(status.get("state") or {})
-    return {}
 
 
 @dataclass(frozen=True)
