@@ -16,6 +16,8 @@ this module                ``harness.backends.clusters.local``: the typed layer 
   the scripts' lines as they come. :class:`LocalProvisioner` is the same for the kube backend.
 - :meth:`LocalProvisioner.load_images` imports the user's image archive into the node's
   containerd (``ctr images import``, containerd.py) and checks that the images are there.
+- ``loadimage.load_image_archive`` (loadimage.py) builds the load pods' image
+  (cluster-local/build-load-image.sh) for ``traffic.from: cluster``; ``load_images`` imports it.
 - :func:`teardown` stops everything the cluster started and removes its state (the build cache
   stays).
 - :func:`status` says whether it is up.
