@@ -16,6 +16,8 @@ this module                ``harness.backends.clusters.local``: the typed layer 
   the scripts' lines as they come. :class:`LocalProvisioner` is the same for the kube backend.
 - :meth:`LocalProvisioner.load_images` imports the user's image archive into the node's
   containerd (``ctr images import``, containerd.py) and checks that the images are there.
+- ``loadimage.load_image_archive`` (loadimage.py) builds the load pods' image
+  (cluster-local/build-load-image.sh) for ``traffic.from: cluster``; ``load_images`` imports it.
 - :func:`teardown` stops everything the cluster started and removes its state (the build cache
   stays).
 - :func:`status` says whether it is up.
@@ -37,7 +39,6 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,26 +160,13 @@ class LocalProvisioner(KillsThroughNodeContainerd):
         return read_node_nat(node)
 
     def load_image(self) -> str:
-        """The ``LoadImageMaker`` capability: the load pods' image, built by
-        cluster-local/build-load-image.sh (cached) from this Python's locust and this harness
-        package, and imported into the node's containerd if it is not there yet."""
-        _check_can_run()
-        harness_dir = Path(__file__).resolve().parents[2]
-        done = subprocess.run(
-            ["bash", str(SCRIPTS_DIR / "build-load-image.sh"), sys.executable, str(harness_dir)],
-            env=_script_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            lines = (done.stderr + done.stdout).splitlines()
-            raise BackendError(_error_line(lines, "build-load-image.sh", done.returncode))
-        archive, ref = done.stdout.strip().splitlines()[-1].split()
-        if normalize_ref(ref) in Containerd(containerd_socket(), "local cluster").images():
-            return ref
-        self.load_images([ref], Path(archive))
+        """The ``LoadImageMaker`` capability: the load pods' image (loadimage.py builds it, or
+        finds it cached), imported into the node's containerd unless it is there already."""
+        from harness.backends.clusters.loadimage import load_image_archive  # it imports this
+
+        archive, ref = load_image_archive(self._progress)
+        if normalize_ref(ref) not in Containerd(containerd_socket(), "local cluster").images():
+            self.load_images([ref], archive)
         return ref
 
     def load_images(self, images: Sequence[str], archive: Path | None) -> list[str]:
