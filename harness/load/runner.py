@@ -52,7 +52,7 @@ from harness.load.progress import LoadCounter, LoadStats, format_progress
 from harness.load.spawn import LocustProcess, log_tail, spawn
 from harness.load.status import LoadStatus, read_status
 from harness.load.traffic import Traffic
-from harness.load.workers import cores, worker_count
+from harness.load.workers import oversubscribed, worker_count
 from harness.runfolder import worker_file
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -273,13 +273,8 @@ async def start_load(
     geventhttpclient's silent resends.
     """
     workers = worker_count(traffic.workers)
-    if workers > cores():
-        logger.warning(
-            "traffic.workers: %d load workers on %d cores: they compete for the CPU, and the "
-            "load may measure the machine rather than the service",
-            workers,
-            cores(),
-        )
+    if warning := oversubscribed(workers):
+        logger.warning("%s", warning)
     config = LoadConfig(
         records_path=records_path,
         status_path=log_path.with_suffix(".status.jsonl"),

@@ -41,3 +41,15 @@ def cores() -> int:
 def worker_count(value: str) -> int:
     """The number of worker processes ``value`` asks for (``auto``: one per core)."""
     return cores() if value == AUTO else int(value)
+
+
+def oversubscribed(count: int) -> str | None:
+    """The warning for more workers on this machine than it has cores (allowed: one may want to
+    see what that does), None otherwise."""
+    have = cores()
+    if count <= have:
+        return None
+    return (
+        f"traffic.workers: {count} load workers on {have} cores: they compete for the CPU, "
+        "and the load may measure this machine rather than the service"
+    )

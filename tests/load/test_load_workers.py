@@ -20,7 +20,7 @@ import pytest
 from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
 from harness.load.runner import LoadRun, start_load
-from harness.load.workers import cores, worker_count, workers_problem
+from harness.load.workers import cores, oversubscribed, worker_count, workers_problem
 from harness.records import merge_worker_files, read_records, worker_files
 from harness.runfolder import worker_file
 from harness.scenario import Traffic
@@ -60,6 +60,9 @@ def test_workers_setting() -> None:
     assert workers_problem("two") == "traffic.workers: expected a whole number or auto, got 'two'"
     assert worker_count("auto") == cores() >= 1
     assert worker_count("3") == 3
+    assert oversubscribed(cores()) is None
+    warning = oversubscribed(cores() + 1)
+    assert warning is not None and f"{cores() + 1} load workers on {cores()} cores" in warning
 
 
 @pytest.mark.slow
