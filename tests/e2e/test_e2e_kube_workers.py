@@ -104,3 +104,19 @@ def test_host_and_cluster_load_agree_for_the_same_seed(runs: dict[str, Run]) -> 
     assert len(offsets["host"]) == len(offsets["cluster"]) == 4
     for host, cluster in zip(offsets["host"], offsets["cluster"], strict=True):
         assert abs(host - cluster) < 1.5, offsets
+
+
+def test_no_load_pod_outlives_its_run(runs: dict[str, Run], local_cluster: LocalCluster) -> None:
+    from kubernetes import client, config
+
+    assert runs  # both runs are over
+    api = config.new_client_from_config(
+        config_file=str(local_cluster.kubeconfig), context=local_cluster.context
+    )
+    try:
+        pods = client.CoreV1Api(api).list_pod_for_all_namespaces(
+            label_selector="app.kubernetes.io/name=drainlab-load"
+        )
+        assert [p.metadata.name for p in pods.items] == []
+    finally:
+        api.close()

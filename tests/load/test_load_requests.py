@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from aiohttp import web
+from helpers.loadrun import run_async
 
 from bench.testserver import Counts, LoopbackServer, serve_app
 from harness.load.mix import Request
@@ -20,7 +19,6 @@ from harness.load.runner import LoadRun, start_load
 from harness.records import RequestRecord, read_records
 from harness.scenario import Traffic
 
-T = TypeVar("T")
 POD = "echo-0"
 
 
@@ -60,13 +58,6 @@ class EchoServer:
     async def close(self) -> None:
         assert self._server is not None
         await self._server.close()
-
-
-def run_async(make: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await make()
-
-    return asyncio.run(main())
 
 
 async def load(url: str, tmp_path: Path, traffic: Traffic, duration_s: float) -> LoadRun:

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from helpers.loadrun import run_async, start
 from helpers.paths import REPO
 
 from bench.testserver import LoopbackServer, serve
@@ -24,8 +23,6 @@ from harness.load.spawn import die_with_parent, log_tail
 from harness.load.status import LoadStatus, read_status
 from harness.records import RequestRecord, read_records
 from harness.scenario import Traffic
-
-T = TypeVar("T")
 
 QUICK = Traffic(
     users=3,
@@ -38,19 +35,6 @@ QUICK = Traffic(
     wait_max_s=0.03,
     timeout_s=5.0,
 )
-
-
-def run_async(make: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await make()
-
-    return asyncio.run(main())
-
-
-async def start(server_url: str, tmp_path: Path, traffic: Traffic, duration_s: float) -> LoadRun:
-    return await start_load(
-        server_url, traffic, duration_s, tmp_path / "records.jsonl", 7, tmp_path / "locust.log"
-    )
 
 
 def check_clean_run(

@@ -11,11 +11,10 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from helpers.loadrun import run_async, start
 
 from bench.testserver import LoopbackServer, serve
 from harness.errors import HarnessError
@@ -24,8 +23,6 @@ from harness.load.workers import cores, oversubscribed, worker_count, workers_pr
 from harness.records import merge_worker_files, read_records, worker_files
 from harness.runfolder import worker_file
 from harness.scenario import Traffic
-
-T = TypeVar("T")
 
 TWO = Traffic(
     users=6,
@@ -37,19 +34,6 @@ TWO = Traffic(
     timeout_s=5.0,
     workers="2",
 )
-
-
-def run_async(make: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await make()
-
-    return asyncio.run(main())
-
-
-async def start(url: str, tmp_path: Path, traffic: Traffic, duration_s: float) -> LoadRun:
-    return await start_load(
-        url, traffic, duration_s, tmp_path / "records.jsonl", 7, tmp_path / "locust.log"
-    )
 
 
 def test_workers_setting() -> None:

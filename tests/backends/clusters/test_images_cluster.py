@@ -7,16 +7,16 @@ kubectl; nothing else in the cluster is touched.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from helpers.images import hollow_docker_save, oci_layout, retagged, test_image
+from helpers.localkube import kubectl
+from helpers.localkube import own_namespace as namespace_of_its_own
 from helpers.paths import REPO
 
 from harness.backends.clusters.containerd import Containerd
@@ -26,7 +26,6 @@ from harness.errors import BackendError
 
 pytestmark = pytest.mark.cluster
 
-KUBECTL = Path("/var/cache/drainlab/kubernetes-v1.20.2/bin/kubectl")
 NETNS = "/run/netns/drainlab-local"
 
 
@@ -52,36 +51,10 @@ def own_ref(node: Containerd) -> Iterator[str]:
         assert digest not in left.values()
 
 
-def kubectl(lc: LocalCluster, *args: str, timeout: float = 60) -> str:
-    done = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(lc.kubeconfig), "--context", lc.context, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr.strip()}"
-    return done.stdout
-
-
 @pytest.fixture
 def own_namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    """A namespace this test creates (and deletes, with everything in it) itself."""
-    name = f"drainlab-t-img-{uuid.uuid4().hex[:8]}"
-    kubectl(local_cluster, "create", "namespace", name)
-    try:
-        # v1.20 admits pods once the namespace's default service account has its token.
-        deadline = time.monotonic() + 60
-        while not json.loads(kubectl(local_cluster, "-n", name, "get", "sa", "-o", "json"))[
-            "items"
-        ] or not kubectl(
-            local_cluster, "-n", name, "get", "sa", "default", "-o", "jsonpath={.secrets}"
-        ):
-            assert time.monotonic() < deadline, "no default service account token after 60 s"
-            time.sleep(0.5)
+    with namespace_of_its_own(local_cluster, "drainlab-t-img") as name:
         yield name
-    finally:
-        kubectl(local_cluster, "delete", "namespace", name, "--wait=true", timeout=180)
 
 
 def test_the_nginx_archive_is_imported_and_listed(

@@ -10,7 +10,6 @@ itself) may be using it. Nothing else in the cluster is touched.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from helpers.images import retagged
+from helpers.localkube import kubectl
+from helpers.localkube import own_namespace as namespace_of_its_own
 
 from harness.backends.clusters.containerd import Containerd
 from harness.backends.clusters.images import normalize_ref, read_archive
@@ -27,7 +28,6 @@ from harness.backends.clusters.local import LocalCluster, LocalProvisioner, cont
 
 pytestmark = pytest.mark.cluster
 
-KUBECTL = Path("/var/cache/drainlab/kubernetes-v1.20.2/bin/kubectl")
 
 # What a locust pod imports (the locustfile reads its settings from the environment at import).
 PROBE = (
@@ -35,18 +35,6 @@ PROBE = (
     "print(locust.__version__)"
 )
 PROBE_ENV = {"DRAINLAB_RECORDS": "/tmp/r", "DRAINLAB_STATUS": "/tmp/s", "DRAINLAB_TRAFFIC": "{}"}
-
-
-def kubectl(lc: LocalCluster, *args: str, timeout: float = 60) -> str:
-    done = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(lc.kubeconfig), "--context", lc.context, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr.strip()}"
-    return done.stdout
 
 
 @pytest.fixture
@@ -67,21 +55,8 @@ def own_ref(node: Containerd) -> Iterator[str]:
 
 @pytest.fixture
 def own_namespace(local_cluster: LocalCluster) -> Iterator[str]:
-    """A namespace this test creates (and deletes, with everything in it) itself."""
-    name = f"drainlab-t-load-{uuid.uuid4().hex[:8]}"
-    kubectl(local_cluster, "create", "namespace", name)
-    try:
-        # v1.20 admits pods once the namespace's default service account has its token.
-        deadline = time.monotonic() + 60
-        while not kubectl(
-            local_cluster, "-n", name, "get", "sa", "default", "-o", "jsonpath={.secrets}",
-            "--ignore-not-found",
-        ):  # fmt: skip
-            assert time.monotonic() < deadline, "no default service account token after 60 s"
-            time.sleep(0.5)
+    with namespace_of_its_own(local_cluster, "drainlab-t-load") as name:
         yield name
-    finally:
-        kubectl(local_cluster, "delete", "namespace", name, "--wait=true", timeout=180)
 
 
 def test_a_pod_of_the_load_image_imports_the_venvs_locust(
