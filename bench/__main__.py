@@ -13,7 +13,7 @@ BENCHMARKS = [
     ["-m", "bench.sample_app", "--seconds", "4", "--rounds", "3", "--concurrency", "16"],
     ["-m", "bench.chaos_wall"],
     # Last: it needs nginx and exits 2 (saying how to install it) where there is none.
-    ["-m", "bench.workers", "--seconds", "6", "--rounds", "2"],
+    ["-m", "bench.workers", "--seconds", "4", "--rounds", "1"],
 ]
 
 for args in BENCHMARKS:

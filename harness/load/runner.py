@@ -285,14 +285,7 @@ async def start_load(
         client_retries=client_retries,
         workers=workers,
     )
-    own_files = [records_path, config.status_path, log_path]
-    for number in range(workers if workers > 1 else 0):
-        own_files += [worker_file(path, number) for path in own_files[:3]]
-    for path in own_files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-    if workers > 1:
-        records_path.unlink()  # joined from the workers' files when the order ends
+    start_files(config, log_path, workers if workers > 1 else 0)
     stop_timeout_s = stop_timeout_for(traffic)
     command = ["-f", str(locustfile), *locust_arguments(target_url, traffic, duration_s)]
     started: list[LocustProcess] = []
@@ -301,15 +294,7 @@ async def start_load(
             started.append(await spawn(command, config, log_path))
         else:
             port = _free_port()
-            master = [
-                "--master",
-                "--master-bind-host",
-                _LOOPBACK,
-                "--master-bind-port",
-                str(port),
-                "--expect-workers",
-                str(workers),
-            ]
+            master = master_arguments(_LOOPBACK, port, workers)
             started.append(await spawn(command + master, config, log_path))
             for number in range(workers):
                 own = dataclasses.replace(
@@ -318,8 +303,7 @@ async def start_load(
                     status_path=worker_file(config.status_path, number),
                     worker=number,
                 )
-                worker = ["-f", str(locustfile), "--worker", "--master-host", _LOOPBACK]
-                worker += ["--master-port", str(port), "--loglevel", "INFO"]
+                worker = ["-f", str(locustfile), *worker_arguments(_LOOPBACK, port)]
                 started.append(await spawn(worker, own, worker_file(log_path, number), number))
         run = LoadRun(started[0], list(started[1:]), config, log_path, stop_timeout_s)
         await run.wait_started(start_timeout_s)
@@ -353,6 +337,34 @@ def locust_arguments(target_url: str, traffic: Traffic, duration_s: float) -> li
         "--loglevel",
         "INFO",
     ]
+
+
+def master_arguments(bind_host: str, port: int, workers: int) -> list[str]:
+    """A distributed run's master: where it listens, and how many workers it waits for."""
+    return [
+        *("--master", "--master-bind-host", bind_host, "--master-bind-port", str(port)),
+        *("--expect-workers", str(workers)),
+    ]
+
+
+def worker_arguments(master_host: str, port: int) -> list[str]:
+    """One of its workers (they take everything else from the master)."""
+    return [
+        *("--worker", "--master-host", master_host, "--master-port", str(port)),
+        *("--loglevel", "INFO"),
+    ]
+
+
+def start_files(config: LoadConfig, log_path: Path, workers: int) -> None:
+    """Empties the order's records, status and log files (a run owns them), and each of
+    ``workers``' own; with workers the records file itself is made only when their files are
+    joined (harness.records.merge_worker_files), so it is removed."""
+    files = [config.records_path, config.status_path, log_path]
+    for path in [*files, *(worker_file(f, k) for f in files for k in range(workers))]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    if workers:
+        config.records_path.unlink()
 
 
 def _free_port() -> int:

@@ -47,7 +47,15 @@ from harness.backends.kube.watch import Watcher
 from harness.errors import BackendError, UsageError
 from harness.load.clocks import Clocks
 from harness.load.config import LoadConfig
-from harness.load.runner import LoadPlan, LoadRun, locust_arguments, stop_timeout_for
+from harness.load.runner import (
+    LoadPlan,
+    LoadRun,
+    locust_arguments,
+    master_arguments,
+    start_files,
+    stop_timeout_for,
+    worker_arguments,
+)
 from harness.load.traffic import Traffic
 from harness.load.workers import AUTO
 from harness.records import client_suffix
@@ -81,11 +89,9 @@ class ClusterLoad:
         self.service = self.api.create(SERVICE, loadobjects.service(names), names.namespace)
         cluster_ip = (self.service.get("spec") or {}).get("clusterIP")
         arguments = locust_arguments(target_url, self.config.traffic, self.config.duration_s)
-        master = [*arguments, "--master", "--master-bind-host", "0.0.0.0"]
-        master += ["--master-bind-port", str(loadobjects.MASTER_PORT)]
-        master += ["--expect-workers", str(self.config.workers)]
-        worker_args = ["--worker", "--master-host", str(cluster_ip)]
-        worker_args += ["--master-port", str(loadobjects.MASTER_PORT), "--loglevel", "INFO"]
+        port = loadobjects.MASTER_PORT
+        master = [*arguments, *master_arguments("0.0.0.0", port, self.config.workers)]
+        worker_args = worker_arguments(str(cluster_ip), port)
         bodies = [(None, master)] + [(k, worker_args) for k in range(self.config.workers)]
         watch = functools.partial(
             self.api.method(POD, "list"),
@@ -311,11 +317,7 @@ async def start_cluster_load(
         duration_s=plan.duration_s,
         workers=workers,
     )
-    files = [records_path, config.status_path, log_path]
-    for path in [*files, *(worker_file(f, k) for f in files for k in range(workers))]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-    records_path.unlink()
+    start_files(config, log_path, workers)
     order = where.names.labels.get(LABEL_ORDER, "run")
     load = ClusterLoad(where.api, where.names, config, log_path)
     try:
