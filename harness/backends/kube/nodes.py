@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.backends.kube.api import NOT_FOUND, Api
+from harness.backends.kube.api import GONE_OR_CHANGED, Api
 from harness.backends.kube.kinds import NODE
 from harness.errors import BackendError
 
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 LABEL_CORDONED_BY = "drainlab.dev/cordoned-by"
 ANNOTATION_CORDONED_NAMESPACE = "drainlab.dev/cordoned-namespace"
 MERGE_PATCH = "application/merge-patch+json"
+# The patches carry the resourceVersion read (the decision to patch rests on what was read), and
+# the kubelet writes the node's status every few seconds: a patch loses that race now and then
+# (409 Conflict, seen in CI), and the answer is to read again and decide again.
+CHANGED_ATTEMPTS = 5
 
 
 def cordoned_by(node: dict[str, Any]) -> str | None:
@@ -63,29 +67,31 @@ def uncordon_patch(resource_version: str | None) -> dict[str, Any]:
 def cordon(api: Api, node: str, run_id: str, namespace: str) -> bool:
     """Cordons ``node`` for ``run_id``; True when this call made it unschedulable, False when
     it already was (this run's cordon, or someone else's: then it stays theirs)."""
-    current = _read(api, node)
-    if (current.get("spec") or {}).get("unschedulable"):
-        owner = cordoned_by(current)
-        if owner != run_id:
-            log.warning(
-                "kube: node %s is already cordoned (%s); left as it is",
-                node,
-                f"by drainlab run {owner}" if owner else "not by drainlab",
-            )
-        return False
-    rv = (current.get("metadata") or {}).get("resourceVersion")
-    _patch(api, node, cordon_patch(run_id, namespace, rv), "cordon")
-    return True
+    for _ in range(CHANGED_ATTEMPTS):
+        current = _read(api, node)
+        if (current.get("spec") or {}).get("unschedulable"):
+            owner = cordoned_by(current)
+            if owner != run_id:
+                log.warning(
+                    "kube: node %s is already cordoned (%s); left as it is",
+                    node,
+                    f"by drainlab run {owner}" if owner else "not by drainlab",
+                )
+            return False
+        if _patched(api, node, cordon_patch(run_id, namespace, _version(current)), "cordon"):
+            return True
+    raise _kept_changing(node, "cordon")
 
 
 def uncordon(api: Api, node: str, run_id: str) -> bool:
     """Uncordons ``node`` if ``run_id`` cordoned it; True when it did."""
-    current = api.read(NODE, node)
-    if not current or cordoned_by(current) != run_id:
-        return False
-    rv = (current.get("metadata") or {}).get("resourceVersion")
-    _patch(api, node, uncordon_patch(rv), "uncordon")
-    return True
+    for _ in range(CHANGED_ATTEMPTS):
+        current = api.read(NODE, node)
+        if not current or cordoned_by(current) != run_id:
+            return False
+        if _patched(api, node, uncordon_patch(_version(current)), "uncordon"):
+            return True
+    raise _kept_changing(node, "uncordon")
 
 
 def uncordon_run(api: Api, run_id: str) -> list[str]:
@@ -129,7 +135,19 @@ def _read(api: Api, node: str) -> dict[str, Any]:
     return current
 
 
-def _patch(api: Api, node: str, body: dict[str, Any], what: str) -> None:
+def _version(node: dict[str, Any]) -> str | None:
+    return (node.get("metadata") or {}).get("resourceVersion")
+
+
+def _patched(api: Api, node: str, body: dict[str, Any], what: str) -> bool:
+    """True when the patch applied; False when the node changed since it was read (409) or
+    went (404): the caller reads it again and decides anew."""
     fn = api.request(NODE, "patch", node, body, _content_type=MERGE_PATCH)
-    if not api.call(f"{what} node {node}", fn, NOT_FOUND):
-        raise BackendError(f"kube: cannot {what} node {node}: it is gone")
+    return bool(api.call(f"{what} node {node}", fn, GONE_OR_CHANGED))
+
+
+def _kept_changing(node: str, what: str) -> BackendError:
+    return BackendError(
+        f"kube: cannot {what} node {node}: it changed between each of {CHANGED_ATTEMPTS} reads "
+        "and the patch that followed"
+    )
