@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from harness.backends.clusters import NatReader
 from harness.backends.kube import agentobjects, cleanup
 from harness.backends.kube.api import Api
-from harness.backends.kube.checks import wait_until
+from harness.backends.kube.checks import DEFAULT_PATIENCE, wait_until
 from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NODE, POD, Kind
 from harness.backends.kube.logs import LogFollower
 from harness.backends.kube.objects import owned
@@ -321,7 +321,8 @@ class DataPlaneWatch:
             # The DaemonSet's pods go after it (its deletion is in the background): nothing of
             # the run may be left in a namespace that stays (the user's, or one allowed).
             try:
-                wait_until("the agent's pods to go", AGENT_START_S, self._agent_pods_gone)
+                gone_s = DEFAULT_PATIENCE.teardown_s  # 1.20's kubelet: over a minute (checks.py)
+                wait_until("the agent's pods to go", gone_s, self._agent_pods_gone)
             except BackendError as exc:
                 log.warning("kube teardown: %s", exc)
 

@@ -37,7 +37,7 @@ from harness.backends.base import Target
 from harness.backends.clusters import LoadImageMaker
 from harness.backends.kube import cleanup, loadobjects
 from harness.backends.kube.api import Api
-from harness.backends.kube.checks import wait_until
+from harness.backends.kube.checks import DEFAULT_PATIENCE, wait_until
 from harness.backends.kube.clockprobe import probe_clock
 from harness.backends.kube.kinds import NODE, POD, SERVICE
 from harness.backends.kube.loadprocs import PodFiles, PodProcess, container_state
@@ -257,7 +257,7 @@ class ClusterLoad:
             except BackendError as exc:
                 log.warning("kube teardown: the load Service: %s", exc)
             try:
-                wait_until("the load pods to go", START_S, self._pods_gone)
+                wait_until("the load pods to go", DEFAULT_PATIENCE.teardown_s, self._pods_gone)
             except BackendError as exc:
                 log.warning("kube teardown: %s", exc)
 

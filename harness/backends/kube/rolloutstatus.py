@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.backends.kube.stamps import parse_time
+
 # Waiting reasons that will not fix themselves within a run: fail at once, with the reason.
 STUCK_REASONS = frozenset(
     {
@@ -25,6 +27,9 @@ STUCK_REASONS = frozenset(
     }
 )
 _IMAGE_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"})
+# After a pod's deletionTimestamp (the delete + its grace period) the kubelet sends SIGKILL; the
+# slack covers the kubelet's own lag in seeing the deletion and the API's 1 s timestamps.
+KILL_SLACK_S = 5.0
 
 
 def rollout_state(deployment: Mapping[str, Any]) -> tuple[bool, str]:
@@ -72,25 +77,35 @@ def has_ended(pod: Mapping[str, Any]) -> bool:
     return bool(statuses) and all((cs.get("state") or {}).get("terminated") for cs in statuses)
 
 
-def settled_state(pods: Sequence[Mapping[str, Any]], replicas: int) -> tuple[bool, str]:
-    """(settled, account): exactly ``replicas`` live pods, all Ready, and every terminating pod's
-    containers ended.
+def past_deadline(pod: Mapping[str, Any], now: float) -> bool:
+    """The pod's grace period ran out more than ``KILL_SLACK_S`` ago: by the kubelet's contract
+    its containers have been killed, whatever its status still says."""
+    deadline = parse_time((pod.get("metadata") or {}).get("deletionTimestamp"))
+    return deadline is not None and now > deadline + KILL_SLACK_S
 
-    A terminating pod whose containers have all ended counts as settled: its shutdown, which is
-    what a run measures, is over. Its API object goes when the kubelet has reclaimed it, and on
-    Kubernetes 1.20 that waits for the pod's sandbox to be removed, which the kubelet may leave to
-    its once-a-minute container GC (kubernetes#92817, #97288): measured on the local cluster,
-    a pod whose container exited at 12:28:34 was removed at 12:29:40.8.
+
+def settled_state(pods: Sequence[Mapping[str, Any]], replicas: int, now: float) -> tuple[bool, str]:
+    """(settled, account): exactly ``replicas`` live pods, all Ready, and every terminating pod's
+    shutdown over.
+
+    A terminating pod's shutdown, which is what a run measures, is over when the kubelet reported
+    all its containers ended, or when its grace period ran out (``past_deadline``). Its API object
+    goes when the kubelet has reclaimed it, and on Kubernetes 1.20 that waits for the pod's
+    sandbox to be removed, which the kubelet may leave to its once-a-minute container GC
+    (kubernetes#92817, #97288): measured on the local cluster, a pod whose container exited at
+    12:28:34 was removed at 12:29:40.8. The same regression leaves the status itself behind: in a
+    CI run a drained pod whose app had logged its exit 1 s after the drain still counted as
+    running 60 s later, its grace period (30 s) long over.
     """
     terminating = [p for p in pods if is_terminating(p)]
-    running_down = sum(1 for p in terminating if not has_ended(p))
+    running_down = sum(1 for p in terminating if not (has_ended(p) or past_deadline(p, now)))
     live = [p for p in pods if not is_terminating(p)]
     ready = sum(1 for p in live if is_ready(p))
     done = running_down == 0 and len(live) == replicas and ready == replicas
     ended = len(terminating) - running_down
     account = f"{ready} of {replicas} ready, {len(live)} running, {running_down} terminating"
     if ended:
-        account += f" ({ended} more ended, awaiting removal by the kubelet)"
+        account += f" ({ended} more ended or past their grace period, awaiting the kubelet)"
     return done, account
 
 

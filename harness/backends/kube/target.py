@@ -256,7 +256,7 @@ class TargetBackend(KubeBackend):
         replicas = (dep.get("spec") or {}).get("replicas")
         mine = self._owned_pod_names()
         pods = [p for p in checks.owned_pods(api, names) if _name(p) in mine]
-        return settled_state(pods, 1 if replicas is None else int(replicas))
+        return settled_state(pods, 1 if replicas is None else int(replicas), time.time())
 
     async def teardown(self) -> None:
         """Stops the watches, deletes the twin and gives the Lease back; the user's objects stay
