@@ -176,9 +176,11 @@ def test_nginx_with_keepalive_still_drops_when_it_closes_kept_connections(
 ) -> None:
     """Keep-alive (locust's default): the graceful variants close connections the clients keep.
 
-    What it measured is asserted as such: the preStop variants lose no request to a refused or
-    reset new connection, only the requests sent on a kept connection as nginx closed it
-    (``remote_disconnected``: nothing came back), and far fewer than SIGTERM alone.
+    What it measured is asserted as such: the preStop variants lose no request while the endpoint
+    removal propagates, only the requests sent on a kept connection as nginx closed it, at the
+    end of a hook. How many is a race of a few users' connections at three moments, as it is for
+    SIGTERM alone, so the counts are not ordered: one CI run measured 6 failures for ``current``
+    and 7 for ``prestop-quit``.
     """
     code, run_dir, summary = _run(tmp_path, _nginx_scenario(nginx), "prestop-quit")
     current = _variant(summary, "current")
@@ -186,7 +188,7 @@ def test_nginx_with_keepalive_still_drops_when_it_closes_kept_connections(
     for variant in ("prestop-sleep", "prestop-quit"):
         result = _variant(summary, variant)
         assert set(_failed(summary, variant)) <= {"remote_disconnected", "connection_reset"}
-        assert result["failed"] <= current["failed"], variant
+        assert result["failures_by_phase"]["propagating"] == 0, variant
         # Each failure comes as a hook ends (SIGTERM, or nginx's quit), when nginx closes the
         # connections the clients still hold; none while the endpoint removal propagates.
         hook_ends = [r["prestop_ended"] for r in pods(run_dir, variant) if r["prestop_ended"]]
