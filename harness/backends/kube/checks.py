@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import PodInfo, Target
-from harness.backends.kube import readiness, retry
+from harness.backends.kube import readiness, reap, retry
 from harness.backends.kube.api import Api
 from harness.backends.kube.kinds import DEPLOYMENT, EVENT, NAMESPACE, POD, SERVICE_ACCOUNT
 from harness.backends.kube.objects import Names, owned
@@ -41,7 +41,8 @@ class Patience:
     rollout_s: float = 600.0  # a rolling restart rolled out
     # Pods and namespace gone (teardown only warns); leftovers swept. Kubernetes 1.20.0-1.20.2's
     # kubelet takes up to a minute more than the grace period to remove a pod (kubernetes#97288;
-    # rolloutstatus.py): 60 s was too short for the agent's pods (grace period 1 s) in CI.
+    # rolloutstatus.py): 60 s was too short for the agent's pods (grace period 1 s) in CI. The
+    # gone-waits reap pods whose shutdown is over (reap.py), so this bounds a shutdown that runs.
     teardown_s: float = 180.0
     # How long every pod may run unready before the deploy gives up on its readiness probe
     # (after the probe's initial delay and any startup probe's allowance; readiness.py).
@@ -127,8 +128,7 @@ def settled(api: Api, names: Names, image: str, replicas: int) -> tuple[bool, st
 
 
 def no_pods_left(api: Api, names: Names) -> tuple[bool, str]:
-    left = owned_pods(api, names)
-    return not left, f"{len(left)} pods left"
+    return reap.none_left(api, owned_pods(api, names))
 
 
 def namespace_gone(api: Api, namespace: str) -> tuple[bool, str]:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.clusters import NatReader
-from harness.backends.kube import agentobjects, cleanup
+from harness.backends.kube import agentobjects, cleanup, reap
 from harness.backends.kube.api import Api
 from harness.backends.kube.checks import DEFAULT_PATIENCE, wait_until
 from harness.backends.kube.kinds import CONFIG_MAP, DAEMON_SET, NODE, POD, Kind
@@ -321,7 +321,7 @@ class DataPlaneWatch:
             # The DaemonSet's pods go after it (its deletion is in the background): nothing of
             # the run may be left in a namespace that stays (the user's, or one allowed).
             try:
-                gone_s = DEFAULT_PATIENCE.teardown_s  # 1.20's kubelet: over a minute (checks.py)
+                gone_s = DEFAULT_PATIENCE.teardown_s  # an agent still stopping may take a while
                 wait_until("the agent's pods to go", gone_s, self._agent_pods_gone)
             except BackendError as exc:
                 log.warning("kube teardown: %s", exc)
@@ -330,7 +330,7 @@ class DataPlaneWatch:
         names = self.session.names
         selector = agentobjects.pod_selector(names)
         left = self.api.list(POD, names.namespace, label_selector=selector).get("items") or []
-        return not left, f"{len(left)} left"
+        return reap.none_left(self.api, left)
 
 
 def _number(value: Any) -> float | None:

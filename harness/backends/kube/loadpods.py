@@ -35,7 +35,7 @@ from typing import Any
 from harness import runfolder
 from harness.backends.base import Target
 from harness.backends.clusters import LoadImageMaker
-from harness.backends.kube import cleanup, loadobjects
+from harness.backends.kube import cleanup, loadobjects, reap
 from harness.backends.kube.api import Api
 from harness.backends.kube.checks import DEFAULT_PATIENCE, wait_until
 from harness.backends.kube.clockprobe import probe_clock
@@ -264,8 +264,7 @@ class ClusterLoad:
     def _pods_gone(self) -> tuple[bool, str]:
         selector = loadobjects.pods_selector(self.names)
         items = self.api.list(POD, self.names.namespace, label_selector=selector).get("items")
-        left = [str((i.get("metadata") or {}).get("name")) for i in items or ()]
-        return not left, f"load pods left: {', '.join(left)}"
+        return reap.none_left(self.api, items or [])
 
 
 @dataclass(frozen=True)

@@ -84,12 +84,17 @@ def past_deadline(pod: Mapping[str, Any], now: float) -> bool:
     return deadline is not None and now > deadline + KILL_SLACK_S
 
 
+def shutdown_over(pod: Mapping[str, Any], now: float) -> bool:
+    """The pod's shutdown, which is what a run measures, is over: the kubelet reported all its
+    containers ended, or its grace period ran out (``past_deadline``)."""
+    return has_ended(pod) or past_deadline(pod, now)
+
+
 def settled_state(pods: Sequence[Mapping[str, Any]], replicas: int, now: float) -> tuple[bool, str]:
     """(settled, account): exactly ``replicas`` live pods, all Ready, and every terminating pod's
     shutdown over.
 
-    A terminating pod's shutdown, which is what a run measures, is over when the kubelet reported
-    all its containers ended, or when its grace period ran out (``past_deadline``). Its API object
+    A terminating pod counts once its shutdown is over (``shutdown_over``). Its API object
     goes when the kubelet has reclaimed it, and on Kubernetes 1.20 that waits for the pod's
     sandbox to be removed, which the kubelet may leave to its once-a-minute container GC
     (kubernetes#92817, #97288): measured on the local cluster, a pod whose container exited at
@@ -98,7 +103,7 @@ def settled_state(pods: Sequence[Mapping[str, Any]], replicas: int, now: float) 
     running 60 s later, its grace period (30 s) long over.
     """
     terminating = [p for p in pods if is_terminating(p)]
-    running_down = sum(1 for p in terminating if not (has_ended(p) or past_deadline(p, now)))
+    running_down = sum(1 for p in terminating if not shutdown_over(p, now))
     live = [p for p in pods if not is_terminating(p)]
     ready = sum(1 for p in live if is_ready(p))
     done = running_down == 0 and len(live) == replicas and ready == replicas

@@ -246,9 +246,9 @@ def test_teardown_waits_until_the_agents_pods_are_gone(monkeypatch: pytest.Monke
 
     def wait_until(what: str, timeout_s: float, check: Any) -> None:
         waited.append(what)
-        assert check() == (False, "1 left")
+        assert check() == (False, "1 left: agent-x")
         api.delete(POD, "agent-x", NS, {})
-        assert check() == (True, "0 left")
+        assert check() == (True, "none left")
 
     monkeypatch.setattr(dataplane, "wait_until", wait_until)
     watch.stop()
