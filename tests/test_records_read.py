@@ -13,12 +13,12 @@ from harness.analysis import analyse_order, analyse_order_file
 from harness.analysis.scan import rows_of
 from harness.jsonl import JsonlWriter
 from harness.records import (
-    RecordFormatter,
     RecordRows,
     RequestRecord,
     read_last_end,
     read_records,
     read_rows,
+    record_line,
 )
 from harness.timeline import EventKind
 
@@ -46,10 +46,9 @@ def test_jsonlwriter_output_reads_back_as_written(tmp_path: Path) -> None:
 
 
 def test_recorder_lines_read_back_as_written(tmp_path: Path) -> None:
-    fmt = RecordFormatter()
     lines = [
-        fmt.line(1000.25, 12.5, "/", 200, 14, "p-0", None, None),
-        fmt.line(1001.0, 3.0, "/work?ms=1", 0, 0, None, "connection_refused", 'said "no"'),
+        record_line(1000.25, 12.5, "/", 200, 14, "p-0", None, None),
+        record_line(1001.0, 3.0, "/work?ms=1", 0, 0, None, "connection_refused", 'said "no"'),
     ]
     path = tmp_path / "r.jsonl"
     path.write_text("".join(lines))

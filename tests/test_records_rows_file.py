@@ -6,18 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.records import (
-    RecordFormatter,
     RecordRows,
     RecordTail,
     read_rows,
+    record_line,
     rows_path,
 )
 
-FMT = RecordFormatter()
-
 
 def line(i: int, pod: str | None = "p-0", error: str | None = None) -> str:
-    return FMT.line(1000.0 + i / 7, 1.0 + i / 3, "/", 0 if error else 200, 2, pod, error, None)
+    return record_line(1000.0 + i / 7, 1.0 + i / 3, "/", 0 if error else 200, 2, pod, error, None)
 
 
 def lines(start: int, count: int) -> list[str]:

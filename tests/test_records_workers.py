@@ -11,9 +11,9 @@ import pytest
 from harness.errors import WriteError
 from harness.load.status import WorkerStatus, read_status
 from harness.records import (
-    RecordFormatter,
     merge_worker_files,
     read_records,
+    record_line,
     rows_path,
     worker_files,
 )
@@ -21,9 +21,8 @@ from harness.runfolder import worker_file
 
 
 def write_part(path: Path, worker: int, ends: list[float], torn: str = "") -> None:
-    fmt = RecordFormatter()
     lines = [
-        fmt.line(end - 0.01, 10.0, "/", 200, 2, "pod", None, None, "GET", worker, worker)
+        record_line(end - 0.01, 10.0, "/", 200, 2, "pod", None, None, "GET", worker, worker)
         for end in ends
     ]
     worker_file(path, worker).write_text("".join(lines) + torn)

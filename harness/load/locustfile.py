@@ -60,7 +60,7 @@ from harness.load import distributed
 from harness.load.config import LoadConfig, records_unwritable_exit
 from harness.load.mix import Mix, Prepared
 from harness.load.pacing import PACED, load_model, user_rate_per_s
-from harness.records import RecordFormatter
+from harness.records import record_line
 
 logger = logging.getLogger("drainlab")
 
@@ -172,8 +172,7 @@ def _judge(response: Any, request: Prepared) -> None:
 
 def _request_listener(records: LineFile) -> Callable[..., None]:
     # A closure over the open file: the hot path does no global lookups or None checks.
-    line = RecordFormatter().line
-    write = records.write_line
+    line, write = record_line, records.write_line
     worker = CONFIG.worker
 
     def on_request(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from harness.analysis.clientnodes import client_nodes
 from harness.load.clocks import ClockReading, Clocks
-from harness.records import RecordFormatter, client_suffix, with_client
+from harness.records import client_suffix, record_line, with_client
 
 
 def record(end: float, node: str | None, pod: str | None, error: str | None = None) -> bytes:
-    line = RecordFormatter().line(end - 0.01, 10.0, "/", 0 if error else 200, 1, pod, error, None)
+    line = record_line(end - 0.01, 10.0, "/", 0 if error else 200, 1, pod, error, None)
     data = line.encode()
     return with_client(data, client_suffix(f"load-{node}", node)) if node else data
 

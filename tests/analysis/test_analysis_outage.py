@@ -17,7 +17,7 @@ from harness.analysis import build_order_summary, summary_of_orders
 from harness.analysis.outage import OutageScan, outage_block, rank, ranking_reasons
 from harness.jsonl import JsonlWriter
 from harness.load.pacing import Load
-from harness.records import RecordFormatter, RequestRecord
+from harness.records import RequestRecord, record_line
 from harness.samples import read_samples
 from harness.timeline import EventKind
 
@@ -208,7 +208,7 @@ def test_ranking_breaks_a_tie_on_seconds_of_offered_load_lost() -> None:
 
 def test_read_samples_reads_the_user_and_lines_without_it(tmp_path: Path) -> None:
     path = tmp_path / "records-v.jsonl"
-    line = RecordFormatter().line
+    line = record_line
     with path.open("w") as out:
         out.write(line(1.0, 5.0, "/", 200, 2, "a", None, None, user=3))
         out.write(line(2.0, 1.0, "/", 0, 0, None, "connection_refused", "refused"))

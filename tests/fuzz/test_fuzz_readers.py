@@ -18,22 +18,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.records import (
-    RecordFormatter,
     RecordRows,
     RecordTail,
     read_last_end,
     read_records,
     read_rows,
+    record_line,
     rows_path,
 )
 from harness.timeline import read_timeline
 
 TMP = Path(tempfile.mkdtemp(prefix="drainlab-fuzz-readers-"))
-FMT = RecordFormatter()
 
 LABELS = st.one_of(st.none(), st.text(max_size=8))
 GOOD_LINES = st.builds(
-    lambda start, latency, pod, error: FMT.line(start, latency, "/", 200, 1, pod, error, None),
+    lambda start, latency, pod, error: record_line(start, latency, "/", 200, 1, pod, error, None),
     st.floats(0, 2e9),
     st.floats(0, 1e6),
     LABELS,

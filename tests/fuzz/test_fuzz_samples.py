@@ -12,14 +12,13 @@ from helpers.fuzz import SCALARS, fuzz, json_trees
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.records import RecordFormatter
+from harness.records import record_line
 from harness.samples import read_samples
 
 TMP = Path(tempfile.mkdtemp(prefix="drainlab-fuzz-samples-"))
-FMT = RecordFormatter()
 LABELS = st.one_of(st.none(), st.text(max_size=8))
 GOOD = st.builds(
-    lambda start, latency, pod, error, user: FMT.line(
+    lambda start, latency, pod, error, user: record_line(
         start, latency, "/", 200, 1, pod, error, None, user=user
     ),
     st.floats(0, 2e9),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.load.clocks import ClockReading, Clocks, best, cristian, join_records, read_clocks
-from harness.records import RecordFormatter, client_suffix, read_records, with_client
+from harness.records import client_suffix, read_records, record_line, with_client
 from harness.runfolder import clocks_name, worker_file
 
 
@@ -47,12 +47,11 @@ def test_the_clocks_file_round_trips_and_a_bad_one_moves_nothing(tmp_path: Path)
 def test_joining_moves_a_node_whose_clock_is_off_and_keeps_the_client(tmp_path: Path) -> None:
     order = "naive"
     records = tmp_path / f"records-{order}.jsonl"
-    fmt = RecordFormatter()
     for worker, node, ends in ((0, "a", [10.0, 12.0]), (1, "b", [13.5, 15.0])):
         suffix = client_suffix(f"load-w{worker}", node)
         lines = [
             with_client(
-                fmt.line(
+                record_line(
                     e - 0.1, 100.0, "/", 200, 1, "p", None, None, "GET", worker, worker
                 ).encode(),
                 suffix,
@@ -79,7 +78,7 @@ def test_joining_moves_a_node_whose_clock_is_off_and_keeps_the_client(tmp_path: 
 
 
 def test_with_client_adds_the_pod_and_node_inside_the_line() -> None:
-    line = RecordFormatter().line(1.0, 1.0, "/", 200, 1, "p", None, None).encode()
+    line = record_line(1.0, 1.0, "/", 200, 1, "p", None, None).encode()
     added = with_client(line, client_suffix("load-w0", "node-1"))
     assert added.endswith(b',"client_pod":"load-w0","client_node":"node-1"}\n')
     assert json.loads(added)["client_node"] == "node-1"

@@ -13,13 +13,12 @@ from harness.jsonl import LineFile
 from harness.load.config import ENV_TRAFFIC, LoadConfig
 from harness.load.mix import Request
 from harness.load.progress import LoadCounter, LoadStats, format_progress
-from harness.records import RecordFormatter, RequestRecord, read_records, record_from_dict
+from harness.records import RequestRecord, read_records, record_from_dict, record_line
 from harness.scenario import Traffic
 
 
 def test_line_is_a_request_record_in_contract_order() -> None:
-    fmt = RecordFormatter()
-    line = fmt.line(1700000000.25, 12.5, "/work?ms=200", 200, 14, "pod-1", None, None)
+    line = record_line(1700000000.25, 12.5, "/work?ms=200", 200, 14, "pod-1", None, None)
     assert line.endswith("\n") and line.count("\n") == 1
     data = json.loads(line)
     # A GET leaves the method out: its line is what it was before requests could be other methods;
@@ -43,8 +42,7 @@ def test_line_is_a_request_record_in_contract_order() -> None:
 
 
 def test_a_method_other_than_get_ends_the_line() -> None:
-    fmt = RecordFormatter()
-    line = fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
+    line = record_line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST")
     data = json.loads(line)
     assert list(data) == [
         f
@@ -53,13 +51,12 @@ def test_a_method_other_than_get_ends_the_line() -> None:
     ]
     assert record_from_dict(data).method == "POST"
     assert record_from_dict({**data, "method": "GET"}) == record_from_dict(
-        json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None))
+        json.loads(record_line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None))
     )
 
 
 def test_the_user_number_ends_the_line_and_a_line_without_it_reads_as_none() -> None:
-    fmt = RecordFormatter()
-    data = json.loads(fmt.line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST", 7))
+    data = json.loads(record_line(1.0, 2.0, "/orders", 201, 3, "pod-1", None, None, "POST", 7))
     assert list(data) == [
         f
         for f in RequestRecord.__dataclass_fields__
@@ -72,15 +69,14 @@ def test_the_user_number_ends_the_line_and_a_line_without_it_reads_as_none() -> 
 
 
 def test_strings_are_escaped_and_messages_shortened() -> None:
-    fmt = RecordFormatter()
     pod = 'we"ird\\pod\n"error":"x"'
     message = 'URL "http://x/": code=500 ' + "é" * 1000
-    data = json.loads(fmt.line(1.0, 0.0, "/", 500, 0, pod, "http_5xx", message))
+    data = json.loads(record_line(1.0, 0.0, "/", 500, 0, pod, "http_5xx", message))
     assert data["pod"] == pod
     assert data["error"] == "http_5xx"
     assert data["message"] == message[:300]
-    # cached strings come back identical
-    assert fmt.line(1.0, 0.0, "/", 0, 0, pod, None, None) == fmt.line(
+    # the same values, the same line
+    assert record_line(1.0, 0.0, "/", 0, 0, pod, None, None) == record_line(
         1.0, 0.0, "/", 0, 0, pod, None, None
     )
 
@@ -102,10 +98,9 @@ def test_tail_counts_only_complete_lines_and_reads_only_new_bytes(tmp_path: Path
     path = tmp_path / "records.jsonl"
     tail = LoadCounter([path])
     assert tail.poll() == LoadStats(0, 0, {})  # no file yet
-    fmt = RecordFormatter()
-    ok = fmt.line(1.0, 1.0, "/", 200, 3, "p", None, None)
-    refused = fmt.line(1.0, 1.0, "/", 0, 0, None, "connection_refused", "Err: a,b")
-    five = fmt.line(1.0, 1.0, "/", 500, 3, "p", "http_5xx", None)
+    ok = record_line(1.0, 1.0, "/", 200, 3, "p", None, None)
+    refused = record_line(1.0, 1.0, "/", 0, 0, None, "connection_refused", "Err: a,b")
+    five = record_line(1.0, 1.0, "/", 500, 3, "p", "http_5xx", None)
     path.write_text(ok + refused + five[:20])  # the last line is still being written
     assert tail.poll() == LoadStats(2, 1, {"connection_refused": 1})
     with path.open("a") as handle:
