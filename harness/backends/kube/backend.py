@@ -58,6 +58,7 @@ from harness.backends.kube.manifests import Obj, app_container
 from harness.backends.kube.objects import MANAGED, Names, new_run_id, now_iso, owned, restart_patch
 from harness.backends.kube.pdb import POLICY_V1BETA1, choose_policy, pdb_kind, pdb_object
 from harness.backends.kube.readiness import readiness_path
+from harness.backends.kube.reap import Reaper
 from harness.backends.kube.session import Session
 from harness.dataplane.settings import DataPlane
 from harness.errors import BackendError, UsageError
@@ -329,7 +330,8 @@ class KubeBackend(TeardownOnExit):
         )
         for kind in (pdb_kind(self._policy), *MANAGED):
             await asyncio.to_thread(cleanup.delete_owned, api, kind, names)
-        await self._wait_quietly("pods to go", functools.partial(checks.no_pods_left, api, names))
+        gone = functools.partial(checks.no_pods_left, api, names, Reaper(api))
+        await self._wait_quietly("pods to go", gone)
         if await asyncio.to_thread(claim.release_namespace, api, session, self.run_id):
             gone = functools.partial(checks.namespace_gone, api, names.namespace)
             await self._wait_quietly("namespace to go", gone)

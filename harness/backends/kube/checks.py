@@ -127,8 +127,8 @@ def settled(api: Api, names: Names, image: str, replicas: int) -> tuple[bool, st
     return settled_state(owned_pods(api, names), replicas, time.time())
 
 
-def no_pods_left(api: Api, names: Names) -> tuple[bool, str]:
-    return reap.none_left(api, owned_pods(api, names))
+def no_pods_left(api: Api, names: Names, reaper: reap.Reaper) -> tuple[bool, str]:
+    return reaper.gone(owned_pods(api, names))
 
 
 def namespace_gone(api: Api, namespace: str) -> tuple[bool, str]:

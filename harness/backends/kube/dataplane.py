@@ -322,15 +322,17 @@ class DataPlaneWatch:
             # the run may be left in a namespace that stays (the user's, or one allowed).
             try:
                 gone_s = DEFAULT_PATIENCE.teardown_s  # an agent still stopping may take a while
-                wait_until("the agent's pods to go", gone_s, self._agent_pods_gone)
+                reaper = reap.Reaper(self.api)
+                wait_until(
+                    "the agent's pods to go", gone_s, lambda: reaper.gone(self._agent_pods())
+                )
             except BackendError as exc:
                 log.warning("kube teardown: %s", exc)
 
-    def _agent_pods_gone(self) -> tuple[bool, str]:
+    def _agent_pods(self) -> list[dict[str, Any]]:
         names = self.session.names
         selector = agentobjects.pod_selector(names)
-        left = self.api.list(POD, names.namespace, label_selector=selector).get("items") or []
-        return reap.none_left(self.api, left)
+        return self.api.list(POD, names.namespace, label_selector=selector).get("items") or []
 
 
 def _number(value: Any) -> float | None:

@@ -257,14 +257,14 @@ class ClusterLoad:
             except BackendError as exc:
                 log.warning("kube teardown: the load Service: %s", exc)
             try:
-                wait_until("the load pods to go", DEFAULT_PATIENCE.teardown_s, self._pods_gone)
+                reaper, patience = reap.Reaper(self.api), DEFAULT_PATIENCE.teardown_s
+                wait_until("the load pods to go", patience, lambda: reaper.gone(self._pods()))
             except BackendError as exc:
                 log.warning("kube teardown: %s", exc)
 
-    def _pods_gone(self) -> tuple[bool, str]:
+    def _pods(self) -> list[dict[str, Any]]:
         selector = loadobjects.pods_selector(self.names)
-        items = self.api.list(POD, self.names.namespace, label_selector=selector).get("items")
-        return reap.none_left(self.api, items or [])
+        return self.api.list(POD, self.names.namespace, label_selector=selector).get("items") or []
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Teardown's wait for pods to go, without waiting on the kubelet's bookkeeping.
+"""Teardown's waits for pods to go, without waiting on the kubelet's bookkeeping.
 
 A pod the teardown deleted is gone for the API only once its kubelet has reclaimed it, and on
 Kubernetes 1.20.0-1.20.2 that waits for the pod's sandbox to be removed, which the kubelet may
@@ -9,44 +9,80 @@ the agent's, every container long exited. A terminating pod whose shutdown is ov
 left to stop; deleting its object with a grace period of 0, on its UID so that exactly that pod
 goes, is what the kubelet does once it has cleaned up, and it still cleans up after. A pod still
 shutting down is never touched: its preStop hook and its drain run to their end.
+
+Reaping only saves time, so it is one attempt, never retried: where the API refuses it (no
+``delete`` on pods for this user, an API server in trouble), the wait goes on as the kubelet
+allows and nothing more is asked of the API for that wait.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.backends.kube.api import Api
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from harness.backends.kube.api import GONE_OR_CHANGED, Api
 from harness.backends.kube.kinds import POD
 from harness.backends.kube.rolloutstatus import is_terminating, shutdown_over
 
-
-def reap_ended(api: Api, pods: Sequence[Mapping[str, Any]]) -> int:
-    """Removes the objects of the terminating ``pods`` whose shutdown is over; how many.
-
-    The caller lists only pods that are the harness's own (its label selector, or ``owned``)."""
-    now = time.time()
-    reaped = 0
-    for pod in pods:
-        meta = pod.get("metadata") or {}
-        if is_terminating(pod) and shutdown_over(pod, now) and meta.get("uid"):
-            body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
-            api.delete(POD, str(meta.get("name")), meta.get("namespace"), body)
-            reaped += 1
-    return reaped
+log = logging.getLogger(__name__)
 
 
-def none_left(api: Api, pods: Sequence[Mapping[str, Any]]) -> tuple[bool, str]:
-    """A gone-check's answer for ``pods``, the harness's own just listed: done when there are
-    none. Those whose shutdown is over are reaped on the way, so the next listing misses them
-    (one that a finalizer keeps is still waited for)."""
-    if not pods:
-        return True, "none left"
-    reaped = reap_ended(api, pods)
-    account = f"{len(pods)} left: " + ", ".join(
-        str((p.get("metadata") or {}).get("name")) for p in pods
-    )
-    if reaped:
-        account += f" ({reaped} of them ended, their objects removed)"
-    return False, account
+class Reaper:
+    """One gone-wait's reaping. ``gone`` is its check: give it the pods of the harness's own that
+    the wait just listed (its label selector, or ``owned``)."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.refused: str | None = None  # why the API refused a reap: none is asked again
+
+    def gone(self, pods: Sequence[Mapping[str, Any]]) -> tuple[bool, str]:
+        """Done when ``pods`` is empty. Those whose shutdown is over are reaped on the way, so
+        the next listing misses them (one that a finalizer keeps is still waited for)."""
+        if not pods:
+            return True, "none left"
+        reaped = self.reap_ended(pods)
+        account = f"{len(pods)} left: " + ", ".join(
+            str((p.get("metadata") or {}).get("name")) for p in pods
+        )
+        if reaped:
+            account += f" ({reaped} of them ended, their objects removed)"
+        return False, account
+
+    def reap_ended(self, pods: Sequence[Mapping[str, Any]]) -> int:
+        """Removes the objects of the terminating ``pods`` whose shutdown is over; how many."""
+        now = time.time()
+        reaped = 0
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            if self.refused or not (is_terminating(pod) and shutdown_over(pod, now)):
+                continue
+            if not meta.get("uid"):
+                continue
+            if self._delete(str(meta.get("name")), meta.get("namespace"), str(meta["uid"])):
+                reaped += 1
+        return reaped
+
+    def _delete(self, name: str, namespace: str | None, uid: str) -> bool:
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+        try:
+            self.api.request(POD, "delete", name, namespace, body=body)()
+        except ApiException as exc:
+            if exc.status in GONE_OR_CHANGED:
+                return False  # already gone, or another pod of that name now
+            self._refused(f"HTTP {exc.status} {exc.reason}")
+            return False
+        except (HTTPError, OSError) as exc:
+            self._refused(f"{type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    def _refused(self, why: str) -> None:
+        self.refused = why
+        log.info(
+            "kube teardown: removing ended pods' objects refused (%s): waiting for the kubelet", why
+        )
