@@ -58,13 +58,9 @@ class Reaper:
         now = time.time()
         reaped = 0
         for pod in pods:
-            meta = pod.get("metadata") or {}
-            if self.refused or not (is_terminating(pod) and shutdown_over(pod, now)):
-                continue
-            if not meta.get("uid"):
-                continue
-            if self._delete(str(meta.get("name")), meta.get("namespace"), str(meta["uid"])):
-                reaped += 1
+            meta, over = pod.get("metadata") or {}, is_terminating(pod) and shutdown_over(pod, now)
+            if over and meta.get("uid") and not self.refused:
+                reaped += self._delete(str(meta.get("name")), meta.get("namespace"), meta["uid"])
         return reaped
 
     def _delete(self, name: str, namespace: str | None, uid: str) -> bool:
