@@ -212,6 +212,8 @@ class Run:
     machine_busy_s: float  # every core's busy time over the steady part (/proc/stat)
     status_cpu_s: float  # the workers' own CPU, test_start to stopped (their status)
     status_requests: int  # locust's count of the workers' requests
+    records: int = 0  # record lines the workers wrote (0 with recording off)
+    record_writes: int = 0  # the write(2) calls that took them
 
     @property
     def per_second(self) -> float:
@@ -379,6 +381,8 @@ async def measure(
         machine_busy_s=last.machine - first.machine,
         status_cpu_s=sum(c or 0.0 for c in cpu),
         status_requests=sum(n or 0 for n in counted),
+        records=status.records or 0,
+        record_writes=status.record_writes or 0,
     )
 
 
@@ -408,6 +412,8 @@ def total(runs: Sequence[Run]) -> Run:
         machine_busy_s=sum(r.machine_busy_s for r in runs),
         status_cpu_s=sum(r.status_cpu_s for r in runs),
         status_requests=sum(r.status_requests for r in runs),
+        records=sum(r.records for r in runs),
+        record_writes=sum(r.record_writes for r in runs),
     )
 
 
@@ -452,7 +458,8 @@ def report(by_name: dict[str, list[Run]], cores_: int) -> list[str]:
     lines.append(
         f"recording, 2 workers: req/s on/off {recording:.3f} (goal >= {GOAL_RECORDING}: "
         f"{_verdict(recording >= GOAL_RECORDING)}); by round {rounds}; CPU per request "
-        f"off/on {off.cpu_us_per_request / two.cpu_us_per_request:.3f}"
+        f"off/on {off.cpu_us_per_request / two.cpu_us_per_request:.3f}; "
+        f"{two.records / max(two.record_writes, 1):.1f} records per write(2)"
     )
     for label, name in (("1 worker", "1"), ("2 workers", "2")):
         runs = by_name[name]

@@ -91,8 +91,9 @@ class JsonlWriter:
 
 
 class LineFile:
-    """Appends whole lines with one write(2) each on an ``O_APPEND`` descriptor: no user-space
-    buffer, so a SIGKILL of the writer loses no completed line. Safe to use from greenlets.
+    """Appends whole lines, each call with one write(2) on an ``O_APPEND`` descriptor: no
+    user-space buffer, so a SIGKILL of the writer loses no line it was given. Safe to use from
+    greenlets.
 
     A failed write raises ``WriteError``; with ``on_failure`` it is handed to that callback
     instead, once, and later lines are counted as ``lost`` (the writer stops: a torn line must
@@ -108,31 +109,36 @@ class LineFile:
         self.lost = 0
 
     def write_line(self, line: str) -> None:
+        self.write_lines(line, 1)
+
+    def write_lines(self, text: str, lines: int) -> None:
+        """``text``: ``lines`` whole lines, written with one write(2) and counted as ``lines``
+        (in ``count``, or in ``lost`` when the write fails)."""
         if self._fd is None:
             return  # closed at shutdown; a straggler greenlet must not crash the listener
         if self.failure is not None:
-            self.lost += 1
+            self.lost += lines
             return
-        data = line.encode()
+        data = text.encode()
         try:
-            # One write(2): the hot path (once per request, inside locust). The rest of a short
-            # write goes the long way, which names the error.
+            # One write(2): the hot path (inside locust). The rest of a short write goes the long
+            # way, which names the error.
             written = os.write(self._fd, data)
             if written != len(data):
                 write_all(self._fd, data[written:], self.path)
         except OSError as exc:
-            self._failed(WriteError(self.path, exc))
+            self._failed(WriteError(self.path, exc), lines)
             return
         except WriteError as exc:
-            self._failed(exc)
+            self._failed(exc, lines)
             return
-        self.count += 1
+        self.count += lines
 
-    def _failed(self, failure: WriteError) -> None:
+    def _failed(self, failure: WriteError, lines: int) -> None:
         if self._on_failure is None:
             raise failure
         self.failure = failure
-        self.lost += 1
+        self.lost += lines
         self._on_failure(failure)
 
     def write_obj(self, obj: dict[str, Any]) -> None:

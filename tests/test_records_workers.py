@@ -85,7 +85,7 @@ def test_the_master_and_its_workers_status_files_read_as_one(tmp_path: Path) -> 
     worker_file(master, 0).write_text(
         '{"event":"connected","ts":9.0,"worker":0}\n'
         '{"event":"started","ts":10.1,"cpu_s":1.0}\n'
-        '{"event":"stopped","ts":20.5,"cut_off":1,"records":20,"cpu_s":3.0}\n'
+        '{"event":"stopped","ts":20.5,"cut_off":1,"records":20,"record_writes":4,"cpu_s":3.0}\n'
     )
     worker_file(master, 1).write_text(  # died: it never said it stopped
         '{"event":"connected","ts":9.5,"worker":1}\n{"event":"started","ts":10.2,"cpu_s":1.0}\n'
@@ -94,11 +94,21 @@ def test_the_master_and_its_workers_status_files_read_as_one(tmp_path: Path) -> 
     assert (status.started_at, status.stopping_at, status.stopped_at) == (10.0, 20.0, 21.0)
     assert status.locust_requests == 30
     assert status.workers == (
-        WorkerStatus(0, 9.0, 10.1, 20.5, records=20, cut_off=1, cpu_s=2.0, locust_requests=20),
+        WorkerStatus(
+            0,
+            9.0,
+            10.1,
+            20.5,
+            records=20,
+            record_writes=4,
+            cut_off=1,
+            cpu_s=2.0,
+            locust_requests=20,
+        ),
         WorkerStatus(1, 9.5, 10.2, None, locust_requests=10),
     )
     # A total is known only when every worker said its part.
-    assert (status.records, status.cut_off, status.cpu_s) == (None, None, None)
+    assert (status.records, status.record_writes, status.cut_off, status.cpu_s) == (None,) * 4
     assert read_status(tmp_path / "nothing.jsonl", workers=2).workers == (
         WorkerStatus(0),
         WorkerStatus(1),

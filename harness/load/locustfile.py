@@ -9,7 +9,9 @@ from the environment (``harness.load.config``) and never touches asyncio.
   so that the user keeps its rate and a failure does not bring its next request forward; closed:
   it thinks for a time uniform in [wait_min_s, wait_max_s] after each answer.
 - Records: each carries the user's number (``user``), so the analysis can follow one user's
-  requests (harness.analysis.outage: how long it waited for its next success).
+  requests (harness.analysis.outage: how long it waited for its next success). The lines of one
+  pass of gevent's loop go out with one write(2) (harness.load.recordsink), each before its user
+  sends its next request.
   All draws come from a per-user RNG seeded from ``DRAINLAB_SEED`` and the user's number, so a
   seed gives the same sequence per user.
 - Statuses: the request's ``expect`` decides (locust's own rule, 2xx and redirects, is replaced),
@@ -60,6 +62,7 @@ from harness.load import distributed
 from harness.load.config import LoadConfig, records_unwritable_exit
 from harness.load.mix import Mix, Prepared
 from harness.load.pacing import PACED, load_model, user_rate_per_s
+from harness.load.recordsink import RecordSink
 from harness.records import record_line
 
 logger = logging.getLogger("drainlab")
@@ -86,13 +89,21 @@ def _records_unwritable(failure: WriteError) -> None:
     for environment in _environments:
         environment.process_exit_code = records_unwritable_exit(failure.errno)
         if environment.runner is not None:
-            environment.runner.quit()
+            # The write came from a callback of gevent's hub (harness.load.recordsink), where
+            # nothing may block: quitting, which waits for the users, runs in a greenlet.
+            gevent.spawn(environment.runner.quit)
 
 
 STATUS = LineFile(CONFIG.status_path)
 # The master of a distributed run (traffic.workers) sends no request: its workers record theirs.
 _RECORDS_ON = CONFIG.record and not CONFIG.is_master
-RECORDS = LineFile(CONFIG.records_path, _records_unwritable) if _RECORDS_ON else None
+RECORDS = (
+    RecordSink(
+        LineFile(CONFIG.records_path, _records_unwritable), gevent.get_hub().loop.run_callback
+    )
+    if _RECORDS_ON
+    else None
+)
 _user_numbers = itertools.count()
 _cut_off = 0
 _stopping = False
@@ -170,9 +181,9 @@ def _judge(response: Any, request: Prepared) -> None:
         response.failure(UnexpectedStatus(status, request.expect))
 
 
-def _request_listener(records: LineFile) -> Callable[..., None]:
-    # A closure over the open file: the hot path does no global lookups or None checks.
-    line, write = record_line, records.write_line
+def _request_listener(records: RecordSink) -> Callable[..., None]:
+    # A closure over the sink: the hot path does no global lookups or None checks.
+    line, write = record_line, records.add
     worker = CONFIG.worker
 
     def on_request(
@@ -219,8 +230,15 @@ def _listen(hook: Any, handler: Callable[..., None]) -> None:
     hook.add_listener(handler)
 
 
+def _flush_records(**_: Any) -> None:
+    # A request that ended after the users' stop still reaches the file before the process ends.
+    if RECORDS is not None:
+        RECORDS.flush()
+
+
 if RECORDS is not None:
     _listen(events.request, _request_listener(RECORDS))
+    _listen(events.quitting, _flush_records)
 
 
 def _quit_after_duration(environment: Environment) -> None:
@@ -266,13 +284,14 @@ def _on_test_stop(**_: Any) -> None:
             "ts": time.time(),
             "cut_off": _cut_off,
             "records": _records_count(),
+            "record_writes": RECORDS.writes if RECORDS is not None else None,
             "cpu_s": _cpu_s(),
         }
     )
 
 
 def _records_count() -> int | None:
-    return RECORDS.count if RECORDS is not None else None
+    return RECORDS.written() if RECORDS is not None else None
 
 
 _END_DISTRIBUTED = distributed.install(CONFIG, STATUS, _records_count, _listen)

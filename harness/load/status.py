@@ -1,7 +1,8 @@
 """What the locust processes said about themselves: their lifecycle lines (status files), read.
 
 Each locust process appends lines to its own status file (harness.load.locustfile):
-``started``, ``stopping``, ``stopped`` (records written, requests cut off, CPU seconds) and
+``started``, ``stopping``, ``stopped`` (records written and the writes that took them, requests
+cut off, CPU seconds) and
 ``counted`` (locust's own request count, when it quits). With several workers
 (harness.load.distributed), the master's file has the run's times and locust's count per worker,
 each worker's file its own ``connected``, times, records and CPU; ``read_status`` puts them
@@ -27,6 +28,7 @@ class WorkerStatus:
     started_at: float | None = None  # its users began
     stopped_at: float | None = None
     records: int | None = None  # record lines it wrote
+    record_writes: int | None = None  # the write(2) calls that took them
     cut_off: int | None = None
     cpu_s: float | None = None
     locust_requests: int | None = None  # what the master counted from its reports
@@ -43,6 +45,7 @@ class LoadStatus:
     client_retries: bool | None = None  # geventhttpclient's silent resends were left on
     cpu_s: float | None = None  # CPU seconds the sending processes used from start to stopped
     records: int | None = None  # record lines written, as the writers counted them
+    record_writes: int | None = None  # the write(2) calls that took them (several lines each)
     locust_requests: int | None = None  # locust's own request count (its stats), once it quit
     workers: tuple[WorkerStatus, ...] = ()  # one per worker process, when there are several
 
@@ -65,6 +68,7 @@ def read_status(path: Path, workers: int = 0) -> LoadStatus:
                 started_at=fields.get("started_at"),
                 stopped_at=fields.get("stopped_at"),
                 records=fields.get("records"),
+                record_writes=fields.get("record_writes"),
                 cut_off=fields.get("cut_off"),
                 cpu_s=fields.get("cpu_s"),
                 locust_requests=counted.get(str(number)),
@@ -79,6 +83,7 @@ def read_status(path: Path, workers: int = 0) -> LoadStatus:
         client_retries=master.get("client_retries"),
         cpu_s=_total(part.cpu_s for part in parts),
         records=_total(part.records for part in parts),
+        record_writes=_total(part.record_writes for part in parts),
         locust_requests=own.get("locust_requests"),
         workers=tuple(parts),
     )
@@ -105,6 +110,7 @@ def _read_lines(path: Path) -> dict[str, Any]:
             fields["stopped_at"] = data["ts"]
             fields["cut_off"] = data.get("cut_off")
             fields["records"] = data.get("records")
+            fields["record_writes"] = data.get("record_writes")
             fields["cpu_at_stop"] = data.get("cpu_s")
         elif event == "counted":
             fields["locust_requests"] = data.get("locust_requests")
@@ -114,7 +120,7 @@ def _read_lines(path: Path) -> dict[str, Any]:
 
 def _common(raw: dict[str, Any]) -> dict[str, Any]:
     """The fields every process's file has, as LoadStatus names them."""
-    names = ("started_at", "stopping_at", "stopped_at", "cut_off", "records")
+    names = ("started_at", "stopping_at", "stopped_at", "cut_off", "records", "record_writes")
     fields = {name: raw[name] for name in names if name in raw}
     if "client_retries" in raw:
         fields["client_retries"] = raw["client_retries"]

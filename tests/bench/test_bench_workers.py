@@ -106,6 +106,8 @@ def _run(workers: str, processes: int, record: bool, rate: float, us: float) -> 
         machine_busy_s=19.9 if processes > 1 else 11.5,
         status_cpu_s=us * rate * 11 / 1e6,
         status_requests=int(rate * 11),
+        records=int(rate * 11) if record else 0,
+        record_writes=int(rate * 11 / 6) if record else 0,
     )
 
 
@@ -129,6 +131,7 @@ def test_report_gives_ratios_and_verdicts() -> None:
     assert lines[1].startswith("auto (= 2): req/s 1.20x 1 worker's (goal >= 1.3: FAIL)")
     assert "1.22x (goal within 10%: FAIL)" in lines[1]
     assert lines[2].startswith("recording, 2 workers: req/s on/off 0.900 (goal >= 0.95: FAIL)")
+    assert lines[2].endswith("; 6.0 records per write(2)")
     assert lines[3].startswith("limit, 1 worker: the load workers")
     assert lines[4].startswith("limit, 2 workers: the cores")
 
@@ -172,6 +175,7 @@ def test_a_tiny_run_produces_every_figure(
         assert run.nginx_cpu_s >= 0 and len(run.worker_cpu_s) == run.processes
         if run.processes == 1:
             assert run.master_cpu_s == 0  # no master: the single process sends
+        assert (run.records > 0) is run.record and run.record_writes <= run.records
     assert by_name["2 off"][0].record is False and by_name["auto"][0].processes == cores()
     out = capsys.readouterr().out
     assert "req/s" in out and "limit, 2 workers: " in out and "recording, 2 workers" in out

@@ -54,6 +54,7 @@ def check_clean_run(
     assert status.started_at is not None and status.stopping_at is not None
     assert status.cut_off == 0
     assert status.locust_requests == status.records == len(records)  # locust's own count too
+    assert status.record_writes is not None and 0 < status.record_writes <= status.records
     assert all(status.started_at - 0.01 <= r.start < status.stopping_at for r in records)
     assert 2.9 <= status.stopping_at - status.started_at <= 10
     stats = run.stats()
@@ -151,6 +152,31 @@ def test_records_survive_sigkill_of_locust(tmp_path: Path) -> None:
         assert len(records) == len(raw.splitlines()) - 1
     # Lost: at most the requests in flight (one per user) when the kill came.
     assert len(records) <= server.counts.requests <= len(records) + 4
+
+
+@pytest.mark.slow
+def test_a_records_file_the_disk_refuses_stops_locust_with_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    # The refused write comes from a callback of gevent's hub (harness.load.recordsink), where
+    # the locustfile may not block: it must still quit locust with the errno in its exit code.
+    (tmp_path / "records.jsonl").symlink_to("/dev/full")
+
+    async def scenario() -> tuple[float, BaseException | None]:
+        server = await serve("pod-a")
+        began = time.monotonic()
+        run = await start(server.url, tmp_path, QUICK, 60.0)
+        failure: BaseException | None = None
+        try:
+            await run.wait()
+        except HarnessError as exc:
+            failure = exc
+        await server.close()
+        return time.monotonic() - began, failure
+
+    took, failure = run_async(scenario)
+    assert str(failure) == f"cannot write {tmp_path / 'records.jsonl'}: No space left on device"
+    assert took < 30  # quit at the fault, not at the end of the 60 s run
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ HARNESS_ALLOWED = {
     "harness.load.locustfile",
     "harness.load.mix",
     "harness.load.pacing",
+    "harness.load.recordsink",
     "harness.load.traffic",
 }
 
