@@ -157,8 +157,8 @@ def record_line(
     of a worker's rate (bench/RESULTS.md). One dict in ``RequestRecord`` order and orjson's
     serialiser: 0.5 µs on this machine (timeit), where an f-string with six-decimal floats and
     cached quoted strings took 1.6 µs. Floats keep their shortest exact form. The caller
-    writes the line with one write(2) (``harness.jsonl.LineFile``), so a SIGKILL loses no
-    completed line.
+    (``harness.load.recordsink``) writes the lines of one pass of gevent's loop with one write(2),
+    each before its user sends again, so a SIGKILL loses no more than the requests in flight.
     """
     record: dict[str, Any] = {
         "start": start,
