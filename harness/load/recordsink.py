@@ -1,10 +1,11 @@
 """The records file of a locust process: the lines of one pass of gevent's loop go out together.
 
-Writing each record with a write(2) of its own cost a worker about 3 µs per request on these
-machines (the syscall and what it displaces; bench/RESULTS.md), a few per cent of its rate. The
-sink keeps the lines of the requests that end in one pass of the loop and writes them with one
-write(2) in a callback of that pass, which gevent runs before its next poll (``schedule`` is the
-hub's ``loop.run_callback``).
+A write(2) per record made recording cost a worker two to three times what the listener's own
+code costs (bench/RESULTS.md: 6-10 µs of CPU per request against 2.6-3 µs in a tight loop): the
+syscall, and what it displaces in the caches, in the middle of locust's own work. The sink keeps
+the lines of the requests that end in one pass of the loop and writes them with one write(2) in
+a callback of that pass, which gevent runs before its next poll (``schedule`` is the hub's
+``loop.run_callback``).
 
 What a SIGKILL loses stays what it was with a write per record: a user sends its next request
 only after its wait, and a wait ends in a later callback or timer than the flush its record

@@ -2,11 +2,10 @@
 
 Each locust process appends lines to its own status file (harness.load.locustfile):
 ``started``, ``stopping``, ``stopped`` (records written and the writes that took them, requests
-cut off, CPU seconds) and
-``counted`` (locust's own request count, when it quits). With several workers
-(harness.load.distributed), the master's file has the run's times and locust's count per worker,
-each worker's file its own ``connected``, times, records and CPU; ``read_status`` puts them
-together.
+cut off, CPU seconds) and ``counted`` (locust's own request count, when it quits). With several
+workers (harness.load.distributed), the master's file has the run's times and locust's count per
+worker, each worker's file its own ``connected``, times, records and CPU; ``read_status`` puts
+them together.
 """
 
 from __future__ import annotations
