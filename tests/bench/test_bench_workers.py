@@ -8,8 +8,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers.debian import PackageUnavailable
-from helpers.nginx import nginx_binary
 
 from bench import _proctree
 from bench.workers import (
@@ -22,7 +20,6 @@ from bench.workers import (
     Shares,
     bench,
     diagnose,
-    find_nginx,
     main,
     nginx_config,
     report,
@@ -36,18 +33,6 @@ server accepts handled requests
  12 12 4567
 Reading: 0 Writing: 1 Waiting: 2
 """
-
-
-@pytest.fixture(scope="module")
-def nginx() -> str:
-    """nginx installed, else Debian's unpacked into the cache (as the proof tests have it)."""
-    found = find_nginx()
-    if found is not None:
-        return found
-    try:
-        return str(nginx_binary())
-    except PackageUnavailable as exc:
-        pytest.skip(f"nginx is not installed and Debian's cannot be fetched here: {exc}")
 
 
 def test_nginx_config_listens_on_loopback_and_writes_only_in_its_folder(tmp_path: Path) -> None:
