@@ -14,21 +14,9 @@ from harness.jsonl import LineFile
 from harness.load.recordsink import RecordSink
 
 
-class CountingLineFile(LineFile):
-    """A LineFile that counts its writes."""
-
-    def __init__(self, path: Path, on_failure: Callable[[WriteError], None] | None = None) -> None:
-        super().__init__(path, on_failure)
-        self.writes = 0
-
-    def write_lines(self, text: str, lines: int) -> None:
-        self.writes += 1
-        super().write_lines(text, lines)
-
-
 def test_the_lines_of_a_pass_go_out_together_in_order(tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
-    out = CountingLineFile(path)
+    out = LineFile(path)
     scheduled: list[Callable[[], None]] = []
     sink = RecordSink(out, scheduled.append)
     for n in range(3):
@@ -36,12 +24,12 @@ def test_the_lines_of_a_pass_go_out_together_in_order(tmp_path: Path) -> None:
     assert len(scheduled) == 1 and path.read_text() == ""  # nothing yet: the pass goes on
     scheduled.pop()()
     assert path.read_text() == '{"n":0}\n{"n":1}\n{"n":2}\n'
-    assert (out.writes, out.count) == (1, 3)
+    assert (sink.writes, out.count) == (1, 3)
     sink.add('{"n":3}\n')  # the next pass schedules its own write
     assert len(scheduled) == 1
     assert sink.written() == 4  # the count of the file, what was pending included
     scheduled.pop()()  # the pass's callback finds nothing left to write
-    assert (out.writes, path.read_text().count("\n")) == (2, 4)
+    assert (sink.writes, path.read_text().count("\n")) == (2, 4)
 
 
 def test_a_refused_write_counts_every_line_of_it_as_lost_and_reports_once(tmp_path: Path) -> None:
@@ -64,7 +52,7 @@ def test_with_gevent_a_record_is_in_the_file_before_its_user_runs_again(tmp_path
     # What keeps a SIGKILL's loss at the requests in flight: a user that recorded a request and
     # then waits (locust's wait_time: a sleep of 0 or more) wakes only after the write.
     path = tmp_path / "records.jsonl"
-    out = CountingLineFile(path)
+    out = LineFile(path)
     sink = RecordSink(out, gevent.get_hub().loop.run_callback)
     missing: list[str] = []
 
@@ -80,4 +68,4 @@ def test_with_gevent_a_record_is_in_the_file_before_its_user_runs_again(tmp_path
     assert missing == []
     assert out.count == 160
     # The users' records of one pass shared a write.
-    assert out.writes < out.count
+    assert sink.writes < out.count
